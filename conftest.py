@@ -1,0 +1,3 @@
+"""The GVP conformance suite's pytest plugin (hooks and fixtures live in the gvpconf package)."""
+
+pytest_plugins = ["gvpconf.plugin", "gvpconf.fixtures"]

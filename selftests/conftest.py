@@ -1,0 +1,1 @@
+"""Fixtures for the project's own tests."""

@@ -1,0 +1,74 @@
+"""Helpers for the project's own tests: run the suite as its users do and read its JUnit file."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class Case:
+    name: str
+    classname: str
+    outcome: str  # passed / failed / error / skipped
+    message: str
+    properties: dict[str, str]
+    time: float
+
+
+@dataclass
+class Run:
+    rc: int
+    stdout: str
+    stderr: str
+    junit_text: str
+    cases: list[Case]
+    suite_properties: dict[str, str]
+
+    def by_connection(self, number: int) -> list[Case]:
+        return [c for c in self.cases if c.properties.get("connection") == str(number)]
+
+
+def parse_junit(path: Path) -> tuple[list[Case], dict[str, str]]:
+    root = ET.parse(path).getroot()
+    suite = root if root.tag == "testsuite" else root.find("testsuite")
+    assert suite is not None
+    suite_props = {p.get("name", ""): p.get("value", "") for p in suite.findall("./properties/property")}
+    cases = []
+    for tc in suite.iter("testcase"):
+        props = {p.get("name", ""): p.get("value", "") for p in tc.findall("./properties/property")}
+        outcome, message = "passed", ""
+        for tag in ("failure", "error", "skipped"):
+            el = tc.find(tag)
+            if el is not None:
+                outcome = {"failure": "failed", "error": "error", "skipped": "skipped"}[tag]
+                message = el.get("message", "") + (el.text or "")
+                break
+        cases.append(Case(tc.get("name", ""), tc.get("classname", ""), outcome, message, props,
+                          float(tc.get("time", "0"))))
+    return cases, suite_props
+
+
+def run_suite(tmp: Path, *args: str, inventory: Path | None = None, env: dict[str, str] | None = None,
+              timeout: float = 120) -> Run:
+    """``pytest tests --inventory ... --junitxml ...`` in a subprocess, exactly as a user runs it."""
+    junit = tmp / f"junit-{os.getpid()}-{len(list(tmp.glob('junit-*')))}.xml"
+    cmd = [sys.executable, "-m", "pytest", "tests", "-p", "no:cacheprovider", "--junitxml", str(junit), "-rA"]
+    if inventory is not None:
+        cmd += ["--inventory", str(inventory)]
+    cmd += list(args)
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("GVP_")}
+    full_env.update(env or {})
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=full_env)
+    if junit.exists():
+        text = junit.read_text(encoding="utf-8")
+        cases, props = parse_junit(junit)
+    else:
+        text, cases, props = "", [], {}
+    return Run(proc.returncode, proc.stdout, proc.stderr, text, cases, props)

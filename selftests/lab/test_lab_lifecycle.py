@@ -1,0 +1,191 @@
+"""Starting and stopping: nothing of the lab survives, failures name the peer and its log."""
+
+from __future__ import annotations
+
+import os
+import queue
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from gvpconf.lab import Lab, LabError
+from gvpconf.lab.base import gvpconf_env, pid_alive, processes_using
+from gvpconf.lab.ports import free_port
+
+
+@pytest.fixture
+def open_dir() -> Iterator[Path]:
+    """A 0755 directory outside pytest's 0700 tree, so postgres runs inside the lab workdir."""
+    path = Path(tempfile.mkdtemp(prefix="gvpconf-selftest-"))
+    os.chmod(path, 0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_exit_leaves_no_process_behind(open_dir: Path) -> None:
+    with Lab(open_dir, peers=("postgres", "configserver", "sip_server")) as lab:
+        pids = lab.processes()
+        assert len(pids) > 3  # postgres forks its background workers
+        assert all(pid_alive(pid) for pid in pids)
+        data_dir = lab["postgres"].workdir / "cluster" / "data"
+        assert (data_dir / "PG_VERSION").exists()  # the cluster lives in the workdir (no fallback)
+        assert set(yaml.safe_load(lab.inventory_path.read_text())["destinations"]) == {
+            "sip_server", "configserver", "postgres"}
+    assert [pid for pid in pids if pid_alive(pid)] == []
+    assert processes_using(open_dir) == []
+
+
+def test_a_peer_that_cannot_start_raises_laberror_and_the_rest_is_stopped(tmp_path: Path) -> None:
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        port = squatter.getsockname()[1]
+        lab = Lab(tmp_path, peers=("sip_server", "configserver"), ports={"configserver": port})
+        try:
+            with pytest.raises(LabError) as info:
+                lab.__enter__()
+        finally:
+            lab.down()  # a no-op when up() already stopped everything
+    message = str(info.value)
+    log = tmp_path / "configserver" / "configserver.log"
+    assert message.startswith("configserver: exited with code 3 before it was ready; see ")
+    assert str(log) in message
+    assert "cannot bind" in message  # the tail of the log
+    assert lab.pids() and not any(pid_alive(pid) for pid in lab.pids().values())
+    assert processes_using(tmp_path) == []
+
+
+def test_unknown_peer_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(LabError, match="unknown peer"):
+        Lab(tmp_path, peers=("activemq", "consul"))
+
+
+def test_only_started_peers_are_in_the_inventory(tmp_path: Path) -> None:
+    with Lab(tmp_path, peers=("configserver",)) as lab:
+        inv = yaml.safe_load(lab.inventory_path.read_text())
+        assert list(inv["destinations"]) == ["configserver"]
+        assert not (tmp_path / "secrets" / "activemq-password").exists()
+        assert stat.S_IMODE((tmp_path / "secrets").stat().st_mode) == 0o700
+
+
+# -- command line ---------------------------------------------------------------------------------
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "gvpconf.lab", *args]
+
+
+def test_run_passes_the_inventory_and_returns_the_exit_code(tmp_path: Path) -> None:
+    script = ("import os, sys, yaml; inv = yaml.safe_load(open(os.environ['GVP_INVENTORY']));"
+              "print(sorted(inv['destinations'])); sys.exit(7)")
+    proc = subprocess.run(_cli("run", "--workdir", str(tmp_path), "--peers", "configserver,sip_server",
+                               "--", sys.executable, "-c", script),
+                          env=gvpconf_env(), capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 7, proc.stderr
+    assert "['configserver', 'sip_server']" in proc.stdout
+    assert processes_using(tmp_path) == []
+
+
+def test_run_reports_laberror_in_one_line(tmp_path: Path) -> None:
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        port = squatter.getsockname()[1]
+        proc = subprocess.run(_cli("run", "--workdir", str(tmp_path), "--peers", "configserver",
+                                   "--port", f"configserver={port}", "--", "true"),
+                              env=gvpconf_env(), capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1
+    first = proc.stderr.splitlines()[0]
+    assert first.startswith("python -m gvpconf.lab: error: configserver: exited with code 3")
+    assert "Traceback" not in proc.stderr
+
+
+def _finish(proc: subprocess.Popen[str], workdir: Path) -> None:
+    """If a test failed half-way: stop the CLI (which stops its lab), then any peer it left."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    for pid in processes_using(workdir):
+        os.kill(pid, signal.SIGKILL)
+
+
+def _read_until(proc: subprocess.Popen[str], marker: str, timeout: float) -> list[str]:
+    """Lines of proc's stdout up to the one starting with ``marker`` (read in a thread: bounded wait)."""
+    assert proc.stdout is not None
+    stdout = proc.stdout
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def reader() -> None:
+        for line in stdout:
+            lines.put(line.rstrip("\n"))
+        lines.put(None)
+
+    threading.Thread(target=reader, daemon=True).start()
+    got: list[str] = []
+    deadline = time.monotonic() + timeout
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            line = lines.get(timeout=left)
+        except queue.Empty:
+            break
+        if line is None:
+            break
+        got.append(line)
+        if line.startswith(marker):
+            return got
+    raise AssertionError(f"no {marker!r} line within {timeout} s; got {got}")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["sigint", "sigterm"])
+def test_up_stops_everything_on_signal(tmp_path: Path, sig: signal.Signals) -> None:
+    port = free_port()
+    proc = subprocess.Popen(_cli("up", "--workdir", str(tmp_path), "--peers", "configserver,sip_server",
+                                 "--port", f"sip_server={port}"),
+                            env=gvpconf_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        lines = _read_until(proc, "lab ready", timeout=30)
+        described = [ln for ln in lines if ln.startswith(("configserver:", "sip_server:"))]
+        assert len(described) == 2
+        assert any(f"127.0.0.1:{port} (pid " in ln for ln in described)
+        assert f"inventory: {tmp_path / 'inventory.yaml'}" in lines
+        peers = [pid for pid in processes_using(tmp_path) if pid != proc.pid]
+        assert len(peers) == 2
+        proc.send_signal(sig)
+        assert proc.wait(timeout=15) == 0
+    finally:
+        _finish(proc, tmp_path)
+    assert [pid for pid in peers if pid_alive(pid)] == []
+
+
+def test_ctrl_c_while_starting_stops_what_was_started(tmp_path: Path) -> None:
+    """SIGINT arrives while ActiveMQ (the slowest peer) is still booting."""
+    proc = subprocess.Popen(_cli("up", "--workdir", str(tmp_path), "--peers", "activemq,configserver"),
+                            env=gvpconf_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 20
+        peers: list[int] = []
+        while len(peers) < 2:  # both peer processes exist, the broker is not ready yet
+            assert time.monotonic() < deadline, "peers did not appear"
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.02)
+            peers = [pid for pid in processes_using(tmp_path) if pid != proc.pid]
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=20)
+        assert "lab ready" not in out
+    finally:
+        _finish(proc, tmp_path)
+    assert [pid for pid in peers if pid_alive(pid)] == []
+    assert processes_using(tmp_path) == []

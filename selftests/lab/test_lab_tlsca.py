@@ -1,0 +1,95 @@
+"""The lab CA's certificates verify, and its negative variants fail for the right reason."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import ssl
+import stat
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from gvpconf.lab.tlsca import CA, make_ca
+
+
+@pytest.fixture(scope="module")
+def ca(tmp_path_factory: pytest.TempPathFactory) -> CA:
+    return make_ca(tmp_path_factory.mktemp("ca"))
+
+
+@contextlib.contextmanager
+def tls_server(cert: Path, key: Path) -> Iterator[tuple[str, int]]:
+    """Accepts TLS handshakes on a free port until the block ends."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.1)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            conn.settimeout(2.0)
+            with contextlib.suppress(OSError), ctx.wrap_socket(conn, server_side=True) as tls:
+                tls.recv(1)
+
+    thread = threading.Thread(target=serve, name="tls-server", daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[:2]
+    finally:
+        stop.set()
+        thread.join(5.0)
+        listener.close()
+        assert not thread.is_alive()
+
+
+def _handshake(ca: CA, addr: tuple[str, int], server_hostname: str = "localhost") -> None:
+    ctx = ssl.create_default_context(cafile=str(ca.ca_cert))
+    with socket.create_connection(addr, timeout=2.0) as raw, \
+            ctx.wrap_socket(raw, server_hostname=server_hostname):
+        pass
+
+
+def test_issued_certificate_verifies_for_localhost_and_127_0_0_1(ca: CA) -> None:
+    cert, key = ca.issue("good")
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    assert stat.S_IMODE(ca.ca_key.stat().st_mode) == 0o600
+    with tls_server(cert, key) as addr:
+        _handshake(ca, addr, "localhost")
+        _handshake(ca, addr, "127.0.0.1")
+
+
+def test_wrong_hostname_certificate_fails_hostname_check(ca: CA) -> None:
+    cert, key = ca.issue("wrong", dns=["wrong.invalid"], ips=[])
+    with tls_server(cert, key) as addr, pytest.raises(ssl.SSLCertVerificationError) as info:
+        _handshake(ca, addr, "localhost")
+    assert "Hostname mismatch" in str(info.value)
+
+
+def test_expired_certificate_fails_as_expired(ca: CA) -> None:
+    cert, key = ca.issue("old", expired=True)
+    with tls_server(cert, key) as addr, pytest.raises(ssl.SSLCertVerificationError) as info:
+        _handshake(ca, addr)
+    assert info.value.verify_message == "certificate has expired"
+
+
+def test_another_ca_is_not_trusted(ca: CA, tmp_path: Path) -> None:
+    other = make_ca(tmp_path / "other", common_name="not the lab CA")
+    cert, key = other.issue("stranger")
+    with tls_server(cert, key) as addr, pytest.raises(ssl.SSLCertVerificationError) as info:
+        _handshake(ca, addr)
+    assert "unable to get local issuer certificate" in str(info.value)
+
+
+def test_rsa_keys_work_too(ca: CA) -> None:
+    cert, key = ca.issue("rsa", key_type="rsa")
+    assert b"PRIVATE KEY" in key.read_bytes()
+    with tls_server(cert, key) as addr:
+        _handshake(ca, addr)

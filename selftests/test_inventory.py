@@ -1,0 +1,120 @@
+"""A broken inventory gives one line naming the file, the key and the fix: never a traceback."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gvpconf import inventory
+from selftests.helpers import ROOT, run_suite
+
+GOOD_TARGET = "targets: [{name: x, host: 127.0.0.1, port: 9}]"
+
+BROKEN = {
+    "missing key": ("version: 1\ndestinations:\n  postgres:\n    " + GOOD_TARGET + "\n",
+                    "destinations.postgres: missing required key 'username'"),
+    "wrong type": ("version: 1\ndestinations:\n  configserver:\n    hold: soon\n    " + GOOD_TARGET + "\n",
+                   "destinations.configserver.hold: Input should be a valid number"),
+    "port out of range": ("version: 1\ndestinations:\n  sip_server:\n    targets: [{host: a, port: 70000}]\n",
+                          "destinations.sip_server.targets.0.port"),
+    "misspelt key": ("version: 1\ndestinations:\n  sip_server:\n    targets: [{hots: a, port: 5090}]\n",
+                     "unknown key 'hots'"),
+    "unknown destination": ("version: 1\ndestinations:\n  sbc_typo:\n    " + GOOD_TARGET + "\n",
+                            "destinations: unknown key 'sbc_typo'"),
+    "unknown connection": ("version: 1\nconnections:\n  \"23\": {enabled: false}\n",
+                           "unknown connection '23'"),
+    "bad yaml": ("version: 1\ndestinations: [\n", "YAML syntax error"),
+    "not a mapping": ("- 1\n- 2\n", "the top level must be a mapping"),
+    "wrong version": ("version: 2\n", "version: Input should be 1"),
+    "secret ref with both": ("version: 1\ndestinations:\n  activemq:\n    password: {env: A, file: /b}\n    "
+                             + GOOD_TARGET + "\n", "exactly one of 'env' or 'file'"),
+    "verify-full without CA": ("version: 1\ndestinations:\n  postgres:\n    username: u\n    sslmode: verify-full"
+                               "\n    " + GOOD_TARGET + "\n", "sslmode verify-full needs ca_file"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN))
+def test_broken_inventory_is_one_line(tmp_path: Path, case: str) -> None:
+    text, expected = BROKEN[case]
+    bad = tmp_path / "inventory.yaml"
+    bad.write_text(text)
+    run = run_suite(tmp_path, inventory=bad)
+    assert run.rc == 4, run.stdout + run.stderr  # pytest's usage-error exit code
+    lines = [line for line in run.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, run.stderr
+    assert str(bad) in lines[0] and expected in lines[0], lines[0]
+    assert "Traceback" not in run.stdout + run.stderr
+
+
+def test_unreadable_secret_file_is_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "inventory.yaml"
+    bad.write_text("version: 1\ndestinations:\n  activemq:\n    password: {file: /nonexistent/amq}\n    "
+                   + GOOD_TARGET + "\n")
+    run = run_suite(tmp_path, inventory=bad)
+    assert run.rc == 4
+    lines = [line for line in run.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1
+    assert "destinations.activemq.password: secret file /nonexistent/amq is unreadable" in lines[0]
+
+
+def test_missing_env_secret_is_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "inventory.yaml"
+    bad.write_text("version: 1\ndestinations:\n  activemq:\n    password: {env: GVP_NO_SUCH_VAR}\n    "
+                   + GOOD_TARGET + "\n")
+    run = run_suite(tmp_path, inventory=bad)
+    assert run.rc == 4
+    assert "destinations.activemq.password: environment variable GVP_NO_SUCH_VAR is not set" in run.stderr
+
+
+def test_secrets_of_unselected_connections_are_not_read(tmp_path: Path) -> None:
+    """In an MCP pod the Config Server's database secret is not mounted: --source mcp must not need it."""
+    inv = tmp_path / "inventory.yaml"
+    inv.write_text("version: 1\ndestinations:\n  postgres:\n    username: u\n    password: {file: /nonexistent}"
+                   "\n    " + GOOD_TARGET + "\n")
+    run = run_suite(tmp_path, "--source", "mcp", inventory=inv)
+    assert "nonexistent" not in run.stderr
+    assert run.rc == 0, run.stdout + run.stderr  # everything from MCP is 'not configured' here
+
+
+def test_missing_inventory_file_and_no_inventory(tmp_path: Path) -> None:
+    run = run_suite(tmp_path, inventory=tmp_path / "nope.yaml")
+    assert run.rc == 4 and "no such inventory file" in run.stderr
+    run = run_suite(tmp_path)
+    assert run.rc == 4 and "no inventory: pass --inventory FILE" in run.stderr
+
+
+def test_example_inventory_is_valid_and_uses_gvp_names() -> None:
+    inv = inventory.load(ROOT / "fixtures" / "inventory.example.yaml")
+    assert inv.cluster.namespace == "gvp"
+    cs = inv.destinations.configserver
+    assert cs is not None and cs.targets[0].port == 8888
+    amq = inv.destinations.activemq
+    assert amq is not None and amq.targets[0].port == 61616
+    mcp = inv.destinations.mcp
+    assert mcp is not None and all(t.port == 5070 for t in mcp.targets)
+
+
+def test_published_json_schema_is_current() -> None:
+    published = json.loads((ROOT / "fixtures" / "inventory.schema.json").read_text())
+    assert published == inventory.json_schema(), "run: make schema"
+
+
+def test_cli_validates_a_file() -> None:
+    out = subprocess.run([sys.executable, "-m", "gvpconf.inventory", "fixtures/inventory.example.yaml"],
+                         cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0 and "OK" in out.stdout
+
+
+def test_timeouts_layer_connection_over_destination_over_defaults() -> None:
+    inv = inventory.parse({
+        "version": 1, "defaults": {"timeouts": {"connect": 4, "read": 5, "probe": 20}},
+        "destinations": {"mcp": {"timeouts": {"read": 2}, "targets": []}},
+        "connections": {"4": {"timeouts": {"connect": 1}}},
+    })
+    t = inv.timeouts_for(4)
+    assert (t.connect, t.read, t.probe) == (1, 2, 20)
+    assert inv.timeouts_for(1).connect == 4

@@ -1,0 +1,65 @@
+"""The codecs are sans-I/O: no module under gvpconf/wire imports sockets, clocks or logging."""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+import gvpconf.wire
+from gvpconf.wire import WireError, openwire, sip, stomp
+
+FORBIDDEN = {"socket", "ssl", "time", "logging", "asyncio", "select", "selectors", "importlib"}
+WIRE_DIR = Path(gvpconf.wire.__file__).parent
+MODULES = sorted(WIRE_DIR.glob("*.py"))
+
+
+def imported_modules(source: str) -> set[str]:
+    """Top-level names of every module imported anywhere in ``source`` (also inside functions)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split(".")[0])
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "__import__":
+            names.add("__import__")
+    return names
+
+
+def test_scanner_sees_every_import_form() -> None:
+    source = "import os.path\nimport socket as s\ndef f():\n    from time import sleep\n__import__('ssl')\n"
+    assert imported_modules(source) == {"os", "socket", "time", "__import__"}
+
+
+def test_all_wire_modules_are_scanned() -> None:
+    assert {p.stem for p in MODULES} >= {"__init__", "sip", "stomp", "openwire", "banner", "postgres"}
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: p.name)
+def test_no_io_imports(path: Path) -> None:
+    found = imported_modules(path.read_text(encoding="utf-8"))
+    assert not found & (FORBIDDEN | {"__import__"}), f"{path.name} imports {sorted(found & FORBIDDEN)}"
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: p.name)
+def test_modules_have_docstrings(path: Path) -> None:
+    assert ast.get_docstring(ast.parse(path.read_text(encoding="utf-8")))
+
+
+@pytest.mark.parametrize(
+    "cls",
+    [sip.SipRequest, sip.SipResponse, sip.Via, stomp.Frame, openwire.WireFormatInfo, openwire.OpenWireFrame],
+)
+def test_messages_are_frozen_slotted_dataclasses(cls: type) -> None:
+    assert dataclasses.is_dataclass(cls)
+    assert cls.__dataclass_params__.frozen  # type: ignore[attr-defined]
+    assert "__slots__" in cls.__dict__
+
+
+def test_single_base_error() -> None:
+    assert issubclass(WireError, ValueError)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        stomp.Frame("SEND").command = "ACK"  # type: ignore[misc]

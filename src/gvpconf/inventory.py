@@ -1,0 +1,396 @@
+"""The inventory: a YAML file that names a deployment's targets, validated once on load.
+
+Shape (see ``fixtures/inventory.example.yaml`` and the JSON Schema in
+``fixtures/inventory.schema.json``)::
+
+    version: 1
+    cluster: {name: prod-eu, namespace: gvp}
+    defaults: {timeouts: {connect: 3, read: 3, probe: 10}}
+    destinations:
+      <destination key>:           # one of gvpconf.catalog.DESTINATIONS
+        targets: [{name, host, port, zone}]
+        timeouts: {...}            # optional, overrides defaults
+        ...                        # destination-specific settings
+    connections:
+      "<N>": {enabled: false, timeouts: {...}}   # optional per-connection overrides
+
+Secrets are never written in the file: a secret field takes ``{env: NAME}`` or
+``{file: PATH}`` (a mounted Kubernetes secret). They are read only for the connections a
+run selects, held in ``Secret`` objects whose ``repr`` is ``'***'``, and registered with
+``gvpconf.redact`` so no report can print them.
+
+Errors become one ``InventoryError`` line: ``FILE: KEY: what is wrong (fix)``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from gvpconf import redact
+from gvpconf.catalog import BY_NUMBER, DESTINATIONS
+from gvpconf.deadline import Timeouts
+
+
+class InventoryError(Exception):
+    """The inventory cannot be used. ``str()`` is one line naming the file, the key and the fix."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+Seconds = Annotated[float, Field(gt=0, le=600)]
+
+
+class TimeoutsModel(_Model):
+    """Per-phase timeouts in seconds; unset fields inherit (connection > destination > defaults)."""
+
+    connect: Seconds | None = None
+    read: Seconds | None = None
+    probe: Seconds | None = None
+
+
+class SecretRef(_Model):
+    """Where a secret lives: exactly one of an environment variable or a file."""
+
+    env: str | None = Field(None, min_length=1, description="name of an environment variable")
+    file: Path | None = Field(None, description="path of a file, e.g. a mounted Kubernetes secret")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> SecretRef:
+        if (self.env is None) == (self.file is None):
+            raise ValueError("a secret reference takes exactly one of 'env' or 'file'")
+        return self
+
+    def where(self) -> str:
+        return f"env {self.env}" if self.env is not None else f"file {self.file}"
+
+
+class Secret:
+    """A resolved secret. Never printed: ``repr``/``str`` give ``***``."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+        redact.register(value)
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+
+def resolve_secret(ref: SecretRef | str | None) -> Secret | str | None:
+    """Read a secret reference. Plain strings (non-secret fields like usernames) pass through."""
+    if ref is None or isinstance(ref, str):
+        return ref
+    if ref.env is not None:
+        value = os.environ.get(ref.env)
+        if value is None:
+            raise InventoryError(f"environment variable {ref.env} is not set (export it, or use "
+                                 "{file: PATH})")
+        return Secret(value)
+    assert ref.file is not None
+    try:
+        text = ref.file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InventoryError(f"secret file {ref.file} is unreadable: {exc.strerror} (mount the secret "
+                             "there or fix the path)") from None
+    return Secret(text.rstrip("\r\n"))
+
+
+class Target(_Model):
+    """One host (or pod) to probe."""
+
+    host: str = Field(min_length=1, description="DNS name or IP address")
+    port: int = Field(ge=1, le=65535)
+    name: str | None = Field(None, min_length=1, description="readable id (pod name); default host:port")
+    zone: str | None = Field(None, description="availability zone, e.g. topology.kubernetes.io/zone")
+
+    @property
+    def id(self) -> str:
+        return self.name or f"{self.host}:{self.port}"
+
+    @property
+    def address(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+
+class Destination(_Model):
+    """Settings shared by every destination."""
+
+    targets: list[Target] = Field(default_factory=list)
+    timeouts: TimeoutsModel = TimeoutsModel()
+
+    def secret_fields(self) -> Iterable[str]:
+        return ()
+
+
+class GenericDestination(Destination):
+    """A destination whose probes are not implemented yet: its targets are listed, not probed."""
+
+
+StatusPattern = Annotated[str, Field(pattern=r"^([1-6]xx|[1-6][0-9]{2}(-[1-6][0-9]{2})?)$")]
+
+
+class SipDestination(Destination):
+    transport: Literal["tcp", "udp"] = "tcp"
+    accept_status: list[StatusPattern] = Field(
+        default_factory=lambda: ["2xx"],
+        description="statuses that pass: '2xx', '200', or a range '200-299'")
+    request_uri: str | None = Field(None, description="default sip:<host>:<port>")
+    user_agent: str = "gvpconf"
+
+    def accepts(self, status: int) -> bool:
+        for pat in self.accept_status:
+            if pat.endswith("xx"):
+                if status // 100 == int(pat[0]):
+                    return True
+            elif "-" in pat:
+                lo, hi = (int(p) for p in pat.split("-"))
+                if lo <= status <= hi:
+                    return True
+            elif status == int(pat):
+                return True
+        return False
+
+
+class ConfigServerDestination(Destination):
+    hold: float = Field(1.0, ge=0.1, le=30, description="seconds the connection must stay up without RST")
+
+
+class ActiveMQDestination(Destination):
+    username: str | SecretRef | None = None
+    password: SecretRef | None = None
+    openwire: bool = Field(True, description="exchange OpenWire WireFormatInfo")
+    stomp: bool = Field(True, description="authenticated STOMP 1.2 SEND/SUBSCRIBE round trip")
+    stomp_destination: str = Field(
+        "/temp-queue/gvpconf.probe", pattern=r"^/(queue|topic|temp-queue|temp-topic)/[A-Za-z0-9._-]+$",
+        description="prefix of the probe's own destination; a unique suffix is added per probe")
+    message_ttl: float = Field(30.0, gt=0, le=3600, description="seconds before a probe message expires")
+
+    def secret_fields(self) -> Iterable[str]:
+        return ("username", "password")
+
+
+class PostgresDestination(Destination):
+    database: str = "gvp"
+    username: str | SecretRef
+    password: SecretRef | None = None
+    sslmode: Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] = "prefer"
+    ca_file: Path | None = None
+
+    def secret_fields(self) -> Iterable[str]:
+        return ("username", "password")
+
+    @model_validator(mode="after")
+    def _ca_needed(self) -> PostgresDestination:
+        if self.sslmode in ("verify-ca", "verify-full") and self.ca_file is None:
+            raise ValueError(f"sslmode {self.sslmode} needs ca_file (the CA that signed the server's "
+                             "certificate)")
+        return self
+
+
+class Destinations(_Model):
+    sip_server: SipDestination | None = None
+    configserver: ConfigServerDestination | None = None
+    activemq: ActiveMQDestination | None = None
+    mcp: SipDestination | None = None
+    consul: GenericDestination | None = None
+    sbc: GenericDestination | None = None
+    ors: GenericDestination | None = None
+    das: GenericDestination | None = None
+    nexus: GenericDestination | None = None
+    nuance: GenericDestination | None = None
+    sqlserver: GenericDestination | None = None
+    postgres: PostgresDestination | None = None
+    gvp_metrics: GenericDestination | None = None
+    web: GenericDestination | None = None
+    customer: GenericDestination | None = None
+    google_tts: GenericDestination | None = None
+
+
+class ConnectionOverride(_Model):
+    enabled: bool = True
+    timeouts: TimeoutsModel = TimeoutsModel()
+
+
+class Cluster(_Model):
+    name: str = "unnamed"
+    namespace: str = "gvp"
+
+
+class Defaults(_Model):
+    timeouts: TimeoutsModel = TimeoutsModel(connect=3.0, read=3.0, probe=10.0)
+
+
+class Inventory(_Model):
+    """A GVP deployment's targets, as the conformance suite sees them."""
+
+    version: Literal[1]
+    cluster: Cluster = Cluster()
+    defaults: Defaults = Defaults()
+    destinations: Destinations = Destinations()
+    connections: dict[str, ConnectionOverride] = Field(default_factory=dict)
+
+    @field_validator("connections")
+    @classmethod
+    def _known_connections(cls, value: dict[str, ConnectionOverride]) -> dict[str, ConnectionOverride]:
+        for key in value:
+            if not key.isdigit() or int(key) not in BY_NUMBER:
+                raise ValueError(f"unknown connection {key!r}: the GVP table numbers them 1-22")
+        return value
+
+    def destination(self, key: str) -> Destination | None:
+        if key not in DESTINATIONS:
+            raise KeyError(key)
+        dest: Destination | None = getattr(self.destinations, key)
+        return dest
+
+    def override(self, number: int) -> ConnectionOverride:
+        return self.connections.get(str(number), ConnectionOverride())
+
+    def timeouts_for(self, number: int) -> Timeouts:
+        """Connection override > destination > defaults > built-in."""
+        layers = [self.override(number).timeouts]
+        dest = self.destination(BY_NUMBER[number].destination)
+        if dest is not None:
+            layers.append(dest.timeouts)
+        layers.append(self.defaults.timeouts)
+        base = Timeouts()
+
+        def pick(field: str) -> float:
+            for layer in layers:
+                value: float | None = getattr(layer, field)
+                if value is not None:
+                    return value
+            result: float = getattr(base, field)
+            return result
+
+        return Timeouts(connect=pick("connect"), read=pick("read"), probe=pick("probe"))
+
+
+# -- loading -------------------------------------------------------------------------------------------
+
+def _loc(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(p) for p in loc if not (isinstance(p, str) and p in _UNION_TAGS)) or "(top level)"
+
+
+_UNION_TAGS = {"str", "SecretRef", "function-after[_exactly_one(), SecretRef]"}
+
+
+def _describe(err: dict[str, Any]) -> str:
+    loc = tuple(err.get("loc", ()))
+    kind = err.get("type", "")
+    where = _loc(loc)
+    if kind == "missing":
+        parent = _loc(loc[:-1]) if len(loc) > 1 else "(top level)"
+        return f"{parent}: missing required key {loc[-1]!r} (add it)"
+    if kind == "extra_forbidden":
+        parent = _loc(loc[:-1]) if len(loc) > 1 else "(top level)"
+        return f"{parent}: unknown key {loc[-1]!r} (remove it or check its spelling)"
+    msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+    value = err.get("input")
+    shown = "" if isinstance(value, dict | list) or value is None else f" (got {value!r})"
+    return f"{where}: {msg}{shown}"
+
+
+def parse(data: Any, source: str = "<inventory>") -> Inventory:
+    """Validate already-parsed YAML/JSON data."""
+    if not isinstance(data, dict):
+        raise InventoryError(f"{source}: the top level must be a mapping with 'version: 1' and "
+                             "'destinations' (see fixtures/inventory.example.yaml)")
+    try:
+        return Inventory.model_validate(data)
+    except ValidationError as exc:
+        errors = exc.errors()
+        # prefer the most specific error when a field accepts several shapes
+        # a misspelt key shows up as both "unknown key" and "missing key": name the misspelling first
+        first = max(errors, key=lambda e: (e.get("type") == "extra_forbidden", len(e.get("loc", ()))))
+        more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise InventoryError(f"{source}: {_describe(dict(first))}{more}") from None
+
+
+def load(path: str | os.PathLike[str]) -> Inventory:
+    """Read and validate an inventory file. Raises InventoryError (one line) on any problem."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InventoryError(f"{p}: no such inventory file (pass --inventory FILE)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise InventoryError(f"{p}: cannot read the inventory: {reason}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        at = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
+        raise InventoryError(f"{p}{at}: YAML syntax error: {exc.problem} (fix the YAML)") from None
+    except yaml.YAMLError as exc:
+        raise InventoryError(f"{p}: YAML error: {exc} (fix the YAML)") from None
+    return parse(data, str(p))
+
+
+def resolve_secrets(inv: Inventory, destination_keys: Iterable[str], source: str) -> dict[str, dict[str, Any]]:
+    """Read the secret references of the given destinations. One line per problem, naming file and key."""
+    resolved: dict[str, dict[str, Any]] = {}
+    for key in destination_keys:
+        dest = inv.destination(key)
+        if dest is None:
+            continue
+        values: dict[str, Any] = {}
+        for field in dest.secret_fields():
+            try:
+                values[field] = resolve_secret(getattr(dest, field))
+            except InventoryError as exc:
+                raise InventoryError(f"{source}: destinations.{key}.{field}: {exc}") from None
+        resolved[key] = values
+    return resolved
+
+
+def json_schema() -> dict[str, Any]:
+    schema = Inventory.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "GVP connectivity conformance suite inventory"
+    return schema
+
+
+def main() -> None:
+    """``python -m gvpconf.inventory --schema`` prints the JSON Schema; ``FILE`` validates a file."""
+    import sys
+
+    args = sys.argv[1:]
+    check_secrets = "--secrets" in args
+    args = [a for a in args if a != "--secrets"]
+    if args == ["--schema"]:
+        print(json.dumps(json_schema(), indent=2, sort_keys=True))
+        return
+    if len(args) != 1:
+        print("usage: python -m gvpconf.inventory (--schema | [--secrets] FILE)", file=sys.stderr)
+        raise SystemExit(2)
+    try:
+        inv = load(args[0])
+        if check_secrets:
+            resolve_secrets(inv, DESTINATIONS, args[0])
+    except InventoryError as exc:
+        print(f"inventory error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    n = sum(len(d.targets) for d in (inv.destination(k) for k in DESTINATIONS) if d is not None)
+    print(f"{args[0]}: OK, cluster {inv.cluster.name}, {n} targets")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,257 @@
+"""The test lab: real servers on loopback for the project's own tests.
+
+``Lab`` makes a CA, starts the peers (ActiveMQ, sipp, PostgreSQL and a Config Server STAND-IN),
+writes ``inventory.yaml`` plus secret files, and stops every process by PID on exit::
+
+    with Lab(tmp_path) as lab:
+        run_suite(inventory=lab.inventory_path)
+
+Impostors (fake servers for negative tests) are in ``gvpconf.lab.impostors``; the command line is
+``python -m gvpconf.lab {install,up,run}``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import concurrent.futures
+import contextlib
+import os
+import signal
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from types import FrameType, TracebackType
+from typing import Any
+
+import yaml
+
+from gvpconf.lab.activemq import ActiveMQPeer
+from gvpconf.lab.base import LabError, Peer, lineage
+from gvpconf.lab.ports import free_port
+from gvpconf.lab.postgres import PostgresPeer
+from gvpconf.lab.sipp import SippPeer
+from gvpconf.lab.standins import ConfigServerStandIn
+from gvpconf.lab.tlsca import CA, make_ca
+
+__all__ = [
+    "CA",
+    "DEFAULT_PEERS",
+    "ActiveMQPeer",
+    "ConfigServerStandIn",
+    "Lab",
+    "LabError",
+    "Peer",
+    "PostgresPeer",
+    "SippPeer",
+    "make_ca",
+]
+
+#: start order: the slowest first, so the lab is ready after the slowest peer, not the sum
+DEFAULT_PEERS: tuple[str, ...] = ("activemq", "sip_server", "configserver", "postgres")
+KNOWN_PEERS = frozenset(DEFAULT_PEERS)
+
+DEFAULT_TIMEOUTS = {"connect": 2.0, "read": 3.0, "probe": 10.0}
+
+_RUNNING: weakref.WeakSet[Lab] = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_running_labs() -> None:
+    """Safety net: an interpreter that exits with a lab still up stops its peers."""
+    for lab in list(_RUNNING):
+        with contextlib.suppress(Exception):
+            lab.down()
+
+
+def _sigterm_as_interrupt(signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+class Lab:
+    """A set of running peers plus the inventory that describes them. Use as a context manager."""
+
+    def __init__(self, workdir: Path, peers: Iterable[str] = DEFAULT_PEERS,
+                 ports: Mapping[str, int] | None = None, *, sip_server_header: str = "sipp-lab") -> None:
+        self.workdir = Path(workdir).resolve()
+        wanted = list(dict.fromkeys(peers))
+        unknown = [p for p in wanted if p not in KNOWN_PEERS]
+        if unknown:
+            raise LabError(f"unknown peer(s) {', '.join(unknown)}; known: {', '.join(DEFAULT_PEERS)}")
+        bad_ports = [p for p in (ports or {}) if p not in KNOWN_PEERS]
+        if bad_ports:
+            raise LabError(f"--port for unknown peer(s) {', '.join(bad_ports)}")
+        self.peer_names = [p for p in DEFAULT_PEERS if p in wanted]
+        self.requested_ports = dict(ports or {})
+        self.sip_server_header = sip_server_header
+        self.peers: dict[str, Peer] = {}
+        self.ca: CA | None = None
+        self.inventory_path = self.workdir / "inventory.yaml"
+        self.secrets_dir = self.workdir / "secrets"
+        self.tls_dir = self.workdir / "tls"
+        #: seconds from the start of up() until the lab was ready
+        self.ready_after_s: float | None = None
+        self._up = False
+        self._previous_sigterm: Any = None
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    def __enter__(self) -> Lab:
+        self.up()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.down()
+
+    def up(self) -> None:
+        """Start every peer (all first, then wait for each), write the inventory. Stops all on failure."""
+        if self._up:
+            raise LabError("lab is already up")
+        t0 = time.monotonic()
+        self._up = True
+        _RUNNING.add(self)
+        self._catch_sigterm()
+        try:
+            self.workdir.mkdir(parents=True, exist_ok=True)
+            self.ca = make_ca(self.tls_dir)
+            for name in self.peer_names:
+                self.peers[name] = self._make_peer(name)
+            self._bring_up_all()
+            self._write_secrets()
+            self._write_inventory()
+        except BaseException:  # including KeyboardInterrupt and the CLI's SIGTERM exception
+            with contextlib.suppress(LabError):
+                self.down()
+            raise
+        self.ready_after_s = time.monotonic() - t0
+
+    @staticmethod
+    def _bring_up(peer: Peer) -> None:
+        peer.start()
+        peer.wait_ready()
+
+    def _bring_up_all(self) -> None:
+        """Start and wait for every peer at once (a thread each): the lab takes as long as its slowest."""
+        peers = list(self.peers.values())
+        with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, len(peers)),
+                                                   thread_name_prefix="lab-up") as pool:
+            futures = [pool.submit(self._bring_up, peer) for peer in peers]
+            try:
+                for fut in futures:
+                    fut.result()
+            except BaseException:
+                for fut in futures:
+                    fut.cancel()
+                # make the other waits end now: their processes go away
+                with contextlib.suppress(LabError):
+                    self.down()
+                raise
+
+    def down(self) -> None:
+        """Stop every peer by PID (reverse order). Raises LabError if one could not be stopped."""
+        errors: list[str] = []
+        for peer in reversed(list(self.peers.values())):
+            try:
+                peer.stop()
+            except LabError as exc:
+                errors.append(str(exc))
+        self._up = False
+        _RUNNING.discard(self)
+        self._release_sigterm()
+        if errors:
+            raise LabError("; ".join(errors))
+
+    def _catch_sigterm(self) -> None:
+        """While up, SIGTERM unwinds like Ctrl-C (so with-blocks and fixtures stop the peers).
+
+        Only from the main thread, and only when nobody else handles SIGTERM (the CLI does).
+        """
+        if threading.current_thread() is not threading.main_thread():
+            return
+        if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+            self._previous_sigterm = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+
+    def _release_sigterm(self) -> None:
+        if self._previous_sigterm is not None and threading.current_thread() is threading.main_thread():
+            if signal.getsignal(signal.SIGTERM) is _sigterm_as_interrupt:
+                signal.signal(signal.SIGTERM, self._previous_sigterm)
+            self._previous_sigterm = None
+
+    def _port(self, name: str) -> int:
+        return self.requested_ports.get(name) or free_port("tcp")
+
+    def _make_peer(self, name: str) -> Peer:
+        makers: dict[str, Callable[[], Peer]] = {
+            "activemq": lambda: ActiveMQPeer("activemq", self.workdir / "activemq", self._port(name)),
+            "sip_server": lambda: SippPeer("sip_server", self.workdir / "sip_server", self._port(name),
+                                           transport="tcp", server_header=self.sip_server_header),
+            "configserver": lambda: ConfigServerStandIn("configserver", self.workdir / "configserver",
+                                                        self._port(name)),
+            "postgres": self._make_postgres,
+        }
+        return makers[name]()
+
+    def _make_postgres(self) -> PostgresPeer:
+        assert self.ca is not None
+        cert, key = self.ca.issue("postgres")
+        return PostgresPeer("postgres", self.workdir / "postgres", self._port("postgres"),
+                            ca_file=self.ca.ca_cert, cert_file=cert, key_file=key)
+
+    # -- outputs ---------------------------------------------------------------------------------
+    def secret_path(self, name: str) -> Path:
+        return self.secrets_dir / f"{name}-password"
+
+    def _write_secret(self, name: str, value: str) -> Path:
+        path = self.secret_path(name)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(value)
+        os.chmod(path, 0o600)
+        return path
+
+    def _write_secrets(self) -> None:
+        self.secrets_dir.mkdir(mode=0o700, exist_ok=True)
+        os.chmod(self.secrets_dir, 0o700)
+        for name, peer in self.peers.items():
+            if isinstance(peer, ActiveMQPeer | PostgresPeer):
+                self._write_secret(name, peer.password)
+
+    def inventory(self) -> dict[str, Any]:
+        """The inventory as data (the shape the suite's loader validates)."""
+        dests: dict[str, Any] = {}
+        for name, peer in self.peers.items():
+            target = {"host": peer.host, "port": peer.port}
+            if isinstance(peer, SippPeer):
+                dests[name] = {"transport": peer.transport, "accept_status": ["2xx"],
+                               "targets": [{"name": "sip-server", **target}]}
+            elif isinstance(peer, ConfigServerStandIn):
+                dests[name] = {"hold": 1.0, "targets": [{"name": "gvp-configserver", **target}]}
+            elif isinstance(peer, ActiveMQPeer):
+                dests[name] = {"username": peer.username, "password": {"file": str(self.secret_path(name))},
+                               "targets": [{"name": "gvp-rs", **target}]}
+            elif isinstance(peer, PostgresPeer):
+                dests[name] = {"database": peer.database, "username": peer.username,
+                               "password": {"file": str(self.secret_path(name))}, "sslmode": "verify-full",
+                               "ca_file": str(peer.ca_file), "targets": [{"name": "postgres", **target}]}
+        return {"version": 1, "cluster": {"name": "gvpconf-lab", "namespace": "gvp"},
+                "defaults": {"timeouts": dict(DEFAULT_TIMEOUTS)}, "destinations": dests}
+
+    def _write_inventory(self) -> None:
+        text = yaml.safe_dump(self.inventory(), sort_keys=False, default_flow_style=None)
+        self.inventory_path.write_text(text)
+
+    # -- reporting -------------------------------------------------------------------------------
+    def processes(self) -> list[int]:
+        """Every live process of the lab: each peer's PID, what it forked and its process group."""
+        return sorted({p for pid in self.pids().values() for p in lineage(pid)})
+
+    def pids(self) -> dict[str, int]:
+        return {name: peer.pid for name, peer in self.peers.items() if peer.pid is not None}
+
+    def describe(self) -> str:
+        return "\n".join(peer.describe() for peer in self.peers.values())
+
+    def __getitem__(self, name: str) -> Peer:
+        return self.peers[name]
+

@@ -1,0 +1,56 @@
+"""GVP Config Server prober (connections 2, 5, 7, 15): connect and hold.
+
+The Config Server speaks Genesys' proprietary protocol, in which the client speaks first. Without
+a public specification the deepest safe check is passive: the TCP connection is accepted, stays up
+for ``hold`` seconds without a reset or close, and the peer volunteers nothing (a banner of HTTP,
+SIP, TLS, SSH... or any other bytes would mean another service owns the port). A silent server of
+some other kind passes this check; the README says so.
+"""
+
+from __future__ import annotations
+
+import select
+import time
+
+from gvpconf import net
+from gvpconf.errors import Cause, ProbeFailure, failure_from_os_error
+from gvpconf.inventory import ConfigServerDestination
+from gvpconf.probes import ProbeContext
+from gvpconf.wire import banner
+
+
+def tcp_hold(ctx: ProbeContext) -> None:
+    dest = ctx.destination
+    assert isinstance(dest, ConfigServerDestination)
+    t, dl, ev = ctx.target, ctx.deadline, ctx.evidence
+    if dest.hold >= dl.timeouts.probe:
+        raise ProbeFailure(Cause.CONFIG, f"hold ({dest.hold} s) must be shorter than the probe timeout "
+                           f"({dl.timeouts.probe} s)")
+    sock = net.connect_tcp(t.host, t.port, dl)
+    with sock:
+        connected = time.monotonic()
+        ev.fact("tcp.connect_ms", round(dl.elapsed() * 1000, 2))
+        ev.fact("configserver.depth", "passive: accepted, held, no foreign banner")
+        end = connected + dest.hold
+        while (left := end - time.monotonic()) > 0:
+            readable, _, _ = select.select([sock], [], [], left)
+            if not readable:
+                continue
+            held = time.monotonic() - connected
+            try:
+                data = sock.recv(4096)
+            except OSError as exc:
+                failure = failure_from_os_error(exc, during=f"hold after {held:.2f} s")
+                raise ProbeFailure(Cause.PROTOCOL, f"the connection was reset after {held:.2f} s; the Config "
+                                   f"Server keeps client connections open ({failure.message})",
+                                   phase="hold") from exc
+            if not data:
+                raise ProbeFailure(Cause.PROTOCOL, f"the peer closed the connection after {held:.2f} s; the "
+                                   "Config Server keeps client connections open", phase="hold")
+            kind = banner.identify(data)
+            what = f"a {kind} banner" if kind else "unsolicited bytes"
+            ev.received(banner.describe(data))
+            raise ProbeFailure(Cause.PROTOCOL, f"the peer volunteered {what} after {held:.2f} s "
+                               f"({banner.describe(data)}); the Config Server waits for its client to "
+                               "speak first: another service owns this port", phase="hold")
+        ev.fact("configserver.held_s", dest.hold)

@@ -1,0 +1,153 @@
+"""SIP OPTIONS prober (connections 1 and 4): a real SIP stack must answer, echoing our transaction.
+
+TCP: one OPTIONS, read until a final response (RFC 3261 §18.3 framing). UDP: the non-INVITE
+client transaction of RFC 3261 §17.1.2 (Timer E retransmissions from T1 doubling to T2; Timer F,
+capped by the probe's deadline).
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+
+from gvpconf import net
+from gvpconf.errors import Cause, ProbeFailure, failure_from_os_error
+from gvpconf.inventory import SipDestination
+from gvpconf.probes import ProbeContext
+from gvpconf.wire import WireError, banner, sip
+
+T1 = 0.5
+T2 = 4.0
+STATUS_PREFIX = b"SIP/2.0 "
+
+
+def _request(ctx: ProbeContext, local: tuple[str, int], transport: str) -> sip.SipRequest:
+    dest = ctx.destination
+    assert isinstance(dest, SipDestination)
+    t = ctx.target
+    host = f"[{t.host}]" if ":" in t.host else t.host
+    uri = dest.request_uri or f"sip:{host}:{t.port}" + (";transport=tcp" if transport == "TCP" else "")
+    return sip.build_options(uri, local_host=local[0], local_port=local[1], transport=transport,
+                             branch=sip.new_branch(), call_id=sip.new_call_id(local[0]),
+                             from_tag=sip.new_tag(), user_agent=dest.user_agent)
+
+
+def _not_sip(data: bytes, during: str) -> ProbeFailure:
+    kind = banner.identify(data)
+    what = f"a {kind} message" if kind else "bytes that are not SIP"
+    return ProbeFailure(Cause.PROTOCOL, f"expected a SIP/2.0 response to OPTIONS, the peer sent {what}: "
+                        f"{banner.describe(data)}", phase=during)
+
+
+def _judge(ctx: ProbeContext, req: sip.SipRequest, resp: sip.SipResponse, rtt: float) -> None:
+    dest = ctx.destination
+    assert isinstance(dest, SipDestination)
+    ev = ctx.evidence
+    ev.fact("sip.status", resp.status)
+    ev.fact("sip.reason", resp.reason)
+    ev.fact("sip.rtt_ms", round(rtt * 1000, 2))
+    server = resp.header("Server") or resp.header("User-Agent")
+    if server:
+        ev.fact("sip.server", server)
+    allow = resp.header_values("Allow")
+    if allow:
+        ev.fact("sip.allow", ", ".join(allow))
+    problems = sip.response_mismatches(req, resp)
+    if problems:
+        raise ProbeFailure(Cause.PROTOCOL, "the SIP response does not belong to our OPTIONS transaction: "
+                           + "; ".join(problems), phase="OPTIONS response")
+    if not dest.accepts(resp.status):
+        raise ProbeFailure(Cause.SEMANTIC, f"expected status {' or '.join(dest.accept_status)}, got "
+                           f"{resp.status} {resp.reason}", phase="OPTIONS response")
+
+
+def sip_options(ctx: ProbeContext) -> None:
+    dest = ctx.destination
+    assert isinstance(dest, SipDestination)
+    ctx.evidence.fact("sip.transport", dest.transport.upper())
+    if dest.transport == "udp":
+        _options_udp(ctx)
+    else:
+        _options_tcp(ctx)
+
+
+def _options_tcp(ctx: ProbeContext) -> None:
+    t, dl = ctx.target, ctx.deadline
+    sock = net.connect_tcp(t.host, t.port, dl)
+    with sock:
+        ctx.evidence.fact("tcp.connect_ms", round(dl.elapsed() * 1000, 2))
+        req = _request(ctx, sock.getsockname()[:2], "TCP")
+        data = sip.encode(req)
+        ctx.evidence.sent(data.decode("utf-8", "replace"))
+        sent_at = time.monotonic()
+        net.send_all(sock, data, dl, "sending OPTIONS")
+        decoder = sip.SipStreamDecoder()
+        head = bytearray()
+
+        def feed(chunk: bytes) -> sip.SipResponse | None:
+            if len(head) < len(STATUS_PREFIX):
+                head.extend(chunk)
+                start = bytes(head).lstrip(b"\r\n")  # CRLF keep-alives may precede a message
+                if start and not STATUS_PREFIX.startswith(start[: len(STATUS_PREFIX)]):
+                    raise _not_sip(start, "OPTIONS response")
+            try:
+                decoder.feed(chunk)
+                while (msg := decoder.next_message()) is not None:
+                    if isinstance(msg, sip.SipRequest):
+                        raise ProbeFailure(Cause.PROTOCOL, f"expected a SIP response, the peer sent a "
+                                           f"{msg.method} request", phase="OPTIONS response")
+                    ctx.evidence.received(f"SIP/2.0 {msg.status} {msg.reason}")
+                    if msg.status >= 200:
+                        return msg
+            except WireError as exc:
+                raise ProbeFailure(Cause.PROTOCOL, f"malformed SIP response: {exc}",
+                                   phase="OPTIONS response") from exc
+            return None
+
+        resp = net.recv_message(sock, dl, "OPTIONS response", feed, protocol="SIP")
+        _judge(ctx, req, resp, time.monotonic() - sent_at)
+
+
+def _options_udp(ctx: ProbeContext) -> None:
+    t, dl = ctx.target, ctx.deadline
+    family, addr = net.resolve(t.host, t.port, dl, socket.SOCK_DGRAM)[0]
+    with socket.socket(family, socket.SOCK_DGRAM) as sock:
+        # connect() so ICMP port-unreachable comes back as ECONNREFUSED
+        net.call(lambda: sock.connect(addr), during="UDP connect", timeout=0)
+        req = _request(ctx, sock.getsockname()[:2], "UDP")
+        data = sip.encode(req)
+        ctx.evidence.sent(data.decode("utf-8", "replace"))
+        first_sent = time.monotonic()
+        interval, sends = T1, 0
+        next_send = first_sent
+        while True:
+            now = time.monotonic()
+            if now >= next_send:
+                net.call(lambda: sock.send(data), during="sending OPTIONS", timeout=0)
+                sends += 1
+                next_send = now + interval
+                interval = min(interval * 2, T2)
+            wait = min(next_send - time.monotonic(), dl.remaining())
+            if dl.remaining() <= 0:
+                raise ProbeFailure(Cause.TIMEOUT, f"no SIP response to OPTIONS over UDP after {sends} "
+                                   f"transmissions in {dl.elapsed():.1f} s", phase="OPTIONS response")
+            sock.settimeout(max(wait, 0.001))
+            try:
+                dgram = sock.recv(65535)
+            except TimeoutError:
+                continue
+            except OSError as exc:
+                raise failure_from_os_error(exc, during="OPTIONS over UDP") from exc
+            try:
+                msg = sip.parse_datagram(dgram)
+            except WireError as exc:
+                raise _not_sip(dgram, "OPTIONS response") from exc
+            if isinstance(msg, sip.SipRequest):
+                continue  # a request from the far end is not our answer
+            ctx.evidence.received(f"SIP/2.0 {msg.status} {msg.reason}")
+            if msg.status < 200:
+                interval = T2  # RFC 3261 §17.1.2.2: provisional response, retransmit every T2
+                continue
+            ctx.evidence.fact("sip.transmissions", sends)
+            _judge(ctx, req, msg, time.monotonic() - first_sent)
+            return

@@ -1,0 +1,565 @@
+"""SIP messages (RFC 3261): build, encode and decode requests and responses.
+
+Only the framing and the few header fields a connectivity probe needs are understood:
+Via, CSeq, Call-ID, From/To tags, Content-Length. Section numbers are RFC 3261's.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import types
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TypeVar
+
+from gvpconf.wire import WireError
+from gvpconf.wire.banner import describe
+
+__all__ = [
+    "COMPACT_FORMS",
+    "MAGIC_COOKIE",
+    "MAX_HEADERS",
+    "MAX_MESSAGE_SIZE",
+    "SipMessage",
+    "SipRequest",
+    "SipResponse",
+    "SipStreamDecoder",
+    "Via",
+    "build_options",
+    "encode",
+    "header_param",
+    "new_branch",
+    "new_call_id",
+    "new_tag",
+    "parse_cseq",
+    "parse_datagram",
+    "parse_via",
+    "response_mismatches",
+]
+
+Headers = tuple[tuple[str, str], ...]
+_T = TypeVar("_T")
+
+MAGIC_COOKIE = "z9hG4bK"  # §8.1.1.7: every RFC 3261 branch starts with it
+MAX_MESSAGE_SIZE = 64 * 1024
+MAX_HEADERS = 256
+
+# §7.3.3 compact forms (plus k, s, e from §20).
+COMPACT_FORMS = {
+    "v": "Via", "i": "Call-ID", "f": "From", "t": "To", "m": "Contact", "l": "Content-Length",
+    "c": "Content-Type", "k": "Supported", "s": "Subject", "e": "Content-Encoding",
+}
+# Header fields whose grammar is a comma-separated list (§7.3.1), among those we split.
+_LIST_HEADERS = frozenset({"via", "allow", "supported", "accept"})
+
+_TOKEN = re.compile(r"[A-Za-z0-9.!%*_+`'~-]+")  # §25.1 token
+_BLANK_LINE = re.compile(rb"\r?\n\r?\n")
+_LINE_END = re.compile(r"\r?\n")
+_VIA = re.compile(
+    r"\s*(?P<proto>[^/\s]+)\s*/\s*(?P<version>[^/\s]+)\s*/\s*(?P<transport>[A-Za-z0-9.!%*_+`'~-]+)\s+"
+    r"(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(?:\s*:\s*(?P<port>\d{1,5}))?\s*(?P<params>;.*)?",
+    re.DOTALL,
+)
+_CSEQ = re.compile(r"\s*(\d{1,10})\s+([A-Za-z0-9.!%*_+`'~-]+)\s*")
+
+
+def _canonical(name: str) -> str:
+    """Lower-case long form of a header name, compact forms expanded (§7.3.3)."""
+    return COMPACT_FORMS.get(name.lower(), name).lower()
+
+
+def _split_commas(value: str) -> list[str]:
+    """Split a list-valued header on commas outside quoted strings and <...> (§7.3.1)."""
+    parts: list[str] = []
+    current: list[str] = []
+    in_quotes = in_angle = escaped = False
+    for c in value:
+        if in_quotes:
+            in_quotes = escaped or c != '"'
+            escaped = not escaped and c == "\\"
+        elif c == '"':
+            in_quotes = True
+        elif c in "<>":
+            in_angle = c == "<"
+        elif c == "," and not in_angle:
+            parts.append("".join(current).strip())
+            current = []
+            continue
+        current.append(c)
+    parts.append("".join(current).strip())
+    return [part for part in parts if part]
+
+
+class _HeaderAccess:
+    """Header look-ups shared by requests and responses."""
+
+    __slots__ = ()
+    headers: Headers
+
+    def header(self, name: str) -> str | None:
+        """The first value of header ``name`` (case-insensitive, compact forms understood)."""
+        wanted = _canonical(name)
+        return next((value for key, value in self.headers if _canonical(key) == wanted), None)
+
+    def header_values(self, name: str) -> list[str]:
+        """All values of header ``name``, in order; Via, Allow, Supported, Accept split on commas."""
+        wanted = _canonical(name)
+        values = [value for key, value in self.headers if _canonical(key) == wanted]
+        if wanted in _LIST_HEADERS:
+            return [part for value in values for part in _split_commas(value)]
+        return values
+
+
+def _check_text(what: str, text: str) -> None:
+    if "\r" in text or "\n" in text:
+        raise WireError(f"{what} must not contain CR or LF: {text!r}")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise WireError(f"{what} is not encodable as UTF-8: {text!r}") from exc
+
+
+def _check_headers(headers: Headers) -> Headers:
+    checked = tuple((str(name), str(value)) for name, value in headers)
+    for name, value in checked:
+        if not _TOKEN.fullmatch(name):
+            raise WireError(f"SIP header name is not a token: {name!r}")
+        _check_text(f"value of SIP header {name}", value)
+    return checked
+
+
+@dataclass(frozen=True, slots=True)
+class SipRequest(_HeaderAccess):
+    """A SIP request (§7.1). ``headers`` keeps wire order and names as written."""
+
+    method: str
+    uri: str
+    headers: Headers
+    body: bytes = b""
+
+    def __post_init__(self) -> None:
+        if not _TOKEN.fullmatch(self.method):
+            raise WireError(f"SIP method is not a token: {self.method!r}")
+        if not self.uri or any(c.isspace() or ord(c) < 0x20 or c == "\x7f" for c in self.uri):
+            raise WireError(f"Request-URI must be non-empty without whitespace: {self.uri!r}")
+        _check_text("Request-URI", self.uri)
+        object.__setattr__(self, "headers", _check_headers(self.headers))
+
+
+@dataclass(frozen=True, slots=True)
+class SipResponse(_HeaderAccess):
+    """A SIP response (§7.2). ``headers`` keeps wire order and names as written."""
+
+    status: int
+    reason: str
+    headers: Headers
+    body: bytes = b""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.status, bool) or not isinstance(self.status, int) or not 100 <= self.status <= 699:
+            raise WireError(f"SIP status code must be 100-699, got {self.status!r}")
+        _check_text("Reason-Phrase", self.reason)
+        object.__setattr__(self, "headers", _check_headers(self.headers))
+
+
+SipMessage = SipRequest | SipResponse
+
+
+# ---------------------------------------------------------------- encoding
+
+
+def encode(msg: SipMessage) -> bytes:
+    """The wire form of ``msg``: CRLF lines, SIP/2.0, and always a correct Content-Length (§20.14).
+
+    Any Content-Length (or ``l``) header in ``msg.headers`` is dropped and one with the
+    body's real length is written last.
+    """
+    if isinstance(msg, SipRequest):
+        start = f"{msg.method} {msg.uri} SIP/2.0"
+    else:
+        start = f"SIP/2.0 {msg.status} {msg.reason}"
+    lines = [start]
+    lines += [f"{name}: {value}" for name, value in msg.headers if _canonical(name) != "content-length"]
+    lines.append(f"Content-Length: {len(msg.body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8") + msg.body
+
+
+# ---------------------------------------------------------------- decoding
+
+
+def _parse_head(head: bytes, max_headers: int) -> tuple[SipMessage, int | None]:
+    """Parse start line and headers (§7); returns a body-less message and its Content-Length."""
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise WireError(f"SIP header section is not UTF-8: {describe(head)}") from exc
+    lines = _LINE_END.split(text)
+    if len(lines) - 1 > max_headers:
+        raise WireError(f"SIP message has more than {max_headers} header lines")
+    headers: list[tuple[str, str]] = []
+    for line in lines[1:]:
+        if line[:1] in (" ", "\t"):  # folded continuation line (§7.3.1): joined with one SP
+            if not headers:
+                raise WireError(f"SIP header section starts with a continuation line: {line!r}")
+            name, value = headers[-1]
+            headers[-1] = (name, (value + " " + line.strip(" \t")).strip(" \t"))
+            continue
+        name, colon, value = line.partition(":")
+        if not colon:
+            raise WireError(f"SIP header line without a colon: {describe(line.encode('utf-8'))}")
+        headers.append((name.rstrip(" \t"), value.strip(" \t")))
+    lengths = {_content_length(value) for name, value in headers if _canonical(name) == "content-length"}
+    if len(lengths) > 1:
+        raise WireError(f"conflicting Content-Length values: {sorted(lengths)}")
+    return _start_line(lines[0], tuple(headers)), (lengths.pop() if lengths else None)
+
+
+def _content_length(value: str) -> int:
+    """Content-Length = 1*DIGIT (§20.14)."""
+    if not value.isascii() or not value.isdigit():
+        raise WireError(f"Content-Length is not a number: {value!r}")
+    return int(value)
+
+
+def _start_line(line: str, headers: Headers) -> SipMessage:
+    """Request-Line or Status-Line (§7.1, §7.2)."""
+    if line[:8].upper() == "SIP/2.0 ":
+        code, _, reason = line[8:].partition(" ")
+        if len(code) != 3 or not code.isascii() or not code.isdigit():
+            raise WireError(f"bad SIP status line: {describe(line.encode('utf-8'))}")
+        return SipResponse(int(code), reason, headers)
+    parts = line.split(" ")
+    if len(parts) != 3 or parts[2].upper() != "SIP/2.0":
+        raise WireError(f"not a SIP request or status line: {describe(line.encode('utf-8'))}")
+    return SipRequest(parts[0], parts[1], headers)
+
+
+def _with_body(msg: SipMessage, body: bytes) -> SipMessage:
+    if isinstance(msg, SipRequest):
+        return SipRequest(msg.method, msg.uri, msg.headers, body)
+    return SipResponse(msg.status, msg.reason, msg.headers, body)
+
+
+def _skip_crlf(data: bytes | bytearray) -> int:
+    """Index of the first byte after leading CRLF / LF keep-alives (§7.5, RFC 5626 §4.4.1)."""
+    pos = 0
+    while pos < len(data):
+        if data[pos] == 0x0A:
+            pos += 1
+        elif data[pos] == 0x0D and data[pos + 1 : pos + 2] == b"\n":
+            pos += 2
+        else:
+            break
+    return pos
+
+
+def parse_datagram(data: bytes) -> SipMessage:
+    """Decode one SIP message from a UDP datagram (§18.3).
+
+    Content-Length is optional: without it the body is the rest of the datagram; with it
+    the body is cut to that length, and a length beyond the datagram is a WireError.
+    """
+    start = _skip_crlf(data)
+    blank = _BLANK_LINE.search(data, start)
+    if start == len(data):
+        raise WireError("the datagram holds no SIP message (empty or only CRLF keep-alives)")
+    if blank is None:
+        raise WireError(f"no empty line ending the SIP header section: {describe(data[start:])}")
+    msg, length = _parse_head(data[start : blank.start()], MAX_HEADERS)
+    rest = data[blank.end() :]
+    if length is not None and length > len(rest):
+        raise WireError(f"Content-Length {length} exceeds the {len(rest)} bytes left in the datagram")
+    return _with_body(msg, rest if length is None else rest[:length])
+
+
+class SipStreamDecoder:
+    """Incremental SIP decoder for stream transports (TCP, TLS): ``feed``, then ``next_message``.
+
+    Content-Length is mandatory (§18.3, §20.14); leading CRLF keep-alives are skipped; a
+    message may be at most ``max_size`` bytes. After a WireError the decoder stays broken
+    and raises the same error again.
+    """
+
+    def __init__(self, *, max_size: int = MAX_MESSAGE_SIZE, max_headers: int = MAX_HEADERS) -> None:
+        self._buffer = bytearray()
+        self._max_size = max_size
+        self._max_headers = max_headers
+        self._error: WireError | None = None
+        self._scanned = 0  # bytes already searched for the end of the header section
+        self._head: tuple[SipMessage, int, int] | None = None  # parsed head, body start, message end
+
+    def feed(self, data: bytes) -> None:
+        """Append received bytes."""
+        self._buffer += data
+
+    def next_message(self) -> SipMessage | None:
+        """The next complete message, or None if more bytes are needed."""
+        if self._error is not None:
+            raise self._error
+        try:
+            return self._next_message()
+        except WireError as exc:
+            self._error = exc
+            raise
+
+    def _next_message(self) -> SipMessage | None:
+        buf = self._buffer
+        if self._head is None:
+            skipped = _skip_crlf(buf)
+            del buf[:skipped]
+            # Resume the search where the last one stopped (a blank line is at most 4 bytes).
+            blank = _BLANK_LINE.search(buf, max(0, self._scanned - skipped - 3))
+            if blank is None:
+                self._scanned = len(buf)
+                if len(buf) > self._max_size:
+                    raise WireError(f"no end of the SIP header section within {self._max_size} bytes: "
+                                    f"{describe(bytes(buf))}")
+                return None
+            msg, length = _parse_head(bytes(buf[: blank.start()]), self._max_headers)
+            if length is None:
+                raise WireError("SIP message on a stream transport without Content-Length (RFC 3261 §18.3)")
+            if blank.end() + length > self._max_size:
+                raise WireError(f"SIP message of {blank.end() + length} bytes exceeds the "
+                                f"{self._max_size}-byte limit")
+            self._head = (msg, blank.end(), blank.end() + length)
+        msg, body_start, end = self._head
+        if len(buf) < end:
+            return None
+        body = bytes(buf[body_start:end])
+        del buf[:end]
+        self._head, self._scanned = None, 0
+        return _with_body(msg, body)
+
+
+# ---------------------------------------------------------------- header fields
+
+
+@dataclass(frozen=True, slots=True)
+class Via:
+    """One via-parm (§20.42): ``SIP/2.0/TCP host:port;branch=z9hG4bK...;rport``.
+
+    ``params`` maps lower-cased parameter names to values, None for a flag such as a
+    bare ``rport``.
+    """
+
+    transport: str
+    host: str
+    port: int | None
+    params: Mapping[str, str | None]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "params", types.MappingProxyType(dict(self.params)))
+
+    @property
+    def branch(self) -> str | None:
+        """The branch parameter, the transaction id (§8.1.1.7), or None."""
+        return self.params.get("branch")
+
+
+def _unquote(value: str) -> str:
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        return re.sub(r"\\(.)", r"\1", value[1:-1], flags=re.DOTALL)
+    return value
+
+
+def _parse_params(text: str) -> dict[str, str | None]:
+    """``;name[=value]`` generic parameters (§25.1 generic-param); names lower-cased."""
+    params: dict[str, str | None] = {}
+    for part in _split_on(text, ";"):
+        if not part:
+            continue
+        name, equals, value = part.partition("=")
+        name = name.strip().lower()
+        if not _TOKEN.fullmatch(name):
+            raise WireError(f"bad SIP header parameter {part!r}")
+        params.setdefault(name, _unquote(value.strip()) if equals else None)
+    return params
+
+
+def _split_on(text: str, separator: str) -> list[str]:
+    """Split on ``separator`` outside double-quoted strings."""
+    parts: list[str] = []
+    current: list[str] = []
+    in_quotes = escaped = False
+    for c in text:
+        if in_quotes:
+            in_quotes = escaped or c != '"'
+            escaped = not escaped and c == "\\"
+        elif c == '"':
+            in_quotes = True
+        elif c == separator:
+            parts.append("".join(current).strip())
+            current = []
+            continue
+        current.append(c)
+    parts.append("".join(current).strip())
+    return parts
+
+
+def parse_via(value: str) -> Via:
+    """Parse one Via value (one via-parm; use ``header_values("Via")[0]`` for the top one)."""
+    match = _VIA.fullmatch(value)
+    if match is None:
+        raise WireError(f"not a Via header value: {value!r}")
+    if match["proto"].upper() != "SIP" or match["version"] != "2.0":
+        raise WireError(f"Via sent-protocol is not SIP/2.0: {value!r}")
+    port = int(match["port"]) if match["port"] else None
+    if port is not None and port > 65535:
+        raise WireError(f"Via port out of range: {value!r}")
+    params = _parse_params(match["params"] or "")
+    return Via(match["transport"].upper(), match["host"], port, params)
+
+
+def parse_cseq(value: str) -> tuple[int, str]:
+    """``CSeq: 4711 INVITE`` -> ``(4711, "INVITE")`` (§20.16; the number fits 32 bits, §8.1.1.5)."""
+    match = _CSEQ.fullmatch(value)
+    if match is None or int(match[1]) > 2**32 - 1:
+        raise WireError(f"not a CSeq header value: {value!r}")
+    return int(match[1]), match[2]
+
+
+def _params_part(value: str) -> str:
+    """The header parameters of a From/To/Contact/Via value: after ``>`` or after the URI (§20.10)."""
+    in_quotes = escaped = False
+    for i, c in enumerate(value):
+        if in_quotes:
+            in_quotes = escaped or c != '"'
+            escaped = not escaped and c == "\\"
+        elif c == '"':
+            in_quotes = True
+        elif c == "<":
+            end = value.find(">", i)
+            if end == -1:
+                raise WireError(f"unterminated <...> in SIP header value {value!r}")
+            return value[end + 1 :]
+        elif c == ";":
+            return value[i:]
+    return ""
+
+
+def header_param(value: str, name: str) -> str | None:
+    """Header parameter ``name`` of a header value, e.g. the tag of From/To; "" for a flag, None if absent.
+
+    Parameters inside ``<...>`` belong to the URI and are not looked at; without angle
+    brackets every ``;`` parameter is a header parameter (§20.10).
+    """
+    params = _parse_params(_params_part(value))
+    if name.lower() not in params:
+        return None
+    return params[name.lower()] or ""
+
+
+# ---------------------------------------------------------------- building and matching
+
+
+def new_branch() -> str:
+    """A fresh branch id: the §8.1.1.7 magic cookie then 128 random bits."""
+    return MAGIC_COOKIE + secrets.token_hex(16)
+
+
+def new_tag() -> str:
+    """A fresh From/To tag (§19.3: at least 32 random bits)."""
+    return secrets.token_hex(8)
+
+
+def new_call_id(host: str) -> str:
+    """A fresh Call-ID ``random@host`` (§8.1.1.4)."""
+    return f"{secrets.token_hex(16)}@{host}"
+
+
+def _hostport(host: str, port: int | None = None) -> str:
+    """``host[:port]`` with an IPv6 address in brackets (§19.1.1 IPv6reference)."""
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return host if port is None else f"{host}:{port}"
+
+
+def build_options(
+    request_uri: str,
+    *,
+    local_host: str,
+    local_port: int,
+    transport: str,
+    branch: str,
+    call_id: str,
+    from_tag: str,
+    cseq: int = 1,
+    from_uri: str | None = None,
+    user_agent: str = "gvpconf",
+    max_forwards: int = 70,
+) -> SipRequest:
+    """An OPTIONS request (§11.1) with everything §8.1.1 requires; ``from_uri`` defaults to
+    ``sip:gvpconf@<local_host>``."""
+    if not branch.startswith(MAGIC_COOKIE) or len(branch) == len(MAGIC_COOKIE):
+        raise WireError(f"branch must start with the magic cookie {MAGIC_COOKIE}: {branch!r}")
+    if not _TOKEN.fullmatch(transport):
+        raise WireError(f"transport is not a token: {transport!r}")
+    if not 0 < local_port < 65536 or not 0 <= cseq < 2**31 or not 0 <= max_forwards <= 255:
+        raise WireError(f"out of range: local_port={local_port}, cseq={cseq}, max_forwards={max_forwards}")
+    for what, text in (("branch", branch), ("Call-ID", call_id), ("tag", from_tag)):
+        if not text or any(c.isspace() for c in text):
+            raise WireError(f"{what} must be non-empty without whitespace: {text!r}")
+    sent_by = _hostport(local_host, local_port)
+    from_uri = from_uri or f"sip:gvpconf@{_hostport(local_host)}"
+    headers = (
+        ("Via", f"SIP/2.0/{transport.upper()} {sent_by};branch={branch};rport"),
+        ("Max-Forwards", str(max_forwards)),
+        ("To", f"<{request_uri}>"),
+        ("From", f"<{from_uri}>;tag={from_tag}"),
+        ("Call-ID", call_id),
+        ("CSeq", f"{cseq} OPTIONS"),
+        ("Contact", f"<sip:gvpconf@{sent_by};transport={transport.lower()}>"),
+        ("Accept", "application/sdp"),
+        ("User-Agent", user_agent),
+        ("Content-Length", "0"),
+    )
+    return SipRequest("OPTIONS", request_uri, headers)
+
+
+def _safe(parse: Callable[[str], _T], value: str | None) -> _T | None:
+    """Apply ``parse`` to a header value, None if absent or malformed."""
+    if value is None:
+        return None
+    try:
+        return parse(value)
+    except WireError:
+        return None
+
+
+def _top_branch(msg: SipMessage) -> str | None:
+    vias = msg.header_values("Via")
+    via = _safe(parse_via, vias[0] if vias else None)
+    return None if via is None else via.branch
+
+
+def _from_tag(msg: SipMessage) -> str | None:
+    return _safe(lambda value: header_param(value, "tag"), msg.header("From"))
+
+
+def _shown(value: str | None) -> str:
+    return "nothing" if value is None else repr(value)
+
+
+def response_mismatches(request: SipRequest, response: SipResponse) -> list[str]:
+    """What in ``response`` does not echo ``request`` (§8.1.3.3, §17.1.3); empty if it matches.
+
+    Checked: top Via branch, Call-ID (compared byte by byte, §8.1.1.4), CSeq number and
+    method (methods are case-sensitive, §7.1), From tag. Branch and tag compare
+    case-insensitively like other parameter values (§7.3.1).
+    """
+    problems: list[str] = []
+    sent_branch, got_branch = _top_branch(request), _top_branch(response)
+    if sent_branch is None or got_branch is None or sent_branch.lower() != got_branch.lower():
+        problems.append(f"Via branch: sent {_shown(sent_branch)}, got {_shown(got_branch)}")
+    sent_call_id, got_call_id = request.header("Call-ID"), response.header("Call-ID")
+    if sent_call_id is None or sent_call_id != got_call_id:
+        problems.append(f"Call-ID: sent {_shown(sent_call_id)}, got {_shown(got_call_id)}")
+    sent_cseq, got_cseq = request.header("CSeq"), response.header("CSeq")
+    sent_number_method = _safe(parse_cseq, sent_cseq)
+    if sent_number_method is None or sent_number_method != _safe(parse_cseq, got_cseq):
+        problems.append(f"CSeq: sent {_shown(sent_cseq)}, got {_shown(got_cseq)}")
+    sent_tag, got_tag = _from_tag(request), _from_tag(response)
+    if sent_tag is None or got_tag is None or sent_tag.lower() != got_tag.lower():
+        problems.append(f"From tag: sent {_shown(sent_tag)}, got {_shown(got_tag)}")
+    return problems
