@@ -1,1 +1,23 @@
-"""Fixtures for the project's own tests."""
+"""Fixtures for the project's own tests: one real lab per session, on free ports."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from gvpconf.lab import Lab
+from gvpconf.lab.base import pid_alive, processes_using
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    """Every peer of the lab (ActiveMQ, sipp, PostgreSQL, the Config Server stand-in), started once."""
+    workdir = tmp_path_factory.mktemp("lab")
+    with Lab(workdir) as running:
+        pids = running.processes()
+        assert len(pids) > 4  # four peers, and postgres forks its workers
+        yield running
+    alive = [pid for pid in pids if pid_alive(pid)]
+    assert alive == [], f"lab processes still alive after Lab.__exit__: {alive}"
+    assert processes_using(workdir) == []

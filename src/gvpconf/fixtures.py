@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from gvpconf import redact
 from gvpconf.inventory import Target
-from gvpconf.plugin import STATE, NotConfigured, _job_for, _row_of, job_key
+from gvpconf.plugin import RESULT, STATE, NotConfigured, _job_for, job_key
 from gvpconf.probes import Fact
 from gvpconf.scheduler import run_job
 
@@ -38,18 +37,8 @@ def evidence(request: pytest.FixtureRequest, gvp_target: Target) -> dict[str, Fa
     props.append(("probe", result.probe))
     props.append(("duration_ms", round(result.duration * 1000, 1)))
     props += list(result.evidence.facts.items())
-    if result.error is not None:
-        raise result.error
-    if result.failure is not None:
-        row = _row_of(item)
-        assert row is not None
-        props.append(("cause", result.failure.cause.value))
-        if result.failure.phase:
-            props.append(("phase", result.failure.phase))
-        msg = (f"#{row.number} {row.source} -> {gvp_target.id} ({gvp_target.address}): "
-               f"{result.failure}")
-        pytest.fail(redact.scrub(msg), pytrace=False)
+    # the verdict is given in the call phase (gvpconf.plugin.pytest_pyfunc_call), so that a probe
+    # failure is a JUnit <failure>, not a setup <error>
+    item.stash[RESULT] = result
     facts: dict[str, Fact] = result.evidence.facts
     return facts
-
-

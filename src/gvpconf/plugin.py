@@ -14,7 +14,7 @@ from gvpconf import redact
 from gvpconf.catalog import BY_NUMBER, CONNECTIONS, ROLES, Connection
 from gvpconf.inventory import Inventory, InventoryError, Target, load, resolve_secrets
 from gvpconf.probes import ProbeContext
-from gvpconf.scheduler import Job, Scheduler
+from gvpconf.scheduler import Job, ProbeResult, Scheduler
 from gvpconf.summary import Summary
 
 DEFAULT_WORKERS = 256
@@ -39,6 +39,7 @@ class State:
 
 
 STATE = pytest.StashKey[State]()
+RESULT = pytest.StashKey[ProbeResult]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -114,6 +115,15 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     metafunc.parametrize("gvp_target", params, ids=ids, indirect=True)
 
 
+def pytest_itemcollected(item: pytest.Item) -> None:
+    """Markers per connection, class and source role, so ``-m c08``, ``-m intra``, ``-m from_mcp`` work."""
+    row = _row_of(item)
+    if row is not None:
+        item.add_marker(f"c{row.number:02d}")
+        item.add_marker(row.suite_class)
+        item.add_marker(f"from_{row.source}")
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
                                   items: list[pytest.Item]) -> None:
@@ -132,9 +142,6 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         if (wanted and row.number not in wanted) or (source not in (None, "all") and row.source != source):
             dropped.append(item)
             continue
-        item.add_marker(f"c{row.number:02d}")
-        item.add_marker(row.suite_class)
-        item.add_marker(f"from_{row.source}")
         keep.append(item)
     if dropped:
         config.hook.pytest_deselected(items=dropped)
@@ -209,6 +216,27 @@ def pytest_runtestloop(session: pytest.Session) -> Any:
             state.scheduler.shutdown()
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> None:
+    """Fail the case, in its call phase, when its probe failed: one line with the cause, no traceback."""
+    result = pyfuncitem.stash.get(RESULT, None)
+    if result is None:
+        return
+    if result.error is not None:
+        raise result.error
+    if result.failure is not None:
+        row = _row_of(pyfuncitem)
+        assert row is not None
+        target = pyfuncitem.callspec.params["gvp_target"]
+        assert isinstance(target, Target)
+        props = pyfuncitem.user_properties
+        props.append(("cause", result.failure.cause.value))
+        if result.failure.phase:
+            props.append(("phase", result.failure.phase))
+        msg = f"#{row.number} {row.source} -> {target.id} ({target.address}): {result.failure}"
+        pytest.fail(redact.scrub(msg), pytrace=False)
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
     row = _row_of(item)
     if row is None:
@@ -262,7 +290,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     """Add the per-connection verdicts to the JUnit file as testsuite properties."""
     state = session.config.stash.get(STATE, None)
     xml = session.config.stash.get(_xml_key(), None) if _xml_key() is not None else None
-    if state is None or xml is None or not state.summary.selected:
+    if state is None or xml is None or not state.summary.implemented:
         return
     for conn, verdict, _detail in state.summary.rows():
         xml.add_global_property(f"connection.{conn.number}.verdict", verdict)
@@ -282,10 +310,14 @@ def _xml_key() -> Any:
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     state = config.stash.get(STATE, None)
-    if state is None or not state.summary.selected:
+    if state is None or not state.summary.implemented:
         return
     terminalreporter.section("GVP connections")
     for line in state.summary.table():
         terminalreporter.write_line(line)
     if state.inventory_path:
         terminalreporter.write_line(f"inventory: {Path(state.inventory_path)}")
+    if not state.summary.selected:
+        source = config.getoption("source")
+        why = f"no implemented connection starts at --source {source}" if source else "every case was deselected"
+        terminalreporter.write_line(f"nothing was probed: {why}", red=True)

@@ -105,7 +105,7 @@ class Lab:
         self.down()
 
     def up(self) -> None:
-        """Start every peer (all first, then wait for each), write the inventory. Stops all on failure."""
+        """Start all peers at once and wait for each; write secrets and inventory. Stops all on failure."""
         if self._up:
             raise LabError("lab is already up")
         t0 = time.monotonic()

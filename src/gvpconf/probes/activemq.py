@@ -70,7 +70,7 @@ def _check_openwire_prefix(head: bytes) -> None:
     """Reject a non-OpenWire peer as soon as its first bytes say so, instead of waiting for a frame."""
     if len(head) >= 5 and head[4] != 1:
         kind = banner.identify(head)
-        what = f"a {kind} message" if kind else "bytes that are not OpenWire"
+        what = f"{banner.article(kind)} message" if kind else "bytes that are not OpenWire"
         raise ProbeFailure(Cause.PROTOCOL, f"expected an OpenWire WireFormatInfo (data type 1), the peer sent "
                            f"{what}: {banner.describe(head)}", phase="WireFormatInfo")
     if len(head) >= 13 and head[5:13] != b"ActiveMQ":
@@ -127,7 +127,7 @@ def _check_stomp_prefix(head: bytes) -> None:
         return
     if not any(c.startswith(start[: len(c)]) or start.startswith(c) for c in _SERVER_COMMANDS):
         kind = banner.identify(start)
-        what = f"a {kind} message" if kind else "bytes that are not STOMP"
+        what = f"{banner.article(kind)} message" if kind else "bytes that are not STOMP"
         raise ProbeFailure(Cause.PROTOCOL, f"expected a STOMP frame, the peer sent {what}: "
                            f"{banner.describe(start)}", phase="STOMP CONNECT")
 

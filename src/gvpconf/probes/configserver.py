@@ -48,7 +48,7 @@ def tcp_hold(ctx: ProbeContext) -> None:
                 raise ProbeFailure(Cause.PROTOCOL, f"the peer closed the connection after {held:.2f} s; the "
                                    "Config Server keeps client connections open", phase="hold")
             kind = banner.identify(data)
-            what = f"a {kind} banner" if kind else "unsolicited bytes"
+            what = f"{banner.article(kind)} banner" if kind else "unsolicited bytes"
             ev.received(banner.describe(data))
             raise ProbeFailure(Cause.PROTOCOL, f"the peer volunteered {what} after {held:.2f} s "
                                f"({banner.describe(data)}); the Config Server waits for its client to "

@@ -34,7 +34,7 @@ def _request(ctx: ProbeContext, local: tuple[str, int], transport: str) -> sip.S
 
 def _not_sip(data: bytes, during: str) -> ProbeFailure:
     kind = banner.identify(data)
-    what = f"a {kind} message" if kind else "bytes that are not SIP"
+    what = f"{banner.article(kind)} message" if kind else "bytes that are not SIP"
     return ProbeFailure(Cause.PROTOCOL, f"expected a SIP/2.0 response to OPTIONS, the peer sent {what}: "
                         f"{banner.describe(data)}", phase=during)
 

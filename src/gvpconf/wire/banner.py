@@ -77,3 +77,11 @@ def describe(data: bytes, limit: int = 40) -> str:
     if len(data) <= limit:
         return f"{bytes(data)!r} ({count})"
     return f"{bytes(data[:max(limit, 0)])!r}... ({count} in total)"
+
+
+_AN = ("HTTP", "OpenWire", "RTSP", "SSH", "SMTP", "AMQP")
+
+
+def article(kind: str) -> str:
+    """``kind`` with its indefinite article, for messages: 'an HTTP', 'a SIP'."""
+    return f"an {kind}" if kind.startswith(_AN) else f"a {kind}"
