@@ -15,12 +15,13 @@ from __future__ import annotations
 import atexit
 import concurrent.futures
 import contextlib
+import importlib
 import os
 import signal
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any
@@ -29,7 +30,7 @@ import yaml
 
 from gvpconf.lab.activemq import ActiveMQPeer
 from gvpconf.lab.base import LabError, Peer, lineage
-from gvpconf.lab.ports import free_port
+from gvpconf.lab.component import Component
 from gvpconf.lab.postgres import PostgresPeer
 from gvpconf.lab.sipp import SippPeer
 from gvpconf.lab.standins import ConfigServerStandIn
@@ -37,8 +38,10 @@ from gvpconf.lab.tlsca import CA, make_ca
 
 __all__ = [
     "CA",
+    "COMPONENTS",
     "DEFAULT_PEERS",
     "ActiveMQPeer",
+    "Component",
     "ConfigServerStandIn",
     "Lab",
     "LabError",
@@ -48,9 +51,21 @@ __all__ = [
     "make_ca",
 ]
 
-#: start order: the slowest first, so the lab is ready after the slowest peer, not the sum
-DEFAULT_PEERS: tuple[str, ...] = ("activemq", "sip_server", "configserver", "postgres")
-KNOWN_PEERS = frozenset(DEFAULT_PEERS)
+#: lab components by name -> "module:Class" (imported only when started). One line per component.
+COMPONENTS: dict[str, str] = {
+    "activemq": "gvpconf.lab.components:ActiveMQComponent",
+    "sip_server": "gvpconf.lab.components:SipServerComponent",
+    "configserver": "gvpconf.lab.components:ConfigServerComponent",
+    "postgres": "gvpconf.lab.components:PostgresComponent",
+}
+DEFAULT_PEERS: tuple[str, ...] = tuple(COMPONENTS)
+KNOWN_PEERS = frozenset(COMPONENTS)
+
+
+def component_class(name: str) -> type[Component]:
+    module, _, cls = COMPONENTS[name].partition(":")
+    found: type[Component] = getattr(importlib.import_module(module), cls)
+    return found
 
 DEFAULT_TIMEOUTS = {"connect": 2.0, "read": 3.0, "probe": 10.0}
 
@@ -82,11 +97,12 @@ class Lab:
         bad_ports = [p for p in (ports or {}) if p not in KNOWN_PEERS]
         if bad_ports:
             raise LabError(f"--port for unknown peer(s) {', '.join(bad_ports)}")
-        self.peer_names = [p for p in DEFAULT_PEERS if p in wanted]
+        self.peer_names = [p for p in COMPONENTS if p in wanted]
         self.requested_ports = dict(ports or {})
         self.sip_server_header = sip_server_header
         self.peers: dict[str, Peer] = {}
-        self.ca: CA | None = None
+        self.components: dict[str, Component] = {}
+        self._ca: CA | None = None
         self.inventory_path = self.workdir / "inventory.yaml"
         self.secrets_dir = self.workdir / "secrets"
         self.tls_dir = self.workdir / "tls"
@@ -94,6 +110,7 @@ class Lab:
         self.ready_after_s: float | None = None
         self._up = False
         self._previous_sigterm: Any = None
+        self._inventory: dict[str, Any] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------
     def __enter__(self) -> Lab:
@@ -114,11 +131,17 @@ class Lab:
         self._catch_sigterm()
         try:
             self.workdir.mkdir(parents=True, exist_ok=True)
-            self.ca = make_ca(self.tls_dir)
+            self._ca = make_ca(self.tls_dir)
+            self.secrets_dir.mkdir(mode=0o700, exist_ok=True)
             for name in self.peer_names:
-                self.peers[name] = self._make_peer(name)
+                component = component_class(name)(self, name)
+                self.components[name] = component
+                for peer in component.make_peers():
+                    if peer.name in self.peers:
+                        raise LabError(f"two lab peers are named {peer.name!r}")
+                    self.peers[peer.name] = peer
+                    component.peers.append(peer)
             self._bring_up_all()
-            self._write_secrets()
             self._write_inventory()
         except BaseException:  # including KeyboardInterrupt and the CLI's SIGTERM exception
             with contextlib.suppress(LabError):
@@ -178,64 +201,45 @@ class Lab:
                 signal.signal(signal.SIGTERM, self._previous_sigterm)
             self._previous_sigterm = None
 
-    def _port(self, name: str) -> int:
-        return self.requested_ports.get(name) or free_port("tcp")
-
-    def _make_peer(self, name: str) -> Peer:
-        makers: dict[str, Callable[[], Peer]] = {
-            "activemq": lambda: ActiveMQPeer("activemq", self.workdir / "activemq", self._port(name)),
-            "sip_server": lambda: SippPeer("sip_server", self.workdir / "sip_server", self._port(name),
-                                           transport="tcp", server_header=self.sip_server_header),
-            "configserver": lambda: ConfigServerStandIn("configserver", self.workdir / "configserver",
-                                                        self._port(name)),
-            "postgres": self._make_postgres,
-        }
-        return makers[name]()
-
-    def _make_postgres(self) -> PostgresPeer:
-        assert self.ca is not None
-        cert, key = self.ca.issue("postgres")
-        return PostgresPeer("postgres", self.workdir / "postgres", self._port("postgres"),
-                            ca_file=self.ca.ca_cert, cert_file=cert, key_file=key)
+    @property
+    def ca(self) -> CA:
+        if self._ca is None:
+            raise LabError("the lab CA exists only once the lab is up")
+        return self._ca
 
     # -- outputs ---------------------------------------------------------------------------------
     def secret_path(self, name: str) -> Path:
-        return self.secrets_dir / f"{name}-password"
+        """Where the secret ``name`` (``<component>-<key>``) is written; ``activemq`` -> its password."""
+        path = self.secrets_dir / name
+        return path if path.exists() or "-" in name else self.secrets_dir / f"{name}-password"
 
-    def _write_secret(self, name: str, value: str) -> Path:
-        path = self.secret_path(name)
+    def write_secret(self, name: str, value: str) -> Path:
+        self.secrets_dir.mkdir(mode=0o700, exist_ok=True)
+        os.chmod(self.secrets_dir, 0o700)
+        path = self.secrets_dir / name
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as fh:
             fh.write(value)
         os.chmod(path, 0o600)
         return path
 
-    def _write_secrets(self) -> None:
-        self.secrets_dir.mkdir(mode=0o700, exist_ok=True)
-        os.chmod(self.secrets_dir, 0o700)
-        for name, peer in self.peers.items():
-            if isinstance(peer, ActiveMQPeer | PostgresPeer):
-                self._write_secret(name, peer.password)
-
     def inventory(self) -> dict[str, Any]:
-        """The inventory as data (the shape the suite's loader validates)."""
-        dests: dict[str, Any] = {}
-        for name, peer in self.peers.items():
-            target = {"host": peer.host, "port": peer.port}
-            if isinstance(peer, SippPeer):
-                dests[name] = {"transport": peer.transport, "accept_status": ["2xx"],
-                               "targets": [{"name": "sip-server", **target}]}
-            elif isinstance(peer, ConfigServerStandIn):
-                dests[name] = {"hold": 1.0, "targets": [{"name": "gvp-configserver", **target}]}
-            elif isinstance(peer, ActiveMQPeer):
-                dests[name] = {"username": peer.username, "password": {"file": str(self.secret_path(name))},
-                               "targets": [{"name": "gvp-rs", **target}]}
-            elif isinstance(peer, PostgresPeer):
-                dests[name] = {"database": peer.database, "username": peer.username,
-                               "password": {"file": str(self.secret_path(name))}, "sslmode": "verify-full",
-                               "ca_file": str(peer.ca_file), "targets": [{"name": "postgres", **target}]}
-        return {"version": 1, "cluster": {"name": "gvpconf-lab", "namespace": "gvp"},
-                "defaults": {"timeouts": dict(DEFAULT_TIMEOUTS)}, "destinations": dests}
+        """The inventory as data (the shape the suite's loader validates), from every component."""
+        if self._inventory is None:
+            dests: dict[str, Any] = {}
+            conns: dict[str, Any] = {}
+            for component in self.components.values():
+                for key, section in component.destinations().items():
+                    if key in dests:
+                        raise LabError(f"two lab components write destinations.{key}")
+                    dests[key] = section
+                conns.update(component.connections())
+            data: dict[str, Any] = {"version": 1, "cluster": {"name": "gvpconf-lab", "namespace": "gvp"},
+                                    "defaults": {"timeouts": dict(DEFAULT_TIMEOUTS)}, "destinations": dests}
+            if conns:
+                data["connections"] = conns
+            self._inventory = data
+        return self._inventory
 
     def _write_inventory(self) -> None:
         text = yaml.safe_dump(self.inventory(), sort_keys=False, default_flow_style=None)

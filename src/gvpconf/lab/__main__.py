@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import argparse
-import glob
 import os
 import shutil
 import signal
@@ -17,12 +16,11 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
 
-from gvpconf.lab import DEFAULT_PEERS, Lab, LabError
-from gvpconf.lab.activemq import ACTIVEMQ_JAR
+from gvpconf.lab import DEFAULT_PEERS, Lab, LabError, component_class
 
 PROG = "python -m gvpconf.lab"
 
@@ -39,20 +37,12 @@ def _raise_terminated(signum: int, _frame: FrameType | None) -> None:
     raise Terminated(signum)
 
 
-def missing_packages() -> list[str]:
-    """Debian packages whose binaries are not on this machine."""
-    missing = []
-    if not ACTIVEMQ_JAR.exists() or shutil.which("java") is None:
-        missing.append("activemq")
-    if shutil.which("sipp") is None:
-        missing.append("sip-tester")
-    if not glob.glob("/usr/lib/postgresql/*/bin/postgres"):
-        missing.append("postgresql")
-    if shutil.which("openssl") is None:
-        missing.append("openssl")
-    if shutil.which("setpriv") is None:
-        missing.append("util-linux")
-    return missing
+def missing_packages(components: Sequence[str] = DEFAULT_PEERS) -> list[str]:
+    """Debian packages whose binaries are not on this machine (the lab CA needs openssl)."""
+    checks: dict[str, Callable[[], bool]] = {"openssl": lambda: shutil.which("openssl") is not None}
+    for name in components:
+        checks.update(component_class(name).packages)
+    return [pkg for pkg, installed in checks.items() if not installed()]
 
 
 def cmd_install(_args: argparse.Namespace) -> int:
