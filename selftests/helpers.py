@@ -72,3 +72,15 @@ def run_suite(tmp: Path, *args: str, inventory: Path | None = None, env: dict[st
     else:
         text, cases, props = "", [], {}
     return Run(proc.returncode, proc.stdout, proc.stderr, text, cases, props)
+
+
+def implemented_connections() -> set[int]:
+    """Connection numbers that have a module under tests/ (test_cNN_*.py)."""
+    import re
+
+    found = set()
+    for path in (ROOT / "tests").rglob("test_c*.py"):
+        m = re.match(r"test_c(\d\d)_", path.name)
+        if m:
+            found.add(int(m.group(1)))
+    return found

@@ -28,6 +28,7 @@ from typing import Any
 
 import yaml
 
+from gvpconf.lab import registry_data, registry_voice, registry_web
 from gvpconf.lab.activemq import ActiveMQPeer
 from gvpconf.lab.base import LabError, Peer, lineage
 from gvpconf.lab.component import Component
@@ -51,12 +52,16 @@ __all__ = [
     "make_ca",
 ]
 
-#: lab components by name -> "module:Class" (imported only when started). One line per component.
+#: lab components by name -> "module:Class" (imported only when started). Each area of the suite
+#: keeps its own table in gvpconf.lab.registry_<area>.
 COMPONENTS: dict[str, str] = {
     "activemq": "gvpconf.lab.components:ActiveMQComponent",
     "sip_server": "gvpconf.lab.components:SipServerComponent",
     "configserver": "gvpconf.lab.components:ConfigServerComponent",
     "postgres": "gvpconf.lab.components:PostgresComponent",
+    **registry_voice.COMPONENTS,
+    **registry_web.COMPONENTS,
+    **registry_data.COMPONENTS,
 }
 DEFAULT_PEERS: tuple[str, ...] = tuple(COMPONENTS)
 KNOWN_PEERS = frozenset(COMPONENTS)

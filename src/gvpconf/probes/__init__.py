@@ -57,8 +57,9 @@ class ProbeContext:
 
 Prober = Callable[[ProbeContext], None]
 
-#: probe name -> "module:function" (imported on first use)
-REGISTRY: dict[str, str] = {
+#: probe name -> "module:function" (imported on first use). Each area keeps its own table
+#: (gvpconf.probes.registry_<area>) and this module merges them.
+_FOUNDATION: dict[str, str] = {
     "sip.options": "gvpconf.probes.sip:sip_options",
     "configserver.hold": "gvpconf.probes.configserver:tcp_hold",
     "activemq.openwire": "gvpconf.probes.activemq:openwire_handshake",
@@ -68,7 +69,7 @@ REGISTRY: dict[str, str] = {
 }
 
 #: what each probe sends, for plans and the README ("read-only handshake", ...)
-SENDS: Mapping[str, str] = {
+_FOUNDATION_SENDS: dict[str, str] = {
     "sip.options": "one out-of-dialog SIP OPTIONS (read-only)",
     "configserver.hold": "nothing: connect and hold (read-only)",
     "activemq.openwire": "OpenWire WireFormatInfo (handshake only)",
@@ -76,6 +77,22 @@ SENDS: Mapping[str, str] = {
     "postgres.sslrequest": "PostgreSQL SSLRequest (8 bytes, no login)",
     "postgres.login": "login and SELECT version(), current_database() in a read-only session",
 }
+
+
+def _merge() -> tuple[dict[str, str], dict[str, str]]:
+    from gvpconf.probes import registry_data, registry_voice, registry_web
+
+    registry, sends = dict(_FOUNDATION), dict(_FOUNDATION_SENDS)
+    for area in (registry_voice, registry_web, registry_data):
+        clash = set(area.REGISTRY) & set(registry)
+        if clash:
+            raise RuntimeError(f"probe names registered twice: {sorted(clash)}")
+        registry.update(area.REGISTRY)
+        sends.update(area.SENDS)
+    return registry, sends
+
+
+REGISTRY, SENDS = _merge()
 
 
 def get(name: str) -> Prober:

@@ -28,198 +28,81 @@ import json
 import os
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator
 
-from gvpconf import redact
 from gvpconf.catalog import BY_NUMBER, DESTINATIONS
 from gvpconf.deadline import Timeouts
+from gvpconf.inventory.base import (
+    Destination,
+    GenericDestination,
+    InventoryError,
+    Seconds,
+    Secret,
+    SecretRef,
+    Target,
+    TimeoutsModel,
+    _Model,
+    resolve_secret,
+)
+from gvpconf.inventory.data import ConsulDestination, SqlServerDestination
+from gvpconf.inventory.foundation import (
+    ActiveMQDestination,
+    ConfigServerDestination,
+    PostgresDestination,
+    SipDestination,
+)
+from gvpconf.inventory.voice import McpDestination, NuanceDestination, SbcDestination
+from gvpconf.inventory.web import (
+    CustomerDestination,
+    DasDestination,
+    GoogleTtsDestination,
+    GvpMetricsDestination,
+    NexusDestination,
+    OrsDestination,
+    WebDestination,
+)
 
-
-class InventoryError(Exception):
-    """The inventory cannot be used. ``str()`` is one line naming the file, the key and the fix."""
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-Seconds = Annotated[float, Field(gt=0, le=600)]
-
-
-class TimeoutsModel(_Model):
-    """Per-phase timeouts in seconds; unset fields inherit (connection > destination > defaults)."""
-
-    connect: Seconds | None = None
-    read: Seconds | None = None
-    probe: Seconds | None = None
-
-
-class SecretRef(_Model):
-    """Where a secret lives: exactly one of an environment variable or a file."""
-
-    env: str | None = Field(None, min_length=1, description="name of an environment variable")
-    file: Path | None = Field(None, description="path of a file, e.g. a mounted Kubernetes secret")
-
-    @model_validator(mode="after")
-    def _exactly_one(self) -> SecretRef:
-        if (self.env is None) == (self.file is None):
-            raise ValueError("a secret reference takes exactly one of 'env' or 'file'")
-        return self
-
-    def where(self) -> str:
-        return f"env {self.env}" if self.env is not None else f"file {self.file}"
-
-
-class Secret:
-    """A resolved secret. Never printed: ``repr``/``str`` give ``***``."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-        redact.register(value)
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('***')"
-
-    __str__ = __repr__
-
-
-def resolve_secret(ref: SecretRef | str | None) -> Secret | str | None:
-    """Read a secret reference. Plain strings (non-secret fields like usernames) pass through."""
-    if ref is None or isinstance(ref, str):
-        return ref
-    if ref.env is not None:
-        value = os.environ.get(ref.env)
-        if value is None:
-            raise InventoryError(f"environment variable {ref.env} is not set (export it, or use "
-                                 "{file: PATH})")
-        return Secret(value)
-    assert ref.file is not None
-    try:
-        text = ref.file.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InventoryError(f"secret file {ref.file} is unreadable: {exc.strerror} (mount the secret "
-                             "there or fix the path)") from None
-    return Secret(text.rstrip("\r\n"))
-
-
-class Target(_Model):
-    """One host (or pod) to probe."""
-
-    host: str = Field(min_length=1, description="DNS name or IP address")
-    port: int = Field(ge=1, le=65535)
-    name: str | None = Field(None, min_length=1, description="readable id (pod name); default host:port")
-    zone: str | None = Field(None, description="availability zone, e.g. topology.kubernetes.io/zone")
-
-    @property
-    def id(self) -> str:
-        return self.name or f"{self.host}:{self.port}"
-
-    @property
-    def address(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{host}:{self.port}"
-
-
-class Destination(_Model):
-    """Settings shared by every destination."""
-
-    targets: list[Target] = Field(default_factory=list)
-    timeouts: TimeoutsModel = TimeoutsModel()
-
-    def secret_fields(self) -> Iterable[str]:
-        return ()
-
-
-class GenericDestination(Destination):
-    """A destination whose probes are not implemented yet: its targets are listed, not probed."""
-
-
-StatusPattern = Annotated[str, Field(pattern=r"^([1-6]xx|[1-6][0-9]{2}(-[1-6][0-9]{2})?)$")]
-
-
-class SipDestination(Destination):
-    transport: Literal["tcp", "udp"] = "tcp"
-    accept_status: list[StatusPattern] = Field(
-        default_factory=lambda: ["2xx"],
-        description="statuses that pass: '2xx', '200', or a range '200-299'")
-    request_uri: str | None = Field(None, description="default sip:<host>:<port>")
-    user_agent: str = "gvpconf"
-
-    def accepts(self, status: int) -> bool:
-        for pat in self.accept_status:
-            if pat.endswith("xx"):
-                if status // 100 == int(pat[0]):
-                    return True
-            elif "-" in pat:
-                lo, hi = (int(p) for p in pat.split("-"))
-                if lo <= status <= hi:
-                    return True
-            elif status == int(pat):
-                return True
-        return False
-
-
-class ConfigServerDestination(Destination):
-    hold: float = Field(1.0, ge=0.1, le=30, description="seconds the connection must stay up without RST")
-
-
-class ActiveMQDestination(Destination):
-    username: str | SecretRef | None = None
-    password: SecretRef | None = None
-    openwire: bool = Field(True, description="exchange OpenWire WireFormatInfo")
-    stomp: bool = Field(True, description="authenticated STOMP 1.2 SEND/SUBSCRIBE round trip")
-    stomp_destination: str = Field(
-        "/temp-queue/gvpconf.probe", pattern=r"^/(queue|topic|temp-queue|temp-topic)/[A-Za-z0-9._-]+$",
-        description="prefix of the probe's own destination; a unique suffix is added per probe")
-    message_ttl: float = Field(30.0, gt=0, le=3600, description="seconds before a probe message expires")
-
-    def secret_fields(self) -> Iterable[str]:
-        return ("username", "password")
-
-
-class PostgresDestination(Destination):
-    database: str = "gvp"
-    username: str | SecretRef
-    password: SecretRef | None = None
-    sslmode: Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] = "prefer"
-    ca_file: Path | None = None
-
-    def secret_fields(self) -> Iterable[str]:
-        return ("username", "password")
-
-    @model_validator(mode="after")
-    def _ca_needed(self) -> PostgresDestination:
-        if self.sslmode in ("verify-ca", "verify-full") and self.ca_file is None:
-            raise ValueError(f"sslmode {self.sslmode} needs ca_file (the CA that signed the server's "
-                             "certificate)")
-        return self
+__all__ = [
+    "ActiveMQDestination",
+    "ConfigServerDestination",
+    "Destination",
+    "GenericDestination",
+    "Inventory",
+    "InventoryError",
+    "PostgresDestination",
+    "Seconds",
+    "Secret",
+    "SecretRef",
+    "SipDestination",
+    "Target",
+    "TimeoutsModel",
+    "load",
+    "parse",
+    "resolve_secret",
+    "resolve_secrets",
+]
 
 
 class Destinations(_Model):
     sip_server: SipDestination | None = None
     configserver: ConfigServerDestination | None = None
     activemq: ActiveMQDestination | None = None
-    mcp: SipDestination | None = None
-    consul: GenericDestination | None = None
-    sbc: GenericDestination | None = None
-    ors: GenericDestination | None = None
-    das: GenericDestination | None = None
-    nexus: GenericDestination | None = None
-    nuance: GenericDestination | None = None
-    sqlserver: GenericDestination | None = None
+    mcp: McpDestination | None = None
+    consul: ConsulDestination | None = None
+    sbc: SbcDestination | None = None
+    ors: OrsDestination | None = None
+    das: DasDestination | None = None
+    nexus: NexusDestination | None = None
+    nuance: NuanceDestination | None = None
+    sqlserver: SqlServerDestination | None = None
     postgres: PostgresDestination | None = None
-    gvp_metrics: GenericDestination | None = None
-    web: GenericDestination | None = None
-    customer: GenericDestination | None = None
-    google_tts: GenericDestination | None = None
+    gvp_metrics: GvpMetricsDestination | None = None
+    web: WebDestination | None = None
+    customer: CustomerDestination | None = None
+    google_tts: GoogleTtsDestination | None = None
 
 
 class ConnectionOverride(_Model):
@@ -391,6 +274,3 @@ def main() -> None:
     n = sum(len(d.targets) for d in (inv.destination(k) for k in DESTINATIONS) if d is not None)
     print(f"{args[0]}: OK, cluster {inv.cluster.name}, {n} targets")
 
-
-if __name__ == "__main__":
-    main()

@@ -1,0 +1,73 @@
+"""Destination settings of the foundation's probes: SIP (1, 4), Config Server, ActiveMQ, PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from gvpconf.inventory.base import Destination, SecretRef
+
+StatusPattern = Annotated[str, Field(pattern=r"^([1-6]xx|[1-6][0-9]{2}(-[1-6][0-9]{2})?)$")]
+
+
+class SipDestination(Destination):
+    transport: Literal["tcp", "udp"] = "tcp"
+    accept_status: list[StatusPattern] = Field(
+        default_factory=lambda: ["2xx"],
+        description="statuses that pass: '2xx', '200', or a range '200-299'")
+    request_uri: str | None = Field(None, description="default sip:<host>:<port>")
+    user_agent: str = "gvpconf"
+
+    def accepts(self, status: int) -> bool:
+        for pat in self.accept_status:
+            if pat.endswith("xx"):
+                if status // 100 == int(pat[0]):
+                    return True
+            elif "-" in pat:
+                lo, hi = (int(p) for p in pat.split("-"))
+                if lo <= status <= hi:
+                    return True
+            elif status == int(pat):
+                return True
+        return False
+
+
+class ConfigServerDestination(Destination):
+    hold: float = Field(1.0, ge=0.1, le=30, description="seconds the connection must stay up without RST")
+
+
+class ActiveMQDestination(Destination):
+    username: str | SecretRef | None = None
+    password: SecretRef | None = None
+    openwire: bool = Field(True, description="exchange OpenWire WireFormatInfo")
+    stomp: bool = Field(True, description="authenticated STOMP 1.2 SEND/SUBSCRIBE round trip")
+    stomp_destination: str = Field(
+        "/temp-queue/gvpconf.probe", pattern=r"^/(queue|topic|temp-queue|temp-topic)/[A-Za-z0-9._-]+$",
+        description="prefix of the probe's own destination; a unique suffix is added per probe")
+    message_ttl: float = Field(30.0, gt=0, le=3600, description="seconds before a probe message expires")
+
+    def secret_fields(self) -> Iterable[str]:
+        return ("username", "password")
+
+
+class PostgresDestination(Destination):
+    database: str = "gvp"
+    username: str | SecretRef
+    password: SecretRef | None = None
+    sslmode: Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] = "prefer"
+    ca_file: Path | None = None
+
+    def secret_fields(self) -> Iterable[str]:
+        return ("username", "password")
+
+    @model_validator(mode="after")
+    def _ca_needed(self) -> PostgresDestination:
+        if self.sslmode in ("verify-ca", "verify-full") and self.ca_file is None:
+            raise ValueError(f"sslmode {self.sslmode} needs ca_file (the CA that signed the server's "
+                             "certificate)")
+        return self
+
+

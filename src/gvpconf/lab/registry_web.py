@@ -1,0 +1,5 @@
+"""Lab components of the web area (ORS (11), DAS (12), Nexus WSS (13), Prometheus (18), web server (20), customer
+system (21), Google TTS gRPC (22)): name -> "module:Class".
+"""
+
+COMPONENTS: dict[str, str] = {}
