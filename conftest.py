@@ -1,3 +1,9 @@
 """The GVP conformance suite's pytest plugin (hooks and fixtures live in the gvpconf package)."""
 
-pytest_plugins = ["gvpconf.plugin", "gvpconf.fixtures"]
+pytest_plugins = [
+    "gvpconf.plugin",
+    "gvpconf.fixtures",
+    "gvpconf.plugin_voice",
+    "gvpconf.plugin_web",
+    "gvpconf.plugin_data",
+]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gvpconf.inventory import Target
-from gvpconf.plugin import RESULT, STATE, NotConfigured, _job_for, job_key
+from gvpconf.plugin import RESULT, STATE, DiscoveryFailed, NotConfigured, _job_for, job_key
 from gvpconf.probes import Fact
 from gvpconf.scheduler import run_job
 
@@ -16,6 +16,9 @@ def gvp_target(request: pytest.FixtureRequest) -> Target:
     target = request.param
     if isinstance(target, NotConfigured):
         pytest.skip(target.reason)
+    if isinstance(target, DiscoveryFailed):
+        request.node.user_properties.append(("cause", "config"))
+        pytest.fail(f"discovery failed: {target.reason}", pytrace=False)
     assert isinstance(target, Target)
     return target
 

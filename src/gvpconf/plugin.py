@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from gvpconf import redact
+from gvpconf import discovery, redact
 from gvpconf.catalog import BY_NUMBER, CONNECTIONS, ROLES, Connection
 from gvpconf.inventory import Inventory, InventoryError, Target, load, resolve_secrets
 from gvpconf.probes import ProbeContext
@@ -26,6 +26,13 @@ class NotConfigured:
 
     reason: str
     disabled: bool = False
+
+
+@dataclass(frozen=True)
+class DiscoveryFailed:
+    """Stands in for the targets when discovery failed: the case fails with cause ``config``."""
+
+    reason: str
 
 
 @dataclass
@@ -104,14 +111,18 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
                                 f"(connections.\"{row.number}\".enabled)", disabled=True)]
         ids = ["disabled"]
     else:
-        dest = inv.destination(row.destination)
-        if dest is None or not dest.targets:
-            params = [NotConfigured(f"not configured: the inventory has no destinations.{row.destination}"
-                                    ".targets")]
-            ids = ["not-configured"]
+        try:
+            targets = discovery.targets_for(inv, row.destination)
+        except discovery.DiscoveryError as exc:
+            params, ids = [DiscoveryFailed(str(exc))], ["discovery-failed"]
         else:
-            params = list(dest.targets)
-            ids = [t.id for t in dest.targets]
+            if not targets:
+                params = [NotConfigured(f"not configured: the inventory has no destinations.{row.destination}"
+                                        ".targets")]
+                ids = ["not-configured"]
+            else:
+                params = list(targets)
+                ids = [t.id for t in targets]
     metafunc.parametrize("gvp_target", params, ids=ids, indirect=True)
 
 

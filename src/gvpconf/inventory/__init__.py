@@ -47,7 +47,7 @@ from gvpconf.inventory.base import (
     _Model,
     resolve_secret,
 )
-from gvpconf.inventory.data import ConsulDestination, SqlServerDestination
+from gvpconf.inventory.data import ConsulDestination, Discovery, SqlServerDestination
 from gvpconf.inventory.foundation import (
     ActiveMQDestination,
     ConfigServerDestination,
@@ -126,6 +126,7 @@ class Inventory(_Model):
     cluster: Cluster = Cluster()
     defaults: Defaults = Defaults()
     destinations: Destinations = Destinations()
+    discovery: Discovery = Discovery()
     connections: dict[str, ConnectionOverride] = Field(default_factory=dict)
 
     @field_validator("connections")
