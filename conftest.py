@@ -6,4 +6,5 @@ pytest_plugins = [
     "gvpconf.plugin_voice",
     "gvpconf.plugin_web",
     "gvpconf.plugin_data",
+    "gvpconf.plugin_pods",
 ]

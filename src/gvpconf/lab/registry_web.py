@@ -2,4 +2,9 @@
 system (21), Google TTS gRPC (22)): name -> "module:Class".
 """
 
-COMPONENTS: dict[str, str] = {}
+COMPONENTS: dict[str, str] = {
+    "web_http": "gvpconf.lab.web:WebHttpComponent",
+    "nexus": "gvpconf.lab.web:NexusComponent",
+    "google_tts": "gvpconf.lab.web:GoogleTtsComponent",
+    "gvp_metrics": "gvpconf.lab.web:GvpMetricsComponent",
+}

@@ -1,0 +1,284 @@
+"""HTTP probers (11 ORS, 12 DAS, 20 web server, 21 customer system), on one shared httpx client setup.
+
+Client settings (``_client``): explicit per-phase timeouts from the probe's deadline, the inventory's proxy
+(and only it: ``trust_env=False``, so a stray ``HTTP_PROXY`` neither adds nor hides a proxy), HTTP/2 offered
+over TLS when ``http2`` is on, no redirects followed, TLS from :mod:`gvpconf.probes.tlscheck` (facts recorded
+from the session the request really used, through the proxy tunnel when there is one).
+
+* ``ors_request`` (11): the configured method and path; status in ``accept_status``; latency.
+* ``vxml_fetch`` (12, 20): every configured application URL; status 200 and a body that parses safely as
+  VoiceXML (:mod:`gvpconf.wire.vxml`); an HTML page, or XML declaring entities, fails as ``semantic``.
+* ``customer_request`` (21): the configured request; status, and optionally a body pattern or a JSON field.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import ssl
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from gvpconf.errors import Cause, ProbeFailure, failure_from_os_error
+from gvpconf.inventory import Secret
+from gvpconf.inventory.web import (
+    CustomerDestination,
+    OrsDestination,
+    VxmlDestination,
+    _HttpBase,
+    accepts,
+)
+from gvpconf.probes import ProbeContext, tlscheck
+from gvpconf.wire import vxml
+
+if TYPE_CHECKING:
+    import httpx
+
+USER_AGENT = "gvpconf-probe"
+
+
+@dataclass
+class Fetched:
+    status: int
+    reason: str
+    headers: dict[str, str]
+    body: bytes
+    latency_s: float
+    http_version: str
+
+
+def _url(ctx: ProbeContext, dest: _HttpBase, path: str) -> str:
+    if path.startswith(("http://", "https://")):
+        return path
+    t = ctx.target
+    host = f"[{t.host}]" if ":" in t.host else t.host
+    return f"{dest.scheme}://{host}:{t.port}{path}"
+
+
+def _root(exc: BaseException) -> BaseException | None:
+    """The first ssl/OS error in an exception's cause chain (httpx wraps httpcore wraps the socket error)."""
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        if isinstance(cur, ssl.SSLError | OSError) and not isinstance(cur, TimeoutError):
+            return cur
+        cur = cur.__cause__ or cur.__context__
+    return None
+
+
+def translate(exc: Exception, ctx: ProbeContext, dest: _HttpBase, during: str, budget: float) -> ProbeFailure:
+    """The one place httpx's exceptions become causes."""
+    import httpx
+
+    via = f" via proxy {dest.proxy}" if dest.proxy else ""
+    if isinstance(exc, httpx.ConnectTimeout):
+        step = "connect or TLS handshake" if dest.scheme == "https" else "connect"
+        return ProbeFailure(Cause.TIMEOUT, f"no answer within {budget:.1f} s during {step}{via} (filtered, or a "
+                            "silent peer)", phase=during)
+    if isinstance(exc, httpx.TimeoutException):
+        return ProbeFailure(Cause.TIMEOUT, f"no HTTP response within {budget:.1f} s during {during}{via} (a "
+                            "silent peer?)", phase=during)
+    if isinstance(exc, httpx.ProxyError):
+        return ProbeFailure(Cause.PROTOCOL, f"the proxy {dest.proxy} refused the request: {exc}", phase=during)
+    root = _root(exc)
+    if isinstance(exc, httpx.ConnectError | httpx.ReadError | httpx.WriteError) and root is not None:
+        if isinstance(root, ssl.SSLError):
+            return tlscheck.translate_ssl(root, during=f"{during}{via}", ctx=ctx if not dest.proxy else None,
+                                          settings=dest.tls, timeout=budget)
+        failure = failure_from_os_error(root, during=f"{during}{via}", timeout=budget)
+        if dest.scheme == "https" and failure.cause is Cause.PROTOCOL:
+            return ProbeFailure(Cause.TLS, f"the peer closed the connection during the TLS handshake{via} "
+                                "(not a TLS server?)", phase=during)
+        return failure
+    if isinstance(exc, httpx.ConnectError):
+        text = str(exc)
+        if "name or service" in text.lower() or "temporary failure in name" in text.lower():
+            return ProbeFailure(Cause.DNS, f"{ctx.target.host!r} does not resolve: {text}", phase=during)
+        if dest.scheme == "https":
+            return ProbeFailure(Cause.TLS, f"TLS connection failed during {during}{via}: {text or type(exc).__name__}",
+                                phase=during)
+        return ProbeFailure(Cause.PROTOCOL, f"connection failed during {during}{via}: {text}", phase=during)
+    if isinstance(exc, httpx.RemoteProtocolError | httpx.LocalProtocolError):
+        text = str(exc) or type(exc).__name__
+        return ProbeFailure(Cause.PROTOCOL, f"expected an HTTP response during {during}{via}, got: {text}",
+                            phase=during)
+    if isinstance(exc, httpx.HTTPError):
+        return ProbeFailure(Cause.PROTOCOL, f"{type(exc).__name__} during {during}{via}: {exc}", phase=during)
+    return failure_from_os_error(exc, during=during, timeout=budget)
+
+
+def _client(ctx: ProbeContext, dest: _HttpBase) -> httpx.Client:
+    import httpx
+
+    dl = ctx.deadline
+    connect = dl.connect_budget("HTTP connect")
+    read = dl.read_budget("HTTP response")
+    verify: ssl.SSLContext | bool = True
+    if dest.scheme == "https" or dest.proxy:
+        verify = tlscheck.client_context(dest.tls, ["h2", "http/1.1"] if dest.http2 else ["http/1.1"])
+    timeout = httpx.Timeout(connect=connect, read=read, write=read, pool=connect)
+    return httpx.Client(verify=verify, http2=dest.http2 and dest.scheme == "https", proxy=dest.proxy,
+                        trust_env=False, follow_redirects=False, timeout=timeout,
+                        headers={"User-Agent": USER_AGENT})
+
+
+def _headers(ctx: ProbeContext, dest: _HttpBase, token_field: str | None) -> dict[str, str]:
+    headers = dict(dest.headers)
+    token = ctx.secrets.get(token_field) if token_field else None
+    if isinstance(token, Secret):
+        headers["Authorization"] = f"Bearer {token.reveal()}"
+    if dest.tls.server_name and dest.scheme == "https":
+        headers["Host"] = dest.tls.server_name
+    return headers
+
+
+def fetch(ctx: ProbeContext, dest: _HttpBase, client: httpx.Client, method: str, path: str, *,
+          content: bytes | None = None, extra_headers: dict[str, str] | None = None,
+          during: str = "HTTP request", token_field: str | None = "bearer_token") -> Fetched:
+    """One request, bounded by the deadline; the body is read up to ``max_body_bytes``."""
+    import httpx
+
+    url = _url(ctx, dest, path)
+    headers = _headers(ctx, dest, token_field) | (extra_headers or {})
+    extensions: dict[str, Any] = {}
+    if dest.tls.server_name and url.startswith("https://"):
+        extensions["sni_hostname"] = dest.tls.server_name
+    budget = ctx.deadline.read_budget(during)
+    ctx.evidence.sent(f"{method} {url}")
+    started = time.monotonic()
+    try:
+        request = client.build_request(method, url, headers=headers, content=content, extensions=extensions)
+        response = client.send(request, stream=True)
+        try:
+            latency = time.monotonic() - started
+            if url.startswith("https://"):
+                stream = response.extensions.get("network_stream")
+                sslobj = stream.get_extra_info("ssl_object") if stream is not None else None
+                if sslobj is None:
+                    raise ProbeFailure(Cause.TLS, "no TLS session on an https request", phase="TLS handshake")
+                tlscheck.record(ctx, sslobj, dest.tls)
+            body = bytearray()
+            for chunk in response.iter_bytes():
+                body.extend(chunk)
+                if len(body) > dest.max_body_bytes:
+                    raise ProbeFailure(Cause.SEMANTIC, f"response body larger than max_body_bytes "
+                                       f"({dest.max_body_bytes})", phase=during)
+                ctx.deadline.read_budget(during)  # raises once the probe's time is up
+        finally:
+            response.close()
+    except ProbeFailure:
+        raise
+    except (httpx.HTTPError, OSError) as exc:
+        raise translate(exc, ctx, dest, during, budget) from exc
+    ctx.evidence.received(f"{response.http_version} {response.status_code} {response.reason_phrase}")
+    return Fetched(response.status_code, response.reason_phrase, dict(response.headers), bytes(body), latency,
+                   response.http_version)
+
+
+def _common_facts(ctx: ProbeContext, dest: _HttpBase, got: Fetched) -> None:
+    ev = ctx.evidence
+    ev.fact("http.status", got.status)
+    ev.fact("http.latency_ms", round(got.latency_s * 1000, 2))
+    ev.fact("http.version", got.http_version)
+    ev.fact("http.bytes", len(got.body))
+    ev.fact("http.proxy", dest.proxy or "none")
+    if got.headers.get("server"):
+        ev.fact("http.server", got.headers["server"])
+
+
+def _status_failure(status: int, reason: str, expected: str, during: str) -> ProbeFailure:
+    cause = Cause.AUTH if status in (401, 403, 407) else Cause.SEMANTIC
+    return ProbeFailure(cause, f"expected status {expected}, got {status} {reason}".rstrip(), phase=during)
+
+
+def ors_request(ctx: ProbeContext) -> None:
+    dest = ctx.destination
+    assert isinstance(dest, OrsDestination)
+    with _client(ctx, dest) as client:
+        got = fetch(ctx, dest, client, dest.method, dest.path, during=f"{dest.method} {dest.path}")
+    _common_facts(ctx, dest, got)
+    if not accepts(dest.accept_status, got.status):
+        raise _status_failure(got.status, got.reason, " or ".join(dest.accept_status), f"{dest.method} {dest.path}")
+    if dest.max_latency_ms is not None and got.latency_s * 1000 > dest.max_latency_ms:
+        raise ProbeFailure(Cause.SEMANTIC, f"expected a response within {dest.max_latency_ms:.0f} ms, got one "
+                           f"after {got.latency_s * 1000:.0f} ms", phase=f"{dest.method} {dest.path}")
+
+
+def vxml_fetch(ctx: ProbeContext) -> None:
+    dest = ctx.destination
+    assert isinstance(dest, VxmlDestination)
+    ev = ctx.evidence
+    total = 0
+    slowest = 0.0
+    versions: set[str] = set()
+    with _client(ctx, dest) as client:
+        for path in dest.applications:
+            during = f"GET {path}"
+            got = fetch(ctx, dest, client, "GET", path, during=during,
+                        extra_headers={"Accept": "application/voicexml+xml, application/xml;q=0.9, text/xml;q=0.8"})
+            _common_facts(ctx, dest, got)
+            if got.status != 200:
+                raise _status_failure(got.status, got.reason, "200", during)
+            try:
+                doc = vxml.parse(got.body)
+            except vxml.VxmlError as exc:
+                ctype = got.headers.get("content-type", "no content-type")
+                raise ProbeFailure(Cause.SEMANTIC, f"expected a VoiceXML document at {path}, got {exc} "
+                                   f"({len(got.body)} bytes, {ctype})", phase=during) from exc
+            total += len(got.body)
+            slowest = max(slowest, got.latency_s)
+            versions.add(doc.version)
+            ev.fact(f"vxml.app.{path}", f"VoiceXML {doc.version}, {len(got.body)} bytes, "
+                    f"{got.latency_s * 1000:.1f} ms, {doc.forms} form(s)")
+    ev.fact("vxml.applications", len(dest.applications))
+    ev.fact("vxml.version", ", ".join(sorted(versions)))
+    ev.fact("vxml.bytes", total)
+    ev.fact("vxml.fetch_ms", round(slowest * 1000, 2))
+
+
+def _json_path(data: Any, dotted: str) -> tuple[bool, Any]:
+    cur = data
+    for part in dotted.split("."):
+        if isinstance(cur, dict) and part in cur:
+            cur = cur[part]
+        elif isinstance(cur, list) and part.isdigit() and int(part) < len(cur):
+            cur = cur[int(part)]
+        else:
+            return False, None
+    return True, cur
+
+
+def customer_request(ctx: ProbeContext) -> None:
+    dest = ctx.destination
+    assert isinstance(dest, CustomerDestination)
+    during = f"{dest.method} {dest.path}"
+    content = dest.body.encode() if dest.body is not None else None
+    extra = {"Content-Type": dest.content_type} if content is not None else {}
+    with _client(ctx, dest) as client:
+        got = fetch(ctx, dest, client, dest.method, dest.path, content=content, extra_headers=extra, during=during)
+    _common_facts(ctx, dest, got)
+    if not accepts(dest.accept_status, got.status):
+        raise _status_failure(got.status, got.reason, " or ".join(dest.accept_status), during)
+    text = got.body.decode("utf-8", "replace")
+    if dest.body_pattern is not None:
+        if not re.search(dest.body_pattern, text):
+            raise ProbeFailure(Cause.SEMANTIC, f"expected the body to match {dest.body_pattern!r}, it does not "
+                               f"({len(got.body)} bytes)", phase=during)
+        ctx.evidence.fact("http.body_pattern", "matched")
+    if dest.json_field is not None:
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise ProbeFailure(Cause.SEMANTIC, f"expected a JSON body with {dest.json_field!r}, got non-JSON "
+                               f"({got.headers.get('content-type', 'no content-type')})", phase=during) from exc
+        found, value = _json_path(data, dest.json_field)
+        if not found:
+            raise ProbeFailure(Cause.SEMANTIC, f"expected JSON field {dest.json_field!r}, it is missing",
+                               phase=during)
+        if dest.json_value is not None and value != dest.json_value:
+            raise ProbeFailure(Cause.SEMANTIC, f"expected {dest.json_field} == {dest.json_value!r}, got "
+                               f"{value!r}", phase=during)
+        ctx.evidence.fact(f"json.{dest.json_field}", value if isinstance(value, str | int | float | bool)
+                          else json.dumps(value)[:200])

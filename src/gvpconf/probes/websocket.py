@@ -1,0 +1,139 @@
+"""WebSocket prober (13: MCP -> Nexus WSS 443), on the ``websockets`` library's sync client.
+
+TCP connect (``gvpconf.net``), TLS (``tlscheck``: chain, hostname, version, expiry, interception), the HTTP
+upgrade to ``101 Switching Protocols`` with the auth header from a secret reference and the configured
+subprotocol offered, which the server must select; then ``ping_count`` ping/pong round trips (RTT) and a
+clean close (1000, answered by the server). The failure says which step broke: 401/403 (``auth``), 404 (wrong
+path), 200 (plain HTTP, no upgrade), no subprotocol, not HTTP at all, plain text on a TLS port, TLS errors.
+"""
+
+from __future__ import annotations
+
+import ssl
+import time
+from typing import Any
+
+from gvpconf import net
+from gvpconf.errors import Cause, ProbeFailure, failure_from_os_error
+from gvpconf.inventory import Secret
+from gvpconf.inventory.web import NexusDestination
+from gvpconf.probes import ProbeContext, tlscheck
+
+PHASE = "WebSocket upgrade"
+
+
+def _status_failure(status: int, reason: str, subprotocol: str | None) -> ProbeFailure:
+    if status in (401, 403):
+        what = "unauthorized" if status == 401 else "forbidden"
+        return ProbeFailure(Cause.AUTH, f"expected 101 Switching Protocols, got {status} {reason}: the server "
+                            f"rejected our credentials ({what})".replace("  ", " "), phase=PHASE)
+    if status == 404:
+        return ProbeFailure(Cause.SEMANTIC, f"expected 101 Switching Protocols, got 404 {reason}: no WebSocket "
+                            "endpoint at this path".replace("  ", " "), phase=PHASE)
+    if status == 400 and subprotocol:
+        return ProbeFailure(Cause.SEMANTIC, f"expected 101 Switching Protocols, got 400 {reason} (the server "
+                            f"may not support subprotocol {subprotocol!r})".replace("  ", " "), phase=PHASE)
+    if 200 <= status < 300:
+        return ProbeFailure(Cause.PROTOCOL, f"expected 101 Switching Protocols, got {status} {reason}: a plain "
+                            "HTTP server, no WebSocket upgrade".replace("  ", " "), phase=PHASE)
+    return ProbeFailure(Cause.SEMANTIC, f"expected 101 Switching Protocols, got {status} {reason}", phase=PHASE)
+
+
+def translate(exc: BaseException, ctx: ProbeContext, dest: NexusDestination, budget: float) -> ProbeFailure:
+    """The one place the websockets library's exceptions become causes."""
+    from websockets import exceptions as wse
+
+    if isinstance(exc, wse.InvalidStatus):
+        resp = exc.response
+        return _status_failure(resp.status_code, resp.reason_phrase, dest.subprotocol)
+    if isinstance(exc, wse.NegotiationError):
+        return ProbeFailure(Cause.SEMANTIC, f"subprotocol negotiation failed: {exc}", phase=PHASE)
+    if isinstance(exc, wse.InvalidMessage):
+        inner = exc.__cause__
+        if isinstance(inner, EOFError):
+            return ProbeFailure(Cause.PROTOCOL, "expected an HTTP 101 answer to the upgrade, the peer closed the "
+                                "connection without one", phase=PHASE)
+        return ProbeFailure(Cause.PROTOCOL, f"expected an HTTP/1.1 answer to the upgrade, got something else: "
+                            f"{inner or exc}", phase=PHASE)
+    if isinstance(exc, wse.InvalidHandshake):
+        return ProbeFailure(Cause.PROTOCOL, f"invalid WebSocket handshake: {exc}", phase=PHASE)
+    if isinstance(exc, TimeoutError):
+        step = "TLS handshake or upgrade" if dest.scheme == "wss" else "upgrade"
+        return ProbeFailure(Cause.TIMEOUT, f"no answer within {budget:.1f} s during the {step} (a silent peer)",
+                            phase=PHASE)
+    if isinstance(exc, ssl.SSLError):
+        return tlscheck.translate_ssl(exc, during="TLS handshake", ctx=ctx, settings=dest.tls, timeout=budget)
+    if isinstance(exc, wse.ConnectionClosed):
+        return ProbeFailure(Cause.PROTOCOL, f"the connection closed unexpectedly: {exc}", phase="ping")
+    if isinstance(exc, OSError | EOFError) and dest.scheme == "wss" and "handshake" in str(exc).lower():
+        return ProbeFailure(Cause.TLS, f"the peer closed the connection during the TLS handshake: {exc}",
+                            phase="TLS handshake")
+    if isinstance(exc, OSError):
+        return failure_from_os_error(exc, during=PHASE, timeout=budget)
+    return ProbeFailure(Cause.PROTOCOL, f"{type(exc).__name__} during {PHASE}: {exc}", phase=PHASE)
+
+
+def ws_session(ctx: ProbeContext) -> None:
+    dest = ctx.destination
+    assert isinstance(dest, NexusDestination)
+    from websockets import exceptions as wse
+    from websockets.sync.client import connect
+
+    t, dl, ev = ctx.target, ctx.deadline, ctx.evidence
+    host = f"[{t.host}]" if ":" in t.host else t.host
+    uri = f"{dest.scheme}://{host}:{t.port}{dest.path}"
+    headers: dict[str, str] = {}
+    token = ctx.secrets.get("token")
+    if isinstance(token, Secret):
+        headers[dest.auth_header] = f"{dest.auth_scheme} {token.reveal()}".strip()
+    ev.fact("ws.auth", f"{dest.auth_header} from secret" if headers else "none")
+    sslctx = tlscheck.client_context(dest.tls, ["http/1.1"]) if dest.scheme == "wss" else None
+    sock = net.connect_tcp(t.host, t.port, dl)
+    budget = dl.read_budget(PHASE)
+    ev.sent(f"GET {dest.path} Upgrade: websocket" + (f", Sec-WebSocket-Protocol: {dest.subprotocol}"
+                                                      if dest.subprotocol else ""))
+    started = time.monotonic()
+    kwargs: dict[str, Any] = {}
+    if sslctx is not None:
+        kwargs["ssl"] = sslctx
+        kwargs["server_hostname"] = tlscheck.server_name(ctx, dest.tls)
+    try:
+        ws = connect(uri, sock=sock, subprotocols=[dest.subprotocol] if dest.subprotocol else None,  # type: ignore[list-item]
+                     additional_headers=headers, user_agent_header="gvpconf-probe", proxy=None,
+                     open_timeout=budget, ping_interval=None, close_timeout=budget, compression=None,
+                     **kwargs)
+    except (wse.WebSocketException, OSError, EOFError, ssl.SSLError) as exc:
+        sock.close()
+        raise translate(exc, ctx, dest, budget) from exc
+    with ws:
+        ev.fact("ws.upgrade_ms", round((time.monotonic() - started) * 1000, 2))
+        ev.fact("ws.status", 101)
+        ev.received(f"101 Switching Protocols, subprotocol {ws.subprotocol or 'none'}")
+        if isinstance(ws.socket, ssl.SSLSocket):
+            tlscheck.record(ctx, ws.socket, dest.tls)
+        if dest.subprotocol:
+            if ws.subprotocol != dest.subprotocol:
+                raise ProbeFailure(Cause.SEMANTIC, f"expected subprotocol {dest.subprotocol!r} to be negotiated, "
+                                   f"the server selected {ws.subprotocol or 'none'}", phase=PHASE)
+            ev.fact("ws.subprotocol", str(ws.subprotocol))
+        rtts = []
+        for i in range(dest.ping_count):
+            budget = dl.read_budget("ping")
+            sent_at = time.monotonic()
+            try:
+                waiter = ws.ping(f"gvpconf-{i}".encode())
+                if not waiter.wait(budget):
+                    raise ProbeFailure(Cause.TIMEOUT, f"no pong within {budget:.1f} s", phase="ping")
+            except (wse.WebSocketException, OSError) as exc:
+                raise translate(exc, ctx, dest, budget) from exc
+            rtts.append(time.monotonic() - sent_at)
+        ev.fact("ws.ping_rtt_ms", round(min(rtts) * 1000, 3))
+        ev.fact("ws.pings", len(rtts))
+        try:
+            ws.close(1000, "gvpconf probe done")
+        except (wse.WebSocketException, OSError) as exc:
+            raise translate(exc, ctx, dest, budget) from exc
+        code = ws.close_code
+        ev.fact("ws.close_code", code if code is not None else -1)
+        if code != 1000:
+            raise ProbeFailure(Cause.PROTOCOL, f"expected a clean close (1000), got {code}", phase="close")
