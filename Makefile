@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install peers demo test lint typecheck schema clean
+.PHONY: install peers demo test lint typecheck schema clean pods-lab
 
 install: $(STAMP) peers
 
@@ -22,6 +22,11 @@ peers: $(STAMP)
 demo: install
 	mkdir -p reports
 	$(PY) -m gvpconf.lab run -- $(PY) -m pytest tests --junitxml reports/junit.xml -o junit_suite_name=gvp-conformance
+
+# the suite run from inside each simulated pod (network namespaces, NetworkPolicies as iptables rules)
+pods-lab: install
+	mkdir -p reports
+	$(PY) -m gvpconf.netlab run --deny-matrix --junitxml reports/junit-pods.xml
 
 test: install lint typecheck
 	$(PY) -m pytest selftests -p no:cacheprovider

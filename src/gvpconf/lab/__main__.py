@@ -39,7 +39,11 @@ def _raise_terminated(signum: int, _frame: FrameType | None) -> None:
 
 def missing_packages(components: Sequence[str] = DEFAULT_PEERS) -> list[str]:
     """Debian packages whose binaries are not on this machine (the lab CA needs openssl)."""
-    checks: dict[str, Callable[[], bool]] = {"openssl": lambda: shutil.which("openssl") is not None}
+    checks: dict[str, Callable[[], bool]] = {
+        "openssl": lambda: shutil.which("openssl") is not None,  # the lab CA
+        "iproute2": lambda: shutil.which("ip") is not None,  # the network-namespace lab
+        "iptables": lambda: shutil.which("iptables") is not None,
+    }
     for name in components:
         checks.update(component_class(name).packages)
     return [pkg for pkg, installed in checks.items() if not installed()]

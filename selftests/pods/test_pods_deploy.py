@@ -1,0 +1,133 @@
+"""The image recipe, the Kubernetes manifests (validated against the Kubernetes schemas) and the CI examples."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+
+import kubernetes_validate.utils as kv
+import yaml
+
+from gvpconf import __version__
+from gvpconf.inventory import parse
+from gvpconf.pods.__main__ import build_parser
+
+ROOT = Path(__file__).resolve().parents[2]
+K8S_VERSION = "1.30.0"
+COMPILERS = ("gcc", "g++", "clang", "build-essential", "make", "cc", "python3-dev", "libc6-dev", "cargo", "rustc")
+
+
+def stages(text: str) -> dict[str, list[str]]:
+    """Containerfile instructions (continuations joined), per stage name."""
+    joined = re.sub(r"\\\n\s*", " ", text)
+    out: dict[str, list[str]] = {}
+    current = ""
+    for line in joined.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.upper().startswith("FROM "):
+            m = re.match(r"FROM\s+(\S+)(?:\s+AS\s+(\S+))?", line, re.I)
+            assert m
+            current = m.group(2) or m.group(1)
+            out[current] = [line]
+        else:
+            out.setdefault(current, []).append(line)
+    return out
+
+
+def test_image_recipe_is_slim_non_root_versioned_and_installs_only_what_probes_need() -> None:
+    text = (ROOT / "deploy" / "Containerfile").read_text()
+    st = stages(text)
+    probe = st["probe"]
+    assert re.search(r"ARG PYTHON_IMAGE=python:3\.11-slim", text)
+    runs = [i for i in probe if i.upper().startswith("RUN ")]
+    for run in runs:
+        words = set(re.split(r"[\s;&|]+", run))
+        assert not words & {"apt-get", "apt", "apk", "dnf", "yum"}, f"package manager in the probe image: {run}"
+        assert not words & set(COMPILERS), run
+        assert not re.search(r"\b(curl|wget)\b", run), run
+    installed = []
+    for run in runs:
+        for command in run[4:].split("&&"):
+            words = shlex.split(command)
+            if words[:2] == ["pip", "install"]:
+                installed += [w for w in words[2:] if not w.startswith("-")]
+            elif words[:2] == ["pip", "wheel"]:
+                assert "--no-deps" in words and words[-1] == ".", words
+    assert installed == ["/tmp/wheels/gvpconf-*.whl"], installed  # the project alone: its runtime deps, no extras
+    assert "--only-binary=:all:" in " ".join(runs), "dependencies must come as wheels (no compiler needed)"
+    assert not any("[dev]" in r or "[pods]" in r or "kubernetes" in r for r in runs)
+    users = [i.split()[1] for i in probe if i.upper().startswith("USER ")]
+    assert users and users[-1].split(":")[0].isdigit() and users[-1].split(":")[0] != "0"
+    assert any("org.opencontainers.image.version" in i and "${GVPCONF_VERSION}" in i for i in probe)
+    assert f"ARG GVPCONF_VERSION={__version__}" in text
+    runner_users = [i.split()[1] for i in st["runner"] if i.upper().startswith("USER ")]
+    assert runner_users[-1] != "0" and not runner_users[-1].startswith("0:")
+
+
+def resources() -> list[tuple[str, dict]]:  # type: ignore[type-arg]
+    found = []
+    for path in sorted((ROOT / "deploy" / "k8s").glob("*.yaml")):
+        found += [(path.name, r) for r in kv.resources_from_file(str(path))]
+    return found
+
+
+def test_manifests_validate_against_the_kubernetes_schemas() -> None:
+    found = resources()
+    kinds = sorted({r["kind"] for _, r in found})
+    assert kinds == ["ConfigMap", "CronJob", "Job", "Role", "RoleBinding", "ServiceAccount"]
+    for name, res in found:
+        assert kv.validate(res, K8S_VERSION, strict=True) == "1.30", name
+
+
+def test_rbac_is_minimal_and_namespaced() -> None:
+    (role,) = [r for _, r in resources() if r["kind"] == "Role"]
+    grants = {(res, verb) for rule in role["rules"] for res in rule["resources"] for verb in rule["verbs"]}
+    assert grants == {("pods", "get"), ("pods", "list"), ("pods/log", "get"), ("pods/ephemeralcontainers", "patch"),
+                      ("endpointslices", "list"), ("jobs", "create"), ("jobs", "delete")}
+    assert not [r for _, r in resources() if r["kind"].startswith("Cluster")]
+
+
+def test_inventory_configmap_loads_and_secrets_are_references() -> None:
+    (cm,) = [r for _, r in resources() if r["kind"] == "ConfigMap"]
+    inv = parse(yaml.safe_load(cm["data"]["inventory.yaml"]), "configmap")
+    assert inv.cluster.namespace == "gvp"
+    text = cm["data"]["inventory.yaml"]
+    assert "password: {file:" in text and "password: {env:" not in text.replace("username: {env:", "")
+    for name, res in resources():
+        if res["kind"] in ("Job", "CronJob"):
+            spec = res["spec"] if res["kind"] == "Job" else res["spec"]["jobTemplate"]["spec"]
+            env = spec["template"]["spec"]["containers"][0]["env"]
+            assert all("valueFrom" in e and "secretKeyRef" in e["valueFrom"] for e in env), name
+
+
+def ci_commands() -> list[str]:
+    cmds = []
+    gh = yaml.safe_load((ROOT / "ci" / "github-actions.yml").read_text())
+    assert gh[True]["schedule"][0]["cron"]  # "on:" parses as True in YAML 1.1
+    for step in gh["jobs"]["from-the-pods"]["steps"]:
+        if "gvpconf.pods run" in step.get("run", ""):
+            cmds.append(step["run"])
+    gl = yaml.safe_load((ROOT / "ci" / "gitlab-ci.yml").read_text())
+    job = gl["gvpconf-from-the-pods"]
+    assert job["artifacts"]["reports"]["junit"] == "reports/junit-pods.xml"
+    cmds += [c for c in job["script"] if "gvpconf.pods run" in c]
+    jf = (ROOT / "ci" / "Jenkinsfile").read_text()
+    assert re.search(r"triggers\s*\{\s*cron\('", jf) and "junit testResults: 'reports/junit-pods.xml'" in jf
+    cmds += re.findall(r"sh '(python -m gvpconf\.pods run[^']*)'", jf)
+    return cmds
+
+
+def test_ci_examples_run_the_runner_nightly_and_publish_junit() -> None:
+    cmds = ci_commands()
+    assert len(cmds) == 3
+    parser = build_parser()
+    for cmd in cmds:
+        argv = shlex.split(cmd)
+        assert argv[:3] == ["python", "-m", "gvpconf.pods"]
+        args = parser.parse_args(argv[3:])
+        assert args.junitxml == "reports/junit-pods.xml" and args.deny_matrix
+        assert (ROOT / args.inventory).exists(), args.inventory
+        parse(yaml.safe_load((ROOT / args.inventory).read_text()), args.inventory)

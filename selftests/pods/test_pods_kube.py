@@ -1,0 +1,167 @@
+"""Discovery, ephemeral-container attach, Job fallback and log collection, with the official kubernetes
+client against a stand-in API server that speaks the real REST paths and JSON (no cluster exists here)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import kubernetes_validate.utils as kv
+import pytest
+
+from gvpconf.pods import junit, kube, runner
+from gvpconf.pods.entry import encode_junit
+from gvpconf.pods.model import SourcePod
+from gvpconf.pods.standin_api import Cluster, StandInServer, endpoint_slice, pod
+
+NS = "gvp"
+JUNIT = ('<testsuites><testsuite name="pytest" tests="1" failures="0" errors="0" skipped="0">'
+         '<testcase classname="tests.intra.test_c07_mcp_configserver" name="t[gvp-configserver]"/>'
+         '</testsuite></testsuites>')
+
+
+def fake_kubelet(seen: list[dict[str, Any]]) -> Any:
+    def run(pod_obj: dict[str, Any], container: dict[str, Any]) -> tuple[int, str]:
+        seen.append({"pod": pod_obj["metadata"]["name"], "container": container})
+        return 0, "=== 1 passed ===\n" + encode_junit(JUNIT.encode()) + "\n"
+    return run
+
+
+def make_cluster() -> Cluster:
+    c = Cluster()
+    for name, ip, _zone, node, labels in (
+            ("gvp-mcp-0", "10.1.0.10", "eu-west-1a", "node-a", {"app.kubernetes.io/name": "gvp-mcp"}),
+            ("gvp-mcp-1", "10.1.0.11", "eu-west-1b", "node-b", {"app.kubernetes.io/name": "gvp-mcp"}),
+            ("gvp-mcp-2", "10.1.0.12", "eu-west-1a", "node-a", {"app.kubernetes.io/name": "gvp-mcp"}),
+            ("gvp-rm-0", "10.1.0.20", "eu-west-1a", "node-a",
+             {"app.kubernetes.io/name": "gvp-rm", "controller-revision-hash": "abc"}),
+            ("gvp-rm-1", "10.1.0.21", "eu-west-1b", "node-b", {"app.kubernetes.io/name": "gvp-rm"})):
+        c.add_pod(pod(name, NS, {**labels, "statefulset.kubernetes.io/pod-name": name}, ip=ip, node=node))
+    c.add_pod(pod("gvp-sd-5c9", NS, {"app.kubernetes.io/name": "gvp-sd"}, ip="10.1.0.30", node="node-c"))
+    c.slices.append(endpoint_slice("gvp-mcp", NS, [("gvp-mcp-0", "10.1.0.10", "eu-west-1a", "node-a"),
+                                                   ("gvp-mcp-1", "10.1.0.11", "eu-west-1b", "node-b"),
+                                                   ("gvp-mcp-2", "10.1.0.12", "eu-west-1a", "node-a")], 5070))
+    c.slices.append(endpoint_slice("gvp-rm", NS, [("gvp-rm-0", "10.1.0.20", "eu-west-1a", "node-a"),
+                                                  ("gvp-rm-1", "10.1.0.21", "eu-west-1b", "node-b")], 5060))
+    return c
+
+
+@pytest.fixture
+def cluster() -> Iterator[tuple[Cluster, StandInServer]]:
+    c = make_cluster()
+    with StandInServer(c) as server:
+        yield c, server
+
+
+SELECTORS = {r: kube.DEFAULT_SELECTORS[r] for r in ("rm", "mcp", "sd")}
+
+
+def test_discovery_lists_every_pod_with_its_zone(cluster: tuple[Cluster, StandInServer]) -> None:
+    c, server = cluster
+    api = kube.make_api_client(host=server.url)
+    pods = kube.discover(api, NS, SELECTORS)
+    assert {(p.pod, p.zone) for p in pods} == {
+        ("gvp-mcp-0", "eu-west-1a"), ("gvp-mcp-1", "eu-west-1b"), ("gvp-mcp-2", "eu-west-1a"),
+        ("gvp-rm-0", "eu-west-1a"), ("gvp-rm-1", "eu-west-1b"), ("gvp-sd-5c9", "unknown")}
+    # the SD has no EndpointSlice here and the default RBAC may not read nodes: its zone stays unknown
+    assert ("GET", "/api/v1/nodes/node-c", "") in [(m, p, "") for m, p, _ in c.requests]
+    c.forbid_nodes = False
+    c.nodes["node-c"] = {"apiVersion": "v1", "kind": "Node",
+                         "metadata": {"name": "node-c", "labels": {kube.ZONE_LABEL: "eu-west-1c"}}}
+    sd = [p for p in kube.discover(api, NS, SELECTORS) if p.role == "sd"]
+    assert sd[0].zone == "eu-west-1c"
+    inv = kube.with_discovered_targets({"destinations": {"mcp": {"targets": [{"host": "svc", "port": 5070}]}}}, pods)
+    assert [(t["name"], t["host"], t["zone"]) for t in inv["destinations"]["mcp"]["targets"]] == [
+        ("gvp-mcp-0", "10.1.0.10", "eu-west-1a"), ("gvp-mcp-1", "10.1.0.11", "eu-west-1b"),
+        ("gvp-mcp-2", "10.1.0.12", "eu-west-1a")]
+
+
+def test_ephemeral_container_runs_per_role_and_zone_and_reports_merge(
+        cluster: tuple[Cluster, StandInServer]) -> None:
+    c, server = cluster
+    seen: list[dict[str, Any]] = []
+    c.kubelet = fake_kubelet(seen)
+    api = kube.make_api_client(host=server.url)
+    pods = kube.discover(api, NS, SELECTORS)
+    backend = kube.KubernetesBackend(api, "registry.example.com/gvpconf:0.1.0", "version: 1\n", poll_s=0.05)
+    outcomes = runner.run_all(backend, runner.pick_per_zone(pods, list(SELECTORS)), deny_matrix=True,
+                              run_timeout=20, total_timeout=60)
+    assert sorted(o.source.where for o in outcomes) == [
+        "gvp-mcp-0@eu-west-1a", "gvp-mcp-1@eu-west-1b", "gvp-rm-0@eu-west-1a", "gvp-rm-1@eu-west-1b",
+        "gvp-sd-5c9@unknown"]
+    assert all(o.junit is not None and o.exit_code == 0 for o in outcomes), [o.error for o in outcomes]
+    patches = [r for r in c.requests if r[0] == "PATCH"]
+    assert len(patches) == 5
+    assert all(p[1].endswith("/ephemeralcontainers") and p[2] == "application/strategic-merge-patch+json"
+               for p in patches)
+    assert any(r[0] == "GET" and r[1].endswith("/log") for r in c.requests)
+    container = seen[0]["container"]
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert env["GVP_SOURCE_ROLE"] in ("rm", "mcp", "sd") and env["GVP_INVENTORY_YAML"] == "version: 1\n"
+    assert container["command"] == ["python", "-m", "gvpconf.pods.entry"] and "--deny-matrix" in container["args"]
+    root = junit.merge(outcomes).getroot()
+    for case in root.iter("testcase"):
+        props = {p.get("name"): p.get("value") for p in case.iter("property")}
+        assert props["source.pod"].startswith("gvp-") and props["source.zone"]
+
+
+def test_refused_ephemeral_container_falls_back_to_a_job_on_the_same_node(
+        cluster: tuple[Cluster, StandInServer]) -> None:
+    c, server = cluster
+    c.kubelet = fake_kubelet([])
+    c.forbid_ephemeral.add("gvp-rm-0")
+    api = kube.make_api_client(host=server.url)
+    src = next(p for p in kube.discover(api, NS, SELECTORS) if p.pod == "gvp-rm-0")
+    backend = kube.KubernetesBackend(api, "img:1", "version: 1\n", poll_s=0.05)
+    outcome = backend.run(src, ["--source", "rm"], timeout=20)
+    assert outcome.junit is not None and outcome.backend == "job", outcome.error
+    assert "403" in outcome.notes[0]
+    (job_pod,) = [p for (ns, name), p in c.pods.items() if name.startswith("gvpconf-")]
+    assert job_pod["spec"]["nodeName"] == "node-a"
+    labels = job_pod["metadata"]["labels"]
+    assert labels["app.kubernetes.io/name"] == "gvp-rm" and "controller-revision-hash" not in labels
+    assert "statefulset.kubernetes.io/pod-name" not in labels
+    assert job_pod["spec"]["readinessGates"] == [{"conditionType": kube.NEVER_READY}]
+    assert c.jobs == {}  # deleted after the run
+    assert ("DELETE" in {r[0] for r in c.requests})
+
+
+def test_job_manifest_validates_against_the_kubernetes_schema() -> None:
+    backend = kube.KubernetesBackend(None, "img:1", "version: 1\n")  # type: ignore[arg-type]
+    src = SourcePod("mcp", "gvp-mcp-0", "a", "gvp", "node-a", labels=(("app.kubernetes.io/name", "gvp-mcp"),))
+    manifest = backend.job_manifest(src, backend._container(src, ["--source", "mcp"], 60, "gvpconf-abc"), 60)
+    assert kv.validate(manifest, "1.30.0", strict=True) == "1.30"
+    manifest["spec"]["template"]["spec"]["containers"][0]["imagePullPolicy"] = 3
+    with pytest.raises(kv.ValidationError):
+        kv.validate(manifest, "1.30.0", strict=True)
+
+
+def test_unattachable_pod_and_hung_container_are_reported_failures(cluster: tuple[Cluster, StandInServer]) -> None:
+    c, server = cluster
+    c.kubelet = fake_kubelet([])
+    c.forbid_ephemeral.add("gvp-mcp-0")
+    c.hang.add("gvp-mcp-1")
+    api = kube.make_api_client(host=server.url)
+    pods = [p for p in kube.discover(api, NS, SELECTORS) if p.role == "mcp"]
+    backend = kube.KubernetesBackend(api, "img:1", "version: 1\n", allow_job=False, poll_s=0.05)
+    outcomes = runner.run_all(backend, runner.pick_per_zone(pods, ["mcp"]), run_timeout=1.5, total_timeout=30)
+    by_pod = {o.source.pod: o for o in outcomes}
+    assert by_pod["gvp-mcp-0"].cause == "attach" and "403" in (by_pod["gvp-mcp-0"].error or "")
+    assert by_pod["gvp-mcp-1"].cause == "timeout" and by_pod["gvp-mcp-1"].duration < 10
+    root = junit.merge(outcomes).getroot()
+    assert root.get("failures") == "2"
+
+
+def test_runner_cli_against_the_stand_in(cluster: tuple[Cluster, StandInServer], tmp_path: Any) -> None:
+    from gvpconf.pods.__main__ import main
+
+    c, server = cluster
+    c.kubelet = fake_kubelet([])
+    inv = tmp_path / "inv.yaml"
+    inv.write_text("version: 1\ndestinations: {}\n")
+    out = tmp_path / "merged.xml"
+    code = main(["run", "--api-url", server.url, "--namespace", NS, "--image", "img:1", "--inventory", str(inv),
+                 "--junitxml", str(out), "--roles", "rm,mcp,configserver", "--run-timeout", "20"])
+    text = out.read_text()
+    assert code == 1  # no configserver pod exists: a reported failure, not a silent gap
+    assert "no pod matches" in text and "gvp-mcp-1@eu-west-1b" in text

@@ -1,0 +1,102 @@
+"""Role detection (--source auto), the expected-deny matrix data, and the JUnit merge (no network)."""
+
+from __future__ import annotations
+
+import types
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from gvpconf import plugin_pods
+from gvpconf.catalog import CONNECTIONS
+from gvpconf.pods import deny, junit, roles, runner
+from gvpconf.pods.entry import encode_junit, extract_junit
+from gvpconf.pods.model import RunOutcome, SourcePod
+
+
+def test_env_wins_then_downward_labels_then_hostname(tmp_path: Path) -> None:
+    labels = tmp_path / "labels"
+    labels.write_text('app.kubernetes.io/name="gvp-mcp"\npod-template-hash="7d9f"\n')
+    env = {"GVP_PODINFO_LABELS": str(labels)}
+    assert roles.detect({**env, "GVP_SOURCE_ROLE": "rs"}, hostname="gvp-rm-0").role == "rs"
+    found = roles.detect(env, hostname="gvp-rm-0")
+    assert (found.role, found.how.split(" (")[0]) == ("mcp", "label app.kubernetes.io/name=gvp-mcp")
+    labels.write_text('gvpconf.io/role="configserver"\napp="gvp-mcp"\n')
+    assert roles.detect(env, hostname="x").role == "configserver"
+    missing = {"GVP_PODINFO_LABELS": str(tmp_path / "none")}
+    assert roles.detect(missing, hostname="gvp-mcp-3").role == "mcp"
+    assert roles.detect(missing, hostname="gvp-sd-7d9f8b7c6-x2x4z").role == "sd"
+
+
+def test_nothing_found_is_an_error_naming_what_was_looked_at(tmp_path: Path) -> None:
+    with pytest.raises(roles.RoleError) as err:
+        roles.detect({"GVP_PODINFO_LABELS": str(tmp_path / "none")}, hostname="debugger")
+    assert "GVP_SOURCE_ROLE" in str(err.value) and "'debugger'" in str(err.value)
+    with pytest.raises(roles.RoleError, match="not a role"):
+        roles.detect({"GVP_SOURCE_ROLE": "mcpp"})
+
+
+def test_plugin_resolves_source_auto(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GVP_SOURCE_ROLE", "mcp")
+    config = types.SimpleNamespace(option=types.SimpleNamespace(source="auto"), stash={},
+                                   addinivalue_line=lambda *a: None)
+    plugin_pods.pytest_configure(config)  # type: ignore[arg-type]
+    assert config.option.source == "mcp"
+    monkeypatch.setenv("GVP_SOURCE_ROLE", "")
+    monkeypatch.setenv("GVP_PODINFO_LABELS", "/nonexistent")
+    monkeypatch.setattr(roles.socket, "gethostname", lambda: "laptop")
+    config.option.source = "auto"
+    with pytest.raises(pytest.UsageError, match="cannot tell this pod's role"):
+        plugin_pods.pytest_configure(config)  # type: ignore[arg-type]
+
+
+def test_deny_matrix_is_the_complement_of_the_table() -> None:
+    assert "sqlserver" in deny.denied_destinations("mcp")  # MCP -> SQL Server 1433
+    assert "sbc" in deny.denied_destinations("rs")  # RS -> SBC
+    assert "postgres" in deny.denied_destinations("mcp") and "postgres" not in deny.denied_destinations(
+        "configserver")
+    for c in CONNECTIONS:
+        assert c.destination not in deny.denied_destinations(c.source), c.number
+
+
+def test_junit_merge_names_pod_and_zone_and_reports_gaps() -> None:
+    ok = RunOutcome(SourcePod("mcp", "gvp-mcp-1", "zone-b"), junit=(
+        '<testsuites><testsuite name="pytest" tests="2" failures="1" errors="0" skipped="0">'
+        '<testcase classname="tests.intra.test_c07" name="t[a]"/>'
+        '<testcase classname="tests.intra.test_c08" name="t[b]"><failure message="x"/></testcase>'
+        '</testsuite></testsuites>'))
+    gone = RunOutcome(SourcePod("rm", "gvp-rm-0", "zone-a"), error="cannot attach: 403 Forbidden", cause="attach")
+    empty = RunOutcome(SourcePod("prometheus", "prom-0", "zone-a"),
+                       junit='<testsuites><testsuite name="pytest" tests="0"/></testsuites>')
+    root = junit.merge([ok, gone, empty]).getroot()
+    cases = list(root.iter("testcase"))
+    assert len(cases) == 4
+    for case in cases:
+        props = {p.get("name"): p.get("value") for p in case.iter("property")}
+        assert props["source.pod"] and props["source.zone"] and props["source.role"]
+        assert case.get("classname", "").startswith(f"{props['source.pod']}@{props['source.zone']}.")
+    failed = [c for c in cases if c.find("failure") is not None]
+    assert {c.get("classname") for c in failed} == {"gvp-mcp-1@zone-b.tests.intra.test_c08",
+                                                    "gvp-rm-0@zone-a.gvpconf.runner"}
+    assert "403 Forbidden" in (failed[1].find("failure").get("message") or "")  # type: ignore[union-attr]
+    assert root.get("failures") == "2" and root.get("tests") == "4"
+    garbage = RunOutcome(SourcePod("sd", "sd-0"), junit="<html>not junit")
+    assert junit.merge([garbage]).getroot().get("failures") == "1"  # type: ignore[union-attr]
+
+
+def test_pick_per_zone_one_ready_pod_per_zone_and_unready_zone_fails() -> None:
+    pods = [SourcePod("mcp", "mcp-2", "a"), SourcePod("mcp", "mcp-0", "a"), SourcePod("mcp", "mcp-1", "b"),
+            SourcePod("rm", "rm-1", "b", ready=False), SourcePod("rm", "rm-0", "a")]
+    plan = runner.pick_per_zone(pods)
+    assert [p.pod for p in plan.runs] == ["mcp-0", "mcp-1", "rm-0"]
+    assert [(m.source.pod, m.cause) for m in plan.missing] == [("rm-1", "not-running")]
+
+
+def test_report_travels_through_a_container_log() -> None:
+    xml = '<testsuites><testsuite name="x" tests="1"><testcase name="t"/></testsuite></testsuites>'
+    log = "collected 1 item\n" + encode_junit(xml.encode()) + "\n"
+    assert extract_junit(log) == xml
+    assert extract_junit(log.replace("END GVPCONF", "END")) is None
+    assert extract_junit("no report here") is None
+    ET.fromstring(extract_junit(log) or "")

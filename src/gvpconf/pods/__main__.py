@@ -1,0 +1,107 @@
+"""``python -m gvpconf.pods``: run the suite from the pods of a cluster, or tell this pod's role.
+
+* ``run``: discover the GVP pods (official ``kubernetes`` client), pick one pod per source role and
+  zone, run the suite in each as an ephemeral container (or a Job on the same node), merge the JUnit
+  reports into one (every case names its pod and zone). Exit 0 only if every run ran and nothing failed.
+* ``detect``: print the role ``--source auto`` resolves to here, and how.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import yaml
+
+from gvpconf.pods import junit, roles, runner
+
+PROG = "python -m gvpconf.pods"
+
+
+def _selector(text: str) -> tuple[str, str, str | None]:
+    """``ROLE=SELECTOR[@SERVICE]``."""
+    role, sep, rest = text.partition("=")
+    if not sep or role not in runner.POD_ROLES:
+        raise argparse.ArgumentTypeError(f"want ROLE=SELECTOR[@SERVICE] with ROLE in {', '.join(runner.POD_ROLES)}")
+    sel, _, svc = rest.partition("@")
+    return role, sel, svc or None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description="Run the GVP conformance suite from the pods.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("detect", help="print the role --source auto resolves to")
+    run = sub.add_parser("run", help="fan out per role and zone, merge the JUnit reports")
+    run.add_argument("--namespace", required=True, help="the GVP namespace")
+    run.add_argument("--image", required=True, help="the gvpconf image (deploy/Containerfile, target probe)")
+    run.add_argument("--inventory", required=True, help="the inventory YAML (no secret values: references)")
+    run.add_argument("--junitxml", default="reports/junit-pods.xml")
+    run.add_argument("--deny-matrix", action="store_true", help="also run the expected-deny matrix from each pod")
+    run.add_argument("--roles", default=",".join(runner.roles_with_connections()),
+                     help="source roles to run from (comma-separated)")
+    run.add_argument("--selector", type=_selector, action="append", default=[],
+                     help="ROLE=LABEL_SELECTOR[@SERVICE] (repeatable) to override the default selectors")
+    run.add_argument("--no-job-fallback", action="store_true",
+                     help="fail instead of running a Job where ephemeral containers are refused")
+    run.add_argument("--run-timeout", type=float, default=300.0)
+    run.add_argument("--total-timeout", type=float, default=1200.0)
+    run.add_argument("--parallel", type=int, default=4)
+    where = run.add_mutually_exclusive_group()
+    where.add_argument("--in-cluster", action="store_true", help="use the pod's service account")
+    where.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
+    where.add_argument("--api-url", help="API server URL without auth (tests' stand-in)")
+    run.add_argument("--context", help="kubeconfig context")
+    return parser
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from gvpconf.pods import kube
+
+    selectors = {r: s for r, s in kube.DEFAULT_SELECTORS.items() if r in args.roles.split(",")}
+    for role, sel, svc in args.selector:
+        selectors[role] = kube.RoleSelector(role, sel, svc)
+    api = kube.make_api_client(host=args.api_url, kubeconfig=args.kubeconfig, context=args.context,
+                               in_cluster=args.in_cluster)
+    pods = kube.discover(api, args.namespace, selectors)
+    inventory = yaml.safe_load(Path(args.inventory).read_text(encoding="utf-8"))
+    inventory = kube.with_discovered_targets(inventory, pods)
+    backend = kube.KubernetesBackend(api, args.image, yaml.safe_dump(inventory, sort_keys=False),
+                                     allow_job=not args.no_job_fallback)
+    plan = runner.pick_per_zone(pods, list(selectors))
+    missing_roles = [r for r in selectors if not any(p.role == r for p in pods)]
+    from gvpconf.pods.model import RunOutcome, SourcePod
+
+    absent = [RunOutcome(SourcePod(role=r, pod=f"<no {r} pod>", location=args.namespace),
+                         error=f"no pod matches {selectors[r].label_selector!r} in {args.namespace}",
+                         cause="not-running", backend=backend.name) for r in missing_roles]
+    outcomes = absent + runner.run_all(backend, plan, deny_matrix=args.deny_matrix, run_timeout=args.run_timeout,
+                                       total_timeout=args.total_timeout, parallel=args.parallel)
+    tree = junit.merge(outcomes)
+    out = Path(args.junitxml)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tree.write(out, encoding="utf-8", xml_declaration=True)
+    for line in runner.summary_lines(outcomes):
+        print(line)
+    root = tree.getroot()
+    assert root is not None
+    print(f"merged report: {out} ({root.get('tests')} cases, {root.get('failures')} failures)")
+    ok = all(o.junit is not None for o in outcomes) and root.get("failures") == "0" and root.get("errors") == "0"
+    return 0 if ok else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "detect":
+        try:
+            found = roles.detect()
+        except roles.RoleError as exc:
+            print(f"{PROG}: {exc}", file=sys.stderr)
+            return 2
+        print(f"{found.role} ({found.how})")
+        return 0
+    return cmd_run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

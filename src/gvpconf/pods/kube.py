@@ -1,0 +1,288 @@
+"""Kubernetes: discovery of the source pods and the backend that runs the suite in them.
+
+Uses the official ``kubernetes`` client (in-cluster config, a kubeconfig, or an explicit API URL).
+
+Discovery: for each role, the pods matching its label selector in its namespace, every one of them
+(the RM pair, the whole MCP pool); the zone of each from its Service's EndpointSlices (``zone``, set
+by the EndpointSlice controller from the node's ``topology.kubernetes.io/zone``), else the pod's own
+label, else the node's label (only if the RBAC allows ``get nodes``), else ``unknown``.
+
+Backend: the suite runs as an *ephemeral container* added to the pod (it shares the pod's network
+identity, so the pod's NetworkPolicies apply), with ``python -m gvpconf.pods.entry`` printing the JUnit
+report into its log. Where ephemeral containers are refused (403 by RBAC or admission, 404/405 on old
+clusters, 422 invalid) the run becomes a *Job* pinned to the same node with the pod's own labels (so
+label-selected NetworkPolicies apply to it) and a readiness gate nothing ever sets (so Services never
+route traffic to it). Every wait is bounded; a failure to attach is a reported failure.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+
+from gvpconf.pods.entry import extract_junit
+from gvpconf.pods.model import RunOutcome, SourcePod
+
+ZONE_LABEL = "topology.kubernetes.io/zone"
+RUN_LABEL = "gvpconf.io/run"
+NEVER_READY = "gvpconf.io/never-ready"
+#: labels a controller owns: not copied to the Job's pod (they would confuse the StatefulSet/ReplicaSet)
+CONTROLLER_LABELS = ("controller-revision-hash", "pod-template-hash", "statefulset.kubernetes.io/pod-name",
+                     "apps.kubernetes.io/pod-index", "job-name", "controller-uid", "batch.kubernetes.io/")
+IMAGE_FAILURES = {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "CreateContainerConfigError",
+                  "CreateContainerError"}
+FALLBACK_STATUSES = {403, 404, 405, 415, 422}
+
+
+@dataclass(frozen=True)
+class RoleSelector:
+    role: str
+    label_selector: str
+    service: str | None = None  # its EndpointSlices carry the zones
+    namespace: str | None = None  # default: the runner's namespace
+
+
+#: the sample deployment's workloads (configurable: the label keys of a real chart may differ)
+DEFAULT_SELECTORS: dict[str, RoleSelector] = {
+    "rm": RoleSelector("rm", "app.kubernetes.io/name=gvp-rm", "gvp-rm"),
+    "mcp": RoleSelector("mcp", "app.kubernetes.io/name=gvp-mcp", "gvp-mcp"),
+    "rs": RoleSelector("rs", "app.kubernetes.io/name=gvp-rs", "gvp-rs"),
+    "sd": RoleSelector("sd", "app.kubernetes.io/name=gvp-sd", "gvp-sd"),
+    "configserver": RoleSelector("configserver", "app.kubernetes.io/name=gvp-configserver", "gvp-configserver"),
+}
+
+
+def make_api_client(*, host: str | None = None, kubeconfig: str | None = None, context: str | None = None,
+                    in_cluster: bool = False) -> client.ApiClient:
+    if host:
+        cfg = client.Configuration()
+        cfg.host = host
+        return client.ApiClient(cfg)
+    if in_cluster:
+        config.load_incluster_config()  # type: ignore[no-untyped-call]
+        return client.ApiClient()
+    api: client.ApiClient = config.new_client_from_config(  # type: ignore[no-untyped-call]
+        config_file=kubeconfig, context=context)
+    return api
+
+
+def _ready(pod: client.V1Pod) -> bool:
+    status = pod.status
+    if status is None or status.phase != "Running":
+        return False
+    return any(c.type == "Ready" and c.status == "True" for c in (status.conditions or []))
+
+
+def discover(api: client.ApiClient, namespace: str,
+             selectors: Mapping[str, RoleSelector] = DEFAULT_SELECTORS) -> list[SourcePod]:
+    """Every pod of every role (ready or not; the runner decides), with its zone."""
+    core = client.CoreV1Api(api)
+    disc = client.DiscoveryV1Api(api)
+    found: list[SourcePod] = []
+    node_zones: dict[str, str | None] = {}
+    for role, sel in selectors.items():
+        ns = sel.namespace or namespace
+        pods = core.list_namespaced_pod(ns, label_selector=sel.label_selector).items
+        zone_of: dict[str, str] = {}
+        if sel.service:
+            slices = disc.list_namespaced_endpoint_slice(
+                ns, label_selector=f"kubernetes.io/service-name={sel.service}").items
+            for sl in slices:
+                for ep in sl.endpoints or []:
+                    ref = ep.target_ref
+                    if ref is not None and ref.kind == "Pod" and ref.name and ep.zone:
+                        zone_of[ref.name] = ep.zone
+        for pod in pods:
+            meta = pod.metadata
+            if meta is None or meta.name is None:
+                continue
+            labels = dict(meta.labels or {})
+            node = pod.spec.node_name if pod.spec is not None else None
+            zone = zone_of.get(meta.name) or labels.get(ZONE_LABEL)
+            if zone is None and node:
+                if node not in node_zones:
+                    node_zones[node] = _node_zone(core, node)
+                zone = node_zones[node]
+            found.append(SourcePod(role=role, pod=meta.name, zone=zone or "unknown", location=ns, node=node or "",
+                                   ready=_ready(pod), labels=tuple(sorted(labels.items())),
+                                   ip=(pod.status.pod_ip or "") if pod.status is not None else ""))
+    return found
+
+
+def _node_zone(core: client.CoreV1Api, node: str) -> str | None:
+    try:
+        meta = core.read_node(node).metadata
+        labels = (meta.labels if meta is not None else None) or {}
+    except ApiException:  # no RBAC for nodes (the default manifests do not grant it): zone stays unknown
+        return None
+    zone = labels.get(ZONE_LABEL)
+    return str(zone) if zone is not None else None
+
+
+def with_discovered_targets(inventory: Mapping[str, Any], pods: Sequence[SourcePod], port: int = 5070,
+                            role: str = "mcp", destination: str = "mcp") -> dict[str, Any]:
+    """The inventory with ``destinations.<destination>.targets`` = every discovered pod of ``role`` (IP, zone)."""
+    data = dict(inventory)
+    dests = dict(data.get("destinations") or {})
+    section = dict(dests.get(destination) or {})
+    existing = section.get("targets") or []
+    if existing:
+        port = int(existing[0].get("port", port))
+    section["targets"] = [{"name": p.pod, "host": p.ip, "port": port, "zone": p.zone}
+                          for p in pods if p.role == role and p.ip]
+    dests[destination] = section
+    data["destinations"] = dests
+    return data
+
+
+@dataclass
+class KubernetesBackend:
+    api: client.ApiClient
+    image: str
+    inventory_yaml: str
+    allow_job: bool = True
+    poll_s: float = 1.0
+    job_service_account: str | None = None
+    name: str = "kubernetes"
+    image_pull_policy: str = "IfNotPresent"
+    #: pod volumes to mount into the ephemeral container (mounted secrets the inventory's {file: ...} names)
+    volume_mounts: list[dict[str, Any]] = field(default_factory=list)
+
+    def _container(self, source: SourcePod, suite_args: Sequence[str], timeout: float, name: str) -> dict[str, Any]:
+        env = {"GVP_SOURCE_ROLE": source.role, "GVP_POD_NAME": source.pod, "GVP_POD_ZONE": source.zone,
+               "GVP_RUN_TIMEOUT": str(int(max(1, timeout - 10))), "GVP_INVENTORY_YAML": self.inventory_yaml}
+        container: dict[str, Any] = {
+            "name": name, "image": self.image, "imagePullPolicy": self.image_pull_policy,
+            "command": ["python", "-m", "gvpconf.pods.entry"], "args": list(suite_args),
+            "env": [{"name": k, "value": v} for k, v in env.items()],
+            "securityContext": {"runAsNonRoot": True, "allowPrivilegeEscalation": False,
+                                "capabilities": {"drop": ["ALL"]}, "readOnlyRootFilesystem": True},
+        }
+        if self.volume_mounts:
+            container["volumeMounts"] = list(self.volume_mounts)
+        return container
+
+    def run(self, source: SourcePod, suite_args: Sequence[str], timeout: float) -> RunOutcome:
+        started = time.monotonic()
+        deadline = started + timeout
+        name = f"gvpconf-{secrets.token_hex(3)}"
+        outcome = RunOutcome(source, backend="ephemeral-container")
+        container = self._container(source, suite_args, timeout, name)
+        core = client.CoreV1Api(self.api)
+        try:
+            core.patch_namespaced_pod_ephemeralcontainers(
+                source.pod, source.location, {"spec": {"ephemeralContainers": [container]}},
+                _content_type="application/strategic-merge-patch+json")
+        except ApiException as exc:
+            if self.allow_job and exc.status in FALLBACK_STATUSES:
+                outcome = self._run_job(source, container, deadline)
+                outcome.notes.append(f"ephemeral container refused ({exc.status} {exc.reason}): ran as a Job")
+            else:
+                outcome.error = f"cannot attach an ephemeral container to {source.pod}: {exc.status} {exc.reason}"
+                outcome.cause = "attach"
+            outcome.duration = time.monotonic() - started
+            return outcome
+        try:
+            self._wait_ephemeral(core, source, name, deadline, outcome)
+        except ApiException as exc:
+            outcome.error, outcome.cause = f"API error while waiting: {exc.status} {exc.reason}", "backend"
+        outcome.duration = time.monotonic() - started
+        return outcome
+
+    def _wait_ephemeral(self, core: client.CoreV1Api, source: SourcePod, name: str, deadline: float,
+                        outcome: RunOutcome) -> None:
+        while True:
+            pod = core.read_namespaced_pod(source.pod, source.location)
+            statuses = (pod.status.ephemeral_container_statuses or []) if pod.status is not None else []
+            mine = next((s for s in statuses if s.name == name), None)
+            state = mine.state if mine is not None else None
+            if state is not None and state.terminated is not None:
+                outcome.exit_code = state.terminated.exit_code
+                break
+            if state is not None and state.waiting is not None and state.waiting.reason in IMAGE_FAILURES:
+                outcome.error = f"ephemeral container {name} cannot start: {state.waiting.reason}: " \
+                                f"{state.waiting.message or ''}".rstrip(": ")
+                outcome.cause = "attach"
+                return
+            if time.monotonic() >= deadline:
+                outcome.error = (f"ephemeral container {name} in {source.pod} did not finish in time (it cannot "
+                                 "be removed; it ends on its own run timeout)")
+                outcome.cause = "timeout"
+                return
+            time.sleep(self.poll_s)
+        outcome.log = core.read_namespaced_pod_log(source.pod, source.location, container=name)
+        self._take_report(outcome)
+
+    def _take_report(self, outcome: RunOutcome) -> None:
+        outcome.junit = extract_junit(outcome.log)
+        if outcome.junit is None:
+            outcome.error = f"the run exited {outcome.exit_code} without a JUnit report in its log"
+            outcome.cause = "no-report"
+
+    def job_manifest(self, source: SourcePod, container: Mapping[str, Any], timeout: float) -> dict[str, Any]:
+        labels = {k: v for k, v in source.labels if not any(k == c or (c.endswith("/") and k.startswith(c))
+                                                             for c in CONTROLLER_LABELS)}
+        name = str(container["name"])
+        labels[RUN_LABEL] = name
+        spec: dict[str, Any] = {
+            "restartPolicy": "Never", "automountServiceAccountToken": False,
+            "readinessGates": [{"conditionType": NEVER_READY}],
+            "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+            "containers": [dict(container)],
+        }
+        if source.node:
+            spec["nodeName"] = source.node
+        if self.job_service_account:
+            spec["serviceAccountName"] = self.job_service_account
+        return {"apiVersion": "batch/v1", "kind": "Job",
+                "metadata": {"name": name, "labels": {RUN_LABEL: name, "app.kubernetes.io/name": "gvpconf"}},
+                "spec": {"backoffLimit": 0, "activeDeadlineSeconds": max(1, int(timeout)),
+                         "ttlSecondsAfterFinished": 600,
+                         "template": {"metadata": {"labels": labels}, "spec": spec}}}
+
+    def _run_job(self, source: SourcePod, container: Mapping[str, Any], deadline: float) -> RunOutcome:
+        outcome = RunOutcome(source, backend="job")
+        core, batch = client.CoreV1Api(self.api), client.BatchV1Api(self.api)
+        body = self.job_manifest(source, container, deadline - time.monotonic())
+        name = body["metadata"]["name"]
+        try:
+            job = client.V1Job.from_dict(body)
+            assert job is not None
+            batch.create_namespaced_job(source.location, job)
+        except ApiException as exc:
+            outcome.error = f"cannot attach to {source.pod} (ephemeral container refused) nor create a Job: " \
+                            f"{exc.status} {exc.reason}"
+            outcome.cause = "attach"
+            return outcome
+        try:
+            while True:
+                pods = core.list_namespaced_pod(source.location, label_selector=f"{RUN_LABEL}={name}").items
+                pod = pods[0] if pods else None
+                phase = pod.status.phase if pod is not None and pod.status is not None else None
+                if pod is not None and phase in ("Succeeded", "Failed"):
+                    break
+                if time.monotonic() >= deadline:
+                    outcome.error, outcome.cause = f"Job {name} did not finish in time (phase {phase})", "timeout"
+                    return outcome
+                time.sleep(self.poll_s)
+            assert pod is not None and pod.metadata is not None and pod.metadata.name is not None
+            for st in (pod.status.container_statuses or []) if pod.status is not None else []:
+                if st.state is not None and st.state.terminated is not None:
+                    outcome.exit_code = st.state.terminated.exit_code
+            outcome.log = core.read_namespaced_pod_log(pod.metadata.name, source.location)
+            self._take_report(outcome)
+            return outcome
+        except ApiException as exc:
+            outcome.error, outcome.cause = f"API error while running Job {name}: {exc.status} {exc.reason}", "backend"
+            return outcome
+        finally:
+            try:
+                batch.delete_namespaced_job(name, source.location, propagation_policy="Background")
+            except ApiException:
+                outcome.notes.append(f"Job {name} could not be deleted (ttlSecondsAfterFinished removes it)")

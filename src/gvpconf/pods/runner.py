@@ -1,0 +1,102 @@
+"""The runner: for each source role, one pod per availability zone; run the suite from each; merge.
+
+A *backend* runs the suite from one pod and returns a :class:`RunOutcome` (the JUnit text, or why
+there is none): ``gvpconf.netlab.backend.NetnsBackend`` inside a network namespace of the lab,
+``gvpconf.pods.kube.KubernetesBackend`` as an ephemeral container (or a Job on the same node).
+Everything is bounded: each run has ``run_timeout`` and the whole fan-out ``total_timeout``; a run
+that did not finish in time is a failure in the merged report, like a pod that could not be attached.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from gvpconf.catalog import CONNECTIONS, ROLES
+from gvpconf.pods.model import RunOutcome, SourcePod
+
+#: roles the suite can run from (external sources such as Nuance are not pods of the GVP namespace)
+POD_ROLES = tuple(r for r in ROLES if r != "nuance")
+
+
+class Backend(Protocol):
+    name: str
+
+    def run(self, source: SourcePod, suite_args: Sequence[str], timeout: float) -> RunOutcome:
+        """Run the suite from ``source``; never raises, never runs longer than ``timeout`` (plus clean-up)."""
+        ...
+
+
+@dataclass(frozen=True)
+class Plan:
+    runs: list[SourcePod]
+    missing: list[RunOutcome]  # roles/zones with pods but none runnable
+
+
+def pick_per_zone(pods: Iterable[SourcePod], roles: Sequence[str] = POD_ROLES) -> Plan:
+    """For each role, one pod per zone: the first ready pod by name. A zone with only unready pods is a failure."""
+    by_role_zone: dict[tuple[str, str], list[SourcePod]] = {}
+    for pod in pods:
+        if pod.role in roles:
+            by_role_zone.setdefault((pod.role, pod.zone), []).append(pod)
+    runs: list[SourcePod] = []
+    missing: list[RunOutcome] = []
+    for (role, _zone), members in sorted(by_role_zone.items()):
+        members.sort(key=lambda p: p.pod)
+        ready = [p for p in members if p.ready]
+        if ready:
+            runs.append(ready[0])
+        else:
+            first = members[0]
+            missing.append(RunOutcome(first, error=f"no ready {role} pod in zone {first.zone} "
+                                      f"({', '.join(p.pod for p in members)} not ready)", cause="not-running"))
+    return Plan(runs, missing)
+
+
+def roles_with_connections() -> list[str]:
+    return [r for r in POD_ROLES if any(c.source == r for c in CONNECTIONS)]
+
+
+def suite_args(role: str, *, deny_matrix: bool, extra: Sequence[str] = ()) -> list[str]:
+    """The pytest arguments of one run (the inventory and report paths are the backend's)."""
+    args = ["--source", role]
+    if deny_matrix:
+        args.append("--deny-matrix")
+    return [*args, *extra]
+
+
+def run_all(backend: Backend, plan: Plan, *, deny_matrix: bool = False, run_timeout: float = 300.0,
+            total_timeout: float = 900.0, parallel: int = 4, extra: Sequence[str] = ()) -> list[RunOutcome]:
+    """Run from every planned pod (``parallel`` at once); outcomes in plan order, missing ones first."""
+    outcomes: list[RunOutcome] = list(plan.missing)
+    started = time.monotonic()
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, parallel), thread_name_prefix="gvpconf-run")
+    futures = {src: pool.submit(backend.run, src, suite_args(src.role, deny_matrix=deny_matrix, extra=extra),
+                                run_timeout) for src in plan.runs}
+    try:
+        for src, fut in futures.items():
+            left = total_timeout - (time.monotonic() - started)
+            try:
+                outcome = fut.result(timeout=max(0.0, left))
+            except concurrent.futures.TimeoutError:
+                outcome = RunOutcome(src, error=f"no result within the runner's total deadline of "
+                                     f"{total_timeout:.0f} s", cause="timeout", backend=backend.name)
+            except Exception as exc:  # a backend bug: reported, never a silent gap
+                outcome = RunOutcome(src, error=f"backend error: {type(exc).__name__}: {exc}", cause="backend",
+                                     backend=backend.name)
+            outcomes.append(outcome)
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+    return outcomes
+
+
+def summary_lines(outcomes: Sequence[RunOutcome]) -> list[str]:
+    lines = []
+    for o in outcomes:
+        state = "ran" if o.junit is not None else f"FAILED ({o.cause}: {o.error})"
+        code = f" exit {o.exit_code}" if o.exit_code is not None else ""
+        lines.append(f"{o.source.role:13s} {o.source.where:30s} {state}{code} in {o.duration:.1f} s")
+    return lines
