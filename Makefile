@@ -41,4 +41,4 @@ schema: $(STAMP)
 	$(PY) -m gvpconf.inventory --schema > fixtures/inventory.schema.json
 
 clean:
-	rm -rf $(VENV) reports/*.xml
+	rm -rf $(VENV) reports/*.xml reports/*.html reports/*.md reports/*.json reports/*.prom

@@ -39,6 +39,8 @@ def evidence(request: pytest.FixtureRequest, gvp_target: Target) -> dict[str, Fa
     props = item.user_properties
     props.append(("probe", result.probe))
     props.append(("duration_ms", round(result.duration * 1000, 1)))
+    if len(result.attempts) > 1:
+        props.append(("attempts", len(result.attempts)))
     props += list(result.evidence.facts.items())
     # the verdict is given in the call phase (gvpconf.plugin.pytest_pyfunc_call), so that a probe
     # failure is a JUnit <failure>, not a setup <error>

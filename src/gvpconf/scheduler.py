@@ -2,6 +2,10 @@
 
 Each test case then only waits for its own probe's result, so a run costs about the slowest
 probe rather than the sum of all of them: a pool of blackholed targets fails in one timeout.
+
+Retries happen inside the job (``Job.retry``, from the inventory's ``retry`` section): the probe
+is re-run in the same worker, so concurrency is kept, and every attempt is kept in
+``ProbeResult.attempts``. A result that passed only after a failed attempt is ``flaky``.
 """
 
 from __future__ import annotations
@@ -9,11 +13,12 @@ from __future__ import annotations
 import concurrent.futures
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from gvpconf import probes
 from gvpconf.deadline import Deadline, Timeouts
 from gvpconf.errors import ProbeFailure
+from gvpconf.inventory.policy import RetryPolicy
 from gvpconf.probes import Evidence, ProbeContext
 
 
@@ -21,13 +26,25 @@ from gvpconf.probes import Evidence, ProbeContext
 class ProbeResult:
     probe: str
     evidence: Evidence
-    duration: float
+    duration: float  # seconds of the attempt that gave the verdict
     failure: ProbeFailure | None = None
     error: BaseException | None = None  # an unexpected exception: a bug in a prober
+    #: every attempt, in order (the verdict's own attempt included); one item without retries
+    attempts: list[ProbeResult] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return self.failure is None and self.error is None
+
+    @property
+    def flaky(self) -> bool:
+        """Passed, but only after at least one failed attempt."""
+        return self.ok and any(not a.ok for a in self.attempts)
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds of all attempts together (delays between them excluded)."""
+        return sum(a.duration for a in self.attempts) if self.attempts else self.duration
 
 
 @dataclass
@@ -35,10 +52,11 @@ class Job:
     probe: str
     timeouts: Timeouts
     make_context: Callable[[Deadline], ProbeContext]
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
 
 
-def run_job(job: Job) -> ProbeResult:
-    """Run one probe under its own deadline; never raises."""
+def _attempt(job: Job) -> ProbeResult:
+    """Run the probe once under its own deadline; never raises."""
     ctx: ProbeContext | None = None
     prober = probes.get(job.probe)  # imports happen before the clock starts
     deadline = Deadline(job.timeouts)
@@ -52,6 +70,34 @@ def run_job(job: Job) -> ProbeResult:
         ev = ctx.evidence if ctx is not None else Evidence()
         return ProbeResult(job.probe, ev, deadline.elapsed(), error=exc)
     return ProbeResult(job.probe, ctx.evidence, deadline.elapsed())
+
+
+def run_job(job: Job, sleep: Callable[[float], None] = time.sleep) -> ProbeResult:
+    """Run a probe as its retry policy says; never raises.
+
+    Stops as soon as ``pass_threshold`` attempts passed, or when that can no longer happen, or
+    on a prober bug (retrying a bug hides it). The verdict's attempt is the last passing one
+    when the threshold was reached, else the last failing one.
+    """
+    policy = job.retry
+    attempts: list[ProbeResult] = []
+    passes = 0
+    for n in range(policy.attempts):
+        if n and policy.delay > 0:
+            sleep(policy.delay)
+        result = _attempt(job)
+        attempts.append(result)
+        if result.error is not None:
+            break
+        passes += result.ok
+        left = policy.attempts - n - 1
+        if passes >= policy.pass_threshold or passes + left < policy.pass_threshold:
+            break
+    if passes >= policy.pass_threshold:
+        final = next(a for a in reversed(attempts) if a.ok)
+    else:
+        final = next(a for a in reversed(attempts) if not a.ok)
+    return ProbeResult(final.probe, final.evidence, final.duration, final.failure, final.error, attempts)
 
 
 class Scheduler:

@@ -54,6 +54,7 @@ from gvpconf.inventory.foundation import (
     PostgresDestination,
     SipDestination,
 )
+from gvpconf.inventory.policy import RetrySection
 from gvpconf.inventory.voice import McpDestination, NuanceDestination, SbcDestination
 from gvpconf.inventory.web import (
     CustomerDestination,
@@ -128,6 +129,7 @@ class Inventory(_Model):
     destinations: Destinations = Destinations()
     discovery: Discovery = Discovery()
     connections: dict[str, ConnectionOverride] = Field(default_factory=dict)
+    retry: RetrySection = RetrySection()
 
     @field_validator("connections")
     @classmethod

@@ -43,6 +43,7 @@ def missing_packages(components: Sequence[str] = DEFAULT_PEERS) -> list[str]:
         "openssl": lambda: shutil.which("openssl") is not None,  # the lab CA
         "iproute2": lambda: shutil.which("ip") is not None,  # the network-namespace lab
         "iptables": lambda: shutil.which("iptables") is not None,
+        "chromium": lambda: shutil.which("chromium") is not None,  # the HTML report's browser check
     }
     for name in components:
         checks.update(component_class(name).packages)

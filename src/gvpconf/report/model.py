@@ -1,0 +1,174 @@
+"""What a run produced, as plain data: written as ``results.json`` and read back as a drift baseline.
+
+Everything here is already scrubbed of secrets (facts, messages and transcripts are redacted
+when recorded); the writers scrub once more before anything reaches a file.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+FORMAT = "gvpconf-results/1"
+
+Fact = str | int | float | bool
+
+#: case outcomes
+PASSED, FLAKY, FAILED, WAIVED, ERROR, SKIPPED = "passed", "flaky", "failed", "waived", "error", "skipped"
+
+
+@dataclass
+class Attempt:
+    outcome: str  # passed / failed / error
+    duration_ms: float
+    cause: str = ""
+    message: str = ""
+    transcript: list[list[str]] = field(default_factory=list)  # [direction, text]
+
+
+@dataclass
+class CaseRecord:
+    nodeid: str
+    connection: int
+    test: str
+    target: str
+    address: str = ""
+    zone: str = ""
+    probe: str = ""
+    outcome: str = PASSED
+    cause: str = ""
+    phase: str = ""
+    message: str = ""
+    duration_ms: float | None = None
+    attempts: list[Attempt] = field(default_factory=list)
+    facts: dict[str, Fact] = field(default_factory=dict)
+    transcript: list[list[str]] = field(default_factory=list)  # the last exchange, kept for failures
+    waiver: dict[str, str] | None = None
+    reason: str = ""  # why a skipped case did not run
+
+    @property
+    def key(self) -> str:
+        """Identity across runs: connection, target and probe (drift matches on it)."""
+        return f"#{self.connection} {self.target} {self.probe or self.test}"
+
+    @property
+    def failed_attempts(self) -> list[Attempt]:
+        return [a for a in self.attempts if a.outcome != PASSED]
+
+
+@dataclass
+class ConnectionRecord:
+    number: int
+    source: str
+    source_label: str
+    destination: str
+    destination_label: str
+    protocol: str
+    ports: str
+    classification: str
+    seed_classification: str
+    verdict: str
+    detail: str = ""
+    why: str = ""  # for rows not run
+    causes: list[str] = field(default_factory=list)
+    sends: list[str] = field(default_factory=list)  # what its probes send
+    cases: list[CaseRecord] = field(default_factory=list)
+
+
+@dataclass
+class DriftItem:
+    kind: str  # new failure / fixed / latency / changed / verdict / new case / gone
+    key: str  # CaseRecord.key, or "#N" for a row
+    what: str = ""  # the fact or measurement
+    before: str = ""
+    after: str = ""
+
+    @property
+    def text(self) -> str:
+        what = f" {self.what}" if self.what else ""
+        change = f": {self.before} -> {self.after}" if self.before or self.after else ""
+        return f"{self.kind}: {self.key}{what}{change}"
+
+
+@dataclass
+class Drift:
+    baseline: str  # the file compared with
+    baseline_started: str
+    latency_threshold_pct: float
+    items: list[DriftItem] = field(default_factory=list)
+
+    def of(self, kind: str) -> list[DriftItem]:
+        return [i for i in self.items if i.kind == kind]
+
+
+@dataclass
+class RunRecord:
+    suite_version: str
+    cluster: str
+    namespace: str
+    inventory_path: str
+    inventory_sha256: str
+    source_role: str  # --source, or "all"
+    source_pod: str
+    source_zone: str
+    started: str  # ISO 8601, UTC
+    finished: str
+    duration_s: float
+    exit_status: int = 0
+    selection: str = ""
+    problems: list[str] = field(default_factory=list)  # run-level errors (expired waivers...)
+    waivers: list[dict[str, str]] = field(default_factory=list)
+    connections: list[ConnectionRecord] = field(default_factory=list)
+    drift: Drift | None = None
+    format: str = FORMAT
+
+    def cases(self) -> list[CaseRecord]:
+        return [case for c in self.connections for case in c.cases]
+
+    def verdict_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for c in self.connections:
+            counts[c.verdict] = counts.get(c.verdict, 0) + 1
+        return counts
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=False) + "\n"
+
+
+def _build(cls: type[Any], data: dict[str, Any]) -> Any:
+    names = {f.name for f in fields(cls)}
+    return cls(**{k: v for k, v in data.items() if k in names})
+
+
+def from_dict(data: dict[str, Any]) -> RunRecord:
+    if data.get("format") != FORMAT:
+        raise ValueError(f"not a gvpconf results file (format {data.get('format')!r}, expected {FORMAT!r})")
+    conns = []
+    for c in data.get("connections", []):
+        cases = []
+        for case in c.get("cases", []):
+            case = dict(case, attempts=[_build(Attempt, a) for a in case.get("attempts", [])])
+            cases.append(_build(CaseRecord, case))
+        conns.append(_build(ConnectionRecord, dict(c, cases=cases)))
+    drift = data.get("drift")
+    if drift is not None:
+        drift = _build(Drift, dict(drift, items=[_build(DriftItem, i) for i in drift.get("items", [])]))
+    run: RunRecord = _build(RunRecord, dict(data, connections=conns, drift=drift))
+    return run
+
+
+def load(path: str | Path) -> RunRecord:
+    """Read a ``results.json``. Raises ValueError with one line naming the file."""
+    p = Path(path)
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ValueError(f"{p}: no such results file") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{p}: not a readable results.json ({exc})") from None
+    try:
+        return from_dict(data)
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise ValueError(f"{p}: {exc}") from None
