@@ -68,7 +68,7 @@ def test_a_peer_that_cannot_start_raises_laberror_and_the_rest_is_stopped(tmp_pa
 
 def test_unknown_peer_is_refused(tmp_path: Path) -> None:
     with pytest.raises(LabError, match="unknown peer"):
-        Lab(tmp_path, peers=("activemq", "consul"))
+        Lab(tmp_path, peers=("activemq", "no-such-peer"))
 
 
 def test_only_started_peers_are_in_the_inventory(tmp_path: Path) -> None:
