@@ -3,17 +3,116 @@
 ``targets_for`` is called once per connection at collection time. Discovery back-ends (Consul's
 catalog for the MCP pool, ...) plug in here; a discovery that fails or finds nothing raises
 ``DiscoveryError`` and the plugin turns it into a failing case, never into a run without cases.
+
+* ``discovery: {mcp: {consul: {service: gvp-mcp, passing_only: true, timeout: 5}}}``: the MCP pool's
+  targets are the instances of ``service`` in Consul's health API (``destinations.consul``'s first
+  target, token and CA), each with its registered address and port (or ``port``), named by its
+  service ID, zone from the instance's ``zone`` meta. The static ``destinations.mcp.targets`` are
+  then not used. The whole discovery is bounded by ``timeout``.
+* ``destinations.consul.node_agent``: the node-local Consul agent (``<hostIP>:8501``) is added to the
+  Consul targets, its host read from the pod's environment (``HOST_IP`` by default).
+
+Results are cached per inventory and destination: one Consul query per run, however many test
+functions the connection's module has.
 """
 
 from __future__ import annotations
 
-from gvpconf.inventory import Inventory, Target
+import os
+import threading
+
+from gvpconf.inventory import Inventory, InventoryError, Secret, Target, resolve_secret
 
 
 class DiscoveryError(Exception):
     """Discovery could not produce targets. ``str()`` is one line saying why."""
 
 
+_cache: dict[tuple[int, str], list[Target] | DiscoveryError] = {}
+_lock = threading.Lock()
+
+
 def targets_for(inventory: Inventory, destination: str) -> list[Target]:
+    key = (id(inventory), destination)
+    with _lock:
+        cached = _cache.get(key)
+        if cached is None:
+            try:
+                cached = _targets(inventory, destination)
+            except DiscoveryError as exc:
+                cached = exc
+            _cache[key] = cached
+    if isinstance(cached, DiscoveryError):
+        raise cached
+    return list(cached)
+
+
+def _targets(inventory: Inventory, destination: str) -> list[Target]:
     dest = inventory.destination(destination)
-    return list(dest.targets) if dest is not None else []
+    pool = inventory.discovery.for_destination(destination)
+    if pool is not None:
+        if dest is None:
+            raise DiscoveryError(f"discovery.{destination} is set but destinations.{destination} is missing: add "
+                                 f"'{destination}: {{}}' (its settings apply to the discovered targets)")
+        return _from_consul(inventory, destination)
+    static = list(dest.targets) if dest is not None else []
+    if destination == "consul" and dest is not None:
+        from gvpconf.inventory.data import ConsulDestination
+
+        assert isinstance(dest, ConsulDestination)
+        agent = dest.node_agent
+        if agent is not None:
+            host = os.environ.get(agent.host_env, "").strip()
+            if not host:
+                raise DiscoveryError(f"destinations.consul.node_agent: environment variable {agent.host_env} is not "
+                                     "set (give the pod the node's IP: downward API status.hostIP)")
+            static.append(Target(host=host, port=agent.port, name=agent.name, zone=None))
+    return static
+
+
+def _from_consul(inventory: Inventory, destination: str) -> list[Target]:
+    from gvpconf.deadline import Deadline, Timeouts
+    from gvpconf.errors import ProbeFailure
+    from gvpconf.inventory.data import ConsulDestination
+    from gvpconf.probes import consul as consul_probe
+
+    pool = inventory.discovery.for_destination(destination)
+    assert pool is not None
+    cfg = pool.consul
+    where = f"discovery.{destination}.consul"
+    consul = inventory.destinations.consul
+    if not isinstance(consul, ConsulDestination) or not consul.targets:
+        raise DiscoveryError(f"{where}: needs destinations.consul with at least one target (where to ask)")
+    try:
+        token_ref = resolve_secret(consul.token)
+    except InventoryError as exc:
+        raise DiscoveryError(f"{where}: destinations.consul.token: {exc}") from None
+    token = token_ref.reveal() if isinstance(token_ref, Secret) else token_ref
+    server = consul.targets[0]
+    deadline = Deadline(Timeouts(connect=min(3.0, cfg.timeout), read=cfg.timeout, probe=cfg.timeout))
+    session = consul_probe.Session(consul, server, token, deadline)
+    try:
+        consul_probe.check_leader(session, lambda _name, _value: None)
+        entries = consul_probe.read_service(session, cfg.service, passing_only=cfg.passing_only)
+    except ProbeFailure as exc:
+        raise DiscoveryError(f"{where}: asking {server.address} for service {cfg.service!r}: {exc}") from None
+    finally:
+        session.close()
+    targets: list[Target] = []
+    for entry in entries:
+        service = entry.get("Service") or {}
+        if cfg.tag is not None and cfg.tag not in (service.get("Tags") or []):
+            continue
+        address, port = consul_probe.instance_address(entry)
+        if not address or not (cfg.port or port):
+            continue
+        meta = service.get("Meta") or {}
+        zone = meta.get("zone") or ((entry.get("Node") or {}).get("Meta") or {}).get("zone")
+        targets.append(Target(host=address, port=cfg.port or port, name=str(service.get("ID") or address),
+                              zone=str(zone) if zone else None))
+    if not targets:
+        which = "passing " if cfg.passing_only else ""
+        tag = f" tagged {cfg.tag!r}" if cfg.tag else ""
+        raise DiscoveryError(f"{where}: Consul at {server.address} has no {which}instance of {cfg.service!r}{tag}: "
+                             "a pool of zero is a failure, not an empty run")
+    return targets

@@ -53,21 +53,38 @@ class ActiveMQDestination(Destination):
         return ("username", "password")
 
 
+SslMode = Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
+
+
 class PostgresDestination(Destination):
     database: str = "gvp"
     username: str | SecretRef
     password: SecretRef | None = None
-    sslmode: Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] = "prefer"
+    sslmode: SslMode | None = Field(None, description=(
+        "libpq's sslmode; default verify-full when ca_file is set, else prefer"))
     ca_file: Path | None = None
+    min_version: str = Field("11", pattern=r"^\d+(\.\d+)?$",
+                             description="lowest accepted server version (GVP needs PostgreSQL 11+)")
 
     def secret_fields(self) -> Iterable[str]:
         return ("username", "password")
 
+    @property
+    def effective_sslmode(self) -> SslMode:
+        if self.sslmode is not None:
+            return self.sslmode
+        return "verify-full" if self.ca_file is not None else "prefer"
+
+    def min_version_num(self) -> int:
+        """``min_version`` as server_version_num: 11 -> 110000, 9.6 -> 90600, 15.2 -> 150002."""
+        major, _, minor = self.min_version.partition(".")
+        if int(major) >= 10:
+            return int(major) * 10000 + int(minor or 0)
+        return int(major) * 10000 + int(minor or 0) * 100
+
     @model_validator(mode="after")
     def _ca_needed(self) -> PostgresDestination:
-        if self.sslmode in ("verify-ca", "verify-full") and self.ca_file is None:
+        if self.effective_sslmode in ("verify-ca", "verify-full") and self.ca_file is None:
             raise ValueError(f"sslmode {self.sslmode} needs ca_file (the CA that signed the server's "
                              "certificate)")
         return self
-
-

@@ -1,16 +1,22 @@
 """PostgreSQL probers (connection 17: GVP Config Server -> PostgreSQL 5432).
 
 ``ssl_request``: the 8-byte SSLRequest of the PostgreSQL frontend/backend protocol; a PostgreSQL
-server answers one byte, ``S`` (TLS offered) or ``N``. Checked against the inventory's sslmode.
+server answers one byte, ``S`` (TLS offered) or ``N``. Checked against the inventory's sslmode. When
+the server offers TLS and the sslmode verifies (``verify-ca``, ``verify-full``: the default once
+``ca_file`` is set), the probe completes the TLS handshake itself against the inventory's CA (and,
+for verify-full, the target's host name) and records the TLS version and certificate subject.
 
 ``login_query``: a real login with psycopg (sslmode and CA from the inventory, credentials by
 reference), in a read-only session: ``SELECT version(), current_database()`` and the TLS
-version of our own connection from ``pg_stat_ssl``.
+version of our own connection from ``pg_stat_ssl``. The server version must be at least
+``min_version`` (11 by default: GVP needs PostgreSQL 11+).
 """
 
 from __future__ import annotations
 
 import math
+import socket
+import ssl
 import time
 from typing import Any
 
@@ -49,9 +55,37 @@ def ssl_request(ctx: ProbeContext) -> None:
             raise ProbeFailure(Cause.PROTOCOL, f"{len(data) - 1} unexpected bytes after 'S' (possible "
                                "injection by a man in the middle)", phase="SSLRequest")
         ev.fact("postgres.ssl_offered", offered)
-        if not offered and dest.sslmode in _NEEDS_TLS:
-            raise ProbeFailure(Cause.TLS, f"the server answered 'N' (no TLS) but sslmode is {dest.sslmode}",
+        mode = dest.effective_sslmode
+        if not offered and mode in _NEEDS_TLS:
+            raise ProbeFailure(Cause.TLS, f"the server answered 'N' (no TLS) but sslmode is {mode}",
                                phase="SSLRequest")
+        if offered and mode in ("verify-ca", "verify-full"):
+            _verify_tls(sock, ctx)
+
+
+def _verify_tls(sock: socket.socket, ctx: ProbeContext) -> None:
+    """The TLS handshake after 'S', verified against the inventory's CA (and host name for verify-full)."""
+    dest = ctx.destination
+    assert isinstance(dest, PostgresDestination)
+    dl, ev = ctx.deadline, ctx.evidence
+    full = dest.effective_sslmode == "verify-full"
+    try:
+        tls = ssl.create_default_context(cafile=str(dest.ca_file))
+    except (OSError, ssl.SSLError) as exc:
+        raise ProbeFailure(Cause.CONFIG, f"ca_file {dest.ca_file} is unusable: {exc}", phase="TLS handshake") from exc
+    tls.check_hostname = full
+    budget = dl.read_budget("TLS handshake")
+    sock.settimeout(budget)
+    wrapped = net.call(lambda: tls.wrap_socket(sock, server_hostname=ctx.target.host if full else None),
+                       during="TLS handshake", timeout=budget)
+    with wrapped:
+        cert = wrapped.getpeercert() or {}
+        rdns: Any = cert.get("subject", ())
+        subject = ", ".join(f"{pair[0]}={pair[1]}" for rdn in rdns for pair in rdn)
+        ev.fact("postgres.tls_handshake", str(wrapped.version()))
+        ev.fact("postgres.tls_verified", "verify-full" if full else "verify-ca")
+        if subject:
+            ev.fact("postgres.cert_subject", subject)
 
 
 def _text(value: object) -> str | None:
@@ -101,7 +135,7 @@ def login_query(ctx: ProbeContext) -> None:
     connect_timeout = max(2, math.floor(budget))
     kwargs: dict[str, Any] = {
         "host": t.host, "port": t.port, "dbname": dest.database,
-        "user": _text(ctx.secrets.get("username")), "sslmode": dest.sslmode,
+        "user": _text(ctx.secrets.get("username")), "sslmode": dest.effective_sslmode,
         "connect_timeout": connect_timeout, "application_name": "gvpconf-probe",
     }
     password = _text(ctx.secrets.get("password"))
@@ -128,7 +162,10 @@ def login_query(ctx: ProbeContext) -> None:
     ev.fact("postgres.version_num", int(version_num))
     ev.fact("postgres.database", str(database))
     ev.fact("postgres.tls", str(tls[1]) if tls and tls[0] else "none")
-    ev.fact("postgres.sslmode", dest.sslmode)
+    ev.fact("postgres.sslmode", dest.effective_sslmode)
     if database != dest.database:
         raise ProbeFailure(Cause.SEMANTIC, f"expected database {dest.database!r}, the session is in "
                            f"{database!r}", phase="query")
+    if int(version_num) < dest.min_version_num():
+        raise ProbeFailure(Cause.SEMANTIC, f"expected PostgreSQL {dest.min_version} or later, the server is "
+                           f"{str(version).split(',')[0]} ({version_num})", phase="query")

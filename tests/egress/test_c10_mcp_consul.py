@@ -1,0 +1,19 @@
+"""#10  MCP pool -> Consul  ·  TCP 8500/8501  ·  egress
+The MCP's service handler registers the MCP in Consul."""
+
+from gvpconf.suite import connection, probe
+
+pytestmark = connection(10)
+
+
+@probe("consul.cluster")
+def test_leader_elected_and_token_valid(evidence):
+    """Consul has a leader, and knows the MCP's ACL token."""
+    assert evidence["consul.leader"] != "none"
+
+
+@probe("consul.mcp_registration")
+def test_this_mcp_registered_and_healthy(evidence):
+    """This MCP pod is an instance of the MCP service, with its own address and SIP port, its checks passing."""
+    passing, total = evidence["consul.checks"].split()[0].split("/")
+    assert passing == total
