@@ -11,21 +11,23 @@ from gvpconf.scheduler import run_job
 
 
 @pytest.fixture
-def gvp_target(request: pytest.FixtureRequest) -> Target:
-    """The target of this case (parametrized from the inventory by the plugin)."""
+def gvp_target(request: pytest.FixtureRequest) -> Target | DiscoveryFailed:
+    """The target of this case (parametrized from the inventory by the plugin).
+
+    A failed discovery is passed through: the case fails in its call phase (a JUnit <failure>).
+    """
     target = request.param
     if isinstance(target, NotConfigured):
         pytest.skip(target.reason)
-    if isinstance(target, DiscoveryFailed):
-        request.node.user_properties.append(("cause", "config"))
-        pytest.fail(f"discovery failed: {target.reason}", pytrace=False)
-    assert isinstance(target, Target)
+    assert isinstance(target, Target | DiscoveryFailed)
     return target
 
 
 @pytest.fixture
-def evidence(request: pytest.FixtureRequest, gvp_target: Target) -> dict[str, Fact]:
+def evidence(request: pytest.FixtureRequest, gvp_target: Target | DiscoveryFailed) -> dict[str, Fact]:
     """The facts this case's probe recorded. Fails the case (one line, with its cause) when the probe failed."""
+    if isinstance(gvp_target, DiscoveryFailed):
+        return {}  # nothing was probed; pytest_pyfunc_call fails the case
     item = request.node
     state = item.config.stash[STATE]
     key = job_key(item)

@@ -346,6 +346,11 @@ def _digest(path: str | None) -> str:
 @pytest.hookimpl(tryfirst=True)
 def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> None:
     """Fail the case, in its call phase, when its probe failed: one line with the cause, no traceback."""
+    callspec = getattr(pyfuncitem, "callspec", None)
+    target = callspec.params.get("gvp_target") if callspec is not None else None
+    if isinstance(target, DiscoveryFailed):
+        pyfuncitem.user_properties.append(("cause", "config"))
+        pytest.fail(redact.scrub(f"discovery failed: {target.reason}"), pytrace=False)
     result = pyfuncitem.stash.get(RESULT, None)
     if result is None:
         return
