@@ -2,4 +2,8 @@
 media (19)): name -> "module:Class".
 """
 
-COMPONENTS: dict[str, str] = {}
+COMPONENTS: dict[str, str] = {
+    "voice_nuance": "gvpconf.lab.voice:VoiceNuanceComponent",
+    "voice_mcp": "gvpconf.lab.voice:VoiceMcpComponent",
+    "voice_sbc": "gvpconf.lab.voice:VoiceSbcComponent",
+}

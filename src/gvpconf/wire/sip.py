@@ -26,6 +26,10 @@ __all__ = [
     "SipResponse",
     "SipStreamDecoder",
     "Via",
+    "build_ack",
+    "build_bye",
+    "build_cancel",
+    "build_invite",
     "build_options",
     "encode",
     "header_param",
@@ -36,6 +40,7 @@ __all__ = [
     "parse_datagram",
     "parse_via",
     "response_mismatches",
+    "to_tag",
 ]
 
 Headers = tuple[tuple[str, str], ...]
@@ -563,3 +568,117 @@ def response_mismatches(request: SipRequest, response: SipResponse) -> list[str]
     if sent_tag is None or got_tag is None or sent_tag.lower() != got_tag.lower():
         problems.append(f"From tag: sent {_shown(sent_tag)}, got {_shown(got_tag)}")
     return problems
+
+
+# ---------------------------------------------------------------- dialogs: INVITE, ACK, BYE, CANCEL
+
+
+def _check_ids(branch: str, call_id: str, from_tag: str, transport: str, local_port: int, cseq: int,
+               max_forwards: int = 70) -> None:
+    if not branch.startswith(MAGIC_COOKIE) or len(branch) == len(MAGIC_COOKIE):
+        raise WireError(f"branch must start with the magic cookie {MAGIC_COOKIE}: {branch!r}")
+    if not _TOKEN.fullmatch(transport):
+        raise WireError(f"transport is not a token: {transport!r}")
+    if not 0 < local_port < 65536 or not 0 <= cseq < 2**31 or not 0 <= max_forwards <= 255:
+        raise WireError(f"out of range: local_port={local_port}, cseq={cseq}, max_forwards={max_forwards}")
+    for what, text in (("branch", branch), ("Call-ID", call_id), ("tag", from_tag)):
+        if not text or any(c.isspace() for c in text):
+            raise WireError(f"{what} must be non-empty without whitespace: {text!r}")
+
+
+def build_invite(
+    request_uri: str,
+    *,
+    local_host: str,
+    local_port: int,
+    transport: str,
+    branch: str,
+    call_id: str,
+    from_tag: str,
+    sdp: bytes,
+    cseq: int = 1,
+    from_uri: str | None = None,
+    user_agent: str = "gvpconf",
+    max_forwards: int = 70,
+) -> SipRequest:
+    """An INVITE (§13.2.1) carrying an SDP offer, with the headers §8.1.1 requires and a Contact."""
+    _check_ids(branch, call_id, from_tag, transport, local_port, cseq, max_forwards)
+    sent_by = _hostport(local_host, local_port)
+    from_uri = from_uri or f"sip:gvpconf@{_hostport(local_host)}"
+    headers = (
+        ("Via", f"SIP/2.0/{transport.upper()} {sent_by};branch={branch};rport"),
+        ("Max-Forwards", str(max_forwards)),
+        ("To", f"<{request_uri}>"),
+        ("From", f"<{from_uri}>;tag={from_tag}"),
+        ("Call-ID", call_id),
+        ("CSeq", f"{cseq} INVITE"),
+        ("Contact", f"<sip:gvpconf@{sent_by};transport={transport.lower()}>"),
+        ("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS"),
+        ("User-Agent", user_agent),
+        ("Content-Type", "application/sdp"),
+    )
+    return SipRequest("INVITE", request_uri, headers, sdp)
+
+
+def to_tag(msg: SipMessage) -> str | None:
+    """The tag of the To header (the far end's dialog tag), None if absent or malformed."""
+    return _safe(lambda value: header_param(value, "tag"), msg.header("To"))
+
+
+def _in_dialog(invite: SipRequest, method: str, cseq: int, branch: str, to_value: str,
+               uri: str | None = None, body: bytes = b"") -> SipRequest:
+    via = parse_via(invite.header_values("Via")[0])
+    host = f"{via.host}:{via.port}" if via.port is not None else via.host
+    _check_ids(branch, invite.header("Call-ID") or "", _from_tag(invite) or "", via.transport, via.port or 5060,
+               cseq)
+    headers = (
+        ("Via", f"SIP/2.0/{via.transport} {host};branch={branch};rport"),
+        ("Max-Forwards", "70"),
+        ("To", to_value),
+        ("From", invite.header("From") or ""),
+        ("Call-ID", invite.header("Call-ID") or ""),
+        ("CSeq", f"{cseq} {method}"),
+        ("User-Agent", invite.header("User-Agent") or "gvpconf"),
+    )
+    return SipRequest(method, uri or invite.uri, headers, body)
+
+
+def _remote_target(response: SipResponse, fallback: str) -> str:
+    """The Contact URI of a 2xx (§12.1.2): where in-dialog requests go."""
+    contact = response.header("Contact")
+    if contact is None:
+        return fallback
+    contact = contact.strip()
+    if "<" in contact and ">" in contact:
+        contact = contact[contact.index("<") + 1 : contact.index(">")]
+    else:
+        contact = contact.split(";")[0].strip()
+    return contact if contact and not any(c.isspace() for c in contact) else fallback
+
+
+def build_ack(invite: SipRequest, response: SipResponse, branch: str | None = None) -> SipRequest:
+    """The ACK for a final response to ``invite``.
+
+    For a non-2xx (§17.1.1.3) the ACK belongs to the INVITE transaction: same branch and
+    Request-URI, To copied from the response. For a 2xx (§13.2.2.4) it is a new transaction
+    (``branch`` required) sent to the Contact of the 2xx.
+    """
+    number, _method = parse_cseq(invite.header("CSeq") or "")
+    to_value = response.header("To") or invite.header("To") or ""
+    if response.status < 300:
+        if branch is None:
+            raise WireError("the ACK of a 2xx is a new transaction: pass a fresh branch")
+        return _in_dialog(invite, "ACK", number, branch, to_value, _remote_target(response, invite.uri))
+    return _in_dialog(invite, "ACK", number, _top_branch(invite) or "", to_value)
+
+
+def build_bye(invite: SipRequest, response: SipResponse, *, branch: str, cseq: int) -> SipRequest:
+    """A BYE in the dialog the 2xx ``response`` to ``invite`` established (§15.1.1)."""
+    to_value = response.header("To") or invite.header("To") or ""
+    return _in_dialog(invite, "BYE", cseq, branch, to_value, _remote_target(response, invite.uri))
+
+
+def build_cancel(invite: SipRequest) -> SipRequest:
+    """A CANCEL of ``invite`` (§9.1): same branch, Request-URI, Call-ID, From, To and CSeq number."""
+    number, _method = parse_cseq(invite.header("CSeq") or "")
+    return _in_dialog(invite, "CANCEL", number, _top_branch(invite) or "", invite.header("To") or "")

@@ -1,0 +1,312 @@
+"""RTSP (MRCPv1's session control, RFC 2326 / RFC 4463) probers of connections 14 and 19.
+
+* ``rtsp_describe`` (14, safe): OPTIONS then DESCRIBE on every configured URL; the status line
+  must be RTSP/1.0 200, CSeq echoed, Public listing the required methods, DESCRIBE answering SDP.
+* ``rtsp_setup`` (14, opt-in): SETUP the first stream to learn the server's RTP port, send a
+  bounded RTP burst to it (an ICMP port unreachable fails the probe), TEARDOWN.
+* ``media_ingress`` (19, opt-in): listen on a port of the MCP's RTP range, SETUP with that
+  client_port, PLAY: the Nuance side streams to us; what arrives is measured. "Nothing arrived"
+  (TIMEOUT) and "arrived with loss or jitter over the threshold" (SEMANTIC) are different verdicts.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import socket
+import time
+import urllib.parse
+
+from gvpconf import net
+from gvpconf.errors import Cause, ProbeFailure, failure_from_os_error
+from gvpconf.inventory.voice import McpDestination, NuanceDestination
+from gvpconf.probes import ProbeContext
+from gvpconf.wire import WireError, banner, rtsp, sdp
+from gvpconf.wire import rtp as wire_rtp
+
+PREFIX = b"RTSP/1.0 "
+
+
+def _split_url(url: str) -> tuple[str, int]:
+    parsed = urllib.parse.urlsplit(url)
+    if parsed.scheme != "rtsp" or not parsed.hostname:
+        raise ProbeFailure(Cause.CONFIG, f"not an rtsp:// URL: {url!r}", phase="configuration")
+    try:
+        port = parsed.port or 554
+    except ValueError as exc:
+        raise ProbeFailure(Cause.CONFIG, f"bad port in {url!r}", phase="configuration") from exc
+    return parsed.hostname, port
+
+
+class RtspClient:
+    """One RTSP connection; ``request`` sends and returns the matching response (CSeq checked)."""
+
+    def __init__(self, ctx: ProbeContext, url: str) -> None:
+        self.ctx = ctx
+        self.url = url
+        host, port = _split_url(url)
+        self.sock = net.connect_tcp(host, port, ctx.deadline)
+        self.cseq = 0
+        self.session: str | None = None
+        self._decoder = rtsp.RtspStreamDecoder()
+        self._first = bytearray()
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def request(self, method: str, uri: str, *, transport: str | None = None,
+                accept: str | None = None) -> rtsp.RtspResponse:
+        self.cseq += 1
+        req = rtsp.build_request(method, uri, self.cseq, session=self.session, transport=transport,
+                                 accept=accept, user_agent="gvpconf")
+        dl = self.ctx.deadline
+        self.ctx.evidence.sent(f"{method} {uri} CSeq {self.cseq}")
+        net.send_all(self.sock, rtsp.encode(req), dl, f"sending RTSP {method}")
+        during = f"RTSP {method} response"
+
+        def feed(chunk: bytes) -> rtsp.RtspResponse | None:
+            if len(self._first) < len(PREFIX):
+                self._first.extend(chunk)
+                start = bytes(self._first)
+                if not PREFIX.startswith(start[: len(PREFIX)]):
+                    kind = banner.identify(start)
+                    what = f"{banner.article(kind)} message" if kind else "bytes that are not RTSP"
+                    raise ProbeFailure(Cause.PROTOCOL, f"expected an RTSP/1.0 response to {method}, the peer sent "
+                                       f"{what}: {banner.describe(start)}", phase=during)
+            self._decoder.feed(chunk)
+            try:
+                while (msg := self._decoder.next_message()) is not None:
+                    if isinstance(msg, rtsp.RtspResponse):
+                        return msg
+            except WireError as exc:
+                raise ProbeFailure(Cause.PROTOCOL, f"malformed RTSP response to {method}: {exc}",
+                                   phase=during) from exc
+            return None  # interleaved data or a server request: keep reading
+
+        resp = net.recv_message(self.sock, dl, during, feed, protocol="RTSP")
+        self.ctx.evidence.received(f"RTSP/1.0 {resp.status} {resp.reason}")
+        if resp.cseq != self.cseq:
+            raise ProbeFailure(Cause.PROTOCOL, f"expected CSeq {self.cseq} echoed in the response to {method}, got "
+                               f"{resp.header('CSeq')!r}", phase=during)
+        if resp.status != 200:
+            raise ProbeFailure(Cause.SEMANTIC, f"expected RTSP/1.0 200 to {method} {uri}, got {resp.status} "
+                               f"{resp.reason}", phase=during)
+        return resp
+
+
+def _options(client: RtspClient, required: list[str]) -> list[str]:
+    resp = client.request("OPTIONS", client.url)
+    public = rtsp.parse_public(resp.header("Public") or "")
+    missing = [m for m in required if m.upper() not in {p.upper() for p in public}]
+    if missing:
+        raise ProbeFailure(Cause.SEMANTIC, f"expected Public to list {', '.join(required)}, got "
+                           f"{', '.join(public) or 'no Public header'}", phase="RTSP OPTIONS response")
+    return public
+
+
+def _describe(client: RtspClient) -> tuple[sdp.SessionDescription, str]:
+    """The SDP of DESCRIBE and the control URL of its first audio stream."""
+    resp = client.request("DESCRIBE", client.url, accept="application/sdp")
+    ctype = (resp.header("Content-Type") or "").split(";")[0].strip().lower()
+    if ctype != "application/sdp":
+        raise ProbeFailure(Cause.SEMANTIC, f"expected DESCRIBE to answer application/sdp, got "
+                           f"{ctype or 'no Content-Type'}", phase="RTSP DESCRIBE response")
+    try:
+        desc = sdp.parse(resp.body)
+    except WireError as exc:
+        raise ProbeFailure(Cause.PROTOCOL, f"malformed SDP in DESCRIBE: {exc}", phase="RTSP DESCRIBE response") from exc
+    audio = next((m for m in desc.media if m.kind == "audio"), None)
+    if audio is None:
+        raise ProbeFailure(Cause.SEMANTIC, "expected an audio stream in the DESCRIBE SDP, got "
+                           f"{[m.kind for m in desc.media] or 'no media'}", phase="RTSP DESCRIBE response")
+    base = resp.header("Content-Base") or resp.header("Content-Location") or client.url
+    control = audio.attribute("control") or ""
+    if control.startswith("rtsp://"):
+        url = control
+    elif control in ("", "*"):
+        url = base
+    else:
+        url = base.rstrip("/") + "/" + control
+    return desc, url
+
+
+def _setup(client: RtspClient, control: str, client_port: int) -> rtsp.Transport:
+    spec = rtsp.encode_transport(rtsp.Transport("RTP/AVP", True, (client_port, client_port + 1)))
+    resp = client.request("SETUP", control, transport=spec)
+    session = resp.header("Session")
+    transport = resp.header("Transport")
+    if session is None or transport is None:
+        raise ProbeFailure(Cause.PROTOCOL, "expected Session and Transport headers in the SETUP response, got "
+                           f"Session={session!r} Transport={transport!r}", phase="RTSP SETUP response")
+    try:
+        client.session = rtsp.parse_session(session)[0]
+        answer = rtsp.parse_transport(transport)
+    except WireError as exc:
+        raise ProbeFailure(Cause.PROTOCOL, f"malformed SETUP response: {exc}", phase="RTSP SETUP response") from exc
+    if answer.server_port is None:
+        raise ProbeFailure(Cause.SEMANTIC, f"expected server_port in the SETUP Transport, got {transport!r}",
+                           phase="RTSP SETUP response")
+    return answer
+
+
+def _teardown(client: RtspClient, url: str) -> None:
+    if client.session is not None:
+        try:
+            client.request("TEARDOWN", url)
+            client.ctx.evidence.fact("rtsp.teardown", "200")
+        except ProbeFailure as exc:
+            client.ctx.evidence.fact("rtsp.teardown", f"failed: {exc.cause.value}")
+        client.session = None
+
+
+# ---------------------------------------------------------------- probers
+
+
+def rtsp_describe(ctx: ProbeContext) -> None:
+    """Connection 14 (safe): RTSP OPTIONS and DESCRIBE on each configured Nuance URL."""
+    dest = ctx.destination
+    assert isinstance(dest, NuanceDestination)
+    if not dest.rtsp_urls:
+        raise ProbeFailure(Cause.CONFIG, "no RTSP URL configured (destinations.nuance.rtsp_urls)",
+                           phase="configuration")
+    ev = ctx.evidence
+    ev.fact("rtsp.urls", len(dest.rtsp_urls))
+    for url in dest.rtsp_urls:
+        client = RtspClient(ctx, url)
+        try:
+            public = _options(client, dest.rtsp_require_public)
+            ev.fact("rtsp.public", ", ".join(public))
+            desc, control = _describe(client)
+            audio = desc.audio() or desc.media[0]
+            ev.fact("rtsp.sdp_media", f"{audio.kind} {audio.proto} {' '.join(audio.formats)}")
+            ev.fact("rtsp.control", control)
+        finally:
+            client.close()
+
+
+def rtsp_setup(ctx: ProbeContext) -> None:
+    """Connection 14 (opt-in): SETUP to learn the server's RTP port, a bounded RTP burst to it, TEARDOWN."""
+    from gvpconf.probes import rtp
+
+    dest = ctx.destination
+    assert isinstance(dest, NuanceDestination)
+    if not dest.rtsp_urls:
+        raise ProbeFailure(Cause.CONFIG, "no RTSP URL configured (destinations.nuance.rtsp_urls)",
+                           phase="configuration")
+    url = dest.rtsp_urls[0]
+    client = RtspClient(ctx, url)
+    ev = ctx.evidence
+    try:
+        _desc, control = _describe(client)
+        local = client.sock.getsockname()[0]
+        rtp_sock, rtcp_sock = rtp.bind_pair(local)
+        try:
+            answer = _setup(client, control, rtp_sock.getsockname()[1])
+            assert answer.server_port is not None
+            ev.fact("rtsp.server_port", f"{answer.server_port[0]}-{answer.server_port[1]}")
+            host = answer.source or _split_url(url)[0]
+            rtp.connect_pair(rtp_sock, rtcp_sock, host, answer.server_port[0], ctx.deadline)
+            media = dest.media
+            ssrc = rtp.new_ssrc()
+            payload = b"\xff" * (8 * media.ptime_ms)
+            pacer = rtp.Pacer(media.ptime_ms / 1000)
+            refused = 0
+            for k in range(media.packets):
+                pacer.wait()
+                packet = wire_rtp.encode_rtp(wire_rtp.RtpPacket(media.payload_type, k, k * 8 * media.ptime_ms,
+                                                                ssrc, payload))
+                try:
+                    rtp_sock.send(packet)
+                except ConnectionRefusedError:
+                    refused += 1
+            # an ICMP port unreachable arrives after a send and is reported on the next call
+            rtp_sock.setblocking(False)
+            time.sleep(0.05)
+            try:
+                rtp_sock.recv(65535)
+            except ConnectionRefusedError:
+                refused += 1
+            except BlockingIOError:
+                pass
+            except OSError as exc:
+                raise failure_from_os_error(exc, during="RTP to the server port") from exc
+            ev.fact("rtp.sent", media.packets)
+            if refused:
+                raise ProbeFailure(Cause.REFUSED, f"expected the server's RTP port {answer.server_port[0]} to take "
+                                   f"our RTP, got ICMP port unreachable ({refused} times)", phase="RTP to server")
+        finally:
+            _teardown(client, url)
+            rtp_sock.close()
+            rtcp_sock.close()
+    finally:
+        client.close()
+
+
+def _listen_pair(host: str, dest: McpDestination, fixed: int | None) -> tuple[socket.socket, socket.socket]:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    rng = random.Random(os.urandom(8))
+    candidates = [fixed] if fixed is not None else [
+        p for p in (rng.randrange(dest.rtp_range.min, dest.rtp_range.max + 1) & ~1 for _ in range(50))
+        if dest.rtp_range.min <= p < dest.rtp_range.max]
+    last: OSError | None = None
+    for port in candidates:
+        a = socket.socket(family, socket.SOCK_DGRAM)
+        b = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            a.bind((host, port))
+            b.bind((host, port + 1))
+        except OSError as exc:
+            a.close()
+            b.close()
+            last = exc
+            continue
+        return a, b
+    reason = last.strerror if last is not None else "no even port in the range"
+    raise ProbeFailure(Cause.CONFIG, f"cannot listen on {host} in {dest.rtp_range.min}-{dest.rtp_range.max}: "
+                       f"{reason} (run connection 19 from the MCP pod whose address this is)", phase="listen")
+
+
+def media_ingress(ctx: ProbeContext) -> None:
+    """Connection 19 (opt-in): the Nuance side streams RTP to a port we listen on in the MCP's range."""
+    from gvpconf.probes import rtp
+
+    dest = ctx.destination
+    assert isinstance(dest, McpDestination)
+    ingress = dest.ingress
+    if ingress is None:
+        raise ProbeFailure(Cause.CONFIG, "no ingress source configured (destinations.mcp.ingress.rtsp_url)",
+                           phase="configuration")
+    ev = ctx.evidence
+    host = ingress.listen_host or ctx.target.host
+    rtp_sock, rtcp_sock = _listen_pair(host, dest, ingress.listen_port)
+    port = rtp_sock.getsockname()[1]
+    ev.fact("rtp.listen", f"{host}:{port}")
+    client = RtspClient(ctx, ingress.rtsp_url)
+    try:
+        _desc, control = _describe(client)
+        answer = _setup(client, control, port)
+        if answer.client_port is not None and answer.client_port[0] != port:
+            raise ProbeFailure(Cause.SEMANTIC, f"expected the server to stream to our client_port {port}, it "
+                               f"answered client_port={answer.client_port[0]}", phase="RTSP SETUP response")
+        client.request("PLAY", ingress.rtsp_url)
+        started = time.monotonic()
+        stats, garbage = rtp.receive_stream(rtp_sock, ingress.media, ctx.deadline,
+                                            first_timeout=min(ctx.deadline.timeouts.read, ctx.deadline.remaining()))
+        ev.fact("rtp.receive_ms", round((time.monotonic() - started) * 1000, 1))
+    finally:
+        _teardown(client, ingress.rtsp_url)
+        client.close()
+        rtp_sock.close()
+        rtcp_sock.close()
+    stats.record(ev)
+    media = ingress.media
+    if stats.received == 0:
+        what = f"{garbage} non-RTP datagrams" if garbage else "nothing"
+        raise ProbeFailure(Cause.TIMEOUT, f"expected RTP from the Nuance side on {host}:{port} after PLAY, "
+                           f"{what} arrived", phase="RTP ingress")
+    if stats.loss_pct > media.max_loss_pct:
+        raise ProbeFailure(Cause.SEMANTIC, f"RTP arrived on {host}:{port} but with {stats.loss_pct:.1f}% loss "
+                           f"(threshold {media.max_loss_pct}%)", phase="RTP ingress")
+    if stats.jitter_ms > media.max_jitter_ms:
+        raise ProbeFailure(Cause.SEMANTIC, f"RTP arrived on {host}:{port} but with {stats.jitter_ms:.1f} ms jitter "
+                           f"(threshold {media.max_jitter_ms} ms)", phase="RTP ingress")

@@ -1,0 +1,307 @@
+"""A small SIP user agent over plain sockets, and the call probers of connections 4 and 9.
+
+Transports: TCP (one connection, RFC 3261 §18.3 framing) and UDP with the client transaction
+timers of §17.1: INVITE retransmitted on Timer A (T1 doubling) until a provisional arrives,
+non-INVITE on Timer E (doubling up to T2); Timers B/F (64*T1) capped by the probe's deadline.
+
+A call: INVITE with an SDP offer (PCMU/PCMA, our RTP port) -> provisional -> 200 with an SDP
+answer -> ACK -> a bounded RTP burst to the answered address, measured on its echo -> BYE.
+No final answer within ``ring_timeout`` after a provisional: CANCEL, then ACK the 487. Every
+response must belong to our transaction (Via branch, Call-ID, CSeq, From tag).
+"""
+
+from __future__ import annotations
+
+import select
+import socket
+import time
+from dataclasses import dataclass
+
+from gvpconf import net
+from gvpconf.errors import Cause, ProbeFailure, failure_from_os_error
+from gvpconf.inventory.voice import CallRoute, McpDestination, SbcDestination
+from gvpconf.probes import ProbeContext
+from gvpconf.wire import WireError, banner, sdp, sip
+
+T1 = 0.5
+T2 = 4.0
+STATUS_PREFIX = b"SIP/2.0 "
+
+
+def _not_sip(data: bytes, during: str) -> ProbeFailure:
+    kind = banner.identify(data)
+    what = f"{banner.article(kind)} message" if kind else "bytes that are not SIP"
+    return ProbeFailure(Cause.PROTOCOL, f"expected a SIP/2.0 response during {during}, the peer sent {what}: "
+                        f"{banner.describe(data)}", phase=during)
+
+
+class Channel:
+    """One SIP flow to the far end: a TCP connection or a connected UDP socket."""
+
+    def __init__(self, ctx: ProbeContext, host: str, port: int, transport: str) -> None:
+        self.ctx = ctx
+        self.transport = transport.upper()
+        self.reliable = self.transport == "TCP"
+        dl = ctx.deadline
+        if self.reliable:
+            self.sock = net.connect_tcp(host, port, dl)
+        else:
+            family, addr = net.resolve(host, port, dl, socket.SOCK_DGRAM)[0]
+            self.sock = socket.socket(family, socket.SOCK_DGRAM)
+            try:
+                net.call(lambda: self.sock.connect(addr), during="UDP connect", timeout=0)
+            except BaseException:
+                self.sock.close()
+                raise
+        self.local: tuple[str, int] = self.sock.getsockname()[:2]
+        self._decoder = sip.SipStreamDecoder()
+        self._head = bytearray()
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def send(self, msg: sip.SipRequest, during: str) -> None:
+        data = sip.encode(msg)
+        self.ctx.evidence.sent(f"{msg.method} {msg.uri}")
+        if self.reliable:
+            net.send_all(self.sock, data, self.ctx.deadline, during)
+        else:
+            net.call(lambda: self.sock.send(data), during=during, timeout=0)
+
+    def receive(self, wait: float, during: str) -> sip.SipMessage | None:
+        """The next SIP message within ``wait`` seconds (None when none came)."""
+        dl = self.ctx.deadline
+        end = time.monotonic() + max(0.0, min(wait, dl.remaining()))
+        while True:
+            if self.reliable:
+                try:
+                    msg = self._decoder.next_message()
+                except WireError as exc:
+                    raise ProbeFailure(Cause.PROTOCOL, f"malformed SIP during {during}: {exc}",
+                                       phase=during) from exc
+                if msg is not None:
+                    return msg
+            left = end - time.monotonic()
+            if left <= 0:
+                return None
+            try:
+                ready, _w, _x = select.select([self.sock], [], [], left)
+            except OSError as exc:
+                raise failure_from_os_error(exc, during=during) from exc
+            if not ready:
+                return None
+            try:
+                data = self.sock.recv(65535)
+            except OSError as exc:
+                raise failure_from_os_error(exc, during=during) from exc
+            if self.reliable:
+                if not data:
+                    raise ProbeFailure(Cause.PROTOCOL, f"peer closed the connection during {during}; expected "
+                                       "a SIP response", phase=during)
+                if len(self._head) < len(STATUS_PREFIX):
+                    self._head.extend(data)
+                    start = bytes(self._head).lstrip(b"\r\n")  # CRLF keep-alives may come first
+                    if start and not STATUS_PREFIX.startswith(start[: len(STATUS_PREFIX)]):
+                        raise _not_sip(start, during)  # we spoke first: the first message is a response
+                self._decoder.feed(data)
+                continue
+            try:
+                return sip.parse_datagram(data)
+            except WireError as exc:
+                raise _not_sip(data, during) from exc
+
+
+@dataclass
+class Outcome:
+    final: sip.SipResponse
+    provisional: int
+    transmissions: int
+    elapsed: float
+
+
+def transact(ch: Channel, req: sip.SipRequest, during: str, *, give_up: float | None = None) -> Outcome | None:
+    """A client transaction (§17.1): send, retransmit over UDP, return the final response.
+
+    ``give_up`` (seconds): return None when no final response came by then (for CANCEL); without
+    it, no final response by the deadline (or Timer B/F) is a TIMEOUT failure.
+    """
+    invite = req.method == "INVITE"
+    started = time.monotonic()
+    stop = started + min(64 * T1, ch.ctx.deadline.remaining()) if give_up is None else started + give_up
+    ch.send(req, during)
+    sends, provisional = 1, 0
+    interval = T1
+    next_send = started + interval
+    while True:
+        now = time.monotonic()
+        if now >= stop or ch.ctx.deadline.remaining() <= 0:
+            if give_up is not None:
+                return None
+            got = f"{provisional} provisional response(s) but no final one" if provisional else "no response"
+            extra = "" if ch.reliable else f" after {sends} transmissions"
+            raise ProbeFailure(Cause.TIMEOUT, f"expected a final response to {req.method}, got {got}{extra} "
+                               f"in {now - started:.1f} s", phase=during)
+        if not ch.reliable and now >= next_send and not (invite and provisional):
+            ch.send(req, during)
+            sends += 1
+            interval = interval * 2 if invite else min(interval * 2, T2)  # Timer A / Timer E
+            next_send = now + interval
+        wait = min(stop, next_send if not ch.reliable else stop) - now
+        msg = ch.receive(max(0.001, wait), during)
+        if msg is None:
+            continue
+        if isinstance(msg, sip.SipRequest):
+            continue  # e.g. a retransmitted request of the far end: not our answer
+        ch.ctx.evidence.received(f"SIP/2.0 {msg.status} {msg.reason}")
+        problems = sip.response_mismatches(req, msg)
+        if problems:
+            raise ProbeFailure(Cause.PROTOCOL, f"the SIP response does not belong to our {req.method} "
+                               "transaction: " + "; ".join(problems), phase=during)
+        if msg.status < 200:
+            provisional += 1
+            if not invite:
+                interval = T2  # §17.1.2.2
+            continue
+        return Outcome(msg, provisional, sends, time.monotonic() - started)
+
+
+def _answer_media(resp: sip.SipResponse, offered: tuple[int, ...]) -> tuple[str, int, int, int | None]:
+    """(address, port, payload type, ptime) from the SDP answer of a 2xx."""
+    ctype = (resp.header("Content-Type") or "").split(";")[0].strip().lower()
+    if ctype != "application/sdp" or not resp.body:
+        raise ProbeFailure(Cause.PROTOCOL, f"expected an SDP answer in the 200 to INVITE, got "
+                           f"{ctype or 'no Content-Type'} with {len(resp.body)} body bytes", phase="SDP answer")
+    try:
+        desc = sdp.parse(resp.body)
+    except WireError as exc:
+        raise ProbeFailure(Cause.PROTOCOL, f"malformed SDP answer: {exc}", phase="SDP answer") from exc
+    audio = desc.audio()
+    if audio is None:
+        raise ProbeFailure(Cause.SEMANTIC, "expected an audio stream in the SDP answer, got none (or port 0: "
+                           "rejected)", phase="SDP answer")
+    index = desc.media.index(audio)
+    address = desc.media_address(index)
+    if address is None:
+        raise ProbeFailure(Cause.PROTOCOL, "SDP answer without a connection address (c=)", phase="SDP answer")
+    common = [pt for pt in audio.payload_types if pt in offered]
+    if not common:
+        raise ProbeFailure(Cause.SEMANTIC, f"expected one of the offered payload types {list(offered)} in the "
+                           f"answer, got {list(audio.payload_types)}", phase="SDP answer")
+    return address, audio.port, common[0], audio.ptime
+
+
+def place_call(ctx: ProbeContext, host: str, port: int, transport: str, route: CallRoute, user_agent: str,
+               what: str, media_host: str | None = None) -> None:
+    """INVITE -> 200 -> ACK -> RTP burst (echoed) -> BYE; facts as it goes; raises ProbeFailure."""
+    from gvpconf.probes import rtp
+
+    ev = ctx.evidence
+    media = route.media
+    hostport = f"[{host}]" if ":" in host else host
+    uri = route.request_uri or f"sip:{route.user}@{hostport}:{port}" + (
+        ";transport=tcp" if transport.upper() == "TCP" else "")
+    ev.fact("sip.transport", transport.upper())
+    ev.fact("sip.request_uri", uri)
+    ch = Channel(ctx, host, port, transport)
+    rtp_sock, rtcp_sock = rtp.bind_pair(ch.local[0])
+    try:
+        offered = (media.payload_type, *(pt for pt in (0, 8) if pt != media.payload_type))
+        offer = sdp.build_audio(ch.local[0], rtp_sock.getsockname()[1], offered, ptime=media.ptime_ms,
+                                session_id=int(time.time()))
+        invite = sip.build_invite(uri, local_host=ch.local[0], local_port=ch.local[1], transport=ch.transport,
+                                  branch=sip.new_branch(), call_id=sip.new_call_id(ch.local[0]),
+                                  from_tag=sip.new_tag(), sdp=sdp.encode(offer), user_agent=user_agent)
+        outcome = transact(ch, invite, "INVITE", give_up=route.ring_timeout)
+        if outcome is None:
+            _cancel(ch, invite, route.ring_timeout)
+        assert outcome is not None
+        resp = outcome.final
+        ev.fact("sip.status", resp.status)
+        ev.fact("sip.reason", resp.reason)
+        ev.fact("sip.provisional", outcome.provisional)
+        ev.fact("sip.setup_ms", round(outcome.elapsed * 1000, 2))
+        server = resp.header("Server") or resp.header("User-Agent")
+        if server:
+            ev.fact("sip.server", server)
+        if resp.status >= 300:
+            ch.send(sip.build_ack(invite, resp), "ACK")
+            raise ProbeFailure(Cause.SEMANTIC, f"expected 200 to INVITE {uri}, got {resp.status} {resp.reason}",
+                               phase="INVITE")
+        ch.send(sip.build_ack(invite, resp, sip.new_branch()), "ACK")
+        try:
+            address, media_port, pt, ptime = _answer_media(resp, offered)
+            ev.fact("sdp.media", f"{address}:{media_port}")
+            ev.fact("sdp.payload_type", pt)
+            if ptime is not None:
+                ev.fact("sdp.ptime", ptime)
+            if media_host is not None:
+                address = media_host
+            rtp.connect_pair(rtp_sock, rtcp_sock, address, media_port, ctx.deadline)
+            result = rtp.echo_burst(ctx, rtp_sock, media.model_copy(update={"payload_type": pt}), rtcp=rtcp_sock)
+        finally:
+            _bye(ch, invite, resp)
+        rtp.judge_media(ctx, result, media, what)
+    finally:
+        rtp_sock.close()
+        rtcp_sock.close()
+        ch.close()
+
+
+def _cancel(ch: Channel, invite: sip.SipRequest, ring_timeout: float) -> None:
+    """No final answer in time: CANCEL (§9.1), ACK the 487 if it comes, and fail."""
+    cancel = sip.build_cancel(invite)
+    status = "no answer to CANCEL"
+    try:
+        done = transact(ch, cancel, "CANCEL", give_up=min(2 * T1 * 4, ch.ctx.deadline.remaining()))
+        if done is not None:
+            status = f"CANCEL answered {done.final.status}"
+        late = transact_final(ch, invite, min(2.0, ch.ctx.deadline.remaining()))
+        if late is not None:
+            ch.send(sip.build_ack(invite, late), "ACK")
+            status += f", INVITE ended {late.status} {late.reason}"
+    except ProbeFailure as exc:
+        status = f"CANCEL failed: {exc}"
+    ch.ctx.evidence.fact("sip.cancelled", True)
+    raise ProbeFailure(Cause.TIMEOUT, f"expected a final answer to INVITE within {ring_timeout:.1f} s, got none; "
+                       f"sent CANCEL ({status})", phase="INVITE")
+
+
+def transact_final(ch: Channel, invite: sip.SipRequest, wait: float) -> sip.SipResponse | None:
+    """The late final response of ``invite`` (after a CANCEL), None when none came within ``wait``."""
+    end = time.monotonic() + wait
+    while (left := end - time.monotonic()) > 0:
+        msg = ch.receive(left, "INVITE after CANCEL")
+        if isinstance(msg, sip.SipResponse) and msg.status >= 200 and not sip.response_mismatches(invite, msg):
+            return msg
+    return None
+
+
+def _bye(ch: Channel, invite: sip.SipRequest, resp: sip.SipResponse) -> None:
+    bye = sip.build_bye(invite, resp, branch=sip.new_branch(), cseq=2)
+    done = transact(ch, bye, "BYE", give_up=min(64 * T1, max(0.2, ch.ctx.deadline.remaining())))
+    ch.ctx.evidence.fact("sip.bye_status", done.final.status if done is not None else 0)
+    if done is None:
+        raise ProbeFailure(Cause.TIMEOUT, "expected a final response to BYE, got none", phase="BYE")
+    if done.final.status >= 300:
+        raise ProbeFailure(Cause.SEMANTIC, f"expected 200 to BYE, got {done.final.status} {done.final.reason}",
+                           phase="BYE")
+
+
+# ---------------------------------------------------------------- probers
+
+
+def mcp_call(ctx: ProbeContext) -> None:
+    """Connection 4 (opt-in): a full call to one MCP pod, its RTP echoed (sipp -rtp_echo, or the MCP's echo)."""
+    dest = ctx.destination
+    assert isinstance(dest, McpDestination)
+    t = ctx.target
+    place_call(ctx, t.host, t.port, dest.transport, dest.call, dest.user_agent, f"MCP {t.id}")
+
+
+def sbc_call(ctx: ProbeContext) -> None:
+    """Connection 9 (a, opt-in): a call through the SBC to its echo/test number; RTP measured end to end."""
+    dest = ctx.destination
+    assert isinstance(dest, SbcDestination)
+    t = ctx.target
+    place_call(ctx, t.host, t.port, dest.transport, dest.call, dest.user_agent, f"SBC {t.id} echo route",
+               media_host=dest.media_host)
