@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install peers demo test lint typecheck schema clean pods-lab
+.PHONY: install peers demo test lint typecheck schema clean pods-lab screenshot bench bench-quick
 
 install: $(STAMP) peers
 
@@ -28,14 +28,25 @@ pods-lab: install
 	mkdir -p reports
 	$(PY) -m gvpconf.netlab run --deny-matrix --junitxml reports/junit-pods.xml
 
-test: install lint typecheck
+test: install lint typecheck bench-quick
 	$(PY) -m pytest selftests -p no:cacheprovider
 
+# figures, never assertions: `make bench` prints every figure beside its target (the README quotes it)
+bench: install
+	$(PY) bench/bench.py
+
+bench-quick: install
+	$(PY) bench/bench.py --quick
+
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src selftests tests conftest.py
+	$(VENV)/bin/ruff check src selftests tests bench conftest.py
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
+
+# refresh docs/report-screenshot.png (the README's picture of the acceptance report, taken by the browser test)
+screenshot: install
+	GVPCONF_UPDATE_SCREENSHOT=1 $(PY) -m pytest selftests/reports/test_report_scenario.py -p no:cacheprovider -k browser
 
 schema: $(STAMP)
 	$(PY) -m gvpconf.inventory --schema > fixtures/inventory.schema.json

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import socket
 import statistics
 import time
@@ -26,7 +27,8 @@ def pct(values: list[float], p: float) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--packets", type=int, default=500)
-    parser.add_argument("--ptime", type=int, default=20, help="ms between packets (20 = 50 pps)")
+    parser.add_argument("--ptime", type=int, default=20, help="ms between packets (20 = 50 pps, 1 = 1000 pps)")
+    parser.add_argument("--json", action="store_true", help="one JSON line of figures (for bench/bench.py)")
     args = parser.parse_args()
     sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sink.bind(("127.0.0.1", 0))
@@ -44,6 +46,11 @@ def main() -> None:
     sink.close()
     late = [(d - s) * 1e6 for d, s in zip(departures, schedule, strict=True)]
     gaps = [abs((b - a) * 1e3 - args.ptime) * 1e3 for a, b in itertools.pairwise(departures)]
+    if args.json:
+        print(json.dumps({"pps": round(1000 / args.ptime), "packets": args.packets,
+                          "p50_ms": pct(gaps, 50) / 1000, "p99_ms": pct(gaps, 99) / 1000, "max_ms": max(gaps) / 1000,
+                          "late_p99_ms": pct(late, 99) / 1000}))
+        return
     print(f"{args.packets} packets at {1000 / args.ptime:.0f} pps")
     for name, values in (("departure - schedule (us)", late), ("|gap - ptime| (us)", gaps)):
         print(f"{name:28s} p50 {pct(values, 50):8.1f}  p90 {pct(values, 90):8.1f}  p99 {pct(values, 99):8.1f}  "

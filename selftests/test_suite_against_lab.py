@@ -219,3 +219,24 @@ def test_stomp_codec_reads_what_an_independent_client_sends(lab: Lab) -> None:
         assert message.body == body.encode()
         assert message.header("x-odd") == "a:b\\c"
         send(stomp_codec.Frame("DISCONNECT"))
+
+
+@pytest.mark.parametrize("mode", ["--collect-only", "--plan"])
+def test_collect_only_and_plan_send_nothing(tmp_path: Path, mode: str) -> None:
+    """Listing the cases (or planning) must not open a single connection to a target."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    listener.setblocking(False)
+    port = listener.getsockname()[1]
+    try:
+        targets = [{"name": "watched", "host": "127.0.0.1", "port": port}]
+        data = {"version": 1, "destinations": {
+            "sip_server": {"targets": targets}, "configserver": {"targets": targets},
+            "activemq": {"username": "u", "targets": targets}}}
+        run = run_suite(tmp_path, mode, inventory=write_inventory(tmp_path, data))
+        assert run.rc == 0, run.stdout + run.stderr
+        with pytest.raises(BlockingIOError):
+            listener.accept()  # nobody connected
+    finally:
+        listener.close()

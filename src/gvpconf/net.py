@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import ipaddress
 import socket
 import ssl
 from collections.abc import Callable
@@ -18,10 +19,21 @@ T = TypeVar("T")
 _RESOLVER = concurrent.futures.ThreadPoolExecutor(max_workers=16, thread_name_prefix="gvpconf-dns")
 
 
+def _ip_literal(host: str) -> int | None:
+    """The address family of an IP literal, or None for a name."""
+    try:
+        return socket.AF_INET6 if ipaddress.ip_address(host).version == 6 else socket.AF_INET
+    except ValueError:
+        return None
+
+
 def resolve(host: str, port: int, deadline: Deadline, kind: int = socket.SOCK_STREAM) -> list[
         tuple[int, tuple[str, int]]]:
     """Resolve ``host`` within the deadline; returns (family, sockaddr) pairs."""
     budget = deadline.connect_budget("DNS lookup")
+    literal = _ip_literal(host)
+    if literal is not None:  # no lookup, no thread hand-off
+        return [(literal, (host, port))]
     fut = _RESOLVER.submit(socket.getaddrinfo, host, port, 0, kind)
     try:
         infos = fut.result(timeout=budget)

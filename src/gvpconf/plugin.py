@@ -278,8 +278,10 @@ def _job_for(item: pytest.Item, state: State) -> Job | None:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtestloop(session: pytest.Session) -> Any:
     state = _state(session.config)
-    plan = session.config.getoption("plan", False)
-    jobs = [] if plan else [(job_key(i), j) for i in session.items if (j := _job_for(i, state)) is not None]
+    # --plan and --collect-only send nothing; pytest's own loop returns early for --collect-only,
+    # so the probes must not have been started before it
+    idle = session.config.getoption("plan", False) or session.config.option.collectonly
+    jobs = [] if idle else [(job_key(i), j) for i in session.items if (j := _job_for(i, state)) is not None]
     if jobs:
         state.scheduler = Scheduler(min(session.config.getoption("gvp_workers"), len(jobs)))
         for key, job in jobs:

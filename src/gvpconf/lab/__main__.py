@@ -44,6 +44,8 @@ def missing_packages(components: Sequence[str] = DEFAULT_PEERS) -> list[str]:
         "iproute2": lambda: shutil.which("ip") is not None,  # the network-namespace lab
         "iptables": lambda: shutil.which("iptables") is not None,
         "chromium": lambda: shutil.which("chromium") is not None,  # the HTML report's browser check
+        # the benchmark's side-by-side comparison (bench/bench.py)
+        "prometheus-blackbox-exporter": lambda: shutil.which("prometheus-blackbox-exporter") is not None,
     }
     for name in components:
         checks.update(component_class(name).packages)

@@ -115,9 +115,8 @@ def _client(ctx: ProbeContext, dest: _HttpBase) -> httpx.Client:
     dl = ctx.deadline
     connect = dl.connect_budget("HTTP connect")
     read = dl.read_budget("HTTP response")
-    verify: ssl.SSLContext | bool = True
-    if dest.scheme == "https" or dest.proxy:
-        verify = tlscheck.client_context(dest.tls, ["h2", "http/1.1"] if dest.http2 else ["http/1.1"])
+    # always our own (cached) context: httpx would otherwise load certifi's bundle for every client
+    verify = tlscheck.client_context(dest.tls, ["h2", "http/1.1"] if dest.http2 else ["http/1.1"])
     timeout = httpx.Timeout(connect=connect, read=read, write=read, pool=connect)
     return httpx.Client(verify=verify, http2=dest.http2 and dest.scheme == "https", proxy=dest.proxy,
                         trust_env=False, follow_redirects=False, timeout=timeout,

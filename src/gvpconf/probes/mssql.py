@@ -130,7 +130,10 @@ def login(ctx: ProbeContext) -> None:
                            "account", phase="login")
     import pymssql  # heavy: imported only when this prober runs
 
-    budget = dl.budget(None, "login")
+    # FreeTDS's login_timeout covers its TCP connect too: reach the port first, within the connect
+    # timeout, so a blackholed or closed port costs one connect timeout and says so
+    net.connect_tcp(t.host, t.port, dl).close()
+    budget = dl.budget(dl.timeouts.connect + dl.timeouts.read, "login")
     # FreeTDS takes whole seconds; never more than the probe has left
     login_timeout = math.floor(budget)
     if login_timeout < 1:
