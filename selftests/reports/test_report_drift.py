@@ -60,8 +60,10 @@ def test_drift_between_two_recorded_runs(lab: Lab, tmp_path: Path) -> None:
             if c["probe"] == "postgres.login":
                 c["facts"]["postgres.version"] = "PostgreSQL 14.9"
                 c["outcome"], c["cause"], c["message"] = "failed", "auth", "password authentication failed"
-            if c["probe"] == "configserver.hold":
-                c["duration_ms"] = 100.0
+            # every other timing was slower last night, so tonight's jitter cannot look like a regression
+            c["facts"].update({k: 1e9 for k, v in c["facts"].items()
+                               if k.endswith("_ms") and isinstance(v, int | float)})
+            c["duration_ms"] = 100.0 if c["probe"] == "configserver.hold" else 1e9
     baseline = tmp_path / "last-night.json"
     baseline.write_text(json.dumps(night))
     data = copy.deepcopy(lab.inventory())

@@ -1,13 +1,18 @@
 """Free loopback ports for lab peers and impostors.
 
-A port is picked by binding port 0 on 127.0.0.1, reading the number and closing the socket, so
-another process may take it before the peer binds it: the lab keeps that window short (peers are
-started right after their ports are picked) and reports a failed bind as a LabError.
+Ports are picked at random in 10000-19999, checked free by binding them, and never handed out twice
+by this process. That range is below the voice lab's media blocks (20000-32767) and below the
+kernel's ephemeral range (32768-60999), where every outgoing connection of every process takes its
+local port: a port picked by ``bind(0)`` comes from that same range, so between the pick and the peer's
+own bind a client socket could take it (seen as "Address already in use" in a busy run). A failed bind
+is still reported as a LabError.
 """
 
 from __future__ import annotations
 
+import random
 import socket
+import threading
 from contextlib import ExitStack
 from typing import Literal
 
@@ -34,20 +39,34 @@ def _bound(kind: PortKind, port: int = 0, host: str = LOOPBACK) -> socket.socket
     return sock
 
 
+PICK_LOW, PICK_HIGH = 10000, 19999
+_handed_out: set[tuple[PortKind, int]] = set()
+_lock = threading.Lock()
+_rng = random.Random()
+
+
 def free_port(kind: PortKind = "tcp", host: str = LOOPBACK) -> int:
-    """A port on ``host`` that nothing had bound a moment ago."""
-    with _bound(kind, 0, host) as sock:
-        port: int = sock.getsockname()[1]
-        return port
+    """A port on ``host`` that nothing had bound a moment ago and that this process never handed out."""
+    with _lock:
+        for _ in range(2000):
+            port = _rng.randint(PICK_LOW, PICK_HIGH)
+            if (kind, port) in _handed_out:
+                continue
+            try:
+                with _bound(kind, port, host):
+                    pass
+            except OSError:
+                continue
+            _handed_out.add((kind, port))
+            return port
+    raise OSError(f"no free {kind} port found in {PICK_LOW}-{PICK_HIGH} on {host}")
 
 
 def free_ports(n: int, kind: PortKind = "tcp", host: str = LOOPBACK) -> list[int]:
     """``n`` distinct free ports (all held at once while picking, so they differ)."""
     if n < 0:
         raise ValueError("n must be >= 0")
-    with ExitStack() as stack:
-        socks = [stack.enter_context(_bound(kind, 0, host)) for _ in range(n)]
-        return [int(s.getsockname()[1]) for s in socks]
+    return [free_port(kind, host) for _ in range(n)]
 
 
 def is_free(port: int, kind: PortKind = "tcp", host: str = LOOPBACK) -> bool:

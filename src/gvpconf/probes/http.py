@@ -115,8 +115,12 @@ def _client(ctx: ProbeContext, dest: _HttpBase) -> httpx.Client:
     dl = ctx.deadline
     connect = dl.connect_budget("HTTP connect")
     read = dl.read_budget("HTTP response")
-    # always our own (cached) context: httpx would otherwise load certifi's bundle for every client
-    verify = tlscheck.client_context(dest.tls, ["h2", "http/1.1"] if dest.http2 else ["http/1.1"])
+    # TLS is used for https targets and for https through a proxy (CONNECT): our own verifying context.
+    # A plain-http request without TLS verifies nothing; passing False there only spares httpx loading
+    # certifi's bundle (tens of ms) for a context no connection would use.
+    uses_tls = dest.scheme == "https" or bool(dest.proxy)
+    verify: ssl.SSLContext | bool = (
+        tlscheck.client_context(dest.tls, ["h2", "http/1.1"] if dest.http2 else ["http/1.1"]) if uses_tls else False)
     timeout = httpx.Timeout(connect=connect, read=read, write=read, pool=connect)
     return httpx.Client(verify=verify, http2=dest.http2 and dest.scheme == "https", proxy=dest.proxy,
                         trust_env=False, follow_redirects=False, timeout=timeout,

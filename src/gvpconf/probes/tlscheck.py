@@ -18,7 +18,6 @@ from __future__ import annotations
 import datetime as dt
 import socket
 import ssl
-import threading
 from typing import Any
 
 from gvpconf import net
@@ -35,20 +34,9 @@ def server_name(ctx: ProbeContext, settings: TlsSettings) -> str:
 
 
 def client_context(settings: TlsSettings, alpn: list[str] | None = None) -> ssl.SSLContext:
-    """A verifying client context for these settings; built once per run and shared (loading the system
-    store costs tens of milliseconds; an SSLContext is safe to share between threads)."""
-    ca = settings.ca_file
-    key = (str(ca) if ca is not None else None, settings.verify, settings.min_version, tuple(alpn or ()),
-           ca.stat().st_mtime_ns if ca is not None and ca.exists() else None)
-    with _CONTEXTS_LOCK:
-        context = _CONTEXTS.get(key)
-        if context is None:
-            context = _CONTEXTS[key] = _new_context(settings, alpn)
-    return context
-
-
-_CONTEXTS: dict[tuple[object, ...], ssl.SSLContext] = {}
-_CONTEXTS_LOCK = threading.Lock()
+    """A new verifying client context for these settings (never shared: libraries such as httpcore set
+    ALPN on the context they are given)."""
+    return _new_context(settings, alpn)
 
 
 def _new_context(settings: TlsSettings, alpn: list[str] | None) -> ssl.SSLContext:

@@ -9,6 +9,7 @@ path), 200 (plain HTTP, no upgrade), no subprotocol, not HTTP at all, plain text
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 import time
 from typing import Any
@@ -74,10 +75,25 @@ def translate(exc: BaseException, ctx: ProbeContext, dest: NexusDestination, bud
 
 
 def ws_session(ctx: ProbeContext) -> None:
+    """One WebSocket session on the websockets library's asyncio client, under the probe's deadline.
+
+    Not its sync client: that one reads the TLS socket in a background thread while the caller writes
+    the upgrade request, and with TLS 1.3 (a server's NewSessionTicket arriving during that first write)
+    about one session in twenty-five stalled until the open timeout against a stand-in, while curl never did.
+    asyncio's TLS runs reads and writes in one thread over a memory BIO.
+    """
+    try:
+        asyncio.run(asyncio.wait_for(_session(ctx), timeout=max(ctx.deadline.remaining(), 0.001)))
+    except TimeoutError as exc:
+        raise ProbeFailure(Cause.TIMEOUT, f"the WebSocket session did not finish within the probe's "
+                           f"{ctx.deadline.timeouts.probe:.1f} s", phase=PHASE) from exc
+
+
+async def _session(ctx: ProbeContext) -> None:
     dest = ctx.destination
     assert isinstance(dest, NexusDestination)
     from websockets import exceptions as wse
-    from websockets.sync.client import connect
+    from websockets.asyncio.client import connect
 
     t, dl, ev = ctx.target, ctx.deadline, ctx.evidence
     host = f"[{t.host}]" if ":" in t.host else t.host
@@ -88,7 +104,8 @@ def ws_session(ctx: ProbeContext) -> None:
         headers[dest.auth_header] = f"{dest.auth_scheme} {token.reveal()}".strip()
     ev.fact("ws.auth", f"{dest.auth_header} from secret" if headers else "none")
     sslctx = tlscheck.client_context(dest.tls, ["http/1.1"]) if dest.scheme == "wss" else None
-    sock = net.connect_tcp(t.host, t.port, dl)
+    sock = net.connect_tcp(t.host, t.port, dl)  # DNS and connect through the suite's bounded helpers
+    sock.setblocking(False)
     budget = dl.read_budget(PHASE)
     ev.sent(f"GET {dest.path} Upgrade: websocket" + (f", Sec-WebSocket-Protocol: {dest.subprotocol}"
                                                       if dest.subprotocol else ""))
@@ -98,19 +115,20 @@ def ws_session(ctx: ProbeContext) -> None:
         kwargs["ssl"] = sslctx
         kwargs["server_hostname"] = tlscheck.server_name(ctx, dest.tls)
     try:
-        ws = connect(uri, sock=sock, subprotocols=[dest.subprotocol] if dest.subprotocol else None,  # type: ignore[list-item]
-                     additional_headers=headers, user_agent_header="gvpconf-probe", proxy=None,
-                     open_timeout=budget, ping_interval=None, close_timeout=budget, compression=None,
-                     **kwargs)
-    except (wse.WebSocketException, OSError, EOFError, ssl.SSLError) as exc:
+        ws = await connect(uri, sock=sock, subprotocols=[dest.subprotocol] if dest.subprotocol else None,  # type: ignore[list-item]
+                           additional_headers=headers, user_agent_header="gvpconf-probe", proxy=None,
+                           open_timeout=budget, ping_interval=None, close_timeout=budget, compression=None,
+                           **kwargs)
+    except (wse.WebSocketException, OSError, EOFError, ssl.SSLError, TimeoutError) as exc:
         sock.close()
         raise translate(exc, ctx, dest, budget) from exc
-    with ws:
+    try:
         ev.fact("ws.upgrade_ms", round((time.monotonic() - started) * 1000, 2))
         ev.fact("ws.status", 101)
         ev.received(f"101 Switching Protocols, subprotocol {ws.subprotocol or 'none'}")
-        if isinstance(ws.socket, ssl.SSLSocket):
-            tlscheck.record(ctx, ws.socket, dest.tls)
+        sslobj = ws.transport.get_extra_info("ssl_object")
+        if sslobj is not None:
+            tlscheck.record(ctx, sslobj, dest.tls)
         if dest.subprotocol:
             if ws.subprotocol != dest.subprotocol:
                 raise ProbeFailure(Cause.SEMANTIC, f"expected subprotocol {dest.subprotocol!r} to be negotiated, "
@@ -121,19 +139,22 @@ def ws_session(ctx: ProbeContext) -> None:
             budget = dl.read_budget("ping")
             sent_at = time.monotonic()
             try:
-                waiter = ws.ping(f"gvpconf-{i}".encode())
-                if not waiter.wait(budget):
-                    raise ProbeFailure(Cause.TIMEOUT, f"no pong within {budget:.1f} s", phase="ping")
+                waiter = await ws.ping(f"gvpconf-{i}".encode())
+                await asyncio.wait_for(waiter, budget)
+            except TimeoutError as exc:
+                raise ProbeFailure(Cause.TIMEOUT, f"no pong within {budget:.1f} s", phase="ping") from exc
             except (wse.WebSocketException, OSError) as exc:
                 raise translate(exc, ctx, dest, budget) from exc
             rtts.append(time.monotonic() - sent_at)
         ev.fact("ws.ping_rtt_ms", round(min(rtts) * 1000, 3))
         ev.fact("ws.pings", len(rtts))
         try:
-            ws.close(1000, "gvpconf probe done")
+            await ws.close(1000, "gvpconf probe done")
         except (wse.WebSocketException, OSError) as exc:
             raise translate(exc, ctx, dest, budget) from exc
         code = ws.close_code
         ev.fact("ws.close_code", code if code is not None else -1)
         if code != 1000:
             raise ProbeFailure(Cause.PROTOCOL, f"expected a clean close (1000), got {code}", phase="close")
+    finally:
+        ws.transport.abort()  # a no-op after a clean close; frees the socket after a failure
