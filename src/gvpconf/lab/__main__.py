@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import signal
@@ -16,7 +17,7 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import FrameType
 
@@ -52,6 +53,25 @@ def missing_packages(components: Sequence[str] = DEFAULT_PEERS) -> list[str]:
     return [pkg for pkg, installed in checks.items() if not installed()]
 
 
+POLICY_RC_D = Path("/usr/sbin/policy-rc.d")
+
+
+@contextlib.contextmanager
+def _no_service_starts() -> Iterator[None]:
+    """The lab runs its peers itself: the packages' system services (nginx on 80, PostgreSQL's main
+    cluster, Prometheus on 9090, ActiveMQ...) must not start on install, where they would hold ports and,
+    on a machine without an init system, fail the install. policy-rc.d answering 101 is Debian's switch."""
+    if POLICY_RC_D.exists():
+        yield
+        return
+    POLICY_RC_D.write_text("#!/bin/sh\n# written by gvpconf.lab install, removed after it\nexit 101\n")
+    POLICY_RC_D.chmod(0o755)
+    try:
+        yield
+    finally:
+        POLICY_RC_D.unlink(missing_ok=True)
+
+
 def cmd_install(_args: argparse.Namespace) -> int:
     missing = missing_packages()
     if not missing:
@@ -62,12 +82,13 @@ def cmd_install(_args: argparse.Namespace) -> int:
         print("not root; run: sudo apt-get update && sudo " + " ".join(apt), file=sys.stderr)
         return 2
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    for argv in (["apt-get", "update"], apt):
-        print("+ " + " ".join(argv), flush=True)
-        code = subprocess.run(argv, env=env, check=False).returncode
-        if code != 0:
-            print(f"{PROG}: error: {' '.join(argv[:2])} failed with exit code {code}", file=sys.stderr)
-            return code
+    with _no_service_starts():
+        for argv in (["apt-get", "update"], apt):
+            print("+ " + " ".join(argv), flush=True)
+            code = subprocess.run(argv, env=env, check=False).returncode
+            if code != 0:
+                print(f"{PROG}: error: {' '.join(argv[:2])} failed with exit code {code}", file=sys.stderr)
+                return code
     still = missing_packages()
     if still:
         print(f"{PROG}: error: still missing after install: {', '.join(still)}", file=sys.stderr)
