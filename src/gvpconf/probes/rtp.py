@@ -86,9 +86,17 @@ class StreamStats:
             self.reordered += 1
         self._seen.add(ext)
         self._max_ext = max(self._max_ext, ext)
+        if self._base is not None and ext < self._base:  # sent before the first packet received
+            self._base = ext
         # jitter in ms, as RFC 3550 §6.4.1 and Wireshark's tap-rtp-analysis compute it
         arrival_ms = (arrival - self._first_arrival) * 1000.0
-        nominal_ms = ((timestamp - self._first_ts) % 2**32) / (self.clock_rate / 1000.0)
+        # the timestamp difference as a signed 32-bit number (RFC 3550 A.8 computes transit times in signed
+        # arithmetic): a packet sent before the first one received (reordered ahead of it) is in the past,
+        # not 2**32 samples in the future
+        delta = (timestamp - self._first_ts) % 2**32
+        if delta >= 2**31:
+            delta -= 2**32
+        nominal_ms = delta / (self.clock_rate / 1000.0)
         expected_ms = self._last_arrival_ms + (nominal_ms - self._last_nominal_ms)
         diff = abs(arrival_ms - expected_ms)
         self.jitter_ms = (15 * self.jitter_ms + diff) / 16
@@ -102,6 +110,7 @@ class StreamStats:
 
     @property
     def expected(self) -> int:
+        # from the lowest sequence number seen: a packet overtaken by its successor is still expected
         return 0 if self._base is None else self._max_ext - self._base + 1
 
     @property
