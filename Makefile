@@ -25,8 +25,8 @@ demo: install
 
 # the suite run from inside each simulated pod (network namespaces, NetworkPolicies as iptables rules)
 pods-lab: install
-	mkdir -p reports
-	$(PY) -m gvpconf.netlab run --deny-matrix --junitxml reports/junit-pods.xml
+	mkdir -p reports/pods
+	$(PY) -m gvpconf.netlab run --deny-matrix --junitxml reports/pods/junit.xml
 
 test: install lint typecheck bench-quick
 	$(PY) -m pytest selftests -p no:cacheprovider

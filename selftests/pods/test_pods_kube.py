@@ -3,6 +3,7 @@ client against a stand-in API server that speaks the real REST paths and JSON (n
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -10,7 +11,7 @@ import kubernetes_validate.utils as kv
 import pytest
 
 from gvpconf.pods import junit, kube, runner
-from gvpconf.pods.entry import encode_junit
+from gvpconf.pods.entry import encode_junit, encode_results
 from gvpconf.pods.model import SourcePod
 from gvpconf.pods.standin_api import Cluster, StandInServer, endpoint_slice, pod
 
@@ -20,10 +21,31 @@ JUNIT = ('<testsuites><testsuite name="pytest" tests="1" failures="0" errors="0"
          '</testsuite></testsuites>')
 
 
+def results_json(pod: str, zone: str, role: str) -> str:
+    """A minimal results.json as the suite writes it in the pod: #7 verified from MCP pods, the rest filtered out."""
+    from gvpconf.catalog import CONNECTIONS
+    from gvpconf.report.model import CaseRecord, ConnectionRecord, RunRecord
+
+    rows = []
+    for c in CONNECTIONS:
+        ran = c.number == 7 and role == "mcp"
+        cases = [CaseRecord(nodeid="t", connection=7, test="t", target="gvp-configserver",
+                            probe="configserver.hold")] if ran else []
+        rows.append(ConnectionRecord(c.number, c.source, c.source_label, c.destination, c.destination_label,
+                                     c.protocol, c.ports, c.suite_class, c.seed_classification,
+                                     "verified" if ran else "not selected", why="" if ran else f"--source {role}",
+                                     cases=cases))
+    return RunRecord("0.1.0", "stand-in", NS, "/inv.yaml", "c" * 64, role, pod, zone, "2025-06-01T02:00:00+00:00",
+                     "2025-06-01T02:00:05+00:00", 5.0, connections=rows).to_json()
+
+
 def fake_kubelet(seen: list[dict[str, Any]]) -> Any:
     def run(pod_obj: dict[str, Any], container: dict[str, Any]) -> tuple[int, str]:
         seen.append({"pod": pod_obj["metadata"]["name"], "container": container})
-        return 0, "=== 1 passed ===\n" + encode_junit(JUNIT.encode()) + "\n"
+        env = {e["name"]: e["value"] for e in container["env"]}
+        results = results_json(env["GVP_SOURCE_POD"], env["GVP_SOURCE_ZONE"], env["GVP_SOURCE_ROLE"])
+        return 0, ("=== 1 passed ===\n" + encode_junit(JUNIT.encode()) + "\n" + encode_results(results.encode())
+                   + "\n")
     return run
 
 
@@ -165,3 +187,13 @@ def test_runner_cli_against_the_stand_in(cluster: tuple[Cluster, StandInServer],
     text = out.read_text()
     assert code == 1  # no configserver pod exists: a reported failure, not a silent gap
     assert "no pod matches" in text and "gvp-mcp-1@eu-west-1b" in text
+    # the merged acceptance report next to the JUnit: a verdict per MCP pod, the missing role a failure
+    results = json.loads((tmp_path / "results.json").read_text())
+    row7 = next(r for r in results["connections"] if r["number"] == 7)
+    assert row7["verdict"] == "verified"
+    assert [(v["pod"], v["zone"], v["verdict"]) for v in row7["per_source"]] == [
+        ("gvp-mcp-0", "eu-west-1a", "verified"), ("gvp-mcp-1", "eu-west-1b", "verified")]
+    row17 = next(r for r in results["connections"] if r["number"] == 17)
+    assert row17["verdict"] == "FAILED" and "no pod matches" in row17["per_source"][0]["detail"]
+    html = (tmp_path / "report.html").read_text()
+    assert "gvp-mcp-1@eu-west-1b" in html and "gvp-rm-0@eu-west-1a" in html

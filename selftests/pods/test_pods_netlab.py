@@ -107,6 +107,22 @@ def test_the_documented_command_runs_from_every_pod_and_merges(tmp_path: Path) -
     assert len([c for c in by_connection(cs, 4) if c["name"].startswith("test_every_mcp_pod_answers_options")]) == 4
     denies = [c for c in cs if "expected-deny" in c["classname"]]
     assert len(denies) >= 20 and all(c["props"]["deny.result"] in ("timeout", "own address") for c in denies)
+    # the merged acceptance report next to the JUnit: every pod and zone, a verdict per pod on each row
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert {(s["pod"], s["zone"]) for s in results["sources"]} == {
+        (c["props"]["source.pod"], c["props"]["source.zone"]) for c in cs}
+    assert len(results["sources"]) == len(pods) == 8
+    assert not [s for s in results["sources"] if s["error"]], results["sources"]
+    rows = {r["number"]: r for r in results["connections"]}
+    assert [(v["pod"], v["verdict"]) for v in rows[8]["per_source"]] == [("mcp-0", "verified"), ("mcp-1", "verified")]
+    assert rows[8]["verdict"] == "verified"
+    for role, numbers in OWN.items():
+        for n in numbers:
+            assert rows[n]["verdict"] == "verified" and {v["role"] for v in rows[n]["per_source"]} == {role}, n
+    html = (tmp_path / "report.html").read_text()
+    for s in results["sources"]:
+        assert f"{s['pod']}@{s['zone']}" in html
+    assert {f.name for f in tmp_path.iterdir()} >= {"report.html", "report.md", "results.json", "metrics.prom"}
 
 
 def test_removing_one_allow_rule_breaks_exactly_that_connection_with_timeout(netlab: NetLab, tmp_path: Path) -> None:

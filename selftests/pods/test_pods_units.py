@@ -11,7 +11,7 @@ import pytest
 from gvpconf import plugin_pods
 from gvpconf.catalog import CONNECTIONS
 from gvpconf.pods import deny, junit, roles, runner
-from gvpconf.pods.entry import encode_junit, extract_junit
+from gvpconf.pods.entry import encode_junit, encode_results, extract_junit, extract_results
 from gvpconf.pods.model import RunOutcome, SourcePod
 
 
@@ -99,4 +99,7 @@ def test_report_travels_through_a_container_log() -> None:
     assert extract_junit(log) == xml
     assert extract_junit(log.replace("END GVPCONF", "END")) is None
     assert extract_junit("no report here") is None
+    both = log + "1 passed\n" + encode_results(b'{"format": "gvpconf-results/1"}') + "\n"
+    assert extract_junit(both) == xml and extract_results(both) == '{"format": "gvpconf-results/1"}'
+    assert extract_results(log) is None
     ET.fromstring(extract_junit(log) or "")

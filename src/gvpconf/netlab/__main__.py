@@ -23,6 +23,7 @@ from gvpconf.netlab import lab as netlab
 from gvpconf.netlab.backend import LocalBackend
 from gvpconf.netlab.netns import NetnsError
 from gvpconf.pods import junit, runner
+from gvpconf.pods.model import RunOutcome
 
 PROG = "python -m gvpconf.netlab"
 
@@ -42,6 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--workdir", help="keep the lab's files here (default: a temporary directory)")
     run = sub.choices["run"]
     run.add_argument("--junitxml", default="reports/junit-pods.xml", help="the merged report")
+    run.add_argument("--reports", help="directory for the merged report.html, report.md, results.json and "
+                     "metrics.prom (default: the directory of --junitxml)")
     run.add_argument("--deny-matrix", action="store_true", help="also run the expected-deny matrix from each pod")
     run.add_argument("--run-timeout", type=float, default=180.0, help="seconds for one pod's run")
     run.add_argument("--total-timeout", type=float, default=600.0, help="seconds for all runs")
@@ -69,7 +72,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     assert root is not None
     print(f"merged report: {out} ({root.get('tests')} cases, {root.get('failures')} failures, "
           f"{root.get('errors')} errors)")
-    ok = all(o.junit is not None for o in outcomes) and root.get("failures") == "0" and root.get("errors") == "0"
+    merged_ok = _write_merged_reports(outcomes, args.reports or str(out.parent))
+    ok = (merged_ok and all(o.junit is not None for o in outcomes) and root.get("failures") == "0"
+          and root.get("errors") == "0")
     return 0 if ok else 1
 
 
@@ -85,6 +90,21 @@ def cmd_up(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("stopping the netns lab", file=sys.stderr)
     return 0
+
+
+def _write_merged_reports(outcomes: list[RunOutcome], outdir: str) -> bool:
+    """The deployment-wide acceptance report next to the merged JUnit; False when a pod gave no results."""
+    from gvpconf.pods.reports import write_merged
+    from gvpconf.report import common
+
+    try:
+        run, written = write_merged(outcomes, outdir)
+    except (OSError, ValueError) as exc:
+        print(f"{PROG}: cannot write the merged reports into {outdir}: {exc}", file=sys.stderr)
+        return False
+    print(f"merged acceptance report: {common.summary_line(run)}")
+    print("merged reports: " + ", ".join(str(p) for p in written))
+    return all(o.results is not None for o in outcomes)
 
 
 def main(argv: list[str] | None = None) -> int:

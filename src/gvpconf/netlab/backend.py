@@ -41,20 +41,28 @@ class LocalBackend:
         if not use_netns:
             self.name = "local"
 
+    def reports_dir(self, source: SourcePod) -> Path:
+        """Each pod's own reports directory (report.html... and the results.json the merged report is built from)."""
+        return self.workdir / f"reports-{source.pod}"
+
     def command(self, source: SourcePod, suite_args: Sequence[str], junit: Path) -> list[str]:
         prefix = exec_prefix(source.location) if self.use_netns else []
         return [*prefix, self.python, "-m", "pytest", str(self.root / "tests"), "-p", "no:cacheprovider",
                 "--inventory", str(self.inventory), "--junitxml", str(junit),
+                "--gvp-reports", str(self.reports_dir(source)),
                 "-o", f"junit_suite_name=gvp-conformance-{source.pod}", *suite_args]
 
     def run(self, source: SourcePod, suite_args: Sequence[str], timeout: float) -> RunOutcome:
         self.workdir.mkdir(parents=True, exist_ok=True)
         junit = self.workdir / f"junit-{source.pod}.xml"
         junit.unlink(missing_ok=True)
+        results = self.reports_dir(source) / "results.json"
+        results.unlink(missing_ok=True)
         log_path = self.workdir / f"run-{source.pod}.log"
         env = {k: v for k, v in os.environ.items() if not k.startswith("GVP_")}
         env.update(self.env)
-        env.update({"GVP_SOURCE_ROLE": source.role, "GVP_POD_NAME": source.pod, "GVP_POD_ZONE": source.zone})
+        env.update({"GVP_SOURCE_ROLE": source.role, "GVP_POD_NAME": source.pod, "GVP_POD_ZONE": source.zone,
+                    "GVP_SOURCE_POD": source.pod, "GVP_SOURCE_ZONE": source.zone})
         started = time.monotonic()
         outcome = RunOutcome(source, backend=self.name)
         with log_path.open("wb") as log:
@@ -74,6 +82,8 @@ class LocalBackend:
         outcome.duration = time.monotonic() - started
         outcome.log = log_path.read_text(encoding="utf-8", errors="replace")[-8000:]
         if outcome.error is None:
+            if results.exists():
+                outcome.results = results.read_text(encoding="utf-8")
             if junit.exists() and junit.stat().st_size > 0:
                 outcome.junit = junit.read_text(encoding="utf-8")
             else:

@@ -15,6 +15,7 @@ from pathlib import Path
 import yaml
 
 from gvpconf.pods import junit, roles, runner
+from gvpconf.pods.model import RunOutcome, SourcePod
 
 PROG = "python -m gvpconf.pods"
 
@@ -37,6 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--image", required=True, help="the gvpconf image (deploy/Containerfile, target probe)")
     run.add_argument("--inventory", required=True, help="the inventory YAML (no secret values: references)")
     run.add_argument("--junitxml", default="reports/junit-pods.xml")
+    run.add_argument("--reports", help="directory for the merged report.html, report.md, results.json and "
+                     "metrics.prom (default: the directory of --junitxml)")
     run.add_argument("--deny-matrix", action="store_true", help="also run the expected-deny matrix from each pod")
     run.add_argument("--roles", default=",".join(runner.roles_with_connections()),
                      help="source roles to run from (comma-separated)")
@@ -70,7 +73,6 @@ def cmd_run(args: argparse.Namespace) -> int:
                                      allow_job=not args.no_job_fallback)
     plan = runner.pick_per_zone(pods, list(selectors))
     missing_roles = [r for r in selectors if not any(p.role == r for p in pods)]
-    from gvpconf.pods.model import RunOutcome, SourcePod
 
     absent = [RunOutcome(SourcePod(role=r, pod=f"<no {r} pod>", location=args.namespace),
                          error=f"no pod matches {selectors[r].label_selector!r} in {args.namespace}",
@@ -86,8 +88,25 @@ def cmd_run(args: argparse.Namespace) -> int:
     root = tree.getroot()
     assert root is not None
     print(f"merged report: {out} ({root.get('tests')} cases, {root.get('failures')} failures)")
-    ok = all(o.junit is not None for o in outcomes) and root.get("failures") == "0" and root.get("errors") == "0"
+    merged_ok = _write_merged_reports(outcomes, args.reports or str(out.parent))
+    ok = (merged_ok and all(o.junit is not None for o in outcomes) and root.get("failures") == "0"
+          and root.get("errors") == "0")
     return 0 if ok else 1
+
+
+def _write_merged_reports(outcomes: list[RunOutcome], outdir: str) -> bool:
+    """The deployment-wide acceptance report next to the merged JUnit; False when a pod gave no results."""
+    from gvpconf.pods.reports import write_merged
+    from gvpconf.report import common
+
+    try:
+        run, written = write_merged(outcomes, outdir)
+    except (OSError, ValueError) as exc:
+        print(f"{PROG}: cannot write the merged reports into {outdir}: {exc}", file=sys.stderr)
+        return False
+    print(f"merged acceptance report: {common.summary_line(run)}")
+    print("merged reports: " + ", ".join(str(p) for p in written))
+    return all(o.results is not None for o in outcomes)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,8 +3,10 @@
 An ephemeral container cannot mount new volumes and its files cannot be copied out without ``exec``,
 so the inventory comes in ``$GVP_INVENTORY_YAML`` (it holds no secret values, only references to
 secrets the pod already mounts or to env variables) and the report goes out through the log, between
-two marker lines, gzip+base64 encoded (``extract_junit`` reads it back). Arguments are pytest's
-(``--source auto``, ``--deny-matrix``, ...). Bounded by ``$GVP_RUN_TIMEOUT`` seconds (default 300).
+two marker lines, gzip+base64 encoded (``extract_junit`` reads it back), followed the same way by the
+run's ``results.json`` (``extract_results``), from which the runner builds the merged acceptance report.
+Arguments are pytest's (``--source auto``, ``--deny-matrix``, ...). Bounded by ``$GVP_RUN_TIMEOUT``
+seconds (default 300).
 
     python -m gvpconf.pods.entry --source auto --deny-matrix
 """
@@ -23,6 +25,9 @@ from pathlib import Path
 
 BEGIN = "----- BEGIN GVPCONF JUNIT (gzip+base64) -----"
 END = "----- END GVPCONF JUNIT -----"
+#: the run's results.json (the merged acceptance report is built from these), the same way
+RESULTS_BEGIN = "----- BEGIN GVPCONF RESULTS (gzip+base64) -----"
+RESULTS_END = "----- END GVPCONF RESULTS -----"
 
 
 def suite_dir() -> Path:
@@ -32,24 +37,41 @@ def suite_dir() -> Path:
     return here if (here / "tests").is_dir() else Path("/opt/gvpconf")
 
 
-def encode_junit(xml: bytes) -> str:
-    body = base64.b64encode(gzip.compress(xml)).decode("ascii")
-    return "\n".join([BEGIN, *textwrap.wrap(body, 76), END])
+def _encode(data: bytes, begin: str, end: str) -> str:
+    body = base64.b64encode(gzip.compress(data)).decode("ascii")
+    return "\n".join([begin, *textwrap.wrap(body, 76), end])
 
 
-def extract_junit(log: str) -> str | None:
-    """The JUnit XML printed by ``encode_junit`` in a container log, or None when there is none."""
-    start = log.rfind(BEGIN)
+def _extract(log: str, begin: str, end_marker: str) -> str | None:
+    start = log.rfind(begin)
     if start < 0:
         return None
-    end = log.find(END, start)
+    end = log.find(end_marker, start)
     if end < 0:
         return None
-    body = "".join(log[start + len(BEGIN):end].split())
+    body = "".join(log[start + len(begin):end].split())
     try:
         return gzip.decompress(base64.b64decode(body, validate=True)).decode("utf-8")
     except (ValueError, OSError, EOFError):
         return None
+
+
+def encode_junit(xml: bytes) -> str:
+    return _encode(xml, BEGIN, END)
+
+
+def extract_junit(log: str) -> str | None:
+    """The JUnit XML printed by ``encode_junit`` in a container log, or None when there is none."""
+    return _extract(log, BEGIN, END)
+
+
+def encode_results(results_json: bytes) -> str:
+    return _encode(results_json, RESULTS_BEGIN, RESULTS_END)
+
+
+def extract_results(log: str) -> str | None:
+    """The ``results.json`` printed by ``encode_results`` in a container log, or None when there is none."""
+    return _extract(log, RESULTS_BEGIN, RESULTS_END)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -57,7 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     timeout = float(os.environ.get("GVP_RUN_TIMEOUT", "300"))
     with tempfile.TemporaryDirectory(prefix="gvpconf-") as tmp:
         cmd = [sys.executable, "-m", "pytest", str(suite_dir() / "tests"), "-p", "no:cacheprovider",
-               "--junitxml", str(Path(tmp) / "junit.xml")]
+               "--junitxml", str(Path(tmp) / "junit.xml"), "--gvp-reports", str(Path(tmp) / "reports")]
         inline = os.environ.get("GVP_INVENTORY_YAML")
         if inline:
             inv = Path(tmp) / "inventory.yaml"
@@ -73,6 +95,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         junit = Path(tmp) / "junit.xml"
         if junit.exists():
             print(encode_junit(junit.read_bytes()), flush=True)
+        results = Path(tmp) / "reports" / "results.json"
+        if results.exists():
+            print(encode_results(results.read_bytes()), flush=True)
     return code
 
 

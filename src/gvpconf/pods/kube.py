@@ -26,7 +26,7 @@ from typing import Any
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from gvpconf.pods.entry import extract_junit
+from gvpconf.pods.entry import extract_junit, extract_results
 from gvpconf.pods.model import RunOutcome, SourcePod
 
 ZONE_LABEL = "topology.kubernetes.io/zone"
@@ -156,6 +156,7 @@ class KubernetesBackend:
 
     def _container(self, source: SourcePod, suite_args: Sequence[str], timeout: float, name: str) -> dict[str, Any]:
         env = {"GVP_SOURCE_ROLE": source.role, "GVP_POD_NAME": source.pod, "GVP_POD_ZONE": source.zone,
+               "GVP_SOURCE_POD": source.pod, "GVP_SOURCE_ZONE": source.zone,
                "GVP_RUN_TIMEOUT": str(int(max(1, timeout - 10))), "GVP_INVENTORY_YAML": self.inventory_yaml}
         container: dict[str, Any] = {
             "name": name, "image": self.image, "imagePullPolicy": self.image_pull_policy,
@@ -221,6 +222,7 @@ class KubernetesBackend:
 
     def _take_report(self, outcome: RunOutcome) -> None:
         outcome.junit = extract_junit(outcome.log)
+        outcome.results = extract_results(outcome.log)
         if outcome.junit is None:
             outcome.error = f"the run exited {outcome.exit_code} without a JUnit report in its log"
             outcome.cause = "no-report"

@@ -29,6 +29,7 @@ class RunOutcome:
 
     source: SourcePod
     junit: str | None = None
+    results: str | None = None  # the run's results.json text (for the merged acceptance report)
     error: str | None = None  # the run could not happen or produced no report
     cause: str = ""  # attach | timeout | no-report | not-running | backend
     exit_code: int | None = None

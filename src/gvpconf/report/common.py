@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from gvpconf.report.model import CaseRecord, RunRecord
+from gvpconf.report.model import CaseRecord, ConnectionRecord, RunRecord
 
 #: facts shown in the table's evidence column first (the rest are in the details)
 KEY_FACTS = ("status", "server", "user_agent", "version", "tls", "rtt_ms", "latency_ms", "loss", "jitter_ms",
@@ -38,9 +38,31 @@ def case_outcome(case: CaseRecord) -> str:
 
 
 def where(case: CaseRecord) -> str:
+    """``sip-server · zone zone-a · sip.options``; in a merged report prefixed with the source ``mcp-0@zone-a → ``."""
     zone = f" · zone {case.zone}" if case.zone else ""
     probe = f" · {case.probe}" if case.probe else ""
-    return f"{case.target}{zone}{probe}"
+    source = f"{case.source} → " if case.source_pod else ""
+    return f"{source}{case.target}{zone}{probe}"
+
+
+def targets_header(run: RunRecord) -> str:
+    return "per target (source pod → target)" if run.merged else f"per target (from pod {run.source_pod})"
+
+
+def source_run_rows(run: RunRecord) -> list[tuple[str, ...]]:
+    """The merged report's runs table: pod@zone, role, started, finished, exit, inventory digest, results/error."""
+    rows: list[tuple[str, ...]] = []
+    for s in run.sources:
+        if s.error:
+            rows.append((s.where, s.role, "-", "-", "-", "-", f"FAILED: could not run ({s.cause}): {s.error}"))
+            continue
+        digest = f"sha256 {s.inventory_sha256}" + (" (DIFFERS from the other runs)" if s.digest_differs else "")
+        rows.append((s.where, s.role, when(s.started), f"{when(s.finished)} ({s.duration_s:.1f} s)",
+                     str(s.exit_status), digest, s.results or "-"))
+    return rows
+
+
+SOURCE_RUN_HEAD = ("pod@zone", "role", "started", "finished", "exit status", "inventory digest", "results")
 
 
 def failure_text(case: CaseRecord) -> str:
@@ -73,7 +95,21 @@ def summary_line(run: RunRecord) -> str:
     total = len(run.connections)
     parts = [f"{counts.get('verified', 0)}/{total} connections verified"]
     for verdict in ("flaky", "waived", "FAILED", "disabled in inventory", "not configured", "not selected",
-                    "not implemented yet"):
+                    "not implemented yet", "not run"):
         if counts.get(verdict):
             parts.append(f"{counts[verdict]} {verdict}")
-    return ", ".join(parts)
+    line = ", ".join(parts)
+    if run.merged:
+        failed = sum(1 for s in run.sources if s.error)
+        line += f" (merged from {len(run.sources)} source pods" + (f", {failed} could not run)" if failed else ")")
+    return line
+
+
+def row_causes(row: ConnectionRecord) -> list[str]:
+    """A row's failure causes as text, each case's (prefixed with its source pod when merged) and every pod that
+    could not run."""
+    out = [(f"{c.source}: " if c.source_pod else "") + failure_text(c) for c in row.cases
+           if c.outcome in ("failed", "waived", "error")]
+    out += [f"{v.where}: could not run: {v.detail}" for v in row.per_source
+            if v.causes and v.causes[0].startswith("could not run")]
+    return out

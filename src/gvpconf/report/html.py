@@ -10,7 +10,7 @@ from __future__ import annotations
 from html import escape
 
 from gvpconf.report import common
-from gvpconf.report.model import CaseRecord, ConnectionRecord, RunRecord
+from gvpconf.report.model import CaseRecord, ConnectionRecord, RunRecord, SourceVerdict
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'"
 
@@ -23,6 +23,8 @@ th,td{border:1px solid #c8c8c8;padding:4px 6px;vertical-align:top;text-align:lef
 th{background:#eef0f3}td.num{text-align:right}
 .meta{width:auto}.meta th{width:11em;background:#f6f7f9;font-weight:600}
 .result{font-size:16px;font-weight:600;margin:8px 0 12px}
+.note{background:#fff4d6;border:2px solid #b7791f;color:#5c3d00;padding:8px 10px;margin:8px 0}
+.differs{color:#8b0000;font-weight:700}
 .banner{background:#fde2e1;border:2px solid #c62828;color:#7f1010;padding:8px 10px;margin:8px 0;font-weight:600}
 .v{display:inline-block;padding:1px 7px;border-radius:3px;font-weight:700;white-space:nowrap}
 .v-verified{background:#d7f0db;color:#14532d}.v-flaky{background:#fff0c2;color:#7a4b00}
@@ -52,20 +54,34 @@ def _case_badge(case: CaseRecord) -> str:
     return f'<span class="v v-{cls}">{_e(common.case_outcome(case))}</span>'
 
 
-def _row(row: ConnectionRecord) -> str:
+def _source_badge(v: SourceVerdict) -> str:
+    cls = v.verdict if v.verdict in ("verified", "flaky", "waived", "FAILED") else "not"
+    return f'<span class="v v-{cls}">{_e(v.text)}</span>'
+
+
+def _per_source(row: ConnectionRecord) -> str:
+    items = "".join(f'<li class="src"><b>{_e(v.where)}</b> {_source_badge(v)}</li>' for v in row.per_source)
+    return f'<td class="per-source"><ul class="cases">{items}</ul></td>'
+
+
+def _row(row: ConnectionRecord, merged: bool = False) -> str:
     cases = [c for c in row.cases if c.outcome != "skipped"]
     targets = "".join(f"<li>{_e(common.where(c))}: {_case_badge(c)}</li>" for c in cases)
     facts = "<br>".join(f"{_e(n)} = {_e(v)}" for n, v in common.row_facts(cases))
     if row.why:
         causes = f'<span class="why">{_e(row.why)}</span>'
     else:
-        causes = "<br>".join(f"<b>{_e(c.cause or 'prober error')}</b>: {_e(c.message)}" for c in cases
-                             if c.outcome in ("failed", "waived", "error"))
+        lines = [f"{_e(c.source + ': ') if c.source_pod else ''}<b>{_e(c.cause or 'prober error')}</b>: "
+                 f"{_e(c.message)}" for c in cases if c.outcome in ("failed", "waived", "error")]
+        lines += [f"{_e(v.where)}: <b>could not run</b>: {_e(v.detail)}" for v in row.per_source
+                  if v.causes and v.causes[0].startswith("could not run")]
+        causes = "<br>".join(lines)
     verdict_class = row.verdict if row.verdict in ("FAILED", "flaky", "waived") else "other"
     return (f'<tr id="c{row.number:02d}" class="r-{verdict_class}"><td class="num">{row.number}</td>'
             f"<td>{_e(row.source_label)}</td><td>{_e(row.destination_label)}</td><td>{_e(row.protocol)}</td>"
             f"<td>{_e(row.ports or '-')}</td><td>{_e(row.classification)}</td>"
             f'<td class="verdict">{_badge(row.verdict)}</td>'
+            f'{_per_source(row) if merged else ""}'
             f'<td>{f"<ul class=cases>{targets}</ul>" if targets else ""}</td>'
             f'<td class="facts">{facts}</td><td>{causes}</td></tr>')
 
@@ -76,8 +92,10 @@ def _attention(run: RunRecord) -> list[str]:
         for c in row.cases:
             if c.outcome not in ("failed", "error", "waived", "flaky"):
                 continue
-            out.append(f'<section class="case" id="case-c{row.number:02d}-{_e(c.target)}">')
-            out.append(f"<h3>#{row.number} {_e(row.source)} &rarr; {_e(c.target)} ({_e(c.address)}) "
+            anchor = f"{c.target}-{c.source_pod}" if c.source_pod else c.target
+            out.append(f'<section class="case" id="case-c{row.number:02d}-{_e(anchor)}">')
+            src = f" from {_e(c.source)}" if c.source_pod else ""
+            out.append(f"<h3>#{row.number} {_e(row.source)}{src} &rarr; {_e(c.target)} ({_e(c.address)}) "
                        f"{_case_badge(c)}</h3>")
             if c.outcome == "flaky":
                 out.append(f"<p>Passed only after retries: {len(c.failed_attempts)} of {len(c.attempts)} "
@@ -105,10 +123,30 @@ def _attention(run: RunRecord) -> list[str]:
     return out
 
 
+def _sources(run: RunRecord) -> list[str]:
+    """The merged report's runs: one row per source pod (a pod that could not run in red)."""
+    out = ['<h2>Source pod runs</h2><table id="runs"><thead><tr>'
+           + "".join(f"<th>{_e(h)}</th>" for h in common.SOURCE_RUN_HEAD) + "</tr></thead><tbody>"]
+    for source, cells in zip(run.sources, common.source_run_rows(run), strict=True):
+        cls = ' class="r-FAILED"' if source.error else ""
+        tds = [f"<td>{_e(c)}</td>" for c in cells]
+        if source.digest_differs:
+            tds[5] = f'<td class="differs">{_e(cells[5])}</td>'
+        if source.error:
+            tds[6] = f'<td class="verdict"><span class="v v-FAILED">{_e(cells[6])}</span></td>'
+        out.append(f"<tr{cls}>{''.join(tds)}</tr>")
+    out.append("</tbody></table>")
+    return out
+
+
 def render(run: RunRecord) -> str:
+    if run.merged:
+        source = f"{len(run.sources)} source pod runs merged (roles {run.source_role}; zones {run.source_zone or '-'})"
+    else:
+        source = f"role {run.source_role}, pod {run.source_pod}, zone {run.source_zone or '-'}"
     meta = [("cluster", run.cluster), ("namespace", run.namespace), ("suite version", f"gvpconf {run.suite_version}"),
             ("inventory", run.inventory_path), ("inventory digest", f"sha256 {run.inventory_sha256}"),
-            ("source", f"role {run.source_role}, pod {run.source_pod}, zone {run.source_zone or '-'}"),
+            ("source", source),
             ("selection", run.selection or "every connection"),
             ("started", common.when(run.started)),
             ("finished", f"{common.when(run.finished)} ({common.duration(run)})")]
@@ -121,13 +159,17 @@ def render(run: RunRecord) -> str:
              f'<p class="result" id="result">{_e(common.summary_line(run))} &middot; run {status} '
              f"(exit status {run.exit_status})</p>"]
     parts += [f'<p class="banner">Run failed: {_e(p)}</p>' for p in run.problems]
+    parts += [f'<p class="note">Note: {_e(n)}</p>' for n in run.notes]
     parts.append('<table class="meta" id="meta">' + "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>"
                                                           for k, v in meta) + "</table>")
+    if run.merged:
+        parts += _sources(run)
+    per_source = "<th>verdict per source pod/zone</th>" if run.merged else ""
     parts += ["<h2>Connections</h2>", '<table id="connections"><thead><tr><th>#</th><th>source</th>'
               "<th>destination</th><th>protocol</th><th>port</th><th>class</th><th>verdict</th>"
-              f"<th>per target (from pod {_e(run.source_pod)})</th><th>evidence</th><th>causes / why not run</th>"
+              f"{per_source}<th>{_e(common.targets_header(run))}</th><th>evidence</th><th>causes / why not run</th>"
               "</tr></thead><tbody>"]
-    parts += [_row(row) for row in run.connections]
+    parts += [_row(row, run.merged) for row in run.connections]
     parts.append("</tbody></table>")
     attention = _attention(run)
     if attention:

@@ -25,38 +25,61 @@ def render(run: RunRecord) -> str:
         out.append(f"> **Run failed:** {problem}")
     if run.problems:
         out.append("")
+    for note in run.notes:
+        out.append(f"> **Note:** {note}")
+    if run.notes:
+        out.append("")
+    if run.merged:
+        source = (f"{len(run.sources)} source pod runs merged (roles {_cell(run.source_role)}; "
+                  f"zones {_cell(run.source_zone or '-')})")
+    else:
+        source = f"role {_cell(run.source_role)}, pod {_cell(run.source_pod)}, zone {_cell(run.source_zone or '-')}"
     out += ["| | |", "|---|---|",
             f"| cluster | {_cell(run.cluster)} |",
             f"| namespace | {_cell(run.namespace)} |",
             f"| suite version | gvpconf {_cell(run.suite_version)} |",
             f"| inventory | `{_cell(run.inventory_path)}` |",
             f"| inventory digest | sha256 `{run.inventory_sha256}` |",
-            f"| source | role {_cell(run.source_role)}, pod {_cell(run.source_pod)}, "
-            f"zone {_cell(run.source_zone or '-')} |",
+            f"| source | {source} |",
             f"| selection | {_cell(run.selection or 'every connection')} |",
             f"| started | {common.when(run.started)} |",
             f"| finished | {common.when(run.finished)} ({common.duration(run)}) |", ""]
+    if run.merged:
+        out += ["## Source pod runs", "", "| " + " | ".join(common.SOURCE_RUN_HEAD) + " |",
+                "|" + "---|" * len(common.SOURCE_RUN_HEAD)]
+        for src_run, cells in zip(run.sources, common.source_run_rows(run), strict=True):
+            shown = [_cell(c) for c in cells]
+            if src_run.digest_differs:
+                shown[5] = f"**{shown[5]}**"
+            if src_run.error:
+                shown[6] = f"**{shown[6]}**"
+            out.append("| " + " | ".join(shown) + " |")
+        out.append("")
+    per_source_head = " verdict per source pod/zone |" if run.merged else ""
     out += ["## Connections", "",
-            "| # | source | destination | protocol | port | class | verdict | per target (from pod "
-            f"{_cell(run.source_pod)}) | evidence | causes / why not run |",
-            "|---:|---|---|---|---|---|---|---|---|---|"]
+            f"| # | source | destination | protocol | port | class | verdict |{per_source_head} "
+            f"{_cell(common.targets_header(run))} | evidence | causes / why not run |",
+            "|---:|---|---|---|---|---|---|" + ("---|" if run.merged else "") + "---|---|---|"]
     for row in run.connections:
         verdict = f"**{row.verdict}**" if row.verdict in ("FAILED", "waived", "flaky") else row.verdict
+        per_source = ""
+        if run.merged:
+            per_source = " " + ("<br>".join(_cell(f"{v.where} {v.text}") for v in row.per_source) or " ") + " |"
         targets = "<br>".join(_cell(f"{common.where(c)}: {common.case_outcome(c)}") for c in row.cases
                               if c.outcome != "skipped")
         facts = "<br>".join(_cell(f"{n} = {v}") for n, v in common.row_facts(row.cases))
-        why = row.why or "; ".join(_cell(common.failure_text(c)) for c in row.cases
-                                  if c.outcome in ("failed", "waived", "error"))
+        why = row.why or "; ".join(common.row_causes(row))
         out.append(f"| {row.number} | {_cell(row.source_label)} | {_cell(row.destination_label)} | "
-                   f"{_cell(row.protocol)} | {_cell(row.ports or '-')} | {row.classification} | {verdict} | "
-                   f"{targets or ' '} | {facts or ' '} | {_cell(why)} |")
+                   f"{_cell(row.protocol)} | {_cell(row.ports or '-')} | {row.classification} | {verdict} |{per_source}"
+                   f" {targets or ' '} | {facts or ' '} | {_cell(why)} |")
     out.append("")
     attention = [(row, c) for row in run.connections for c in row.cases if c.outcome in
                  ("failed", "error", "waived", "flaky")]
     if attention:
         out += ["## Failures, waivers and flaky cases", ""]
         for row, c in attention:
-            out += [f"### #{row.number} {row.source} -> {c.target} ({c.address}): {common.case_outcome(c)}", ""]
+            src = f" from {c.source}" if c.source_pod else ""
+            out += [f"### #{row.number} {row.source}{src} -> {c.target} ({c.address}): {common.case_outcome(c)}", ""]
             if c.outcome == "flaky":
                 out.append(f"Passed only after retries: {len(c.failed_attempts)} of {len(c.attempts)} "
                            "attempts failed.")

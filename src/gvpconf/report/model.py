@@ -47,15 +47,78 @@ class CaseRecord:
     transcript: list[list[str]] = field(default_factory=list)  # the last exchange, kept for failures
     waiver: dict[str, str] | None = None
     reason: str = ""  # why a skipped case did not run
+    #: where the case ran from: set in a merged report only (a single run's pod is RunRecord.source_pod)
+    source_pod: str = ""
+    source_zone: str = ""
 
     @property
     def key(self) -> str:
-        """Identity across runs: connection, target and probe (drift matches on it)."""
-        return f"#{self.connection} {self.target} {self.probe or self.test}"
+        """Identity across runs: connection, target and probe (drift matches on it); the pod too when merged."""
+        where = f" from {self.source_pod}" if self.source_pod else ""
+        return f"#{self.connection} {self.target} {self.probe or self.test}{where}"
+
+    @property
+    def source(self) -> str:
+        """``pod@zone`` in a merged report, else empty."""
+        return pod_at_zone(self.source_pod, self.source_zone) if self.source_pod else ""
 
     @property
     def failed_attempts(self) -> list[Attempt]:
         return [a for a in self.attempts if a.outcome != PASSED]
+
+
+def pod_at_zone(pod: str, zone: str) -> str:
+    return f"{pod}@{zone}" if zone else pod
+
+
+@dataclass
+class SourceVerdict:
+    """A row's verdict from one source pod (merged reports only)."""
+
+    pod: str
+    zone: str
+    role: str
+    verdict: str  # FAILED / waived / flaky / verified, or why it did not run there (not selected...)
+    causes: list[str] = field(default_factory=list)
+    detail: str = ""  # "2/2 cases passed", or why not run, or why the pod could not run
+
+    @property
+    def where(self) -> str:
+        return pod_at_zone(self.pod, self.zone)
+
+    @property
+    def text(self) -> str:
+        """``verified``, ``FAILED (timeout)``, ``FAILED (could not run: ...)``, ``not selected``..."""
+        if self.verdict in ("FAILED", "waived") and self.causes:
+            return f"{self.verdict} ({', '.join(self.causes)})"
+        return self.verdict
+
+
+@dataclass
+class SourceRun:
+    """One run merged into a deployment-wide report: a source pod's run, or why it could not run."""
+
+    pod: str
+    zone: str
+    role: str
+    started: str = ""
+    finished: str = ""
+    duration_s: float = 0.0
+    exit_status: int | None = None
+    inventory_path: str = ""
+    inventory_sha256: str = ""
+    cluster: str = ""
+    namespace: str = ""
+    suite_version: str = ""
+    selection: str = ""
+    results: str = ""  # the results.json it came from
+    error: str = ""  # the run could not happen / produced no results: why
+    cause: str = ""  # attach | timeout | no-report | not-running | backend
+    digest_differs: bool = False
+
+    @property
+    def where(self) -> str:
+        return pod_at_zone(self.pod, self.zone)
 
 
 @dataclass
@@ -75,6 +138,7 @@ class ConnectionRecord:
     causes: list[str] = field(default_factory=list)
     sends: list[str] = field(default_factory=list)  # what its probes send
     cases: list[CaseRecord] = field(default_factory=list)
+    per_source: list[SourceVerdict] = field(default_factory=list)  # merged reports only
 
 
 @dataclass
@@ -122,7 +186,14 @@ class RunRecord:
     waivers: list[dict[str, str]] = field(default_factory=list)
     connections: list[ConnectionRecord] = field(default_factory=list)
     drift: Drift | None = None
+    #: merged reports only: every run merged (one per source pod), and notices that do not fail the run
+    sources: list[SourceRun] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     format: str = FORMAT
+
+    @property
+    def merged(self) -> bool:
+        return bool(self.sources)
 
     def cases(self) -> list[CaseRecord]:
         return [case for c in self.connections for case in c.cases]
@@ -151,11 +222,13 @@ def from_dict(data: dict[str, Any]) -> RunRecord:
         for case in c.get("cases", []):
             case = dict(case, attempts=[_build(Attempt, a) for a in case.get("attempts", [])])
             cases.append(_build(CaseRecord, case))
-        conns.append(_build(ConnectionRecord, dict(c, cases=cases)))
+        per_source = [_build(SourceVerdict, v) for v in c.get("per_source", [])]
+        conns.append(_build(ConnectionRecord, dict(c, cases=cases, per_source=per_source)))
     drift = data.get("drift")
     if drift is not None:
         drift = _build(Drift, dict(drift, items=[_build(DriftItem, i) for i in drift.get("items", [])]))
-    run: RunRecord = _build(RunRecord, dict(data, connections=conns, drift=drift))
+    sources = [_build(SourceRun, s) for s in data.get("sources", [])]
+    run: RunRecord = _build(RunRecord, dict(data, connections=conns, drift=drift, sources=sources))
     return run
 
 

@@ -31,6 +31,7 @@ HELP = {
     "probe_failure_cause": "Why the probe failed (dns, refused, timeout, tls, protocol, auth, semantic, config)",
     "probe_measurement": "Numeric facts the probe recorded (RTT, loss, jitter, latency, versions...)",
     "gvp_connection_verdict": "Verdict of each row of the GVP connections table (1 for its current verdict)",
+    "gvp_connection_source_verdict": "Verdict of each row from each source pod (merged reports; 1 for its verdict)",
     "gvp_run_timestamp_seconds": "When the conformance run finished (Unix time)",
 }
 
@@ -46,7 +47,8 @@ def _labels(pairs: dict[str, str]) -> str:
 def _case_labels(run: RunRecord, row: ConnectionRecord, case: CaseRecord) -> dict[str, str]:
     return {"connection": str(row.number), "source": row.source, "destination": row.destination,
             "target": case.target, "address": case.address, "zone": case.zone, "probe": case.probe,
-            "classification": row.classification, "cluster": run.cluster, "source_pod": run.source_pod}
+            "classification": row.classification, "cluster": run.cluster,
+            "source_pod": case.source_pod or run.source_pod}
 
 
 def _num(value: float) -> str:
@@ -79,10 +81,15 @@ def render(run: RunRecord) -> str:
         row_labels = {"connection": str(row.number), "source": row.source, "destination": row.destination,
                       "verdict": row.verdict, "cluster": run.cluster}
         series["gvp_connection_verdict"].append(f"gvp_connection_verdict{_labels(row_labels)} 1")
-    finished = dt.datetime.fromisoformat(run.finished).timestamp()
-    series["gvp_run_timestamp_seconds"].append(
-        f"gvp_run_timestamp_seconds{_labels({'cluster': run.cluster, 'source_pod': run.source_pod})} "
-        f"{_num(round(finished, 3))}")
+        for v in row.per_source:
+            labels = {**row_labels, "verdict": v.verdict, "source_pod": v.pod, "source_zone": v.zone}
+            series["gvp_connection_source_verdict"].append(f"gvp_connection_source_verdict{_labels(labels)} 1")
+    runs = [(s.pod, s.finished) for s in run.sources if s.finished] if run.merged else [(run.source_pod, run.finished)]
+    for pod, when in runs:
+        finished = dt.datetime.fromisoformat(when).timestamp()
+        series["gvp_run_timestamp_seconds"].append(
+            f"gvp_run_timestamp_seconds{_labels({'cluster': run.cluster, 'source_pod': pod})} "
+            f"{_num(round(finished, 3))}")
     out: list[str] = []
     for name, lines in series.items():
         if not lines:

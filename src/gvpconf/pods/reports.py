@@ -1,0 +1,50 @@
+"""The merged acceptance report of a run from the pods: every pod's ``results.json`` into one report.
+
+Next to the merged JUnit, the runner writes ``report.html``, ``report.md``, ``results.json`` and
+``metrics.prom`` for the whole deployment (``gvpconf.report.merge``): each row with its verdict per
+source pod and zone. A pod whose run did not happen, or produced no ``results.json``, is a failure of
+every row of its role, with the reason.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from gvpconf.pods.model import RunOutcome
+from gvpconf.report import model
+from gvpconf.report.merge import Input, Unrun, merge
+from gvpconf.report.model import RunRecord
+
+
+def merged_record(outcomes: Sequence[RunOutcome]) -> RunRecord:
+    inputs: list[Input] = []
+    unrun: list[Unrun] = []
+    for o in outcomes:
+        src = o.source
+        if o.error is not None or o.results is None:
+            if o.error is not None:
+                error, cause = o.error, o.cause or "runner"
+            else:
+                exit_code = f" (exit {o.exit_code})" if o.exit_code is not None else ""
+                error, cause = f"the run produced no results.json{exit_code}", "no-report"
+            unrun.append(Unrun(src.role, src.pod, src.zone, error, cause, round(o.duration, 3)))
+            continue
+        try:
+            run = model.from_dict(json.loads(o.results))
+        except (ValueError, TypeError, AttributeError) as exc:
+            unrun.append(Unrun(src.role, src.pod, src.zone, f"unreadable results.json: {exc}", "no-report",
+                               round(o.duration, 3)))
+            continue
+        inputs.append(Input(run, path=f"{src.where} ({o.backend or 'runner'})", pod=src.pod, zone=src.zone,
+                            role=src.role))
+    return merge(inputs, unrun)
+
+
+def write_merged(outcomes: Sequence[RunOutcome], outdir: str | os.PathLike[str]) -> tuple[RunRecord, list[Path]]:
+    from gvpconf.report import write_all
+
+    run = merged_record(outcomes)
+    return run, write_all(run, outdir)
