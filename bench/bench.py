@@ -106,7 +106,7 @@ def healthy(lab: Lab, work: Path, repeats: int) -> None:
     ratio = (wall - startup) / wait
     row("healthy run: wall time", f"{wall:.2f} s", "", None)
     row("healthy run: (wall - start-up) / longest wait", f"{ratio:.2f} (wait {wait:.1f} s)", "<= 1.5", ratio <= 1.5)
-    row("healthy run: start-up (imports + collection)", f"{startup:.2f} s", "<= 2 s", startup <= 2.0)
+    row("start-up: process start to probes sent (imports + collection)", f"{startup:.2f} s", "<= 1.0 s", startup <= 1.0)
 
 
 def collect_time(inventory: Path, repeats: int) -> float:
@@ -340,6 +340,8 @@ def main() -> None:
     counts = [3, 20] if args.quick else [3, 50, 200]
     print(f"gvpconf benchmark ({'quick' if args.quick else 'full'}) on {platform.node()}: "
           f"{os.cpu_count()} CPUs, Python {platform.python_version()}, {platform.platform()}", flush=True)
+    if "rtp" in only:  # before the lab starts: the sender's pacing, not the lab's CPU load, is measured
+        rtp_pacing(args.quick)
     with tempfile.TemporaryDirectory(prefix="gvpconf-bench-") as tmp, ExitStack() as stack:
         work = Path(tmp)
         os.chmod(work, 0o755)
@@ -353,8 +355,6 @@ def main() -> None:
             scale(work, counts)
         if "memory" in only:
             memory(lab)
-        if "rtp" in only:
-            rtp_pacing(args.quick)
         if "blackbox" in only:
             versus_blackbox(lab, work, 3 if args.quick else 15)
     print()
