@@ -27,10 +27,8 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import Field, ValidationError, field_validator
 
 from gvpconf.catalog import BY_NUMBER, DESTINATIONS
@@ -65,6 +63,7 @@ from gvpconf.inventory.web import (
     OrsDestination,
     WebDestination,
 )
+from gvpconf.yamlfile import first_error, read_yaml
 
 __all__ = [
     "ActiveMQDestination",
@@ -202,32 +201,13 @@ def parse(data: Any, source: str = "<inventory>") -> Inventory:
         return Inventory.model_validate(data)
     except ValidationError as exc:
         errors = exc.errors()
-        # prefer the most specific error when a field accepts several shapes
-        # a misspelt key shows up as both "unknown key" and "missing key": name the misspelling first
-        first = max(errors, key=lambda e: (e.get("type") == "extra_forbidden", len(e.get("loc", ()))))
         more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
-        raise InventoryError(f"{source}: {_describe(dict(first))}{more}") from None
+        raise InventoryError(f"{source}: {_describe(first_error(errors))}{more}") from None
 
 
 def load(path: str | os.PathLike[str]) -> Inventory:
     """Read and validate an inventory file. Raises InventoryError (one line) on any problem."""
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InventoryError(f"{p}: no such inventory file (pass --inventory FILE)") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-        raise InventoryError(f"{p}: cannot read the inventory: {reason}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        at = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
-        raise InventoryError(f"{p}{at}: YAML syntax error: {exc.problem} (fix the YAML)") from None
-    except yaml.YAMLError as exc:
-        raise InventoryError(f"{p}: YAML error: {exc} (fix the YAML)") from None
-    return parse(data, str(p))
+    return parse(read_yaml(path, "inventory", "--inventory", InventoryError), str(path))
 
 
 def resolve_secrets(inv: Inventory, destination_keys: Iterable[str], source: str) -> dict[str, dict[str, Any]]:

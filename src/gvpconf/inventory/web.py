@@ -22,21 +22,6 @@ from gvpconf.inventory.foundation import StatusPattern
 HttpMethod = Literal["GET", "HEAD", "POST", "PUT", "OPTIONS"]
 
 
-def accepts(patterns: Iterable[str], status: int) -> bool:
-    """True when ``status`` matches one of ``patterns`` ('2xx', '200', '200-299')."""
-    for pat in patterns:
-        if pat.endswith("xx"):
-            if status // 100 == int(pat[0]):
-                return True
-        elif "-" in pat:
-            lo, hi = (int(p) for p in pat.split("-"))
-            if lo <= status <= hi:
-                return True
-        elif status == int(pat):
-            return True
-    return False
-
-
 class TlsSettings(_Model):
     """How a TLS peer is checked. Verification is on unless ``verify: false`` is written explicitly."""
 

@@ -22,12 +22,12 @@ from typing import TYPE_CHECKING, Any
 
 from gvpconf.errors import Cause, ProbeFailure, failure_from_os_error
 from gvpconf.inventory import Secret
+from gvpconf.inventory.foundation import accepts
 from gvpconf.inventory.web import (
     CustomerDestination,
     OrsDestination,
     VxmlDestination,
     _HttpBase,
-    accepts,
 )
 from gvpconf.probes import ProbeContext, tlscheck
 from gvpconf.wire import vxml

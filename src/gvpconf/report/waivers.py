@@ -19,10 +19,10 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from gvpconf.catalog import BY_NUMBER, ROLES
+from gvpconf.yamlfile import first_error, read_yaml
 
 
 class WaiverError(Exception):
@@ -93,29 +93,12 @@ def parse(data: Any, source: str = "<waivers>") -> list[Waiver]:
         return _LIST.validate_python(data)
     except ValidationError as exc:
         errors = exc.errors()
-        first = max(errors, key=lambda e: (e.get("type") == "extra_forbidden", len(e.get("loc", ()))))
         more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
-        raise WaiverError(f"{source}: waivers{_describe(dict(first))}{more}") from None
+        raise WaiverError(f"{source}: waivers{_describe(first_error(errors))}{more}") from None
 
 
 def load(path: str | Path) -> list[Waiver]:
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise WaiverError(f"{p}: no such waivers file (pass --gvp-waivers FILE)") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-        raise WaiverError(f"{p}: cannot read the waivers: {reason}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        at = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
-        raise WaiverError(f"{p}{at}: YAML syntax error: {exc.problem} (fix the YAML)") from None
-    except yaml.YAMLError as exc:
-        raise WaiverError(f"{p}: YAML error: {exc} (fix the YAML)") from None
-    return parse(data, str(p))
+    return parse(read_yaml(path, "waivers", "--gvp-waivers", WaiverError), str(path))
 
 
 class Waivers:
