@@ -40,7 +40,8 @@ def _bound(kind: PortKind, port: int = 0, host: str = LOOPBACK) -> socket.socket
 
 
 PICK_LOW, PICK_HIGH = 10000, 19999
-_handed_out: set[tuple[PortKind, int]] = set()
+#: port numbers handed out, whatever the kind: a peer may bind both (sipp's TCP port, its UDP sockets)
+_handed_out: set[int] = set()
 _lock = threading.Lock()
 _rng = random.Random()
 
@@ -50,14 +51,14 @@ def free_port(kind: PortKind = "tcp", host: str = LOOPBACK) -> int:
     with _lock:
         for _ in range(2000):
             port = _rng.randint(PICK_LOW, PICK_HIGH)
-            if (kind, port) in _handed_out:
+            if port in _handed_out:
                 continue
             try:
                 with _bound(kind, port, host):
                     pass
             except OSError:
                 continue
-            _handed_out.add((kind, port))
+            _handed_out.add(port)
             return port
     raise OSError(f"no free {kind} port found in {PICK_LOW}-{PICK_HIGH} on {host}")
 
@@ -79,20 +80,20 @@ def is_free(port: int, kind: PortKind = "tcp", host: str = LOOPBACK) -> bool:
 
 
 def free_port_block(size: int, kind: PortKind = "udp", host: str = LOOPBACK, attempts: int = 50) -> int:
-    """The first port of ``size`` consecutive free ports, starting at an even number.
-
-    For RTP-style media ports, where a tool binds ``p`` and ``p+2`` (sipp's ``-rtp_echo``).
-    """
-    for _ in range(attempts):
-        base = free_port(kind, host)
-        base -= base % 2
-        if base + size > 65535:
-            continue
-        with ExitStack() as stack:
-            try:
-                for offset in range(size):
-                    stack.enter_context(_bound(kind, base + offset, host))
-            except OSError:
+    """The first port of ``size`` consecutive free ports, starting at an even number; all of them are
+    handed out. For RTP-style media ports, where a tool binds ``p`` and ``p+2`` (sipp's ``-rtp_echo``)."""
+    with _lock:
+        for _ in range(attempts):
+            base = _rng.randint(PICK_LOW, PICK_HIGH - size) & ~1
+            block = range(base, base + size)
+            if any(p in _handed_out for p in block):
                 continue
+            with ExitStack() as stack:
+                try:
+                    for port in block:
+                        stack.enter_context(_bound(kind, port, host))
+                except OSError:
+                    continue
+            _handed_out.update(block)
             return base
     raise OSError(f"no block of {size} free {kind} ports found on {host} in {attempts} attempts")
