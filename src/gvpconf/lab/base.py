@@ -118,10 +118,12 @@ def gvpconf_env() -> dict[str, str]:
     return env
 
 
-def bound_socket_inodes(port: int, kind: str = "tcp") -> set[int]:
-    """Inodes of sockets bound to ``port`` (TCP: listening ones) in this network namespace."""
+def bound_socket_inodes(port: int, kind: str = "tcp", pid: int | None = None) -> set[int]:
+    """Inodes of sockets bound to ``port`` (TCP: listening ones) in this network namespace, or in the
+    network namespace of process ``pid``."""
     inodes: set[int] = set()
-    for table in (f"/proc/net/{kind}", f"/proc/net/{kind}6"):
+    proc = f"/proc/{pid}/net" if pid is not None else "/proc/net"
+    for table in (f"{proc}/{kind}", f"{proc}/{kind}6"):
         try:
             rows = Path(table).read_text().splitlines()[1:]
         except OSError:

@@ -23,7 +23,7 @@ from gvpconf.netlab import lab as netlab
 from gvpconf.netlab.backend import LocalBackend
 from gvpconf.netlab.netns import NetnsError
 from gvpconf.pods import junit, runner
-from gvpconf.pods.model import RunOutcome
+from gvpconf.pods.reports import write_merged_reports
 
 PROG = "python -m gvpconf.netlab"
 
@@ -72,7 +72,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     assert root is not None
     print(f"merged report: {out} ({root.get('tests')} cases, {root.get('failures')} failures, "
           f"{root.get('errors')} errors)")
-    merged_ok = _write_merged_reports(outcomes, args.reports or str(out.parent))
+    merged_ok = write_merged_reports(outcomes, args.reports or str(out.parent), PROG)
     ok = (merged_ok and all(o.junit is not None for o in outcomes) and root.get("failures") == "0"
           and root.get("errors") == "0")
     return 0 if ok else 1
@@ -90,21 +90,6 @@ def cmd_up(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("stopping the netns lab", file=sys.stderr)
     return 0
-
-
-def _write_merged_reports(outcomes: list[RunOutcome], outdir: str) -> bool:
-    """The deployment-wide acceptance report next to the merged JUnit; False when a pod gave no results."""
-    from gvpconf.pods.reports import write_merged
-    from gvpconf.report import common
-
-    try:
-        run, written = write_merged(outcomes, outdir)
-    except (OSError, ValueError) as exc:
-        print(f"{PROG}: cannot write the merged reports into {outdir}: {exc}", file=sys.stderr)
-        return False
-    print(f"merged acceptance report: {common.summary_line(run)}")
-    print("merged reports: " + ", ".join(str(p) for p in written))
-    return all(o.results is not None for o in outcomes)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,33 +11,14 @@ the peer's own ``/proc/PID/net`` (the host's ``/proc/net`` shows another namespa
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import ClassVar
 
 from gvpconf.lab.activemq import ActiveMQPeer
-from gvpconf.lab.base import Peer, lineage, socket_inodes
+from gvpconf.lab.base import Peer, bound_socket_inodes, lineage, socket_inodes
 from gvpconf.lab.postgres import PostgresPeer
 from gvpconf.lab.sipp import SippPeer
 from gvpconf.lab.standins import ConfigServerStandIn
 from gvpconf.netlab.netns import exec_prefix, in_netns
-
-
-def _listening_inodes(pid: int, port: int, kind: str) -> set[int]:
-    """Inodes of sockets bound to ``port`` in the network namespace of process ``pid``."""
-    inodes: set[int] = set()
-    for table in (f"/proc/{pid}/net/{kind}", f"/proc/{pid}/net/{kind}6"):
-        try:
-            rows = Path(table).read_text().splitlines()[1:]
-        except OSError:
-            continue
-        for row in rows:
-            cols = row.split()
-            if len(cols) < 10 or int(cols[1].rsplit(":", 1)[1], 16) != port:
-                continue
-            if kind == "tcp" and cols[3] != "0A":
-                continue
-            inodes.add(int(cols[9]))
-    return inodes
 
 
 class NetnsPeer(Peer):
@@ -60,7 +41,7 @@ class NetnsPeer(Peer):
         if self.proc is None:
             return False
         for pid in lineage(self.proc.pid):
-            if _listening_inodes(pid, self.port, self.port_kind()) & socket_inodes(pid):
+            if bound_socket_inodes(self.port, self.port_kind(), pid) & socket_inodes(pid):
                 return True
         return False
 

@@ -16,6 +16,7 @@ import yaml
 
 from gvpconf.pods import junit, roles, runner
 from gvpconf.pods.model import RunOutcome, SourcePod
+from gvpconf.pods.reports import write_merged_reports
 
 PROG = "python -m gvpconf.pods"
 
@@ -88,25 +89,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     root = tree.getroot()
     assert root is not None
     print(f"merged report: {out} ({root.get('tests')} cases, {root.get('failures')} failures)")
-    merged_ok = _write_merged_reports(outcomes, args.reports or str(out.parent))
+    merged_ok = write_merged_reports(outcomes, args.reports or str(out.parent), PROG)
     ok = (merged_ok and all(o.junit is not None for o in outcomes) and root.get("failures") == "0"
           and root.get("errors") == "0")
     return 0 if ok else 1
-
-
-def _write_merged_reports(outcomes: list[RunOutcome], outdir: str) -> bool:
-    """The deployment-wide acceptance report next to the merged JUnit; False when a pod gave no results."""
-    from gvpconf.pods.reports import write_merged
-    from gvpconf.report import common
-
-    try:
-        run, written = write_merged(outcomes, outdir)
-    except (OSError, ValueError) as exc:
-        print(f"{PROG}: cannot write the merged reports into {outdir}: {exc}", file=sys.stderr)
-        return False
-    print(f"merged acceptance report: {common.summary_line(run)}")
-    print("merged reports: " + ", ".join(str(p) for p in written))
-    return all(o.results is not None for o in outcomes)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -48,3 +48,20 @@ def write_merged(outcomes: Sequence[RunOutcome], outdir: str | os.PathLike[str])
 
     run = merged_record(outcomes)
     return run, write_all(run, outdir)
+
+
+def write_merged_reports(outcomes: list[RunOutcome], outdir: str, prog: str) -> bool:
+    """The deployment-wide acceptance report next to the merged JUnit, for both runners (cluster and
+    namespace lab); prints where it went. False when it could not be written or a pod gave no results."""
+    import sys
+
+    from gvpconf.report import common
+
+    try:
+        run, written = write_merged(outcomes, outdir)
+    except (OSError, ValueError) as exc:
+        print(f"{prog}: cannot write the merged reports into {outdir}: {exc}", file=sys.stderr)
+        return False
+    print(f"merged acceptance report: {common.summary_line(run)}")
+    print("merged reports: " + ", ".join(str(p) for p in written))
+    return all(o.results is not None for o in outcomes)

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 
 from gvpconf.wire import WireError
+from gvpconf.wire._text import TOKEN, Headers, check_headers
 from gvpconf.wire.banner import describe
 
 __all__ = [
@@ -31,22 +32,19 @@ __all__ = [
 
 MAX_MESSAGE_SIZE = 64 * 1024
 MAX_HEADERS = 128
-Headers = tuple[tuple[str, str], ...]
-
-_TOKEN = re.compile(r"[A-Za-z0-9.!%*_+`'~-]+")
+_TOKEN = TOKEN
 _BLANK_LINE = re.compile(rb"\r?\n\r?\n")
 _LINE_END = re.compile(r"\r?\n")
 _PORT_RANGE = re.compile(r"(\d{1,5})(?:-(\d{1,5}))?")
 
 
+def _check_value(name: str, value: str) -> None:
+    if "\r" in value or "\n" in value:
+        raise WireError(f"RTSP header {name} must not contain CR or LF: {value!r}")
+
+
 def _check_headers(headers: Headers) -> Headers:
-    checked = tuple((str(name), str(value)) for name, value in headers)
-    for name, value in checked:
-        if not _TOKEN.fullmatch(name):
-            raise WireError(f"RTSP header name is not a token: {name!r}")
-        if "\r" in value or "\n" in value:
-            raise WireError(f"RTSP header {name} must not contain CR or LF: {value!r}")
-    return checked
+    return check_headers(headers, "RTSP", _check_value)
 
 
 class _HeaderAccess:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from gvpconf.wire import WireError
+from gvpconf.wire._text import TOKEN, Headers, check_headers
 from gvpconf.wire.banner import describe
 
 __all__ = [
@@ -43,7 +44,6 @@ __all__ = [
     "to_tag",
 ]
 
-Headers = tuple[tuple[str, str], ...]
 _T = TypeVar("_T")
 
 MAGIC_COOKIE = "z9hG4bK"  # §8.1.1.7: every RFC 3261 branch starts with it
@@ -58,7 +58,7 @@ COMPACT_FORMS = {
 # Header fields whose grammar is a comma-separated list (§7.3.1), among those we split.
 _LIST_HEADERS = frozenset({"via", "allow", "supported", "accept"})
 
-_TOKEN = re.compile(r"[A-Za-z0-9.!%*_+`'~-]+")  # §25.1 token
+_TOKEN = TOKEN  # §25.1 token
 _BLANK_LINE = re.compile(rb"\r?\n\r?\n")
 _LINE_END = re.compile(r"\r?\n")
 _VIA = re.compile(
@@ -126,12 +126,7 @@ def _check_text(what: str, text: str) -> None:
 
 
 def _check_headers(headers: Headers) -> Headers:
-    checked = tuple((str(name), str(value)) for name, value in headers)
-    for name, value in checked:
-        if not _TOKEN.fullmatch(name):
-            raise WireError(f"SIP header name is not a token: {name!r}")
-        _check_text(f"value of SIP header {name}", value)
-    return checked
+    return check_headers(headers, "SIP", lambda name, value: _check_text(f"value of SIP header {name}", value))
 
 
 @dataclass(frozen=True, slots=True)
