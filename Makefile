@@ -4,29 +4,29 @@
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml lab/pyproject.toml | cksum | cut -d' ' -f1)
 
 .PHONY: install peers demo test lint typecheck schema clean pods-lab screenshot bench bench-quick
 
 install: $(STAMP) peers
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml lab/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]' -e ./lab
 	touch $@
 
 # Debian packages of the lab's real peers (ActiveMQ, sipp, PostgreSQL, FreeTDS's tsql...)
 peers: $(STAMP)
-	$(PY) -m gvpconf.lab install
+	$(PY) -m gvpconf_lab install
 
 demo: install
 	mkdir -p reports
-	$(PY) -m gvpconf.lab run -- $(PY) -m pytest tests --junitxml reports/junit.xml -o junit_suite_name=gvp-conformance
+	$(PY) -m gvpconf_lab run -- $(PY) -m pytest tests --junitxml reports/junit.xml -o junit_suite_name=gvp-conformance
 
 # the suite run from inside each simulated pod (network namespaces, NetworkPolicies as iptables rules)
 pods-lab: install
 	mkdir -p reports/pods
-	$(PY) -m gvpconf.netlab run --deny-matrix --junitxml reports/pods/junit.xml
+	$(PY) -m gvpconf_lab.netlab run --deny-matrix --junitxml reports/pods/junit.xml
 
 test: install lint typecheck bench-quick
 	$(PY) -m pytest selftests -p no:cacheprovider
@@ -39,7 +39,7 @@ bench-quick: install
 	$(PY) bench/bench.py --quick
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src selftests tests bench conftest.py
+	$(VENV)/bin/ruff check src lab selftests tests bench conftest.py
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy

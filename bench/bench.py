@@ -37,9 +37,9 @@ from sipresponder import SipResponder  # noqa: E402
 from gvpconf import catalog  # noqa: E402
 from gvpconf.deadline import Timeouts  # noqa: E402
 from gvpconf.inventory import parse, resolve_secrets  # noqa: E402
-from gvpconf.lab import Lab, impostors  # noqa: E402
-from gvpconf.probes import ProbeContext  # noqa: E402
+from gvpconf.probes.context import ProbeContext  # noqa: E402
 from gvpconf.scheduler import Job, run_job  # noqa: E402
+from gvpconf_lab import Lab, impostors  # noqa: E402
 
 ROWS: list[tuple[str, str, str, str]] = []  # figure, value, target, verdict
 
@@ -168,7 +168,7 @@ def memory(lab: Lab) -> None:
 
 
 def rtp_pacing(quick: bool) -> None:
-    """The RTP sender's pacing (gvpconf.probes.rtp.Pacer), by bench/rtp_pacing.py, at 50 and 1000 pps."""
+    """The RTP sender's pacing (gvpconf.probes.media.Pacer), by bench/rtp_pacing.py, at 50 and 1000 pps."""
     script = ROOT / "bench" / "rtp_pacing.py"
     for ptime, packets in ((20, 100 if quick else 1500), (1, 500 if quick else 10000)):
         args = [sys.executable, str(script), "--json", "--ptime", str(ptime), "--packets", str(packets)]
@@ -189,7 +189,7 @@ def rtp_pacing(quick: bool) -> None:
 def blackbox_exporter(work: Path, sip_host: str, sip_port: int, ca_file: str, server_name: str) -> Iterator[str]:
     binary = shutil.which("prometheus-blackbox-exporter") or shutil.which("blackbox_exporter")
     if binary is None:
-        raise SystemExit("prometheus-blackbox-exporter is not installed: run `python -m gvpconf.lab install`")
+        raise SystemExit("prometheus-blackbox-exporter is not installed: run `python -m gvpconf_lab install`")
     config = {"modules": {
         "tcp": {"prober": "tcp", "timeout": "5s"},
         "http": {"prober": "http", "timeout": "5s", "http": {"preferred_ip_protocol": "ip4"}},

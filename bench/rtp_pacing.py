@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/rtp_pacing.py [--packets 500] [--ptime 20]
 
-Sends real RTP over a loopback UDP socket with ``gvpconf.probes.rtp.Pacer`` and prints the error of each
+Sends real RTP over a loopback UDP socket with ``gvpconf.probes.media.Pacer`` and prints the error of each
 departure against its schedule (t0 + k * ptime) and of each inter-departure gap against ptime, in microseconds.
 """
 
@@ -15,7 +15,7 @@ import socket
 import statistics
 import time
 
-from gvpconf.probes.rtp import Pacer
+from gvpconf.probes.media import Pacer
 from gvpconf.wire import rtp
 
 

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from gvpconf.lab import Lab
-from gvpconf.lab.base import pid_alive, processes_using
+from gvpconf_lab import Lab
+from gvpconf_lab.base import pid_alive, processes_using
 
 
 @pytest.fixture(scope="session")

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from gvpconf.lab import impostors
-from gvpconf.lab.impostors import HTTP_400, wait_closed
+from gvpconf_lab import impostors
+from gvpconf_lab.impostors import HTTP_400, wait_closed
 
 
 @pytest.fixture(autouse=True)

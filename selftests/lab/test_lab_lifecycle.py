@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gvpconf.lab import Lab, LabError
-from gvpconf.lab.base import gvpconf_env, pid_alive, processes_using
-from gvpconf.lab.ports import free_port
+from gvpconf_lab import Lab, LabError
+from gvpconf_lab.base import gvpconf_env, pid_alive, processes_using
+from gvpconf_lab.ports import free_port
 
 
 @pytest.fixture
@@ -81,7 +81,7 @@ def test_only_started_peers_are_in_the_inventory(tmp_path: Path) -> None:
 
 # -- command line ---------------------------------------------------------------------------------
 def _cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "gvpconf.lab", *args]
+    return [sys.executable, "-m", "gvpconf_lab", *args]
 
 
 def test_run_passes_the_inventory_and_returns_the_exit_code(tmp_path: Path) -> None:
@@ -105,7 +105,7 @@ def test_run_reports_laberror_in_one_line(tmp_path: Path) -> None:
                               env=gvpconf_env(), capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1
     first = proc.stderr.splitlines()[0]
-    assert first.startswith("python -m gvpconf.lab: error: configserver: exited with code 3")
+    assert first.startswith("python -m gvpconf_lab: error: configserver: exited with code 3")
     assert "Traceback" not in proc.stderr
 
 

@@ -14,9 +14,9 @@ import psycopg
 import pytest
 import yaml
 
-from gvpconf.lab import ActiveMQPeer, ConfigServerStandIn, Lab, PostgresPeer, SippPeer
-from gvpconf.lab.activemq import stomp_connect
-from gvpconf.lab.sipp import sip_options
+from gvpconf_lab import ActiveMQPeer, ConfigServerStandIn, Lab, PostgresPeer, SippPeer
+from gvpconf_lab.activemq import stomp_connect
+from gvpconf_lab.sipp import sip_options
 
 
 def _inventory(lab: Lab) -> dict[str, Any]:

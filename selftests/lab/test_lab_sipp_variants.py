@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from gvpconf.lab import SippPeer
-from gvpconf.lab.base import pid_alive
-from gvpconf.lab.ports import free_port
-from gvpconf.lab.sipp import sip_options
+from gvpconf_lab import SippPeer
+from gvpconf_lab.base import pid_alive
+from gvpconf_lab.ports import free_port
+from gvpconf_lab.sipp import sip_options
 
 
 @pytest.fixture(scope="module")

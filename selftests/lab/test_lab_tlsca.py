@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from gvpconf.lab.tlsca import CA, make_ca
+from gvpconf_lab.tlsca import CA, make_ca
 
 
 @pytest.fixture(scope="module")

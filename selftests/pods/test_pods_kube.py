@@ -13,7 +13,7 @@ import pytest
 from gvpconf.pods import junit, kube, runner
 from gvpconf.pods.entry import encode_junit, encode_results
 from gvpconf.pods.model import SourcePod
-from gvpconf.pods.standin_api import Cluster, StandInServer, endpoint_slice, pod
+from gvpconf_lab.standin_api import Cluster, StandInServer, endpoint_slice, pod
 
 NS = "gvp"
 JUNIT = ('<testsuites><testsuite name="pytest" tests="1" failures="0" errors="0" skipped="0">'

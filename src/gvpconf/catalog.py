@@ -1,7 +1,7 @@
 """The 22 connections of the GVP private edition architecture page, as data.
 
 Source: Genesys Voice Platform Private Edition Guide, "Architecture", connections table
-(``shared/seed/gvp-architecture.txt``). ``seed_classification`` keeps the page's own column
+(a copy of the page's text is ``fixtures/gvp-architecture.txt``). ``seed_classification`` keeps the page's own column
 verbatim (row 19 has none); ``suite_class`` is where the conformance module lives:
 ``intra`` for connections between two GVP services (RM, MCP, RS, SD, GVP Config Server),
 ``egress`` for connections out of GVP, ``ingress`` for 18 and 19.

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from gvpconf.evidence import Fact
 from gvpconf.inventory import Target
 from gvpconf.plugin import RESULT, STATE, DiscoveryFailed, NotConfigured, _job_for, job_key
-from gvpconf.probes import Fact
 from gvpconf.scheduler import run_job
 
 

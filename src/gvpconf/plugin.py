@@ -18,7 +18,7 @@ from gvpconf import __version__, discovery, redact
 from gvpconf.catalog import BY_NUMBER, CONNECTIONS, ROLES, Connection
 from gvpconf.inventory import Inventory, InventoryError, Target, load, resolve_secrets
 from gvpconf.inventory.policy import retry_for
-from gvpconf.probes import ProbeContext
+from gvpconf.probes.context import ProbeContext
 from gvpconf.scheduler import Job, ProbeResult, Scheduler
 from gvpconf.summary import Summary
 
@@ -298,7 +298,7 @@ def pytest_plan_runtestloop(session: pytest.Session) -> bool | None:
     """``--plan``: print what would be probed and what each probe sends, run nothing."""
     if not session.config.getoption("plan", False):
         return None
-    from gvpconf.probes import SENDS
+    from gvpconf.probes import PROBES
     from gvpconf.report import plan
 
     state = _state(session.config)
@@ -316,7 +316,7 @@ def pytest_plan_runtestloop(session: pytest.Session) -> bool | None:
             assert state.inventory is not None
             policy = retry_for(state.inventory, row.number, probe)
             steps.append(plan.Step(row, f"{target.id} ({target.address}{zone})", probe,
-                                   SENDS.get(probe, "(not described)"), policy.describe(), True))
+                                   PROBES.get(probe, "(not described)"), policy.describe(), True))
         else:
             why = getattr(target, "reason", "no target")
             steps.append(plan.Step(row, str(why), probe, "", "", False))
@@ -582,7 +582,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 
 def _run_record(session: pytest.Session, state: State) -> RunRecord:
-    from gvpconf.probes import SENDS
+    from gvpconf.probes import PROBES
     from gvpconf.report import drift, model
 
     finished = dt.datetime.now(dt.UTC)
@@ -606,7 +606,7 @@ def _run_record(session: pytest.Session, state: State) -> RunRecord:
             classification=c.suite_class, seed_classification=c.seed_classification, verdict=verdict,
             detail=summary.detail(c.number), why=summary.why(c.number),
             causes=sorted(tally.causes) if tally is not None else [],
-            sends=[f"{p}: {SENDS.get(p, '')}" for p in sorted(probes_of.get(c.number, ()))], cases=cases))
+            sends=[f"{p}: {PROBES.get(p, '')}" for p in sorted(probes_of.get(c.number, ()))], cases=cases))
     inv = state.inventory
     run = model.RunRecord(
         suite_version=__version__, cluster=inv.cluster.name if inv else "", namespace=inv.cluster.namespace if inv

@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from gvpconf import probes
 from gvpconf.deadline import Deadline, Timeouts
 from gvpconf.errors import ProbeFailure
+from gvpconf.evidence import Evidence
 from gvpconf.inventory.policy import RetryPolicy
-from gvpconf.probes import Evidence, ProbeContext
+from gvpconf.probes.context import ProbeContext
 
 
 @dataclass

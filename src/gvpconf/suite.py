@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 import pytest
 
 from gvpconf.catalog import connection as _row
-from gvpconf.probes import REGISTRY
+from gvpconf.probes import PROBES
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -32,8 +32,8 @@ def connection(number: int) -> pytest.MarkDecorator:
 
 
 def probe(name: str) -> Callable[[F], F]:
-    if name not in REGISTRY:
-        raise KeyError(f"unknown probe {name!r}; known: {', '.join(sorted(REGISTRY))}")
+    if name not in PROBES:
+        raise KeyError(f"unknown probe {name!r}; known: {', '.join(sorted(PROBES))}")
     mark = pytest.mark.gvp_probe(name)
 
     def wrap(fn: F) -> F:

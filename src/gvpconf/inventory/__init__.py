@@ -35,7 +35,6 @@ from gvpconf.catalog import BY_NUMBER, DESTINATIONS
 from gvpconf.deadline import Timeouts
 from gvpconf.inventory.base import (
     Destination,
-    GenericDestination,
     InventoryError,
     Seconds,
     Secret,
@@ -69,7 +68,6 @@ __all__ = [
     "ActiveMQDestination",
     "ConfigServerDestination",
     "Destination",
-    "GenericDestination",
     "Inventory",
     "InventoryError",
     "PostgresDestination",

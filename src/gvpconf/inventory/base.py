@@ -112,7 +112,5 @@ class Destination(_Model):
         return ()
 
 
-class GenericDestination(Destination):
-    """A destination whose probes are not implemented yet: its targets are listed, not probed."""
 
 

@@ -24,6 +24,7 @@ from pydantic import Field, field_validator, model_validator
 
 from gvpconf.catalog import BY_NUMBER
 from gvpconf.inventory.base import _Model
+from gvpconf.probes import PROBES
 
 
 @dataclass(frozen=True)
@@ -65,11 +66,9 @@ class RetrySection(_Model):
     @field_validator("probes")
     @classmethod
     def _known_probes(cls, value: dict[str, RetryModel]) -> dict[str, RetryModel]:
-        from gvpconf.probes import REGISTRY  # lazy: gvpconf.probes imports the inventory
-
         for key in value:
-            if key not in REGISTRY:
-                raise ValueError(f"unknown probe {key!r} (known: {', '.join(sorted(REGISTRY))})")
+            if key not in PROBES:
+                raise ValueError(f"unknown probe {key!r} (known: {', '.join(sorted(PROBES))})")
         return value
 
     @model_validator(mode="after")

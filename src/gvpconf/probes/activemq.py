@@ -1,10 +1,10 @@
 """ActiveMQ probers (connections 3 and 8): the RS broker at depth.
 
-``openwire_handshake``: both sides exchange an OpenWire WireFormatInfo (magic ``ActiveMQ``,
+``activemq.openwire``: both sides exchange an OpenWire WireFormatInfo (magic ``ActiveMQ``,
 version, properties). We send ours first: a broker on an ``auto://`` transport waits for the
 client's first bytes, one on ``tcp://`` sends its own at once; both answer.
 
-``stomp_round_trip``: an authenticated STOMP 1.2 session on the same port: CONNECT (login by
+``activemq.stomp``: an authenticated STOMP 1.2 session on the same port: CONNECT (login by
 reference), SUBSCRIBE to the probe's own destination, SEND one non-persistent message with an
 ``expires`` header and a receipt, receive it back, UNSUBSCRIBE, DISCONNECT with a receipt. The
 destination is the configured prefix plus a unique suffix; the default prefix is a
@@ -19,7 +19,7 @@ import time
 from gvpconf import net
 from gvpconf.errors import Cause, ProbeFailure
 from gvpconf.inventory import ActiveMQDestination, Secret
-from gvpconf.probes import ProbeContext
+from gvpconf.probes.context import ProbeContext
 from gvpconf.wire import WireError, banner, openwire, stomp
 
 #: properties of the broker's WireFormatInfo worth recording
@@ -30,7 +30,7 @@ _AUTH_WORDS = ("password", "credential", "user name", "username", "login", "auth
                "security", "passcode")
 
 
-def openwire_handshake(ctx: ProbeContext) -> None:
+def probe_openwire(ctx: ProbeContext) -> None:
     t, dl, ev = ctx.target, ctx.deadline, ctx.evidence
     sock = net.connect_tcp(t.host, t.port, dl)
     with sock:
@@ -144,7 +144,7 @@ def _text(value: object) -> str | None:
     return value.reveal() if isinstance(value, Secret) else str(value)
 
 
-def stomp_round_trip(ctx: ProbeContext) -> None:
+def probe_stomp(ctx: ProbeContext) -> None:
     dest = ctx.destination
     assert isinstance(dest, ActiveMQDestination)
     ev = ctx.evidence

@@ -15,11 +15,11 @@ import time
 from gvpconf import net
 from gvpconf.errors import Cause, ProbeFailure, failure_from_os_error
 from gvpconf.inventory import ConfigServerDestination
-from gvpconf.probes import ProbeContext
+from gvpconf.probes.context import ProbeContext
 from gvpconf.wire import banner
 
 
-def tcp_hold(ctx: ProbeContext) -> None:
+def probe_hold(ctx: ProbeContext) -> None:
     dest = ctx.destination
     assert isinstance(dest, ConfigServerDestination)
     t, dl, ev = ctx.target, ctx.deadline, ctx.evidence

@@ -34,7 +34,7 @@ from gvpconf.deadline import Deadline
 from gvpconf.errors import Cause, ProbeFailure
 from gvpconf.inventory import Secret, Target
 from gvpconf.inventory.data import ConsulDestination
-from gvpconf.probes import ProbeContext
+from gvpconf.probes.context import ProbeContext
 from gvpconf.wire.banner import describe
 
 if TYPE_CHECKING:
@@ -230,7 +230,7 @@ def check_leader(s: Session, record: Callable[[str, Any], None]) -> str:
     return leader
 
 
-def cluster(ctx: ProbeContext) -> None:
+def probe_cluster(ctx: ProbeContext) -> None:
     """Leader elected, token valid, agent version."""
     from consul import exceptions as cx
 
@@ -306,7 +306,7 @@ def _local_address(host: str, port: int, deadline: Deadline) -> str:
         return address
 
 
-def mcp_registration(ctx: ProbeContext) -> None:
+def probe_mcp_registration(ctx: ProbeContext) -> None:
     """Connection 10: this MCP is registered with its address and SIP port, and its checks pass."""
     dest = ctx.destination
     assert isinstance(dest, ConsulDestination)
@@ -339,7 +339,7 @@ def mcp_registration(ctx: ProbeContext) -> None:
         s.close()
 
 
-def sd_catalog(ctx: ProbeContext) -> None:
+def probe_sd_catalog(ctx: ProbeContext) -> None:
     """Connection 6: the MCP service with all its instances, the tenants folder, and the opt-in write check."""
     dest = ctx.destination
     assert isinstance(dest, ConsulDestination)

@@ -5,10 +5,10 @@ Client settings (``_client``): explicit per-phase timeouts from the probe's dead
 over TLS when ``http2`` is on, no redirects followed, TLS from :mod:`gvpconf.probes.tlscheck` (facts recorded
 from the session the request really used, through the proxy tunnel when there is one).
 
-* ``ors_request`` (11): the configured method and path; status in ``accept_status``; latency.
-* ``vxml_fetch`` (12, 20): every configured application URL; status 200 and a body that parses safely as
+* ``http.ors`` (11): the configured method and path; status in ``accept_status``; latency.
+* ``http.vxml`` (12, 20): every configured application URL; status 200 and a body that parses safely as
   VoiceXML (:mod:`gvpconf.wire.vxml`); an HTML page, or XML declaring entities, fails as ``semantic``.
-* ``customer_request`` (21): the configured request; status, and optionally a body pattern or a JSON field.
+* ``http.customer`` (21): the configured request; status, and optionally a body pattern or a JSON field.
 """
 
 from __future__ import annotations
@@ -29,7 +29,8 @@ from gvpconf.inventory.web import (
     VxmlDestination,
     _HttpBase,
 )
-from gvpconf.probes import ProbeContext, tlscheck
+from gvpconf.probes import tlscheck
+from gvpconf.probes.context import ProbeContext
 from gvpconf.wire import vxml
 
 if TYPE_CHECKING:
@@ -196,7 +197,7 @@ def _status_failure(status: int, reason: str, expected: str, during: str) -> Pro
     return ProbeFailure(cause, f"expected status {expected}, got {status} {reason}".rstrip(), phase=during)
 
 
-def ors_request(ctx: ProbeContext) -> None:
+def probe_ors(ctx: ProbeContext) -> None:
     dest = ctx.destination
     assert isinstance(dest, OrsDestination)
     with _client(ctx, dest) as client:
@@ -209,7 +210,7 @@ def ors_request(ctx: ProbeContext) -> None:
                            f"after {got.latency_s * 1000:.0f} ms", phase=f"{dest.method} {dest.path}")
 
 
-def vxml_fetch(ctx: ProbeContext) -> None:
+def probe_vxml(ctx: ProbeContext) -> None:
     dest = ctx.destination
     assert isinstance(dest, VxmlDestination)
     ev = ctx.evidence
@@ -253,7 +254,7 @@ def _json_path(data: Any, dotted: str) -> tuple[bool, Any]:
     return True, cur
 
 
-def customer_request(ctx: ProbeContext) -> None:
+def probe_customer(ctx: ProbeContext) -> None:
     dest = ctx.destination
     assert isinstance(dest, CustomerDestination)
     during = f"{dest.method} {dest.path}"

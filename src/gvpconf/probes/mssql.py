@@ -22,7 +22,7 @@ from gvpconf import __version__, net
 from gvpconf.errors import Cause, ProbeFailure
 from gvpconf.inventory import Secret
 from gvpconf.inventory.data import SqlServerDestination
-from gvpconf.probes import ProbeContext
+from gvpconf.probes.context import ProbeContext
 from gvpconf.wire import WireError, banner, tds
 
 _POOL = concurrent.futures.ThreadPoolExecutor(max_workers=16, thread_name_prefix="gvpconf-mssql")
@@ -37,7 +37,7 @@ def _client_version() -> tuple[int, int, int, int]:
     return (min(parts[0], 255), min(parts[1], 255), min(parts[2], 65535), 0)
 
 
-def prelogin(ctx: ProbeContext) -> None:
+def probe_prelogin(ctx: ProbeContext) -> None:
     dest = ctx.destination
     assert isinstance(dest, SqlServerDestination)
     t, dl, ev = ctx.target, ctx.deadline, ctx.evidence
@@ -120,7 +120,7 @@ def translate(exc: BaseException, timeout: int) -> ProbeFailure:
     return ProbeFailure(Cause.PROTOCOL, f"login failed at the protocol level: {detail}", phase="login")
 
 
-def login(ctx: ProbeContext) -> None:
+def probe_login(ctx: ProbeContext) -> None:
     dest = ctx.destination
     assert isinstance(dest, SqlServerDestination)
     t, dl, ev = ctx.target, ctx.deadline, ctx.evidence

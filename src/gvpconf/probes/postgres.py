@@ -1,12 +1,12 @@
 """PostgreSQL probers (connection 17: GVP Config Server -> PostgreSQL 5432).
 
-``ssl_request``: the 8-byte SSLRequest of the PostgreSQL frontend/backend protocol; a PostgreSQL
+``postgres.sslrequest``: the 8-byte SSLRequest of the PostgreSQL frontend/backend protocol; a PostgreSQL
 server answers one byte, ``S`` (TLS offered) or ``N``. Checked against the inventory's sslmode. When
 the server offers TLS and the sslmode verifies (``verify-ca``, ``verify-full``: the default once
 ``ca_file`` is set), the probe completes the TLS handshake itself against the inventory's CA (and,
 for verify-full, the target's host name) and records the TLS version and certificate subject.
 
-``login_query``: a real login with psycopg (sslmode and CA from the inventory, credentials by
+``postgres.login``: a real login with psycopg (sslmode and CA from the inventory, credentials by
 reference), in a read-only session: ``SELECT version(), current_database()`` and the TLS
 version of our own connection from ``pg_stat_ssl``. The server version must be at least
 ``min_version`` (11 by default: GVP needs PostgreSQL 11+).
@@ -23,13 +23,13 @@ from typing import Any
 from gvpconf import net
 from gvpconf.errors import Cause, ProbeFailure
 from gvpconf.inventory import PostgresDestination, Secret
-from gvpconf.probes import ProbeContext
+from gvpconf.probes.context import ProbeContext
 from gvpconf.wire import WireError, banner, postgres
 
 _NEEDS_TLS = ("require", "verify-ca", "verify-full")
 
 
-def ssl_request(ctx: ProbeContext) -> None:
+def probe_sslrequest(ctx: ProbeContext) -> None:
     dest = ctx.destination
     assert isinstance(dest, PostgresDestination)
     t, dl, ev = ctx.target, ctx.deadline, ctx.evidence
@@ -124,7 +124,7 @@ def translate(exc: Exception, timeout: float) -> ProbeFailure:
     return ProbeFailure(Cause.PROTOCOL, msg, phase="login")
 
 
-def login_query(ctx: ProbeContext) -> None:
+def probe_login(ctx: ProbeContext) -> None:
     dest = ctx.destination
     assert isinstance(dest, PostgresDestination)
     t, dl, ev = ctx.target, ctx.deadline, ctx.evidence

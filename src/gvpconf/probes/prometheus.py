@@ -17,8 +17,8 @@ from typing import Any
 
 from gvpconf.errors import Cause, ProbeFailure
 from gvpconf.inventory.web import GvpMetricsDestination
-from gvpconf.probes import ProbeContext
 from gvpconf.probes import http as shared
+from gvpconf.probes.context import ProbeContext
 
 API_PHASE = "Prometheus API"
 
@@ -38,7 +38,7 @@ def expected_families(dest: GvpMetricsDestination, name: str) -> list[str]:
     return wanted
 
 
-def scrape(ctx: ProbeContext) -> None:
+def probe_scrape(ctx: ProbeContext) -> None:
     dest = ctx.destination
     assert isinstance(dest, GvpMetricsDestination)
     from prometheus_client.parser import text_string_to_metric_families
@@ -102,7 +102,7 @@ def _matches(target: dict[str, Any], address: str) -> bool:
     return address in (labels.get("instance"), discovered.get("__address__"), netloc)
 
 
-def target_up(ctx: ProbeContext) -> None:
+def probe_target_up(ctx: ProbeContext) -> None:
     dest = ctx.destination
     assert isinstance(dest, GvpMetricsDestination)
     ev = ctx.evidence

@@ -1,26 +1,23 @@
 """RTSP (MRCPv1's session control, RFC 2326 / RFC 4463) probers of connections 14 and 19.
 
-* ``rtsp_describe`` (14, safe): OPTIONS then DESCRIBE on every configured URL; the status line
+* ``rtsp.describe`` (14, safe): OPTIONS then DESCRIBE on every configured URL; the status line
   must be RTSP/1.0 200, CSeq echoed, Public listing the required methods, DESCRIBE answering SDP.
-* ``rtsp_setup`` (14, opt-in): SETUP the first stream to learn the server's RTP port, send a
+* ``rtsp.setup`` (14, opt-in): SETUP the first stream to learn the server's RTP port, send a
   bounded RTP burst to it (an ICMP port unreachable fails the probe), TEARDOWN.
-* ``media_ingress`` (19, opt-in): listen on a port of the MCP's RTP range, SETUP with that
-  client_port, PLAY: the Nuance side streams to us; what arrives is measured. "Nothing arrived"
-  (TIMEOUT) and "arrived with loss or jitter over the threshold" (SEMANTIC) are different verdicts.
+
+The RTSP client here also serves ``rtp.ingress`` (19, ``gvpconf.probes.rtp``), which has Nuance stream to us.
 """
 
 from __future__ import annotations
 
-import os
-import random
-import socket
 import time
 import urllib.parse
 
 from gvpconf import net
 from gvpconf.errors import Cause, ProbeFailure, failure_from_os_error
-from gvpconf.inventory.voice import McpDestination, NuanceDestination
-from gvpconf.probes import ProbeContext
+from gvpconf.inventory.voice import NuanceDestination
+from gvpconf.probes import media
+from gvpconf.probes.context import ProbeContext
 from gvpconf.wire import WireError, banner, rtsp, sdp
 from gvpconf.wire import rtp as wire_rtp
 
@@ -104,7 +101,7 @@ def _options(client: RtspClient, required: list[str]) -> list[str]:
     return public
 
 
-def _describe(client: RtspClient) -> tuple[sdp.SessionDescription, str]:
+def describe(client: RtspClient) -> tuple[sdp.SessionDescription, str]:
     """The SDP of DESCRIBE and the control URL of its first audio stream."""
     resp = client.request("DESCRIBE", client.url, accept="application/sdp")
     ctype = (resp.header("Content-Type") or "").split(";")[0].strip().lower()
@@ -130,7 +127,7 @@ def _describe(client: RtspClient) -> tuple[sdp.SessionDescription, str]:
     return desc, url
 
 
-def _setup(client: RtspClient, control: str, client_port: int) -> rtsp.Transport:
+def setup(client: RtspClient, control: str, client_port: int) -> rtsp.Transport:
     spec = rtsp.encode_transport(rtsp.Transport("RTP/AVP", True, (client_port, client_port + 1)))
     resp = client.request("SETUP", control, transport=spec)
     session = resp.header("Session")
@@ -149,7 +146,7 @@ def _setup(client: RtspClient, control: str, client_port: int) -> rtsp.Transport
     return answer
 
 
-def _teardown(client: RtspClient, url: str) -> None:
+def teardown(client: RtspClient, url: str) -> None:
     if client.session is not None:
         try:
             client.request("TEARDOWN", url)
@@ -162,7 +159,7 @@ def _teardown(client: RtspClient, url: str) -> None:
 # ---------------------------------------------------------------- probers
 
 
-def rtsp_describe(ctx: ProbeContext) -> None:
+def probe_describe(ctx: ProbeContext) -> None:
     """Connection 14 (safe): RTSP OPTIONS and DESCRIBE on each configured Nuance URL."""
     dest = ctx.destination
     assert isinstance(dest, NuanceDestination)
@@ -176,7 +173,7 @@ def rtsp_describe(ctx: ProbeContext) -> None:
         try:
             public = _options(client, dest.rtsp_require_public)
             ev.fact("rtsp.public", ", ".join(public))
-            desc, control = _describe(client)
+            desc, control = describe(client)
             audio = desc.audio() or desc.media[0]
             ev.fact("rtsp.sdp_media", f"{audio.kind} {audio.proto} {' '.join(audio.formats)}")
             ev.fact("rtsp.control", control)
@@ -184,9 +181,8 @@ def rtsp_describe(ctx: ProbeContext) -> None:
             client.close()
 
 
-def rtsp_setup(ctx: ProbeContext) -> None:
+def probe_setup(ctx: ProbeContext) -> None:
     """Connection 14 (opt-in): SETUP to learn the server's RTP port, a bounded RTP burst to it, TEARDOWN."""
-    from gvpconf.probes import rtp
 
     dest = ctx.destination
     assert isinstance(dest, NuanceDestination)
@@ -197,23 +193,23 @@ def rtsp_setup(ctx: ProbeContext) -> None:
     client = RtspClient(ctx, url)
     ev = ctx.evidence
     try:
-        _desc, control = _describe(client)
+        _desc, control = describe(client)
         local = client.sock.getsockname()[0]
-        rtp_sock, rtcp_sock = rtp.bind_pair(local)
+        rtp_sock, rtcp_sock = media.bind_pair(local)
         try:
-            answer = _setup(client, control, rtp_sock.getsockname()[1])
+            answer = setup(client, control, rtp_sock.getsockname()[1])
             assert answer.server_port is not None
             ev.fact("rtsp.server_port", f"{answer.server_port[0]}-{answer.server_port[1]}")
             host = answer.source or _split_url(url)[0]
-            rtp.connect_pair(rtp_sock, rtcp_sock, host, answer.server_port[0], ctx.deadline)
-            media = dest.media
-            ssrc = rtp.new_ssrc()
-            payload = b"\xff" * (8 * media.ptime_ms)
-            pacer = rtp.Pacer(media.ptime_ms / 1000)
+            media.connect_pair(rtp_sock, rtcp_sock, host, answer.server_port[0], ctx.deadline)
+            settings = dest.media
+            ssrc = media.new_ssrc()
+            payload = b"\xff" * (8 * settings.ptime_ms)
+            pacer = media.Pacer(settings.ptime_ms / 1000)
             refused = 0
-            for k in range(media.packets):
+            for k in range(settings.packets):
                 pacer.wait()
-                packet = wire_rtp.encode_rtp(wire_rtp.RtpPacket(media.payload_type, k, k * 8 * media.ptime_ms,
+                packet = wire_rtp.encode_rtp(wire_rtp.RtpPacket(settings.payload_type, k, k * 8 * settings.ptime_ms,
                                                                 ssrc, payload))
                 try:
                     rtp_sock.send(packet)
@@ -230,83 +226,13 @@ def rtsp_setup(ctx: ProbeContext) -> None:
                 pass
             except OSError as exc:
                 raise failure_from_os_error(exc, during="RTP to the server port") from exc
-            ev.fact("rtp.sent", media.packets)
+            ev.fact("rtp.sent", settings.packets)
             if refused:
                 raise ProbeFailure(Cause.REFUSED, f"expected the server's RTP port {answer.server_port[0]} to take "
                                    f"our RTP, got ICMP port unreachable ({refused} times)", phase="RTP to server")
         finally:
-            _teardown(client, url)
+            teardown(client, url)
             rtp_sock.close()
             rtcp_sock.close()
     finally:
         client.close()
-
-
-def _listen_pair(host: str, dest: McpDestination, fixed: int | None) -> tuple[socket.socket, socket.socket]:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    rng = random.Random(os.urandom(8))
-    candidates = [fixed] if fixed is not None else [
-        p for p in (rng.randrange(dest.rtp_range.min, dest.rtp_range.max + 1) & ~1 for _ in range(50))
-        if dest.rtp_range.min <= p < dest.rtp_range.max]
-    last: OSError | None = None
-    for port in candidates:
-        a = socket.socket(family, socket.SOCK_DGRAM)
-        b = socket.socket(family, socket.SOCK_DGRAM)
-        try:
-            a.bind((host, port))
-            b.bind((host, port + 1))
-        except OSError as exc:
-            a.close()
-            b.close()
-            last = exc
-            continue
-        return a, b
-    reason = last.strerror if last is not None else "no even port in the range"
-    raise ProbeFailure(Cause.CONFIG, f"cannot listen on {host} in {dest.rtp_range.min}-{dest.rtp_range.max}: "
-                       f"{reason} (run connection 19 from the MCP pod whose address this is)", phase="listen")
-
-
-def media_ingress(ctx: ProbeContext) -> None:
-    """Connection 19 (opt-in): the Nuance side streams RTP to a port we listen on in the MCP's range."""
-    from gvpconf.probes import rtp
-
-    dest = ctx.destination
-    assert isinstance(dest, McpDestination)
-    ingress = dest.ingress
-    if ingress is None:
-        raise ProbeFailure(Cause.CONFIG, "no ingress source configured (destinations.mcp.ingress.rtsp_url)",
-                           phase="configuration")
-    ev = ctx.evidence
-    host = ingress.listen_host or ctx.target.host
-    rtp_sock, rtcp_sock = _listen_pair(host, dest, ingress.listen_port)
-    port = rtp_sock.getsockname()[1]
-    ev.fact("rtp.listen", f"{host}:{port}")
-    client = RtspClient(ctx, ingress.rtsp_url)
-    try:
-        _desc, control = _describe(client)
-        answer = _setup(client, control, port)
-        if answer.client_port is not None and answer.client_port[0] != port:
-            raise ProbeFailure(Cause.SEMANTIC, f"expected the server to stream to our client_port {port}, it "
-                               f"answered client_port={answer.client_port[0]}", phase="RTSP SETUP response")
-        client.request("PLAY", ingress.rtsp_url)
-        started = time.monotonic()
-        stats, garbage = rtp.receive_stream(rtp_sock, ingress.media, ctx.deadline,
-                                            first_timeout=min(ctx.deadline.timeouts.read, ctx.deadline.remaining()))
-        ev.fact("rtp.receive_ms", round((time.monotonic() - started) * 1000, 1))
-    finally:
-        _teardown(client, ingress.rtsp_url)
-        client.close()
-        rtp_sock.close()
-        rtcp_sock.close()
-    stats.record(ev)
-    media = ingress.media
-    if stats.received == 0:
-        what = f"{garbage} non-RTP datagrams" if garbage else "nothing"
-        raise ProbeFailure(Cause.TIMEOUT, f"expected RTP from the Nuance side on {host}:{port} after PLAY, "
-                           f"{what} arrived", phase="RTP ingress")
-    if stats.loss_pct > media.max_loss_pct:
-        raise ProbeFailure(Cause.SEMANTIC, f"RTP arrived on {host}:{port} but with {stats.loss_pct:.1f}% loss "
-                           f"(threshold {media.max_loss_pct}%)", phase="RTP ingress")
-    if stats.jitter_ms > media.max_jitter_ms:
-        raise ProbeFailure(Cause.SEMANTIC, f"RTP arrived on {host}:{port} but with {stats.jitter_ms:.1f} ms jitter "
-                           f"(threshold {media.max_jitter_ms} ms)", phase="RTP ingress")

@@ -13,7 +13,8 @@ import time
 from gvpconf import net
 from gvpconf.errors import Cause, ProbeFailure, failure_from_os_error
 from gvpconf.inventory import SipDestination
-from gvpconf.probes import ProbeContext
+from gvpconf.inventory.voice import McpDestination
+from gvpconf.probes.context import ProbeContext
 from gvpconf.wire import WireError, banner, sip
 
 T1 = 0.5
@@ -61,7 +62,7 @@ def _judge(ctx: ProbeContext, req: sip.SipRequest, resp: sip.SipResponse, rtt: f
                            f"{resp.status} {resp.reason}", phase="OPTIONS response")
 
 
-def sip_options(ctx: ProbeContext) -> None:
+def probe_options(ctx: ProbeContext) -> None:
     dest = ctx.destination
     assert isinstance(dest, SipDestination)
     ctx.evidence.fact("sip.transport", dest.transport.upper())
@@ -151,3 +152,13 @@ def _options_udp(ctx: ProbeContext) -> None:
             ctx.evidence.fact("sip.transmissions", sends)
             _judge(ctx, req, msg, time.monotonic() - first_sent)
             return
+
+
+def probe_call(ctx: ProbeContext) -> None:
+    """Connection 4 (opt-in): a full call to one MCP pod, its RTP echoed (sipp -rtp_echo, or the MCP's echo)."""
+    dest = ctx.destination
+    assert isinstance(dest, McpDestination)
+    from gvpconf.probes.sipua import place_call
+
+    t = ctx.target
+    place_call(ctx, t.host, t.port, dest.transport, dest.call, dest.user_agent, f"MCP {t.id}")

@@ -1,4 +1,4 @@
-"""A small SIP user agent over plain sockets, and the call probers of connections 4 and 9.
+"""A small SIP user agent over plain sockets, for the call probes ``sip.call`` (4) and ``sbc.call`` (9).
 
 Transports: TCP (one connection, RFC 3261 §18.3 framing) and UDP with the client transaction
 timers of §17.1: INVITE retransmitted on Timer A (T1 doubling) until a provisional arrives,
@@ -19,8 +19,9 @@ from dataclasses import dataclass
 
 from gvpconf import net
 from gvpconf.errors import Cause, ProbeFailure, failure_from_os_error
-from gvpconf.inventory.voice import CallRoute, McpDestination, SbcDestination
-from gvpconf.probes import ProbeContext
+from gvpconf.inventory.voice import CallRoute
+from gvpconf.probes import media
+from gvpconf.probes.context import ProbeContext
 from gvpconf.wire import WireError, banner, sdp, sip
 
 T1 = 0.5
@@ -193,20 +194,19 @@ def _answer_media(resp: sip.SipResponse, offered: tuple[int, ...]) -> tuple[str,
 def place_call(ctx: ProbeContext, host: str, port: int, transport: str, route: CallRoute, user_agent: str,
                what: str, media_host: str | None = None) -> None:
     """INVITE -> 200 -> ACK -> RTP burst (echoed) -> BYE; facts as it goes; raises ProbeFailure."""
-    from gvpconf.probes import rtp
 
     ev = ctx.evidence
-    media = route.media
+    settings = route.media
     hostport = f"[{host}]" if ":" in host else host
     uri = route.request_uri or f"sip:{route.user}@{hostport}:{port}" + (
         ";transport=tcp" if transport.upper() == "TCP" else "")
     ev.fact("sip.transport", transport.upper())
     ev.fact("sip.request_uri", uri)
     ch = Channel(ctx, host, port, transport)
-    rtp_sock, rtcp_sock = rtp.bind_pair(ch.local[0])
+    rtp_sock, rtcp_sock = media.bind_pair(ch.local[0])
     try:
-        offered = (media.payload_type, *(pt for pt in (0, 8) if pt != media.payload_type))
-        offer = sdp.build_audio(ch.local[0], rtp_sock.getsockname()[1], offered, ptime=media.ptime_ms,
+        offered = (settings.payload_type, *(pt for pt in (0, 8) if pt != settings.payload_type))
+        offer = sdp.build_audio(ch.local[0], rtp_sock.getsockname()[1], offered, ptime=settings.ptime_ms,
                                 session_id=int(time.time()))
         invite = sip.build_invite(uri, local_host=ch.local[0], local_port=ch.local[1], transport=ch.transport,
                                   branch=sip.new_branch(), call_id=sip.new_call_id(ch.local[0]),
@@ -236,11 +236,11 @@ def place_call(ctx: ProbeContext, host: str, port: int, transport: str, route: C
                 ev.fact("sdp.ptime", ptime)
             if media_host is not None:
                 address = media_host
-            rtp.connect_pair(rtp_sock, rtcp_sock, address, media_port, ctx.deadline)
-            result = rtp.echo_burst(ctx, rtp_sock, media.model_copy(update={"payload_type": pt}), rtcp=rtcp_sock)
+            media.connect_pair(rtp_sock, rtcp_sock, address, media_port, ctx.deadline)
+            result = media.echo_burst(ctx, rtp_sock, settings.model_copy(update={"payload_type": pt}), rtcp=rtcp_sock)
         finally:
             _bye(ch, invite, resp)
-        rtp.judge_media(ctx, result, media, what)
+        media.judge_media(ctx, result, settings, what)
     finally:
         rtp_sock.close()
         rtcp_sock.close()
@@ -285,23 +285,3 @@ def _bye(ch: Channel, invite: sip.SipRequest, resp: sip.SipResponse) -> None:
     if done.final.status >= 300:
         raise ProbeFailure(Cause.SEMANTIC, f"expected 200 to BYE, got {done.final.status} {done.final.reason}",
                            phase="BYE")
-
-
-# ---------------------------------------------------------------- probers
-
-
-def mcp_call(ctx: ProbeContext) -> None:
-    """Connection 4 (opt-in): a full call to one MCP pod, its RTP echoed (sipp -rtp_echo, or the MCP's echo)."""
-    dest = ctx.destination
-    assert isinstance(dest, McpDestination)
-    t = ctx.target
-    place_call(ctx, t.host, t.port, dest.transport, dest.call, dest.user_agent, f"MCP {t.id}")
-
-
-def sbc_call(ctx: ProbeContext) -> None:
-    """Connection 9 (a, opt-in): a call through the SBC to its echo/test number; RTP measured end to end."""
-    dest = ctx.destination
-    assert isinstance(dest, SbcDestination)
-    t = ctx.target
-    place_call(ctx, t.host, t.port, dest.transport, dest.call, dest.user_agent, f"SBC {t.id} echo route",
-               media_host=dest.media_host)

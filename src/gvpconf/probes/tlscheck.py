@@ -23,7 +23,7 @@ from typing import Any
 from gvpconf import net
 from gvpconf.errors import Cause, ProbeFailure, failure_from_os_error
 from gvpconf.inventory.web import TlsSettings
-from gvpconf.probes import ProbeContext
+from gvpconf.probes.context import ProbeContext
 
 _VERSIONS = {"TLSv1.2": ssl.TLSVersion.TLSv1_2, "TLSv1.3": ssl.TLSVersion.TLSv1_3}
 _ORDER = ["SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"]
@@ -59,11 +59,6 @@ def _new_context(settings: TlsSettings, alpn: list[str] | None) -> ssl.SSLContex
     return context
 
 
-def _dn(name: Any) -> str:
-    """A getpeercert() subject/issuer tuple as 'CN=..., O=...'."""
-    short = {"commonName": "CN", "organizationName": "O", "organizationalUnitName": "OU", "countryName": "C"}
-    parts = [f"{short.get(k, k)}={v}" for rdn in name for k, v in rdn]
-    return ", ".join(parts)
 
 
 def _decode_der(der: bytes) -> tuple[str, str, dt.datetime]:

@@ -18,7 +18,8 @@ from gvpconf import net
 from gvpconf.errors import Cause, ProbeFailure, failure_from_os_error
 from gvpconf.inventory import Secret
 from gvpconf.inventory.web import NexusDestination
-from gvpconf.probes import ProbeContext, tlscheck
+from gvpconf.probes import tlscheck
+from gvpconf.probes.context import ProbeContext
 
 PHASE = "WebSocket upgrade"
 
@@ -74,7 +75,7 @@ def translate(exc: BaseException, ctx: ProbeContext, dest: NexusDestination, bud
     return ProbeFailure(Cause.PROTOCOL, f"{type(exc).__name__} during {PHASE}: {exc}", phase=PHASE)
 
 
-def ws_session(ctx: ProbeContext) -> None:
+def probe_session(ctx: ProbeContext) -> None:
     """One WebSocket session on the websockets library's asyncio client, under the probe's deadline.
 
     Not its sync client: that one reads the TLS socket in a background thread while the caller writes

@@ -22,8 +22,6 @@ from pathlib import Path
 from gvpconf import redact
 from gvpconf.report.model import RunRecord
 
-REPORT_FILES = ("report.html", "report.md", "results.json", "metrics.prom")
-
 
 def _write(path: Path, text: str) -> None:
     """Write atomically (a reader, or a concurrent run, never sees half a file)."""

@@ -27,7 +27,6 @@ from gvpconf.report.model import (
     RunRecord,
     SourceRun,
     SourceVerdict,
-    pod_at_zone,
 )
 
 FAILED, WAIVED, FLAKY, VERIFIED = "FAILED", "waived", "flaky", "verified"
@@ -239,9 +238,6 @@ def _waivers(runs: Iterable[RunRecord]) -> list[dict[str, str]]:
     return list(out.values())
 
 
-def where_text(verdict: SourceVerdict) -> str:
-    """``mcp-1@zone-b FAILED (timeout)``"""
-    return f"{pod_at_zone(verdict.pod, verdict.zone)} {verdict.text}"
 
 
 def load_inputs(paths: Sequence[str]) -> list[Input]:

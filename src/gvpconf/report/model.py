@@ -11,9 +11,10 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from gvpconf.evidence import Fact
+
 FORMAT = "gvpconf-results/1"
 
-Fact = str | int | float | bool
 
 #: case outcomes
 PASSED, FLAKY, FAILED, WAIVED, ERROR, SKIPPED = "passed", "flaky", "failed", "waived", "error", "skipped"

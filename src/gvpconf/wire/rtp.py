@@ -30,7 +30,6 @@ __all__ = [
     "encode_rtcp",
     "encode_rtp",
     "is_rtcp",
-    "parse_rtcp",
     "parse_rtp",
 ]
 
@@ -270,68 +269,3 @@ def encode_rtcp(packets: tuple[RtcpPacket, ...] | list[RtcpPacket]) -> bytes:
     if not packets:
         raise WireError("a compound RTCP packet needs at least one packet")
     return b"".join(_one(p) for p in packets)
-
-
-def _blocks(data: bytes, pos: int, count: int) -> tuple[ReportBlock, ...]:
-    blocks = []
-    for i in range(count):
-        ssrc, word, highest, jitter, lsr, dlsr = struct.unpack_from("!IIIIII", data, pos + 24 * i)
-        lost = word & 0xFFFFFF
-        if lost & 0x800000:
-            lost -= 1 << 24
-        blocks.append(ReportBlock(ssrc, word >> 24, lost, highest, jitter, lsr, dlsr))
-    return tuple(blocks)
-
-
-def parse_rtcp(data: bytes) -> tuple[RtcpPacket, ...]:
-    """Decode a compound RTCP datagram into its packets (padding allowed on the last one only)."""
-    if len(data) < 4:
-        raise WireError(f"RTCP packet shorter than its 4-byte header: {describe(data)}")
-    packets: list[RtcpPacket] = []
-    pos = 0
-    while pos < len(data):
-        if len(data) - pos < 4:
-            raise WireError(f"{len(data) - pos} trailing bytes after the last RTCP packet")
-        first, ptype, words = struct.unpack_from("!BBH", data, pos)
-        if first >> 6 != RTP_VERSION:
-            raise WireError(f"RTCP version must be 2, got {first >> 6}: {describe(data[pos:])}")
-        if not 192 <= ptype <= 223:
-            raise WireError(f"RTCP packet type must be 192-223, got {ptype}")
-        end = pos + 4 + 4 * words
-        if end > len(data):
-            raise WireError(f"RTCP packet length {4 + 4 * words} runs past the {len(data) - pos} bytes left")
-        body = data[pos + 4 : end]
-        if first & 0x20:
-            if end != len(data) or not body or body[-1] == 0 or body[-1] > len(body):
-                raise WireError("RTCP padding only on the last packet, with a valid length")
-            body = body[: len(body) - body[-1]]
-        count = first & 0x1F
-        packets.append(_parse_one(ptype, count, bytes(body)))
-        pos = end
-    return tuple(packets)
-
-
-def _parse_one(ptype: int, count: int, body: bytes) -> RtcpPacket:
-    if ptype == RTCP_SR:
-        if len(body) < 24 + 24 * count:
-            raise WireError(f"RTCP SR with {count} report blocks needs {24 + 24 * count} bytes, has {len(body)}")
-        ssrc, ntp, rtp_ts, packets, octets = struct.unpack_from("!IQIII", body)
-        return SenderReport(ssrc, ntp, rtp_ts, packets, octets, _blocks(body, 24, count))
-    if ptype == RTCP_RR:
-        if len(body) < 4 + 24 * count:
-            raise WireError(f"RTCP RR with {count} report blocks needs {4 + 24 * count} bytes, has {len(body)}")
-        return ReceiverReport(struct.unpack_from("!I", body)[0], _blocks(body, 4, count))
-    if ptype == RTCP_BYE:
-        if len(body) < 4 * count:
-            raise WireError(f"RTCP BYE with {count} sources needs {4 * count} bytes, has {len(body)}")
-        sources = struct.unpack_from(f"!{count}I", body)
-        rest = body[4 * count :]
-        reason = b""
-        if rest:
-            if rest[0] + 1 > len(rest):
-                raise WireError("RTCP BYE reason runs past the packet")
-            reason = rest[1 : 1 + rest[0]]
-        return RtcpBye(sources, reason)
-    if len(body) % 4:
-        raise WireError("RTCP body is not a multiple of 4 octets")
-    return RtcpOther(ptype, count, body)

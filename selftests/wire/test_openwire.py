@@ -1,0 +1,275 @@
+"""OpenWire WireFormatInfo codec: a broker's real handshake frame, malformed input, properties."""
+
+from __future__ import annotations
+
+import contextlib
+import struct
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gvpconf.wire import WireError
+from gvpconf.wire.openwire import (
+    MAX_FRAME_SIZE,
+    OpenWireDecoder,
+    OpenWireFrame,
+    Primitive,
+    WireFormatInfo,
+    client_wireformat_info,
+    encode_wireformat_info,
+    parse_wireformat_info,
+)
+from selftests.wire.wirehelp import FEEDS, WIRE_SETTINGS, chunks, decode_chunks, parse_or_wire_error
+
+
+def utf(text: str) -> bytes:
+    """DataOutput.writeUTF for ASCII text: 2-byte length, then the bytes."""
+    return struct.pack("!H", len(text)) + text.encode("ascii")
+
+
+def entry(name: str, type_byte: int, payload: bytes) -> bytes:
+    return utf(name) + bytes([type_byte]) + payload
+
+
+def wireformat_frame(version: int, entries: list[bytes]) -> bytes:
+    """Size prefix, data type 1, magic, version, present flag, length, primitive map."""
+    props = struct.pack("!i", len(entries)) + b"".join(entries)
+    body = b"ActiveMQ" + struct.pack("!i", version) + b"\x01" + struct.pack("!i", len(props)) + props
+    return struct.pack("!i", 1 + len(body)) + b"\x01" + body
+
+
+# The WireFormatInfo an ActiveMQ 5.17.6 broker sends first on a default transport connector
+# (activemq.xml sets wireFormat.maxFrameSize=104857600), rebuilt from OpenWireFormatFactory,
+# WireFormatInfoMarshaller.looseMarshal and MarshallingSupport.marshalPrimitiveMap. The entry
+# order is java.util.HashMap's iteration order for these twelve keys (16 buckets).
+BROKER_WFI = wireformat_frame(
+    12,
+    [
+        entry("TcpNoDelayEnabled", 1, b"\x01"),
+        entry("SizePrefixDisabled", 1, b"\x00"),
+        entry("CacheSize", 5, struct.pack("!i", 1024)),
+        entry("ProviderName", 9, utf("ActiveMQ")),
+        entry("StackTraceEnabled", 1, b"\x01"),
+        entry("PlatformDetails", 9, utf("Java")),
+        entry("CacheEnabled", 1, b"\x01"),
+        entry("TightEncodingEnabled", 1, b"\x01"),
+        entry("MaxFrameSize", 6, struct.pack("!q", 104857600)),
+        entry("MaxInactivityDuration", 6, struct.pack("!q", 30000)),
+        entry("MaxInactivityDurationInitalDelay", 6, struct.pack("!q", 10000)),
+        entry("ProviderVersion", 9, utf("5.17.6")),
+    ],
+)
+BROKER_INFO = WireFormatInfo(
+    12,
+    {
+        "TcpNoDelayEnabled": True,
+        "SizePrefixDisabled": False,
+        "CacheSize": 1024,
+        "ProviderName": "ActiveMQ",
+        "StackTraceEnabled": True,
+        "PlatformDetails": "Java",
+        "CacheEnabled": True,
+        "TightEncodingEnabled": True,
+        "MaxFrameSize": 104857600,
+        "MaxInactivityDuration": 30000,
+        "MaxInactivityDurationInitalDelay": 10000,
+        "ProviderVersion": "5.17.6",
+    },
+)
+KEEP_ALIVE = b"\x00\x00\x00\x01\x0a"  # KeepAliveInfo (type 10), empty loose body
+
+VALID = [
+    pytest.param(BROKER_WFI, OpenWireFrame(1, BROKER_WFI[5:]), id="activemq-5.17-broker"),
+    pytest.param(encode_wireformat_info(client_wireformat_info()),
+                 OpenWireFrame(1, encode_wireformat_info(client_wireformat_info())[5:]), id="our-client"),
+    pytest.param(KEEP_ALIVE, OpenWireFrame(10, b""), id="keep-alive"),
+]
+
+
+def decode(parts: list[bytes]) -> list[OpenWireFrame]:
+    decoder = OpenWireDecoder()
+    return decode_chunks(decoder, decoder.next_frame, parts)
+
+
+@pytest.mark.parametrize("how", FEEDS)
+@pytest.mark.parametrize(("data", "expected"), VALID)
+def test_valid(data: bytes, expected: OpenWireFrame, how: str) -> None:
+    assert decode(chunks(data, how)) == [expected]
+
+
+@pytest.mark.parametrize(("data", "expected"), VALID)
+def test_valid_with_start_of_next_frame(data: bytes, expected: OpenWireFrame) -> None:
+    decoder = OpenWireDecoder()
+    decoder.feed(data + BROKER_WFI[:30])
+    assert decoder.next_frame() == expected
+    assert decoder.next_frame() is None
+    decoder.feed(BROKER_WFI[30:])
+    assert decoder.next_frame() == OpenWireFrame(1, BROKER_WFI[5:])
+
+
+def test_broker_wireformat_info() -> None:
+    info = parse_wireformat_info(OpenWireFrame(1, BROKER_WFI[5:]))
+    assert info == BROKER_INFO
+    assert list(info.properties) == list(BROKER_INFO.properties)
+    assert encode_wireformat_info(BROKER_INFO) == BROKER_WFI  # same bytes, same Java types
+
+
+def test_client_wireformat_info() -> None:
+    info = client_wireformat_info()
+    assert info.version == 12
+    assert set(info.properties) == set(BROKER_INFO.properties)
+    assert info.properties["TightEncodingEnabled"] is False  # the broker ANDs both sides
+    assert info.properties["SizePrefixDisabled"] is False
+    assert info.properties["ProviderName"] == "ActiveMQ"
+    data = encode_wireformat_info(info)
+    assert data[4:13] == b"\x01ActiveMQ" and data[13:17] == b"\x00\x00\x00\x0c"
+    # WireFormatInfo casts these to Long and CacheSize to Integer: the type bytes matter.
+    for name in ("MaxInactivityDuration", "MaxInactivityDurationInitalDelay", "MaxFrameSize"):
+        assert utf(name) + b"\x06" in data
+    assert utf("CacheSize") + b"\x05\x00\x00\x04\x00" in data
+    assert parse_wireformat_info(decode([data])[0]) == info
+    assert client_wireformat_info(version=9).version == 9
+
+
+def test_all_primitive_types() -> None:
+    nested = struct.pack("!i", 1) + entry("k", 0, b"")
+    frame = wireformat_frame(1, [
+        entry("null", 0, b""),
+        entry("bool", 1, b"\x02"),  # DataInput.readBoolean: any non-zero byte is true
+        entry("byte", 2, b"\xfb"),
+        entry("char", 3, b"\x00x"),
+        entry("short", 4, b"\xff\xfe"),
+        entry("int", 5, struct.pack("!i", -7)),
+        entry("long", 6, struct.pack("!q", 2**40)),
+        entry("double", 7, struct.pack("!d", 0.25)),
+        entry("float", 8, struct.pack("!f", 1.5)),
+        entry("string", 9, utf("abc")),
+        entry("bytes", 10, struct.pack("!i", 3) + b"\x00\x01\x02"),
+        entry("map", 11, nested),
+        entry("null-map", 11, struct.pack("!i", -1)),
+        entry("list", 12, struct.pack("!i", 2) + b"\x05\x00\x00\x00\x01" + b"\x09" + utf("x")),
+        entry("big", 13, struct.pack("!i", 3) + b"big"),
+    ])
+    info = parse_wireformat_info(decode([frame])[0])
+    assert info == WireFormatInfo(1, {
+        "null": None, "bool": True, "byte": -5, "char": "x", "short": -2, "int": -7, "long": 2**40,
+        "double": 0.25, "float": 1.5, "string": "abc", "bytes": b"\x00\x01\x02", "map": {"k": None},
+        "null-map": None, "list": [1, "x"], "big": "big",
+    })
+
+
+def test_java_modified_utf8() -> None:
+    info = WireFormatInfo(1, {"nul\x00": "\x00", "emoji": "\U0001f600", "big": "é" * 9000, "long": 2**40})
+    data = encode_wireformat_info(info)
+    assert b"\x00\x05nul\xc0\x80\x09\x00\x02\xc0\x80" in data  # NUL as C0 80, in keys and values
+    assert b"\x09\x00\x06\xed\xa0\xbd\xed\xb8\x80" in data  # U+1F600 as two 3-byte surrogates
+    assert b"\x0d\x00\x00\x46\x50" in data  # 9000 chars >= 8191: BIG_STRING, 18000 bytes
+    assert parse_wireformat_info(decode([data])[0]) == info
+
+
+def test_properties_absent_or_null() -> None:
+    absent = b"ActiveMQ\x00\x00\x00\x05\x00"
+    assert parse_wireformat_info(OpenWireFrame(1, absent)) == WireFormatInfo(5, {})
+    null_map = b"ActiveMQ\x00\x00\x00\x05\x01\x00\x00\x00\x04\xff\xff\xff\xff"
+    assert parse_wireformat_info(OpenWireFrame(1, null_map)) == WireFormatInfo(5, {})
+
+
+DECODER_ERRORS = [
+    pytest.param(b"\x00\x00\x00\x00\x01", "size 0", id="size-0"),
+    pytest.param(b"\xff\xff\xff\xff\x01", "size -1", id="negative"),
+    pytest.param(struct.pack("!i", MAX_FRAME_SIZE + 1) + b"\x01", "outside", id="oversize"),
+    pytest.param(b"HTTP/1.1 400 Bad Request\r\n\r\n", "HTTP/1.1 400", id="http-peer"),
+]
+
+
+@pytest.mark.parametrize(("data", "message"), DECODER_ERRORS)
+def test_decoder_errors(data: bytes, message: str) -> None:
+    decoder = OpenWireDecoder()
+    decoder.feed(data)
+    with pytest.raises(WireError, match=message):
+        decoder.next_frame()
+    with pytest.raises(WireError, match=message):  # stays broken
+        decoder.next_frame()
+
+
+BODY = BROKER_WFI[5:]
+PARSE_ERRORS = [
+    pytest.param(OpenWireFrame(2, BODY), "data type 2", id="broker-info-type"),
+    pytest.param(OpenWireFrame(1, b"ActiveMX" + BODY[8:]), "magic.*ActiveMX", id="bad-magic"),
+    pytest.param(OpenWireFrame(1, b"Active"), "magic.*Active", id="short-magic"),
+    pytest.param(OpenWireFrame(1, BODY[:40]), "truncated", id="truncated"),
+    pytest.param(OpenWireFrame(1, BODY + b"\x00"), "stray", id="stray-bytes"),
+    pytest.param(OpenWireFrame(1, BODY[:13] + b"\x7f\xff\xff\xff" + BODY[17:]), "truncated",
+                 id="props-length"),
+    pytest.param(OpenWireFrame(1, BODY[:13] + struct.pack("!i", 4 + 2 + 1 + 1) + b"\x00\x00\x00\x01"
+                               + b"\x00\x01k\x63"), "unknown primitive type", id="unknown-type"),
+    pytest.param(OpenWireFrame(1, BODY[:13] + struct.pack("!i", 4 + 3 + 1) + b"\x00\x00\x00\x01"
+                               + b"\x00\x01\xff\x00"), "modified UTF-8", id="bad-utf"),
+    pytest.param(OpenWireFrame(1, BODY[:13] + struct.pack("!i", 4) + b"\x00\x10\x00\x00"), "claims",
+                 id="absurd-count"),
+    pytest.param(OpenWireFrame(1, BODY[:13] + struct.pack("!i", 4 + 3 + 1 + 4) + b"\x00\x00\x00\x01"
+                               + b"\x00\x01k\x0a\xff\xff\xff\xff"), "negative", id="negative-length"),
+]
+
+
+@pytest.mark.parametrize(("frame", "message"), PARSE_ERRORS)
+def test_parse_errors(frame: OpenWireFrame, message: str) -> None:
+    with pytest.raises(WireError, match=message):
+        parse_wireformat_info(frame)
+
+
+@pytest.mark.parametrize(
+    ("version", "properties"),
+    [(2**31, {}), (1, {"x": object()}), (1, {"x": 2**63}), (1, {1: "x"}), (True, {})],
+)
+def test_invalid_construction(version: int, properties: dict[object, object]) -> None:
+    with pytest.raises(WireError):
+        WireFormatInfo(version, properties)  # type: ignore[arg-type]
+    with pytest.raises(WireError):
+        OpenWireFrame(256, b"")
+
+
+# ---------------------------------------------------------------- properties
+
+chars = st.characters(exclude_categories=["Cs"])
+keys = st.text(chars, max_size=8)
+scalars = (
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.floats(allow_nan=False)
+    | st.text(chars, max_size=12) | st.binary(max_size=12)
+)
+
+
+def containers(inner: st.SearchStrategy[Primitive]) -> st.SearchStrategy[Primitive]:
+    return st.lists(inner, max_size=3) | st.dictionaries(keys, inner, max_size=3)
+
+
+primitives: st.SearchStrategy[Primitive] = st.recursive(scalars, containers, max_leaves=5)
+versions = st.integers(-(2**31), 2**31 - 1)
+infos = st.builds(WireFormatInfo, versions, st.dictionaries(keys, primitives, max_size=4))
+
+
+@WIRE_SETTINGS
+@given(st.lists(infos, min_size=1, max_size=2), st.sampled_from(FEEDS))
+def test_round_trip(original: list[WireFormatInfo], how: str) -> None:
+    data = b"".join(encode_wireformat_info(info) for info in original)
+    assert [parse_wireformat_info(frame) for frame in decode(chunks(data, how))] == original
+
+
+@WIRE_SETTINGS
+@given(st.binary(max_size=300))
+def test_arbitrary_bytes_parse_or_wire_error(data: bytes) -> None:
+    decoder = OpenWireDecoder()
+    parse_or_wire_error(decoder, decoder.next_frame, data)
+    for body in (data, b"ActiveMQ" + data):
+        with contextlib.suppress(WireError):
+            parse_wireformat_info(OpenWireFrame(1, body))
+
+
+@WIRE_SETTINGS
+@given(st.integers(0, len(BROKER_WFI)), st.binary(max_size=100))
+def test_arbitrary_bytes_after_valid_prefix(cut: int, tail: bytes) -> None:
+    decoder = OpenWireDecoder()
+    parse_or_wire_error(decoder, decoder.next_frame, BROKER_WFI[:cut] + tail)
+    with contextlib.suppress(WireError):
+        parse_wireformat_info(OpenWireFrame(1, BODY[:cut] + tail))

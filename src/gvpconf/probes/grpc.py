@@ -1,0 +1,156 @@
+"""gRPC prober (22: MCP -> Google API 443): ``google.cloud.texttospeech.v1.TextToSpeech/ListVoices`` with grpcio.
+
+First a TLS handshake of our own offering ALPN ``h2`` (``tlscheck``: chain, hostname, version, expiry,
+interception; gRPC needs HTTP/2, so ``h2`` must be selected), then the ListVoices call on a grpcio channel
+with the same trust anchors and name, serialized with the proto-plus types of google-cloud-texttospeech.
+
+Credentials: a service-account key (JSON) from a secret reference, turned into a self-signed JWT for the
+TextToSpeech audience by google-auth (computed locally: no call to Google's token endpoint). With it the call
+must list voices (``grpc.auth=authenticated``). Without it the server's ``UNAUTHENTICATED`` proves the network
+path, TLS, HTTP/2 and gRPC framing, and is reported as ``grpc.auth=unauthenticated-path-proven``: a distinct
+outcome, not a plain pass. UNAVAILABLE, DEADLINE_EXCEEDED, UNIMPLEMENTED and TLS errors fail with their causes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from typing import TYPE_CHECKING, Any
+
+from gvpconf.errors import Cause, ProbeFailure
+from gvpconf.inventory import Secret
+from gvpconf.inventory.web import GoogleTtsDestination
+from gvpconf.probes import tlscheck
+from gvpconf.probes.context import ProbeContext
+
+if TYPE_CHECKING:
+    import grpc  # type: ignore[import-untyped]
+
+SERVICE = "google.cloud.texttospeech.v1.TextToSpeech"
+METHOD = f"/{SERVICE}/ListVoices"
+AUDIENCE = "https://texttospeech.googleapis.com/"
+PHASE = "ListVoices"
+
+
+_KEYS: dict[str, Any] = {}
+_KEYS_LOCK = threading.Lock()
+
+
+def bearer_from_service_account(key_json: str, audience: str = AUDIENCE) -> str:
+    """A self-signed JWT from a service-account key (no network: Google accepts these for its APIs)."""
+    from google.auth import jwt
+    from google.oauth2 import service_account
+
+    # parsing the RSA key costs ~35 ms: once per key and run (the JWT itself is signed afresh every time)
+    digest = hashlib.sha256(key_json.encode()).hexdigest()
+    with _KEYS_LOCK:
+        sa = _KEYS.get(digest)
+        if sa is None:
+            try:
+                info = json.loads(key_json)
+                sa = service_account.Credentials.from_service_account_info(info)  # type: ignore[no-untyped-call]
+            except (ValueError, KeyError) as exc:
+                raise ProbeFailure(Cause.CONFIG, f"credentials are not a usable service-account key (JSON with "
+                                   f"client_email and private_key): {type(exc).__name__}",
+                                   phase="credentials") from None
+            _KEYS[digest] = sa
+    creds = jwt.Credentials.from_signing_credentials(sa, audience=audience)  # type: ignore[no-untyped-call]
+    creds.refresh(None)
+    token = creds.token
+    return token.decode("ascii") if isinstance(token, bytes) else str(token)
+
+
+def translate(exc: grpc.RpcError, budget: float, authenticated: bool) -> ProbeFailure:
+    """The one place grpcio's status codes become causes (OK and the unauthenticated proof are not failures)."""
+    import grpc
+
+    code = exc.code() if hasattr(exc, "code") else grpc.StatusCode.UNKNOWN
+    details = (exc.details() if hasattr(exc, "details") else "") or ""
+    details = details.splitlines()[0][:200] if details else ""
+    name = code.name if code is not None else "UNKNOWN"
+    low = details.lower()
+    if code is grpc.StatusCode.UNAUTHENTICATED or code is grpc.StatusCode.PERMISSION_DENIED:
+        who = "our credentials" if authenticated else "the call"
+        return ProbeFailure(Cause.AUTH, f"expected ListVoices to succeed, got {name}: the server rejected {who} "
+                            f"({details})", phase=PHASE)
+    if code is grpc.StatusCode.UNIMPLEMENTED:
+        return ProbeFailure(Cause.SEMANTIC, f"expected the TextToSpeech service, got UNIMPLEMENTED: the server "
+                            f"does not implement {METHOD} ({details})", phase=PHASE)
+    if code is grpc.StatusCode.DEADLINE_EXCEEDED:
+        return ProbeFailure(Cause.TIMEOUT, f"no ListVoices answer within {budget:.1f} s (DEADLINE_EXCEEDED)",
+                            phase=PHASE)
+    if code is grpc.StatusCode.UNAVAILABLE:
+        if "ssl" in low or "handshake" in low or "certificate" in low or "tls" in low:
+            return ProbeFailure(Cause.TLS, f"UNAVAILABLE: TLS failed on the gRPC channel ({details})", phase=PHASE)
+        if "connection refused" in low or "failed to connect" in low:
+            return ProbeFailure(Cause.REFUSED, f"UNAVAILABLE: connection refused ({details})", phase=PHASE)
+        if "dns" in low or "resolve" in low:
+            return ProbeFailure(Cause.DNS, f"UNAVAILABLE: name resolution failed ({details})", phase=PHASE)
+        return ProbeFailure(Cause.PROTOCOL, f"expected a gRPC answer, got UNAVAILABLE ({details})", phase=PHASE)
+    return ProbeFailure(Cause.SEMANTIC, f"expected ListVoices to succeed, got {name} ({details})", phase=PHASE)
+
+
+def probe_tts_list_voices(ctx: ProbeContext) -> None:
+    dest = ctx.destination
+    assert isinstance(dest, GoogleTtsDestination)
+    ev, dl = ctx.evidence, ctx.deadline
+    if not dest.tls.verify:
+        raise ProbeFailure(Cause.CONFIG, "tls.verify: false is not supported for gRPC (grpcio always verifies); "
+                           "set tls.ca_file instead", phase="TLS setup")
+    tlscheck.handshake(ctx, dest.tls, ["h2"])
+    if ev.facts.get("tls.alpn") != "h2":
+        raise ProbeFailure(Cause.PROTOCOL, f"gRPC needs HTTP/2: expected ALPN h2, the server selected "
+                           f"{ev.facts.get('tls.alpn', 'nothing')}", phase="TLS handshake")
+    credentials = ctx.secrets.get("credentials")
+    metadata: list[tuple[str, str]] = []
+    if isinstance(credentials, Secret):
+        token = bearer_from_service_account(credentials.reveal())
+        from gvpconf import redact
+
+        redact.register(token)
+        metadata.append(("authorization", f"Bearer {token}"))
+    import grpc
+    from google.cloud.texttospeech_v1.types import cloud_tts
+
+    root: bytes | None = None
+    if dest.tls.ca_file is not None:
+        root = dest.tls.ca_file.read_bytes()
+    name = tlscheck.server_name(ctx, dest.tls)
+    t = ctx.target
+    host = f"[{t.host}]" if ":" in t.host else t.host
+    options: list[tuple[str, Any]] = [("grpc.enable_http_proxy", 0), ("grpc.primary_user_agent", "gvpconf-probe")]
+    if name != t.host:
+        options += [("grpc.ssl_target_name_override", name), ("grpc.default_authority", name)]
+    budget = dl.read_budget(PHASE)
+    channel = grpc.secure_channel(f"{host}:{t.port}", grpc.ssl_channel_credentials(root_certificates=root),
+                                  options=options)
+    try:
+        call = channel.unary_unary(METHOD, request_serializer=cloud_tts.ListVoicesRequest.serialize,
+                                   response_deserializer=cloud_tts.ListVoicesResponse.deserialize)
+        ev.sent(f"{METHOD} language_code={dest.language_code} auth={'bearer' if metadata else 'none'}")
+        try:
+            response = call(cloud_tts.ListVoicesRequest(language_code=dest.language_code), timeout=budget,
+                            metadata=metadata or None)
+        except grpc.RpcError as exc:
+            code = exc.code() if hasattr(exc, "code") else None
+            ev.fact("grpc.status", code.name if code is not None else "UNKNOWN")
+            if code is grpc.StatusCode.UNAUTHENTICATED and not metadata:
+                ev.received("UNAUTHENTICATED")
+                ev.fact("grpc.auth", "unauthenticated-path-proven")
+                ev.fact("grpc.depth", "network path, TLS, HTTP/2 and gRPC framing proven; no credentials, so "
+                        "no voices listed")
+                return
+            raise translate(exc, budget, bool(metadata)) from exc
+    finally:
+        channel.close()
+    voices = list(response.voices)
+    ev.received(f"OK, {len(voices)} voices")
+    ev.fact("grpc.status", "OK")
+    ev.fact("grpc.auth", "authenticated" if metadata else "not required")
+    ev.fact("tts.voices", len(voices))
+    if voices:
+        ev.fact("tts.first_voice", str(voices[0].name))
+    if metadata and dest.require_voices and not voices:
+        raise ProbeFailure(Cause.SEMANTIC, f"expected at least one voice for {dest.language_code}, got none",
+                           phase=PHASE)
