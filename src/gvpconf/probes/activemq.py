@@ -18,7 +18,7 @@ import time
 
 from gvpconf import net
 from gvpconf.errors import Cause, ProbeFailure
-from gvpconf.inventory import ActiveMQDestination, Secret
+from gvpconf.inventory import ActiveMQDestination
 from gvpconf.probes.context import ProbeContext
 from gvpconf.wire import WireError, banner, openwire, stomp
 
@@ -138,10 +138,6 @@ def _show(frame: stomp.Frame) -> str:
     return f"{frame.command}\n{headers}\n\n{frame.body[:200].decode('utf-8', 'replace')}"
 
 
-def _text(value: object) -> str | None:
-    if value is None:
-        return None
-    return value.reveal() if isinstance(value, Secret) else str(value)
 
 
 def probe_stomp(ctx: ProbeContext) -> None:
@@ -154,7 +150,7 @@ def probe_stomp(ctx: ProbeContext) -> None:
     try:
         ev.fact("tcp.connect_ms", round(ctx.deadline.elapsed() * 1000, 2))
         headers = [("accept-version", "1.2"), ("host", ctx.target.host), ("heart-beat", "0,0")]
-        login, passcode = _text(ctx.secrets.get("username")), _text(ctx.secrets.get("password"))
+        login, passcode = ctx.secret("username"), ctx.secret("password")
         if login is not None:
             headers.append(("login", login))
         if passcode is not None:

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from gvpconf import net
 from gvpconf.deadline import Deadline
 from gvpconf.errors import Cause, ProbeFailure
-from gvpconf.inventory import Secret, Target
+from gvpconf.inventory import Target
 from gvpconf.inventory.data import ConsulDestination
 from gvpconf.probes.context import ProbeContext
 from gvpconf.wire.banner import describe
@@ -204,18 +204,13 @@ class Session:
         self.client.http.session.close()
 
 
-def _token(ctx: ProbeContext) -> str | None:
-    value = ctx.secrets.get("token")
-    if value is None:
-        return None
-    return value.reveal() if isinstance(value, Secret) else str(value)
 
 
 def _session(ctx: ProbeContext) -> Session:
     dest = ctx.destination
     assert isinstance(dest, ConsulDestination)
     ctx.evidence.fact("consul.scheme", "https" if ctx.target.port in dest.https_ports else "http")
-    return Session(dest, ctx.target, _token(ctx), ctx.deadline)
+    return Session(dest, ctx.target, ctx.secret("token"), ctx.deadline)
 
 
 def check_leader(s: Session, record: Callable[[str, Any], None]) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 from gvpconf.catalog import Connection
 from gvpconf.deadline import Deadline
 from gvpconf.evidence import Evidence
-from gvpconf.inventory import Destination, Target
+from gvpconf.inventory import Destination, Secret, Target
 
 
 @dataclass
@@ -22,6 +22,13 @@ class ProbeContext:
     secrets: Mapping[str, Any]
     deadline: Deadline
     evidence: Evidence = field(default_factory=Evidence)
+
+    def secret(self, name: str) -> str | None:
+        """The plain text of secret ``name`` (for the library or frame that needs it, never for output)."""
+        value = self.secrets.get(name)
+        if value is None:
+            return None
+        return value.reveal() if isinstance(value, Secret) else str(value)
 
 
 Prober = Callable[[ProbeContext], None]

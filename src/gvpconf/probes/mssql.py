@@ -20,7 +20,6 @@ from typing import Any
 
 from gvpconf import __version__, net
 from gvpconf.errors import Cause, ProbeFailure
-from gvpconf.inventory import Secret
 from gvpconf.inventory.data import SqlServerDestination
 from gvpconf.probes.context import ProbeContext
 from gvpconf.wire import WireError, banner, tds
@@ -82,10 +81,6 @@ def probe_prelogin(ctx: ProbeContext) -> None:
                            f"{answer.encryption_name} in PRELOGIN (expected ON or REQ)", phase="PRELOGIN")
 
 
-def _text(value: object) -> str | None:
-    if value is None:
-        return None
-    return value.reveal() if isinstance(value, Secret) else str(value)
 
 
 def translate(exc: BaseException, timeout: int) -> ProbeFailure:
@@ -124,7 +119,7 @@ def probe_login(ctx: ProbeContext) -> None:
     dest = ctx.destination
     assert isinstance(dest, SqlServerDestination)
     t, dl, ev = ctx.target, ctx.deadline, ctx.evidence
-    user = _text(ctx.secrets.get("username"))
+    user = ctx.secret("username")
     if not user:
         raise ProbeFailure(Cause.CONFIG, "destinations.sqlserver.username is not set: the login needs the reader "
                            "account", phase="login")
@@ -140,7 +135,7 @@ def probe_login(ctx: ProbeContext) -> None:
         raise ProbeFailure(Cause.TIMEOUT, f"timeout before login: {budget:.2f} s left, FreeTDS needs 1 s",
                            phase="login")
     kwargs: dict[str, Any] = {
-        "server": t.host, "port": str(t.port), "user": user, "password": _text(ctx.secrets.get("password")),
+        "server": t.host, "port": str(t.port), "user": user, "password": ctx.secret("password"),
         "database": dest.database, "login_timeout": login_timeout, "timeout": login_timeout,
         "tds_version": dest.tds_version, "appname": "gvpconf-probe", "conn_properties": "",
         "encryption": "require" if dest.require_encryption else "request",

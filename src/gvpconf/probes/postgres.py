@@ -22,7 +22,7 @@ from typing import Any
 
 from gvpconf import net
 from gvpconf.errors import Cause, ProbeFailure
-from gvpconf.inventory import PostgresDestination, Secret
+from gvpconf.inventory import PostgresDestination
 from gvpconf.probes.context import ProbeContext
 from gvpconf.wire import WireError, banner, postgres
 
@@ -88,10 +88,6 @@ def _verify_tls(sock: socket.socket, ctx: ProbeContext) -> None:
             ev.fact("postgres.cert_subject", subject)
 
 
-def _text(value: object) -> str | None:
-    if value is None:
-        return None
-    return value.reveal() if isinstance(value, Secret) else str(value)
 
 
 def translate(exc: Exception, timeout: float) -> ProbeFailure:
@@ -135,10 +131,10 @@ def probe_login(ctx: ProbeContext) -> None:
     connect_timeout = max(2, math.floor(budget))
     kwargs: dict[str, Any] = {
         "host": t.host, "port": t.port, "dbname": dest.database,
-        "user": _text(ctx.secrets.get("username")), "sslmode": dest.effective_sslmode,
+        "user": ctx.secret("username"), "sslmode": dest.effective_sslmode,
         "connect_timeout": connect_timeout, "application_name": "gvpconf-probe",
     }
-    password = _text(ctx.secrets.get("password"))
+    password = ctx.secret("password")
     if password is not None:
         kwargs["password"] = password
     if dest.ca_file is not None:
