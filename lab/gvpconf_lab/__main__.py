@@ -22,6 +22,7 @@ from pathlib import Path
 from types import FrameType
 
 from gvpconf_lab import DEFAULT_PEERS, Lab, LabError, component_class
+from gvpconf_lab.base import stop_process
 
 PROG = "python -m gvpconf_lab"
 
@@ -158,12 +159,7 @@ def cmd_run(args: argparse.Namespace, command: Sequence[str]) -> int:
             try:
                 code = proc.wait()
             except (KeyboardInterrupt, Terminated):
-                proc.terminate()
-                try:
-                    proc.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+                stop_process(proc)
                 raise
     finally:
         if temp and not args.keep and code == 0:

@@ -15,9 +15,9 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import IO, ClassVar
+from typing import IO, Any, ClassVar
 
 LOOPBACK = "127.0.0.1"
 
@@ -108,6 +108,18 @@ def processes_using(path: Path) -> list[int]:
         if (cwd.startswith(needle) or needle in cmdline) and pid_alive(pid):
             found.append(pid)
     return sorted(found)
+
+
+def stop_process(proc: subprocess.Popen[Any], sig: int = signal.SIGTERM, grace_s: float = 5.0) -> int:
+    """Stop a child process by its PID: ``sig``, SIGKILL if it is still there after ``grace_s``; returns its
+    exit status once it is reaped (at once when it had already exited)."""
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            return proc.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    return proc.wait()
 
 
 def gvpconf_env() -> dict[str, str]:
@@ -240,12 +252,7 @@ class Peer(abc.ABC):
             raise LabError(f"{self.name}: already started (pid {self.proc.pid})")
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.started_at = time.monotonic()
-        try:
-            self.prepare()
-        except LabError:
-            raise
-        except Exception as exc:
-            raise self.error(f"preparing failed: {exc}") from exc
+        self._hook(self.prepare, "preparing failed: {}")
         self._log = self.log_path.open("ab")
         try:
             self.proc = subprocess.Popen(
@@ -278,12 +285,7 @@ class Peer(abc.ABC):
                 time.sleep(min(self.poll_interval_s, max(0.0, deadline - time.monotonic())))
                 continue
             break
-        try:
-            self.after_ready()
-        except LabError:
-            raise
-        except Exception as exc:
-            raise self.error(f"provisioning failed: {exc!r}") from exc
+        self._hook(self.after_ready, "provisioning failed: {!r}")
         self.ready_after_s = time.monotonic() - self.started_at
         return self.ready_after_s
 
@@ -327,6 +329,15 @@ class Peer(abc.ABC):
     def cleanup(self) -> None:
         """Remove temporary files once the process is gone."""
         return None
+
+    def _hook(self, hook: Callable[[], None], failed: str) -> None:
+        """Run a subclass hook; any error but a LabError becomes this peer's LabError (``failed`` formats it)."""
+        try:
+            hook()
+        except LabError:
+            raise
+        except Exception as exc:
+            raise self.error(failed.format(exc)) from exc
 
     def _close_log(self) -> None:
         if self._log is not None:

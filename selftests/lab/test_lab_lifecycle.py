@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from gvpconf_lab import Lab, LabError
-from gvpconf_lab.base import gvpconf_env, pid_alive, processes_using
+from gvpconf_lab.base import gvpconf_env, pid_alive, processes_using, stop_process
 from gvpconf_lab.ports import free_port
 
 
@@ -46,17 +46,22 @@ def test_exit_leaves_no_process_behind(open_dir: Path) -> None:
     assert processes_using(open_dir) == []
 
 
-def test_a_peer_that_cannot_start_raises_laberror_and_the_rest_is_stopped(tmp_path: Path) -> None:
+@pytest.fixture
+def taken_port() -> Iterator[int]:
+    """A loopback TCP port another socket listens on for the whole test (a peer asked to use it cannot bind)."""
     with socket.socket() as squatter:
         squatter.bind(("127.0.0.1", 0))
         squatter.listen()
-        port = squatter.getsockname()[1]
-        lab = Lab(tmp_path, peers=("sip_server", "configserver"), ports={"configserver": port})
-        try:
-            with pytest.raises(LabError) as info:
-                lab.__enter__()
-        finally:
-            lab.down()  # a no-op when up() already stopped everything
+        yield squatter.getsockname()[1]
+
+
+def test_a_peer_that_cannot_start_raises_laberror_and_the_rest_is_stopped(tmp_path: Path, taken_port: int) -> None:
+    lab = Lab(tmp_path, peers=("sip_server", "configserver"), ports={"configserver": taken_port})
+    try:
+        with pytest.raises(LabError) as info:
+            lab.__enter__()
+    finally:
+        lab.down()  # a no-op when up() already stopped everything
     message = str(info.value)
     log = tmp_path / "configserver" / "configserver.log"
     assert message.startswith("configserver: exited with code 3 before it was ready; see ")
@@ -95,14 +100,10 @@ def test_run_passes_the_inventory_and_returns_the_exit_code(tmp_path: Path) -> N
     assert processes_using(tmp_path) == []
 
 
-def test_run_reports_laberror_in_one_line(tmp_path: Path) -> None:
-    with socket.socket() as squatter:
-        squatter.bind(("127.0.0.1", 0))
-        squatter.listen()
-        port = squatter.getsockname()[1]
-        proc = subprocess.run(_cli("run", "--workdir", str(tmp_path), "--peers", "configserver",
-                                   "--port", f"configserver={port}", "--", "true"),
-                              env=gvpconf_env(), capture_output=True, text=True, timeout=60)
+def test_run_reports_laberror_in_one_line(tmp_path: Path, taken_port: int) -> None:
+    proc = subprocess.run(_cli("run", "--workdir", str(tmp_path), "--peers", "configserver",
+                               "--port", f"configserver={taken_port}", "--", "true"),
+                          env=gvpconf_env(), capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1
     first = proc.stderr.splitlines()[0]
     assert first.startswith("python -m gvpconf_lab: error: configserver: exited with code 3")
@@ -111,13 +112,7 @@ def test_run_reports_laberror_in_one_line(tmp_path: Path) -> None:
 
 def _finish(proc: subprocess.Popen[str], workdir: Path) -> None:
     """If a test failed half-way: stop the CLI (which stops its lab), then any peer it left."""
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    stop_process(proc, grace_s=15)
     for pid in processes_using(workdir):
         os.kill(pid, signal.SIGKILL)
 
