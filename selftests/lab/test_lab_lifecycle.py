@@ -15,12 +15,14 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
-from gvpconf_lab import Lab, LabError
+from gvpconf_lab import ConfigServerStandIn, Lab, LabError, Peer
 from gvpconf_lab.base import gvpconf_env, pid_alive, processes_using, stop_process
+from gvpconf_lab.lifecycle import LabLifecycle
 from gvpconf_lab.ports import free_port
 
 
@@ -183,4 +185,57 @@ def test_ctrl_c_while_starting_stops_what_was_started(tmp_path: Path) -> None:
     finally:
         _finish(proc, tmp_path)
     assert [pid for pid in peers if pid_alive(pid)] == []
+    assert processes_using(tmp_path) == []
+
+
+# -- the lifecycle both labs share (gvpconf_lab.lifecycle) ----------------------------------------
+class _TwoListeners(LabLifecycle):
+    """The smallest lab: two silent listeners, one of which may refuse to stop."""
+
+    def __init__(self, workdir: Path) -> None:
+        super().__init__(workdir)
+        self.refuse_stop = False
+
+    def make_peers(self) -> list[Peer]:
+        lab = self
+
+        class Stubborn(ConfigServerStandIn):
+            def stop(self) -> None:
+                if not lab.refuse_stop:
+                    super().stop()
+
+        return [ConfigServerStandIn("one", self.workdir / "one", free_port()),
+                Stubborn("two", self.workdir / "two", free_port())]
+
+    def inventory(self) -> dict[str, Any]:
+        return {"version": 1, "destinations": {"configserver": {"targets": [
+            {"host": p.host, "port": p.port} for p in self.peers.values()]}}}
+
+
+def test_the_shared_lifecycle_starts_writes_and_stops_by_pid(tmp_path: Path) -> None:
+    before = signal.getsignal(signal.SIGTERM)
+    with _TwoListeners(tmp_path) as lab:
+        pids = lab.processes()
+        assert len(pids) == 2 and all(pid_alive(p) for p in pids)
+        assert len(yaml.safe_load(lab.inventory_path.read_text())["destinations"]["configserver"]["targets"]) == 2
+        assert lab.ready_after_s is not None and (tmp_path / "tls").is_dir()
+        if before in (signal.SIG_DFL, None):  # while up, SIGTERM unwinds like Ctrl-C
+            assert signal.getsignal(signal.SIGTERM) is not before
+        with pytest.raises(LabError, match="already up"):
+            lab.up()
+    assert signal.getsignal(signal.SIGTERM) is before
+    assert [p for p in pids if pid_alive(p)] == []
+
+
+def test_down_says_when_a_process_of_the_lab_is_left_running(tmp_path: Path) -> None:
+    lab = _TwoListeners(tmp_path)
+    lab.up()
+    try:
+        lab.refuse_stop = True
+        stubborn = lab["two"].pid
+        with pytest.raises(LabError, match=rf"processes \[{stubborn}\] still running"):
+            lab.down()
+    finally:
+        lab.refuse_stop = False
+        lab.down()
     assert processes_using(tmp_path) == []

@@ -16,33 +16,24 @@ generated from the connections table (``gvpconf_lab.netlab.policy``).
 
 from __future__ import annotations
 
-import atexit
-import concurrent.futures
-import contextlib
 import ipaddress
-import json
 import secrets
-import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
-from typing import Any
-
-import yaml
+from typing import Any, ClassVar
 
 from gvpconf.pods.model import SourcePod
 from gvpconf_lab.base import LabError, Peer
+from gvpconf_lab.lifecycle import DEFAULT_TIMEOUTS, LabLifecycle
 from gvpconf_lab.netlab import netns, policy
 from gvpconf_lab.netlab.peers import NetnsActiveMQ, NetnsListener, NetnsPeer, NetnsPostgres, NetnsSipp
 from gvpconf_lab.netlab.policy import Action, Allow, Endpoint
-from gvpconf_lab.tlsca import CA, make_ca
 
 PREFIX = "gvpc-"
 SUBNET = ipaddress.ip_network("198.18.0.0/24")
 ZONES = ("zone-a", "zone-b")
 LISTENER_ONLY = {"sqlserver": (1433, ("16",)), "consul": (8500, ("6", "10"))}
-DEFAULT_TIMEOUTS = {"connect": 2.0, "read": 3.0, "probe": 10.0}
 
 
 @dataclass(frozen=True)
@@ -70,38 +61,25 @@ def topology(mcp_pods: int = 2) -> list[Node]:
     return [Node(name, role, zone, str(hosts[9 + i]), i) for i, (name, role, zone) in enumerate(plan)]
 
 
-_RUNNING: weakref.WeakSet[NetLab] = weakref.WeakSet()
-
-
-@atexit.register
-def _stop_running() -> None:
-    for lab in list(_RUNNING):
-        with contextlib.suppress(Exception):
-            lab.down()
-
-
-class NetLab:
+class NetLab(LabLifecycle):
     """Namespaces, bridge, peers, policies and the inventory with namespace addresses. A context manager."""
+
+    label: ClassVar[str] = "netns lab"
 
     def __init__(self, workdir: Path, *, mcp_pods: int = 2, default_action: Action = "DROP",
                  tag: str | None = None) -> None:
         if not 1 <= mcp_pods <= 8:
             raise LabError("mcp_pods must be 1-8")
-        self.workdir = Path(workdir).resolve()
+        super().__init__(workdir)
         self.tag = tag or secrets.token_hex(3)
         self.nodes = topology(mcp_pods)
         self.by_name = {n.name: n for n in self.nodes}
         self.default_action: Action = default_action
         self.switch = f"{PREFIX}{self.tag}-sw"
-        self.peers: dict[str, Peer] = {}
+        self.segment = netns.Segment(self.switch, str(SUBNET), {self.ns(n.name): n.address for n in self.nodes})
         self.endpoints: dict[str, list[Endpoint]] = {}
         self.rules: list[Allow] = []
-        self.inventory_path = self.workdir / "inventory.yaml"
-        self.secrets_dir = self.workdir / "secrets"
-        self._ca: CA | None = None
-        self._inventory: dict[str, Any] = {}
-        self._created: list[str] = []
-        self._up = False
+        self._inventory: dict[str, Any] | None = None
 
     # -- names -------------------------------------------------------------------------------
     def ns(self, node: str) -> str:
@@ -118,181 +96,66 @@ class NetLab:
                           ip=n.address, labels=(("app.kubernetes.io/name", f"gvp-{n.role}"),))
                 for n in self.pods()]
 
-    # -- lifecycle ---------------------------------------------------------------------------
-    def __enter__(self) -> NetLab:
-        self.up()
-        return self
+    # -- lifecycle (gvpconf_lab.lifecycle): wiring first, policies last, namespaces deleted at the end ------
+    def prepare(self) -> None:
+        self.segment.create()
+        self.segment.verify()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.down()
+    def after_up(self) -> None:
+        self.rules = policy.allow_rules({n.name: n.role for n in self.pods() if n.role}, self.endpoints)
+        self.apply_policies()
 
-    def up(self) -> None:
-        if self._up:
-            raise LabError("netns lab is already up")
-        self._up = True
-        _RUNNING.add(self)
-        try:
-            self.workdir.mkdir(parents=True, exist_ok=True)
-            self._wire()
-            self.verify_wiring()
-            self._ca = make_ca(self.workdir / "tls")
-            self._make_peers()
-            self._start_peers()
-            self._write_inventory()
-            self.rules = policy.allow_rules({n.name: n.role for n in self.pods() if n.role},
-                                            self.endpoints)
-            self.apply_policies()
-        except BaseException:
-            with contextlib.suppress(Exception):
-                self.down()
-            raise
-
-    def down(self) -> None:
-        """Stop every peer by PID, then delete every namespace of this lab (veths, bridge, rules go with them)."""
-        errors: list[str] = []
-        for peer in reversed(list(self.peers.values())):
-            try:
-                peer.stop()
-            except LabError as exc:
-                errors.append(str(exc))
-        for name in reversed(self._created):
-            try:
-                netns.delete(name)
-            except netns.NetnsError as exc:
-                errors.append(str(exc))
-        self._created.clear()
-        self._up = False
-        _RUNNING.discard(self)
-        if errors:
-            raise LabError("; ".join(errors))
+    def teardown(self) -> list[str]:
+        """Delete every namespace of this lab (veths, bridge and rules go with them)."""
+        return self.segment.delete()
 
     def namespaces(self) -> list[str]:
         """Namespaces of this lab that exist now."""
         return netns.list_prefixed(f"{PREFIX}{self.tag}-")
 
-    # -- wiring ------------------------------------------------------------------------------
-    def _wire(self) -> None:
-        netns.add(self.switch)
-        self._created.append(self.switch)
-        netns.ip("link", "add", "br0", "type", "bridge", netns=self.switch)
-        netns.ip("link", "set", "br0", "up", netns=self.switch)
-        prefix = SUBNET.prefixlen
-        for node in self.nodes:
-            name = self.ns(node.name)
-            netns.add(name)
-            self._created.append(name)
-            port = f"v{node.index}"
-            netns.ip("link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", name, netns=self.switch)
-            netns.ip("link", "set", port, "master", "br0", "up", netns=self.switch)
-            netns.ip("addr", "add", f"{node.address}/{prefix}", "dev", "eth0", netns=name)
-            netns.ip("link", "set", "eth0", "up", netns=name)
-
     def verify_wiring(self) -> None:
         """Check that every route stays inside the lab's bridge: raises NetnsError otherwise."""
-        problems: list[str] = []
-        sw_links = {link["ifname"] for link in json.loads(netns.ip("-j", "link", "show", netns=self.switch).stdout)}
-        expected_sw = {"lo", "br0", *(f"v{n.index}" for n in self.nodes)}
-        if sw_links != expected_sw:
-            problems.append(f"switch {self.switch} has links {sorted(sw_links)}, expected {sorted(expected_sw)}")
-        sw_addrs = [a for link in json.loads(netns.ip("-j", "addr", "show", netns=self.switch).stdout)
-                    for a in link.get("addr_info", []) if link["ifname"] != "lo"]
-        if sw_addrs:
-            problems.append(f"switch {self.switch} has addresses {sw_addrs}: it must only bridge")
-        for node in self.nodes:
-            name = self.ns(node.name)
-            links = {link["ifname"] for link in json.loads(netns.ip("-j", "link", "show", netns=name).stdout)}
-            if links != {"lo", "eth0"}:
-                problems.append(f"{name} has links {sorted(links)}, expected lo and eth0")
-            for route in json.loads(netns.ip("-j", "route", "show", "table", "all", netns=name).stdout):
-                dst, dev = route.get("dst", ""), route.get("dev", "")
-                if route.get("table") == "local" or dev == "lo":
-                    continue
-                if dst == "default" or dev != "eth0":
-                    problems.append(f"{name}: route {route} leaves the lab")
-                    continue
-                try:
-                    inside = ipaddress.ip_network(dst, strict=False).subnet_of(SUBNET)  # type: ignore[arg-type]
-                except (ValueError, TypeError):
-                    inside = False
-                if not inside:
-                    problems.append(f"{name}: route to {dst} is outside {SUBNET}")
-        if problems:
-            raise netns.NetnsError("lab wiring is unsafe: " + "; ".join(problems))
+        self.segment.verify()
 
     # -- peers -------------------------------------------------------------------------------
-    @property
-    def ca(self) -> CA:
-        if self._ca is None:
-            raise LabError("the lab CA exists only once the lab is up")
-        return self._ca
-
-    def _peer(self, peer: NetnsPeer, node: str) -> None:
-        peer.netns = self.ns(node)
-        self.peers[peer.name] = peer
-
-    def _make_peers(self) -> None:
+    def make_peers(self) -> list[Peer]:
+        """Each peer in its node's namespace, bound to the node's address; ``endpoints`` records where."""
         wd = self.workdir / "peers"
-        cfg = self.by_name["configserver"]
-        listener = NetnsListener("configserver", wd / "configserver", 8888, host=cfg.address)
-        self._peer(listener, cfg.name)
-        self.endpoints["configserver"] = [Endpoint(cfg.name, cfg.address, 8888)]
-        rs = self.by_name["rs"]
-        self._peer(NetnsActiveMQ("activemq", wd / "activemq", 61616, host=rs.address), rs.name)
-        self.endpoints["activemq"] = [Endpoint(rs.name, rs.address, 61616)]
-        sip = self.by_name["sip-server"]
-        self._peer(NetnsSipp("sip-server", wd / "sip-server", 5090, host=sip.address,
-                             server_header="sipp-netlab"), sip.name)
-        self.endpoints["sip_server"] = [Endpoint(sip.name, sip.address, 5090)]
-        self.endpoints["mcp"] = []
+        made: list[Peer] = []
+        self.endpoints = {}
+
+        def place(key: str, node: Node, peer: NetnsPeer) -> None:
+            peer.netns = self.ns(node.name)
+            made.append(peer)
+            self.endpoints.setdefault(key, []).append(Endpoint(node.name, node.address, peer.port))
+
+        cfg, rs, sip, pg_node = (self.by_name[n] for n in ("configserver", "rs", "sip-server", "postgres"))
+        place("configserver", cfg, NetnsListener("configserver", wd / "configserver", 8888, host=cfg.address))
+        place("activemq", rs, NetnsActiveMQ("activemq", wd / "activemq", 61616, host=rs.address))
+        place("sip_server", sip, NetnsSipp("sip-server", wd / "sip-server", 5090, host=sip.address,
+                                           server_header="sipp-netlab"))
         for node in self.pods():
             if node.role == "mcp":
-                self._peer(NetnsSipp(f"sip-{node.name}", wd / node.name, 5070, host=node.address,
-                                     server_header=f"sipp-{node.name}"), node.name)
-                self.endpoints["mcp"].append(Endpoint(node.name, node.address, 5070))
-        pg_node = self.by_name["postgres"]
+                place("mcp", node, NetnsSipp(f"sip-{node.name}", wd / node.name, 5070, host=node.address,
+                                             server_header=f"sipp-{node.name}"))
         cert, key = self.ca.issue("postgres", dns=("postgres",), ips=(pg_node.address,))
         pg = NetnsPostgres("postgres", wd / "postgres", 5432, host=pg_node.address, ca_file=self.ca.ca_cert,
                            cert_file=cert, key_file=key)
         pg.subnet = str(SUBNET)
-        self._peer(pg, pg_node.name)
-        self.endpoints["postgres"] = [Endpoint(pg_node.name, pg_node.address, 5432)]
+        place("postgres", pg_node, pg)
         for key_name, (port, _rows) in LISTENER_ONLY.items():
-            node = self.by_name[key_name]
-            only = NetnsListener(key_name, wd / key_name, port, host=node.address)
+            only = NetnsListener(key_name, wd / key_name, port, host=self.by_name[key_name].address)
             only.label = f"listener only on {port} (a deny-matrix target; NOT a {key_name} server)"
-            self._peer(only, node.name)
-            self.endpoints[key_name] = [Endpoint(node.name, node.address, port)]
-
-    def _start_peers(self) -> None:
-        def bring_up(peer: Peer) -> None:
-            peer.start()
-            peer.wait_ready()
-
-        peers = list(self.peers.values())
-        with concurrent.futures.ThreadPoolExecutor(max_workers=len(peers), thread_name_prefix="netlab-up") as pool:
-            futures = [pool.submit(bring_up, p) for p in peers]
-            errors = []
-            for fut in futures:
-                try:
-                    fut.result()
-                except Exception as exc:
-                    errors.append(str(exc))
-            if errors:
-                raise LabError("; ".join(errors))
+            place(key_name, self.by_name[key_name], only)
+        return made
 
     # -- inventory ---------------------------------------------------------------------------
-    def _secret(self, name: str, value: str) -> str:
-        self.secrets_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        path = self.secrets_dir / name
-        path.write_text(value)
-        path.chmod(0o600)
-        return str(path)
-
     def inventory(self) -> dict[str, Any]:
+        if self._inventory is None:
+            self._inventory = self._make_inventory()
         return self._inventory
 
-    def _write_inventory(self) -> None:
+    def _make_inventory(self) -> dict[str, Any]:
         amq = self.peers["activemq"]
         pg = self.peers["postgres"]
         assert isinstance(amq, NetnsActiveMQ) and isinstance(pg, NetnsPostgres)
@@ -301,17 +164,19 @@ class NetLab:
             return [{"name": name or e.node, "host": e.address, "port": e.port,
                      "zone": self.by_name[e.node].zone} for e in self.endpoints[key]]
 
+        def secret(name: str, value: str) -> dict[str, str]:
+            return {"file": str(self.write_secret(name, value))}
+
         dests: dict[str, Any] = {
             "sip_server": {"transport": "tcp", "targets": targets("sip_server")},
             "configserver": {"hold": 1.0, "targets": targets("configserver", "gvp-configserver")},
-            "activemq": {"username": amq.username, "password": {"file": self._secret("activemq-password",
-                                                                                     amq.password)},
+            "activemq": {"username": amq.username, "password": secret("activemq-password", amq.password),
                          "targets": targets("activemq", "gvp-rs")},
             "mcp": {"transport": "tcp", "targets": [{"name": f"gvp-{e.node}", "host": e.address, "port": e.port,
                                                      "zone": self.by_name[e.node].zone}
                                                     for e in self.endpoints["mcp"]]},
             "postgres": {"database": pg.database, "username": pg.username,
-                         "password": {"file": self._secret("postgres-password", pg.password)},
+                         "password": secret("postgres-password", pg.password),
                          "sslmode": "verify-full", "ca_file": str(pg.ca_file), "targets": targets("postgres")},
         }
         conns: dict[str, Any] = {}
@@ -319,10 +184,8 @@ class NetLab:
             dests[key] = {"targets": targets(key)}
             for row in rows:
                 conns[row] = {"enabled": False}
-        self._inventory = {"version": 1, "cluster": {"name": f"gvpconf-netlab-{self.tag}", "namespace": "gvp"},
-                           "defaults": {"timeouts": dict(DEFAULT_TIMEOUTS)}, "destinations": dests,
-                           "connections": conns}
-        self.inventory_path.write_text(yaml.safe_dump(self._inventory, sort_keys=False))
+        return {"version": 1, "cluster": {"name": f"gvpconf-netlab-{self.tag}", "namespace": "gvp"},
+                "defaults": {"timeouts": dict(DEFAULT_TIMEOUTS)}, "destinations": dests, "connections": conns}
 
     # -- policies ----------------------------------------------------------------------------
     def apply_policies(self) -> None:
@@ -377,7 +240,7 @@ class NetLab:
         for node in self.nodes:
             kind = f"pod {node.role} {node.zone}" if node.is_pod else "external"
             lines.append(f"  {self.ns(node.name)}: {node.address} ({kind})")
-        lines += [f"  peer {p.describe()}" for p in self.peers.values()]
+        lines += [f"  peer {line}" for line in super().describe().splitlines()]
         return "\n".join(lines)
 
 

@@ -5,20 +5,24 @@ Nothing here touches the host's own network namespace: the bridge lives in a nam
 node's namespace, and every iptables rule is written into a node namespace's own tables. Deleting
 the namespaces therefore removes every veth, the bridge and every rule with them.
 
-``in_netns(name, fn)`` runs ``fn`` in a fresh thread that has entered the namespace (``setns(2)``
-affects only the calling thread); sockets created there stay in that namespace.
+``Segment`` is that wiring, for any set of namespaces: the namespace lab's pods and peers, or a test's
+two hosts. ``in_netns(name, fn)`` runs ``fn`` in a fresh thread that has entered the namespace
+(``setns(2)`` affects only the calling thread); sockets created there stay in that namespace.
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import ipaddress
+import json
 import os
 import subprocess
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TypeVar
+from types import TracebackType
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 CLONE_NEWNET = 0x40000000
@@ -110,3 +114,94 @@ def in_netns(name: str, fn: Callable[[], T], timeout: float = 60.0) -> T:
 def exec_prefix(name: str) -> list[str]:
     """argv prefix that runs a command inside ``name`` (``ip netns exec`` execs: the PID is the command's)."""
     return ["ip", "netns", "exec", name]
+
+
+def _json(*args: str, netns: str) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = json.loads(ip("-j", *args, netns=netns).stdout)
+    return found
+
+
+class Segment:
+    """Namespaces on one Ethernet segment: a bridge ``br0`` in a namespace of its own (``switch``) and, for each
+    member namespace, a veth pair (``v<i>`` on the bridge, ``eth0`` with the member's address in ``subnet``).
+
+    ``members`` maps namespace name -> address, in order. A context manager: created and checked
+    (:meth:`verify`) on entry, deleted on exit; a failure half-way deletes what was made.
+    """
+
+    def __init__(self, switch: str, subnet: str, members: Mapping[str, str]) -> None:
+        self.switch = switch
+        self.subnet = ipaddress.ip_network(subnet)
+        self.members = dict(members)
+        self._created: list[str] = []
+
+    def __enter__(self) -> Segment:
+        try:
+            self.create()
+            self.verify()
+        except BaseException:
+            self.delete()
+            raise
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        errors = self.delete()
+        if errors:
+            raise NetnsError("; ".join(errors))
+
+    def create(self) -> None:
+        add(self.switch)
+        self._created.append(self.switch)
+        ip("link", "add", "br0", "type", "bridge", netns=self.switch)
+        ip("link", "set", "br0", "up", netns=self.switch)
+        for index, (name, address) in enumerate(self.members.items()):
+            add(name)
+            self._created.append(name)
+            port = f"v{index}"
+            ip("link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", name, netns=self.switch)
+            ip("link", "set", port, "master", "br0", "up", netns=self.switch)
+            ip("addr", "add", f"{address}/{self.subnet.prefixlen}", "dev", "eth0", netns=name)
+            ip("link", "set", "eth0", "up", netns=name)
+
+    def verify(self) -> None:
+        """Check that every route stays on this segment: raises NetnsError naming each problem otherwise."""
+        problems: list[str] = []
+        sw_links = {link["ifname"] for link in _json("link", "show", netns=self.switch)}
+        expected_sw = {"lo", "br0", *(f"v{i}" for i in range(len(self.members)))}
+        if sw_links != expected_sw:
+            problems.append(f"switch {self.switch} has links {sorted(sw_links)}, expected {sorted(expected_sw)}")
+        sw_addrs = [a for link in _json("addr", "show", netns=self.switch)
+                    for a in link.get("addr_info", []) if link["ifname"] != "lo"]
+        if sw_addrs:
+            problems.append(f"switch {self.switch} has addresses {sw_addrs}: it must only bridge")
+        for name in self.members:
+            links = {link["ifname"] for link in _json("link", "show", netns=name)}
+            if links != {"lo", "eth0"}:
+                problems.append(f"{name} has links {sorted(links)}, expected lo and eth0")
+            for route in _json("route", "show", "table", "all", netns=name):
+                dst, dev = route.get("dst", ""), route.get("dev", "")
+                if route.get("table") == "local" or dev == "lo":
+                    continue
+                if dst == "default" or dev != "eth0":
+                    problems.append(f"{name}: route {route} leaves the lab")
+                    continue
+                try:
+                    inside = ipaddress.ip_network(dst, strict=False).subnet_of(self.subnet)  # type: ignore[arg-type]
+                except (ValueError, TypeError):
+                    inside = False
+                if not inside:
+                    problems.append(f"{name}: route to {dst} is outside {self.subnet}")
+        if problems:
+            raise NetnsError("lab wiring is unsafe: " + "; ".join(problems))
+
+    def delete(self) -> list[str]:
+        """Delete every namespace this segment made (veths and bridge go with them); returns the errors."""
+        errors: list[str] = []
+        for name in reversed(self._created):
+            try:
+                delete(name)
+            except NetnsError as exc:
+                errors.append(str(exc))
+        self._created.clear()
+        return errors
