@@ -12,31 +12,18 @@ import argparse
 import contextlib
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from types import FrameType
 
 from gvpconf_lab import DEFAULT_PEERS, Lab, LabError, component_class
 from gvpconf_lab.base import stop_process
+from gvpconf_lab.lifecycle import run_command
 
 PROG = "python -m gvpconf_lab"
-
-
-class Terminated(BaseException):
-    """SIGTERM arrived: unwind like KeyboardInterrupt so every peer is stopped."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signum)
-        self.signum = signum
-
-
-def _raise_terminated(signum: int, _frame: FrameType | None) -> None:
-    raise Terminated(signum)
 
 
 def missing_packages(components: Sequence[str] = DEFAULT_PEERS) -> list[str]:
@@ -139,7 +126,7 @@ def cmd_up(args: argparse.Namespace) -> int:
             print(f"inventory: {lab.inventory_path}")
             print(f"lab ready in {lab.ready_after_s:.2f} s; Ctrl-C or SIGTERM stops it", flush=True)
             threading.Event().wait()  # until a signal unwinds us
-    except (KeyboardInterrupt, Terminated):
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (Terminated)
         print("stopping lab", file=sys.stderr, flush=True)
     finally:
         if temp and not args.keep:
@@ -158,7 +145,7 @@ def cmd_run(args: argparse.Namespace, command: Sequence[str]) -> int:
             proc = subprocess.Popen(list(command), env=env)
             try:
                 code = proc.wait()
-            except (KeyboardInterrupt, Terminated):
+            except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (Terminated)
                 stop_process(proc)
                 raise
     finally:
@@ -186,30 +173,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    command: list[str] = []
+    command_argv: list[str] = []
     if "--" in argv:
         cut = argv.index("--")
-        argv, command = argv[:cut], argv[cut + 1:]
+        argv, command_argv = argv[:cut], argv[cut + 1:]
     args = build_parser().parse_args(argv)
-    previous = signal.signal(signal.SIGTERM, _raise_terminated)
-    try:
+
+    def command() -> int:
         if args.command == "install":
             return cmd_install(args)
         if args.command == "up":
             return cmd_up(args)
-        return cmd_run(args, command)
-    except LabError as exc:
-        print(f"{PROG}: error: {str(exc).splitlines()[0]}", file=sys.stderr)
-        detail = str(exc).splitlines()[1:]
-        if detail:
-            print("\n".join(detail), file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
-    except Terminated:
-        return 143
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+        return cmd_run(args, command_argv)
+
+    return run_command(PROG, command)
 
 
 if __name__ == "__main__":

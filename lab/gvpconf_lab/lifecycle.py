@@ -8,7 +8,9 @@ each: the lab takes as long as its slowest peer), ``inventory.yaml`` from ``inve
 ``down()`` (or leaving the ``with``) stops every peer by PID in reverse order, runs ``teardown()`` (the
 namespace lab deletes its namespaces), then checks that no process of the lab is left: every error is
 collected and raised as one LabError. While a lab is up, SIGTERM unwinds like Ctrl-C (when nobody else
-handles it), and an interpreter that exits with a lab still up stops it (atexit).
+handles it; it raises ``Terminated``, a KeyboardInterrupt), and an interpreter that exits with a lab still
+up stops it (atexit). ``run_command`` is the main of both labs' command lines: SIGTERM unwinds the whole
+command, errors are one line.
 """
 
 from __future__ import annotations
@@ -19,10 +21,11 @@ import concurrent.futures
 import contextlib
 import os
 import signal
+import sys
 import threading
 import time
 import weakref
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any, ClassVar, TypeVar
@@ -46,8 +49,38 @@ def _stop_running_labs() -> None:
             lab.down()
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM arrived: it unwinds like Ctrl-C, so every with-block and fixture stops its lab."""
+
+    def __init__(self, signum: int = signal.SIGTERM) -> None:
+        super().__init__(f"signal {signum}")
+        self.signum = signum
+
+
 def _sigterm_as_interrupt(signum: int, _frame: FrameType | None) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
+    raise Terminated(signum)
+
+
+def run_command(prog: str, command: Callable[[], int],
+                errors: tuple[type[Exception], ...] = (LabError,)) -> int:
+    """The main of a lab's command line: SIGTERM unwinds like Ctrl-C for the whole command (the lab stops
+    its peers); an error of ``errors`` is printed as ``PROG: error: <first line>`` (then its detail) and
+    exits 1, never as a traceback; Ctrl-C exits 130, SIGTERM 143."""
+    previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    try:
+        return command()
+    except errors as exc:
+        first, *detail = str(exc).splitlines() or [""]
+        print(f"{prog}: error: {first}", file=sys.stderr)
+        if detail:
+            print("\n".join(detail), file=sys.stderr)
+        return 1
+    except Terminated:
+        return 143
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _bring_up(peer: Peer) -> None:

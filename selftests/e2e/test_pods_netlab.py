@@ -7,6 +7,7 @@ namespace, veth, bridge and rule lives in namespaces the lab creates and deletes
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -18,8 +19,8 @@ import pytest
 
 from gvpconf.pods import junit, kube, runner
 from gvpconf.pods.model import RunOutcome, SourcePod
-from gvpconf_lab.base import pid_alive
-from gvpconf_lab.netlab import NetLab, NetnsError
+from gvpconf_lab.base import pid_alive, processes_using, stop_process
+from gvpconf_lab.netlab import NetLab, NetnsError, netns, topology
 from gvpconf_lab.netlab.backend import LocalBackend
 from gvpconf_lab.netlab.netns import ip
 from gvpconf_lab.standin_api import Cluster, StandInServer, pod
@@ -213,3 +214,31 @@ def test_kubernetes_backend_runs_the_image_entrypoint_in_the_pods_namespace(netl
     assert {(c["props"]["source.pod"], c["props"]["connection"]) for c in cs} == {
         ("gvp-rm-0", "3"), ("gvp-rm-1", "3"), ("gvp-mcp-0", "8"), ("gvp-mcp-1", "8")}
     assert all(c["state"] == "passed" for c in cs), [c["message"] for c in cs]
+
+
+def test_up_stops_and_deletes_everything_on_sigterm(tmp_path: Path) -> None:
+    """``python -m gvpconf_lab.netlab up`` and SIGTERM: the shared lifecycle stops every peer and deletes
+    every namespace, as the loopback lab's command line does."""
+    proc = subprocess.Popen([sys.executable, "-m", "gvpconf_lab.netlab", "up", "--mcp-pods", "1", "--workdir",
+                             str(tmp_path)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        lines = []
+        for line in proc.stdout:
+            lines.append(line)
+            if line.startswith("run from a pod:"):
+                break
+        else:
+            raise AssertionError(f"the lab did not come up: {''.join(lines)}")
+        tag = lines[0].split()[2].rstrip(":")  # "netns lab TAG: switch ..."
+        namespaces = netns.list_prefixed(f"gvpc-{tag}-")
+        peers = [pid for pid in processes_using(tmp_path) if pid != proc.pid]
+        assert len(namespaces) == len(topology(1)) + 1 and peers
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=60)
+    finally:
+        stop_process(proc, signal.SIGKILL)
+    assert proc.returncode == 0, err
+    assert "stopping the netns lab" in err
+    assert netns.list_prefixed(f"gvpc-{tag}-") == []
+    assert [pid for pid in peers if pid_alive(pid)] == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import types
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -13,6 +14,7 @@ from gvpconf.catalog import CONNECTIONS
 from gvpconf.pods import deny, junit, roles, runner
 from gvpconf.pods.entry import encode_junit, encode_results, extract_junit, extract_results
 from gvpconf.pods.model import RunOutcome, SourcePod
+from gvpconf.report.model import RunRecord
 
 
 def test_env_wins_then_downward_labels_then_hostname(tmp_path: Path) -> None:
@@ -103,3 +105,29 @@ def test_report_travels_through_a_container_log() -> None:
     assert extract_junit(both) == xml and extract_results(both) == '{"format": "gvpconf-results/1"}'
     assert extract_results(log) is None
     ET.fromstring(extract_junit(log) or "")
+
+
+def test_finish_is_the_one_runner_tail_merged_reports_and_exit_status(tmp_path: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """Both runners end with runner.finish: the merged JUnit, a line per run, the merged acceptance report."""
+    passed = ('<testsuites><testsuite name="pytest" tests="1" failures="0" errors="0" skipped="0">'
+              '<testcase classname="tests.intra.test_c07" name="t"/></testsuite></testsuites>')
+    results = RunRecord(suite_version="0.1.0", cluster="c", namespace="gvp", inventory_path="/inv.yaml",
+                        inventory_sha256="a" * 64, source_role="mcp", source_pod="mcp-0", source_zone="zone-a",
+                        started="2025-06-01T02:00:00+00:00", finished="2025-06-01T02:01:00+00:00",
+                        duration_s=60.0).to_json()
+    ok = RunOutcome(SourcePod("mcp", "mcp-0", "zone-a"), junit=passed, results=results, backend="netns")
+    out = tmp_path / "merged" / "junit.xml"
+    assert runner.finish([ok], out, prog="test") == 0
+    printed = capsys.readouterr().out
+    assert f"merged report: {out} (1 cases, 0 failures, 0 errors)" in printed
+    assert printed.splitlines()[0].startswith("mcp           mcp-0@zone-a")
+    assert {p.name for p in out.parent.iterdir()} == {"junit.xml", "report.html", "report.md", "results.json",
+                                                      "metrics.prom"}
+    # a passing JUnit without the pod's results.json, or a run that could not happen: exit status 1
+    elsewhere = tmp_path / "reports"
+    assert runner.finish([dataclasses.replace(ok, results=None)], out, reports=str(elsewhere), prog="test") == 1
+    assert (elsewhere / "report.html").exists()
+    gone = RunOutcome(SourcePod("rm", "rm-0", "zone-a"), error="cannot attach: 403", cause="attach")
+    assert runner.finish([ok, gone], out, prog="test") == 1
+    assert "rm-0@zone-a" in out.read_text()

@@ -14,9 +14,8 @@ from pathlib import Path
 
 import yaml
 
-from gvpconf.pods import junit, roles, runner
+from gvpconf.pods import roles, runner
 from gvpconf.pods.model import RunOutcome, SourcePod
-from gvpconf.pods.reports import write_merged_reports
 
 PROG = "python -m gvpconf.pods"
 
@@ -38,19 +37,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--namespace", required=True, help="the GVP namespace")
     run.add_argument("--image", required=True, help="the gvpconf image (deploy/Containerfile, target probe)")
     run.add_argument("--inventory", required=True, help="the inventory YAML (no secret values: references)")
-    run.add_argument("--junitxml", default="reports/junit-pods.xml")
-    run.add_argument("--reports", help="directory for the merged report.html, report.md, results.json and "
-                     "metrics.prom (default: the directory of --junitxml)")
-    run.add_argument("--deny-matrix", action="store_true", help="also run the expected-deny matrix from each pod")
+    runner.add_run_options(run, run_timeout=300.0, total_timeout=1200.0, parallel=4)
     run.add_argument("--roles", default=",".join(runner.roles_with_connections()),
                      help="source roles to run from (comma-separated)")
     run.add_argument("--selector", type=_selector, action="append", default=[],
                      help="ROLE=LABEL_SELECTOR[@SERVICE] (repeatable) to override the default selectors")
     run.add_argument("--no-job-fallback", action="store_true",
                      help="fail instead of running a Job where ephemeral containers are refused")
-    run.add_argument("--run-timeout", type=float, default=300.0)
-    run.add_argument("--total-timeout", type=float, default=1200.0)
-    run.add_argument("--parallel", type=int, default=4)
     where = run.add_mutually_exclusive_group()
     where.add_argument("--in-cluster", action="store_true", help="use the pod's service account")
     where.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
@@ -80,19 +73,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                          cause="not-running", backend=backend.name) for r in missing_roles]
     outcomes = absent + runner.run_all(backend, plan, deny_matrix=args.deny_matrix, run_timeout=args.run_timeout,
                                        total_timeout=args.total_timeout, parallel=args.parallel)
-    tree = junit.merge(outcomes)
-    out = Path(args.junitxml)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tree.write(out, encoding="utf-8", xml_declaration=True)
-    for line in runner.summary_lines(outcomes):
-        print(line)
-    root = tree.getroot()
-    assert root is not None
-    print(f"merged report: {out} ({root.get('tests')} cases, {root.get('failures')} failures)")
-    merged_ok = write_merged_reports(outcomes, args.reports or str(out.parent), PROG)
-    ok = (merged_ok and all(o.junit is not None for o in outcomes) and root.get("failures") == "0"
-          and root.get("errors") == "0")
-    return 0 if ok else 1
+    return runner.finish(outcomes, args.junitxml, reports=args.reports, prog=PROG)
 
 
 def main(argv: list[str] | None = None) -> int:

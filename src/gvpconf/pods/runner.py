@@ -1,5 +1,8 @@
 """The runner: for each source role, one pod per availability zone; run the suite from each; merge.
 
+Both runners (``python -m gvpconf.pods run`` in a cluster, ``python -m gvpconf_lab.netlab run`` in the
+namespace lab) take the same options (:func:`add_run_options`) and end the same way (:func:`finish`).
+
 A *backend* runs the suite from one pod and returns a :class:`RunOutcome` (the JUnit text, or why
 there is none): ``gvpconf_lab.netlab.backend.NetnsBackend`` inside a network namespace of the lab,
 ``gvpconf.pods.kube.KubernetesBackend`` as an ephemeral container (or a Job on the same node).
@@ -9,14 +12,19 @@ that did not finish in time is a failure in the merged report, like a pod that c
 
 from __future__ import annotations
 
+import argparse
 import concurrent.futures
+import os
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 from gvpconf.catalog import CONNECTIONS, ROLES
+from gvpconf.pods import junit
 from gvpconf.pods.model import RunOutcome, SourcePod
+from gvpconf.pods.reports import write_merged_reports
 
 #: roles the suite can run from (external sources such as Nuance are not pods of the GVP namespace)
 POD_ROLES = tuple(r for r in ROLES if r != "nuance")
@@ -100,3 +108,39 @@ def summary_lines(outcomes: Sequence[RunOutcome]) -> list[str]:
         code = f" exit {o.exit_code}" if o.exit_code is not None else ""
         lines.append(f"{o.source.role:13s} {o.source.where:30s} {state}{code} in {o.duration:.1f} s")
     return lines
+
+
+def add_run_options(run: argparse.ArgumentParser, *, run_timeout: float, total_timeout: float,
+                    parallel: int) -> None:
+    """The options of a runner's ``run`` command that :func:`run_all` and :func:`finish` take."""
+    run.add_argument("--junitxml", default="reports/junit-pods.xml", help="the merged JUnit report")
+    run.add_argument("--reports", help="directory for the merged report.html, report.md, results.json and "
+                     "metrics.prom (default: the directory of --junitxml)")
+    run.add_argument("--deny-matrix", action="store_true", help="also run the expected-deny matrix from each pod")
+    run.add_argument("--run-timeout", type=float, default=run_timeout,
+                     help=f"seconds for one pod's run (default {run_timeout:.0f})")
+    run.add_argument("--total-timeout", type=float, default=total_timeout,
+                     help=f"seconds for all runs (default {total_timeout:.0f})")
+    run.add_argument("--parallel", type=int, default=parallel, help=f"runs at once (default {parallel})")
+
+
+def finish(outcomes: list[RunOutcome], junitxml: str | os.PathLike[str], *, reports: str | None = None,
+           prog: str) -> int:
+    """The end of a run from the pods, the same for both runners: the per-pod JUnit reports merged into
+    ``junitxml``, a line per run, the merged acceptance report into ``reports`` (default: beside
+    ``junitxml``). Returns the exit status: 0 only when every run ran and sent its results and no case
+    failed or errored."""
+    tree = junit.merge(outcomes)
+    out = Path(junitxml)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tree.write(out, encoding="utf-8", xml_declaration=True)
+    for line in summary_lines(outcomes):
+        print(line)
+    root = tree.getroot()
+    assert root is not None
+    print(f"merged report: {out} ({root.get('tests')} cases, {root.get('failures')} failures, "
+          f"{root.get('errors')} errors)")
+    merged_ok = write_merged_reports(outcomes, reports or str(out.parent), prog)
+    ok = (merged_ok and all(o.junit is not None for o in outcomes) and root.get("failures") == "0"
+          and root.get("errors") == "0")
+    return 0 if ok else 1
