@@ -10,16 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import random
-import re
-import signal
 import socket
-import subprocess
-import threading
 import time
 from pathlib import Path
 
 from gvpconf.probes.media import StreamStats
 from gvpconf.wire import rtp
+from selftests import tshark
 
 # tshark is installed by `python -m gvpconf_lab install` (make test): a missing one fails, never skips
 
@@ -38,47 +35,17 @@ def _stream(seed: int) -> list[tuple[int, float]]:
     return [(s, 0.020 + (rng.uniform(-0.008, 0.012) if 30 <= i < 270 else 0.0)) for i, s in enumerate(seqs)]
 
 
-def _tshark_row(pcap: Path) -> dict[str, float]:
-    out = subprocess.run(["tshark", "-r", str(pcap), "-q", "-o", "rtp.heuristic_rtp:TRUE", "-z", "rtp,streams"],
-                         capture_output=True, text=True, timeout=60, check=True).stdout
-    for line in out.splitlines():
-        if f"0x{SSRC:08X}".lower() in line.lower():
-            cols = line.split()
-            i = cols.index(next(c for c in cols if c.lower() == f"0x{SSRC:08x}"))
-            lost = re.match(r"(-?\d+)", cols[i + 3])
-            assert lost is not None, line
-            return {"packets": int(cols[i + 2]), "lost": int(lost[1]), "min_jitter": float(cols[i + 8]),
-                    "mean_jitter": float(cols[i + 9]), "max_jitter": float(cols[i + 10])}
-    raise AssertionError(f"no stream 0x{SSRC:08x} in tshark's table:\n{out}")
-
-
-def _capture_times(pcap: Path) -> list[tuple[int, int, float]]:
-    out = subprocess.run(["tshark", "-r", str(pcap), "-o", "rtp.heuristic_rtp:TRUE", "-Y", f"rtp.ssrc=={SSRC}",
-                          "-T", "fields", "-e", "rtp.seq", "-e", "rtp.timestamp", "-e", "frame.time_epoch"],
-                         capture_output=True, text=True, timeout=60, check=True).stdout
-    return [(int(a), int(b), float(c)) for a, b, c in (line.split("\t") for line in out.splitlines() if line)]
-
-
 def test_stats_equal_tshark(tmp_path: Path) -> None:
     receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     receiver.bind(("127.0.0.1", 0))
     port = receiver.getsockname()[1]
     pcap = tmp_path / "rtp.pcap"
-    cap = subprocess.Popen(["tshark", "-i", "lo", "-l", "-f", f"udp dst port {port}", "-w", str(pcap), "-P",
-                            "-o", "rtp.heuristic_rtp:TRUE", "-T", "fields", "-e", "rtp.ssrc"],
-                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    cap = tshark.Capture("lo", f"udp dst port {port}", pcap)
     live = StreamStats()
     sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
         # readiness: warm-up packets (another SSRC) until tshark prints one: the capture is really running
-        seen = threading.Event()
-
-        def watch() -> None:
-            assert cap.stdout is not None
-            for _line in cap.stdout:
-                seen.set()
-
-        threading.Thread(target=watch, daemon=True).start()
+        seen = cap.seen
         deadline = time.monotonic() + 20
         k = 0
         while not seen.is_set():
@@ -99,17 +66,14 @@ def test_stats_equal_tshark(tmp_path: Path) -> None:
             live.add(pkt.sequence, pkt.timestamp, time.monotonic(), pkt.marker)
         time.sleep(0.3)
     finally:
-        cap.send_signal(signal.SIGINT)
-        try:
-            cap.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            cap.kill()
-            cap.wait()
+        cap.stop()
         sender.close()
         receiver.close()
-    ref = _tshark_row(pcap)
+    rows = [r for r in tshark.streams(pcap) if r["ssrc"] == SSRC]
+    assert len(rows) == 1, f"no stream 0x{SSRC:08x} in tshark's table: {tshark.streams(pcap)}"
+    ref = rows[0]
     offline = StreamStats()
-    for seq, ts, when in _capture_times(pcap):
+    for seq, ts, when, _marker in tshark.rtp_times(pcap, SSRC):
         offline.add(seq, ts, when)
     # the same capture, our arithmetic: equal within the table's 3 decimals
     assert ref["packets"] == offline.received == 297
