@@ -30,7 +30,6 @@ import base64
 import contextlib
 import http.server
 import json
-import signal
 import ssl
 import sys
 import threading
@@ -42,6 +41,8 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from gvpconf_lab.base import LOOPBACK
+from gvpconf_lab.http_standin import InThread, RoutingHandler
+from gvpconf_lab.standins import Stopped, stop_on_signals
 
 VERSION = "1.17.3-gvpconf-standin"
 FILTERED = "X-Consul-Results-Filtered-By-ACLs"
@@ -155,7 +156,7 @@ class _Denied(Exception):
         self.body = body
 
 
-class Handler(http.server.BaseHTTPRequestHandler):
+class Handler(RoutingHandler):
     server_version = "Consul-STANDIN"
     sys_version = ""
     protocol_version = "HTTP/1.1"
@@ -169,25 +170,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
     # -- plumbing -------------------------------------------------------------------------------
     def _send(self, code: int, body: Any, *, raw: bool = False, headers: Mapping[str, str] | None = None) -> None:
         data = body if isinstance(body, bytes) else (body.encode() if raw else json.dumps(body).encode())
-        self.send_response(code)
-        self.send_header("Content-Type", "text/plain; charset=utf-8" if raw else "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.send_header("X-Consul-Index", str(self.state.index))
-        self.send_header("X-Consul-KnownLeader", "true" if self.state.leader else "false")
-        self.send_header("X-Consul-LastContact", "0")
-        self.send_header("X-Consul-Default-ACL-Policy", "deny")
-        for k, v in (headers or {}).items():
-            self.send_header(k, v)
-        self.end_headers()
-        self.wfile.write(data)
+        self.reply(code, data, "text/plain; charset=utf-8" if raw else "application/json", {
+            "X-Consul-Index": str(self.state.index),
+            "X-Consul-KnownLeader": "true" if self.state.leader else "false",
+            "X-Consul-LastContact": "0", "X-Consul-Default-ACL-Policy": "deny", **(headers or {})})
 
     def _body(self) -> bytes:
         return self._payload
-
-    def _read_body(self) -> bytes:
-        """Read the whole request body first, so a refused request leaves nothing in a kept-alive stream."""
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
 
     def _token(self) -> Token:
         secret = self.headers.get("X-Consul-Token")
@@ -210,20 +199,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if not self.state.leader:
             raise _Denied(500, "No cluster leader")
 
-    def do_GET(self) -> None:
-        self._dispatch("GET")
-
-    def do_PUT(self) -> None:
-        self._dispatch("PUT")
-
-    def do_DELETE(self) -> None:
-        self._dispatch("DELETE")
-
-    def _dispatch(self, method: str) -> None:
+    def route(self, method: str) -> None:
         url = urlsplit(self.path)
         path = unquote(url.path)
         query = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
-        self._payload = self._read_body()
+        self._payload = self.read_body()
         try:
             with self.state.lock:
                 self._route(method, path, query)
@@ -424,22 +404,13 @@ def make_server(state: State, host: str, port: int, tls: tuple[Path, Path] | Non
 @contextlib.contextmanager
 def running(state: State, tls: tuple[Path, Path] | None = None) -> Iterator[tuple[str, int]]:
     """In-process stand-in on a free loopback port (for negative tests): yields (host, port)."""
-    server = make_server(state, LOOPBACK, 0, tls)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                              name="consul-standin", daemon=True)
-    thread.start()
+    httpd = make_server(state, LOOPBACK, 0, tls)
+    serving = InThread(httpd, "consul-standin")
+    serving.start()
     try:
-        yield LOOPBACK, int(server.server_address[1])
+        yield LOOPBACK, int(httpd.server_address[1])
     finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
-        if thread.is_alive():
-            raise RuntimeError("consul stand-in thread did not stop")
-
-
-class _Stop(Exception):
-    pass
+        serving.stop()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -453,34 +424,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--key", type=Path)
     args = parser.parse_args(argv)
     state = State.from_json(json.loads(args.state.read_text()))
-
-    def on_signal(signum: int, _frame: object) -> None:
-        raise _Stop(signum)
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    servers: list[_Server] = []
+    stop_on_signals()
+    servers: list[InThread] = []
     try:
-        servers.append(make_server(state, args.host, args.http_port))
+        servers.append(InThread(make_server(state, args.host, args.http_port), "consul-http"))
         if args.https_port:
-            servers.append(make_server(state, args.host, args.https_port, (args.cert, args.key)))
+            servers.append(InThread(make_server(state, args.host, args.https_port, (args.cert, args.key)),
+                                    "consul-https"))
     except OSError as exc:
         print(f"consul stand-in: cannot listen: {exc}", file=sys.stderr, flush=True)
         return 3
-    threads = [threading.Thread(target=s.serve_forever, daemon=True) for s in servers]
-    for t in threads:
-        t.start()
+    for s in servers:
+        s.start()
     print(f"Consul STAND-IN (not Consul) on http {args.host}:{args.http_port}"
           + (f", https {args.host}:{args.https_port}" if args.https_port else "")
           + f"; leader {state.leader or 'NONE'}; {len(state.services)} service instance(s)", flush=True)
     try:
         threading.Event().wait()
-    except _Stop:
+    except Stopped:
         pass
     finally:
         for s in servers:
-            s.shutdown()
-            s.server_close()
+            s.stop()
     print("consul stand-in stopped", flush=True)
     return 0
 

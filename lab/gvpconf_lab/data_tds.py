@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import re
-import signal
 import socket
 import sys
 import threading
@@ -36,6 +35,7 @@ from pathlib import Path
 from gvpconf.wire import WireError, tds
 from gvpconf_lab import tds as labtds
 from gvpconf_lab.base import LOOPBACK
+from gvpconf_lab.standins import Stopped, stop_on_signals, tcp_listener
 
 PRODUCT_VERSION = (15, 0, 2000, 5)
 SERVER_NAME = "GVPCONF-STANDIN"
@@ -257,24 +257,11 @@ def _alias(item: str) -> tuple[str, str]:
     return (m.group(1), m.group(2)) if m else (item, "")
 
 
-class _Stop(Exception):
-    pass
-
-
 def serve(host: str, port: int, settings: Settings) -> int:
-    def on_signal(signum: int, _frame: object) -> None:
-        raise _Stop(signum)
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        listener.bind((host, port))
-    except OSError as exc:
-        print(f"TDS stand-in: cannot bind {host}:{port}: {exc}", file=sys.stderr, flush=True)
+    stop_on_signals()
+    listener = tcp_listener(host, port, "TDS stand-in")
+    if listener is None:
         return 3
-    listener.listen(64)
     print(f"TDS STAND-IN (not SQL Server) listening on {host}:{port}: database {settings.database}, "
           f"login {settings.user}, encryption {tds.Encryption(settings.encryption).name}", flush=True)
     spid = 50
@@ -294,7 +281,7 @@ def serve(host: str, port: int, settings: Settings) -> int:
             conn, _addr = listener.accept()
             spid = spid + 1 if spid < 32000 else 51
             threading.Thread(target=handle, args=(conn, spid), daemon=True).start()
-    except _Stop:
+    except Stopped:
         pass
     finally:
         with contextlib.suppress(OSError):

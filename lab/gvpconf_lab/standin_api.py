@@ -24,9 +24,11 @@ import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from gvpconf_lab.http_standin import InThread, RoutingHandler
 
 Kubelet = Callable[[dict[str, Any], dict[str, Any]], tuple[int, str]]
 
@@ -119,25 +121,19 @@ def _status(code: int, reason: str, message: str) -> dict[str, Any]:
             "reason": reason, "code": code}
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(RoutingHandler):
     server: StandInServer
 
     def log_message(self, format: str, *args: Any) -> None:
         return
 
     def _send(self, code: int, body: Any, content_type: str = "application/json") -> None:
-        data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        self.reply(code, body.encode() if isinstance(body, str) else json.dumps(body).encode(), content_type)
 
     def _body(self) -> Any:
-        length = int(self.headers.get("Content-Length") or 0)
-        return json.loads(self.rfile.read(length) or b"null")
+        return json.loads(self.read_body() or b"null")
 
-    def _route(self, method: str) -> None:
+    def route(self, method: str) -> None:
         c = self.server.cluster
         url = urlsplit(self.path)
         q = {k: v[0] for k, v in parse_qs(url.query).items()}
@@ -233,18 +229,6 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(200, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"})
         return self._send(405, _status(405, "MethodNotAllowed", f"{method} not allowed"))
 
-    def do_GET(self) -> None:
-        self._route("GET")
-
-    def do_POST(self) -> None:
-        self._route("POST")
-
-    def do_PATCH(self) -> None:
-        self._route("PATCH")
-
-    def do_DELETE(self) -> None:
-        self._route("DELETE")
-
 
 class StandInServer(ThreadingHTTPServer):
     daemon_threads = True
@@ -252,19 +236,15 @@ class StandInServer(ThreadingHTTPServer):
     def __init__(self, cluster: Cluster) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
         self.cluster = cluster
-        self._thread: threading.Thread | None = None
+        self._serving = InThread(self, "k8s-standin")
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server_address[1]}"
 
     def __enter__(self) -> StandInServer:
-        self._thread = threading.Thread(target=self.serve_forever, name="k8s-standin", daemon=True)
-        self._thread.start()
+        self._serving.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.shutdown()
-        self.server_close()
-        if self._thread is not None:
-            self._thread.join(5)
+        self._serving.stop()

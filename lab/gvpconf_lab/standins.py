@@ -25,27 +25,44 @@ from typing import ClassVar
 from gvpconf_lab.base import LOOPBACK, Peer, gvpconf_env
 
 
-class _Stop(Exception):
-    pass
+# -- what every stand-in process does (this one, the TDS and Consul stand-ins) ----------------------
+class Stopped(Exception):
+    """SIGTERM or SIGINT arrived in a stand-in process (after :func:`stop_on_signals`)."""
 
 
-def serve_silent(host: str, port: int) -> int:
-    """Accept, read and discard, never write; returns on SIGTERM/SIGINT."""
+def stop_on_signals() -> None:
+    """From now on SIGTERM and SIGINT raise :class:`Stopped` in the main thread: the stand-in's serving loop
+    ends through its ``finally`` blocks (sockets closed) and the process exits 0, as the lab expects."""
 
     def on_signal(signum: int, _frame: object) -> None:
-        raise _Stop(signum)
+        raise Stopped(signum)
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    sel = selectors.DefaultSelector()
+
+
+def tcp_listener(host: str, port: int, who: str) -> socket.socket | None:
+    """A listening TCP socket on host:port, or None once ``<who>: cannot bind ...`` is on stderr; the stand-in
+    then exits 3, and the lab's LabError shows that line from its log."""
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         listener.bind((host, port))
     except OSError as exc:
-        print(f"configserver stand-in: cannot bind {host}:{port}: {exc}", file=sys.stderr, flush=True)
-        return 3
+        listener.close()
+        print(f"{who}: cannot bind {host}:{port}: {exc}", file=sys.stderr, flush=True)
+        return None
     listener.listen(64)
+    return listener
+
+
+def serve_silent(host: str, port: int) -> int:
+    """Accept, read and discard, never write; returns on SIGTERM/SIGINT."""
+    stop_on_signals()
+    sel = selectors.DefaultSelector()
+    listener = tcp_listener(host, port, "configserver stand-in")
+    if listener is None:
+        return 3
     listener.setblocking(False)
     sel.register(listener, selectors.EVENT_READ)
     print(f"configserver stand-in listening on {host}:{port} (silent TCP; not the real protocol)", flush=True)
@@ -72,7 +89,7 @@ def serve_silent(host: str, port: int) -> int:
                 if not data:
                     sel.unregister(sock)
                     sock.close()
-    except _Stop:
+    except Stopped:
         pass
     finally:
         for key in list(sel.get_map().values()):
