@@ -15,7 +15,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any, ClassVar
 
@@ -70,12 +70,8 @@ def group_members(pgid: int) -> list[int]:
     return sorted(pid for pid, (st, _pp, pg) in _all_states().items() if pg == pgid and st not in ("Z", "X"))
 
 
-def descendants(pid: int) -> list[int]:
-    """Live children, grandchildren... of ``pid`` (postgres backends setsid(), so they leave its group)."""
-    states = _all_states()
-    children: dict[int, list[int]] = {}
-    for child, (_st, ppid, _pg) in states.items():
-        children.setdefault(ppid, []).append(child)
+def _descendants(pid: int, states: Mapping[int, tuple[str, int, int]],
+                 children: Mapping[int, list[int]]) -> list[int]:
     found: list[int] = []
     todo = list(children.get(pid, []))
     while todo:
@@ -83,12 +79,26 @@ def descendants(pid: int) -> list[int]:
         if states[child][0] not in ("Z", "X"):
             found.append(child)
         todo.extend(children.get(child, []))
+    return found
+
+
+def family(pids: Iterable[int]) -> list[int]:
+    """Each of ``pids``, its descendants (postgres backends setsid(), so they leave its group) and the
+    members of the process group it leads: the live ones, from one read of /proc."""
+    states = _all_states()
+    children: dict[int, list[int]] = {}
+    for child, (_st, ppid, _pg) in states.items():
+        children.setdefault(ppid, []).append(child)
+    wanted = set(pids)
+    found = {pid for pid in wanted if pid in states and states[pid][0] not in ("Z", "X")}
+    found.update(p for pid in wanted for p in _descendants(pid, states, children))
+    found.update(p for p, (st, _pp, pg) in states.items() if pg in wanted and st not in ("Z", "X"))
     return sorted(found)
 
 
 def lineage(pid: int) -> list[int]:
     """``pid``, its descendants and the members of the process group it leads (live ones only)."""
-    return sorted({pid, *descendants(pid), *group_members(pid)} - {p for p in [pid] if not pid_alive(p)})
+    return family([pid])
 
 
 def processes_using(path: Path) -> list[int]:

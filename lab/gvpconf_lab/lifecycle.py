@@ -32,7 +32,7 @@ from typing import Any, ClassVar, TypeVar
 
 import yaml
 
-from gvpconf_lab.base import LabError, Peer, lineage, pid_alive
+from gvpconf_lab.base import LabError, Peer, family, pid_alive
 from gvpconf_lab.tlsca import CA, make_ca
 
 #: the inventory's default timeouts in both labs (seconds)
@@ -243,7 +243,7 @@ class LabLifecycle(abc.ABC):
     # -- reporting -------------------------------------------------------------------------------
     def processes(self) -> list[int]:
         """Every live process of the lab: each peer's PID, what it forked and its process group."""
-        return sorted({p for pid in self.pids().values() for p in lineage(pid)})
+        return family(self.pids().values())
 
     def pids(self) -> dict[str, int]:
         return {name: peer.pid for name, peer in self.peers.items() if peer.pid is not None}
