@@ -7,8 +7,9 @@ Modules::
     deny      the connections NOT in the table, per source role, and the check that they are blocked
     model     SourcePod and RunOutcome
     junit     merging per-pod JUnit files into one report whose cases name pod and zone
-    runner    pick a pod per role and zone, run everywhere within a deadline, merge
+    runner    pick a pod per role and zone, run everywhere within a deadline, merge (one tail for both runners)
     kube      Kubernetes discovery and the ephemeral-container / Job backend (official ``kubernetes`` client)
     entry     the container entrypoint: run the suite, print the JUnit report into the container's log
-    standin_api  a stand-in Kubernetes API server for the project's own tests
+
+The stand-in Kubernetes API server of the project's own tests is in the lab (``gvpconf_lab.standin_api``).
 """
