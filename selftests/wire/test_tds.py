@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from gvpconf.wire import WireError, tds
 from gvpconf_lab import tds as labtds
-from selftests.wire.wirehelp import FEEDS, WIRE_SETTINGS, chunks, decode_chunks
+from selftests.wire.wirehelp import FEEDS, WIRE_SETTINGS, check_broken, chunks, decode_chunks
 
 # The shape of a SQL Server 2019 PRELOGIN answer (15.0.2000, ENCRYPT_OFF, no MARS), written by hand from
 # [MS-TDS] 2.2.6.5: option table VERSION/ENCRYPTION/INSTOPT/THREADID (empty)/MARS, 0xFF, then the data.
@@ -41,8 +41,7 @@ TRAILING = bytes(packetize(b"next", tds.PacketType.SQL_BATCH))
 
 
 def decode(parts: list[bytes]) -> list[tds.Message]:
-    decoder = tds.MessageDecoder()
-    return decode_chunks(decoder, decoder.next_message, parts)
+    return decode_chunks(tds.MessageDecoder(), parts)
 
 
 @pytest.mark.parametrize("how", FEEDS)
@@ -101,10 +100,7 @@ def test_malformed_prelogin(payload: bytes, message: str) -> None:
     ids=["http", "tls", "ssh", "short-length", "bad-status"],
 )
 def test_not_tds_is_rejected_from_the_first_bytes(data: bytes, message: str) -> None:
-    decoder = tds.MessageDecoder()
-    decoder.feed(data)
-    with pytest.raises(WireError, match=message):
-        decoder.next_message()
+    check_broken(tds.MessageDecoder(), data, message)
 
 
 def test_login7_round_trip_and_password_obfuscation() -> None:
