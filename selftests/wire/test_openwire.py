@@ -24,7 +24,7 @@ from selftests.wire.wirehelp import (
     FEEDS,
     WIRE_SETTINGS,
     check_broken,
-    check_trailing,
+    check_table,
     chunks,
     decode_chunks,
     parse_or_wire_error,
@@ -99,15 +99,9 @@ def decode(parts: list[bytes]) -> list[OpenWireFrame]:
     return decode_chunks(OpenWireDecoder(), parts)
 
 
-@pytest.mark.parametrize("how", FEEDS)
 @pytest.mark.parametrize(("data", "expected"), VALID)
-def test_valid(data: bytes, expected: OpenWireFrame, how: str) -> None:
-    assert decode(chunks(data, how)) == [expected]
-
-
-@pytest.mark.parametrize(("data", "expected"), VALID)
-def test_valid_with_start_of_next_message(data: bytes, expected: OpenWireFrame) -> None:
-    check_trailing(OpenWireDecoder(), data, expected, BROKER_WFI, OpenWireFrame(1, BROKER_WFI[5:]), 30)
+def test_valid_whole_bytewise_and_trailing(data: bytes, expected: OpenWireFrame) -> None:
+    check_table(OpenWireDecoder, data, expected, BROKER_WFI, OpenWireFrame(1, BROKER_WFI[5:]), 30)
 
 
 def test_broker_wireformat_info() -> None:

@@ -31,7 +31,7 @@ from selftests.wire.wirehelp import (
     FEEDS,
     WIRE_SETTINGS,
     check_broken,
-    check_trailing,
+    check_table,
     chunks,
     decode_chunks,
     parse_or_wire_error,
@@ -128,15 +128,9 @@ def stream_decode(parts: list[bytes]) -> list[SipMessage]:
     return decode_chunks(SipStreamDecoder(), parts)
 
 
-@pytest.mark.parametrize("how", FEEDS)
 @pytest.mark.parametrize(("data", "expected"), VALID)
-def test_stream_valid(data: bytes, expected: SipMessage, how: str) -> None:
-    assert stream_decode(chunks(data, how)) == [expected]
-
-
-@pytest.mark.parametrize(("data", "expected"), VALID)
-def test_stream_valid_with_start_of_next_message(data: bytes, expected: SipMessage) -> None:
-    check_trailing(SipStreamDecoder(), data, expected, SIPP_200_OK, SIPP_200_OK_MSG, 50)
+def test_stream_valid_whole_bytewise_and_trailing(data: bytes, expected: SipMessage) -> None:
+    check_table(SipStreamDecoder, data, expected, SIPP_200_OK, SIPP_200_OK_MSG, 50)
 
 
 @pytest.mark.parametrize(("data", "expected"), VALID)

@@ -12,7 +12,7 @@ from selftests.wire.wirehelp import (
     FEEDS,
     WIRE_SETTINGS,
     check_broken,
-    check_trailing,
+    check_table,
     chunks,
     decode_chunks,
     parse_or_wire_error,
@@ -67,15 +67,9 @@ def decode(parts: list[bytes]) -> list[Frame]:
     return decode_chunks(StompDecoder(), parts)
 
 
-@pytest.mark.parametrize("how", FEEDS)
 @pytest.mark.parametrize(("data", "expected"), VALID)
-def test_valid(data: bytes, expected: Frame, how: str) -> None:
-    assert decode(chunks(data, how)) == [expected]
-
-
-@pytest.mark.parametrize(("data", "expected"), VALID)
-def test_valid_with_start_of_next_message(data: bytes, expected: Frame) -> None:
-    check_trailing(StompDecoder(), data, expected, NEXT, Frame("RECEIPT", (("receipt-id", "99"),)), 12)
+def test_valid_whole_bytewise_and_trailing(data: bytes, expected: Frame) -> None:
+    check_table(StompDecoder, data, expected, NEXT, Frame("RECEIPT", (("receipt-id", "99"),)), 12)
 
 
 def test_first_header_wins() -> None:

@@ -3,7 +3,7 @@ settings. Every decoder has the one interface ``gvpconf.wire.Decoder`` (``feed``
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 import pytest
@@ -47,6 +47,15 @@ def check_trailing(decoder: Decoder[T], data: bytes, expected: T, follower: byte
     assert decoder.next_message() is None
     decoder.feed(follower[cut:])
     assert decoder.next_message() == follower_expected
+
+
+def check_table(make: Callable[[], Decoder[T]], data: bytes, expected: T, follower: bytes, follower_expected: T,
+                cut: int) -> None:
+    """One row of a codec's table of valid input: ``data`` decodes to ``expected`` fed whole, byte by byte, and
+    followed by the first ``cut`` bytes of another message (``check_trailing``)."""
+    for how in FEEDS:
+        assert decode_chunks(make(), chunks(data, how)) == [expected], how
+    check_trailing(make(), data, expected, follower, follower_expected, cut)
 
 
 def check_broken(decoder: Decoder[object], data: bytes, message: str) -> None:
