@@ -198,7 +198,7 @@ def test_stomp_codec_reads_what_an_independent_client_sends(lab: Lab) -> None:
         decoder = stomp_codec.StompDecoder()
 
         def receive() -> stomp_codec.Frame:
-            while (frame := decoder.next_frame()) is None:
+            while (frame := decoder.next_message()) is None:
                 decoder.feed(sock.recv(65536))
             return frame
 

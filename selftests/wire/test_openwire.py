@@ -20,7 +20,15 @@ from gvpconf.wire.openwire import (
     encode_wireformat_info,
     parse_wireformat_info,
 )
-from selftests.wire.wirehelp import FEEDS, WIRE_SETTINGS, chunks, decode_chunks, parse_or_wire_error
+from selftests.wire.wirehelp import (
+    FEEDS,
+    WIRE_SETTINGS,
+    check_broken,
+    check_table,
+    chunks,
+    decode_chunks,
+    parse_or_wire_error,
+)
 
 
 def utf(text: str) -> bytes:
@@ -88,24 +96,12 @@ VALID = [
 
 
 def decode(parts: list[bytes]) -> list[OpenWireFrame]:
-    decoder = OpenWireDecoder()
-    return decode_chunks(decoder, decoder.next_frame, parts)
-
-
-@pytest.mark.parametrize("how", FEEDS)
-@pytest.mark.parametrize(("data", "expected"), VALID)
-def test_valid(data: bytes, expected: OpenWireFrame, how: str) -> None:
-    assert decode(chunks(data, how)) == [expected]
+    return decode_chunks(OpenWireDecoder(), parts)
 
 
 @pytest.mark.parametrize(("data", "expected"), VALID)
-def test_valid_with_start_of_next_frame(data: bytes, expected: OpenWireFrame) -> None:
-    decoder = OpenWireDecoder()
-    decoder.feed(data + BROKER_WFI[:30])
-    assert decoder.next_frame() == expected
-    assert decoder.next_frame() is None
-    decoder.feed(BROKER_WFI[30:])
-    assert decoder.next_frame() == OpenWireFrame(1, BROKER_WFI[5:])
+def test_valid_whole_bytewise_and_trailing(data: bytes, expected: OpenWireFrame) -> None:
+    check_table(OpenWireDecoder, data, expected, BROKER_WFI, OpenWireFrame(1, BROKER_WFI[5:]), 30)
 
 
 def test_broker_wireformat_info() -> None:
@@ -185,12 +181,7 @@ DECODER_ERRORS = [
 
 @pytest.mark.parametrize(("data", "message"), DECODER_ERRORS)
 def test_decoder_errors(data: bytes, message: str) -> None:
-    decoder = OpenWireDecoder()
-    decoder.feed(data)
-    with pytest.raises(WireError, match=message):
-        decoder.next_frame()
-    with pytest.raises(WireError, match=message):  # stays broken
-        decoder.next_frame()
+    check_broken(OpenWireDecoder(), data, message)
 
 
 BODY = BROKER_WFI[5:]
@@ -259,8 +250,7 @@ def test_round_trip(original: list[WireFormatInfo], how: str) -> None:
 @WIRE_SETTINGS
 @given(st.binary(max_size=300))
 def test_arbitrary_bytes_parse_or_wire_error(data: bytes) -> None:
-    decoder = OpenWireDecoder()
-    parse_or_wire_error(decoder, decoder.next_frame, data)
+    parse_or_wire_error(OpenWireDecoder(), data)
     for body in (data, b"ActiveMQ" + data):
         with contextlib.suppress(WireError):
             parse_wireformat_info(OpenWireFrame(1, body))
@@ -269,7 +259,6 @@ def test_arbitrary_bytes_parse_or_wire_error(data: bytes) -> None:
 @WIRE_SETTINGS
 @given(st.integers(0, len(BROKER_WFI)), st.binary(max_size=100))
 def test_arbitrary_bytes_after_valid_prefix(cut: int, tail: bytes) -> None:
-    decoder = OpenWireDecoder()
-    parse_or_wire_error(decoder, decoder.next_frame, BROKER_WFI[:cut] + tail)
+    parse_or_wire_error(OpenWireDecoder(), BROKER_WFI[:cut] + tail)
     with contextlib.suppress(WireError):
         parse_wireformat_info(OpenWireFrame(1, BODY[:cut] + tail))

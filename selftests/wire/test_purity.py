@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import gvpconf.wire
-from gvpconf.wire import WireError, openwire, sip, stomp
+from gvpconf.wire import BufferedDecoder, WireError, openwire, rtsp, sip, stomp, tds
 
 FORBIDDEN = {"socket", "ssl", "time", "logging", "asyncio", "select", "selectors", "importlib"}
 WIRE_DIR = Path(gvpconf.wire.__file__).parent
@@ -51,7 +51,8 @@ def test_modules_have_docstrings(path: Path) -> None:
 
 @pytest.mark.parametrize(
     "cls",
-    [sip.SipRequest, sip.SipResponse, sip.Via, stomp.Frame, openwire.WireFormatInfo, openwire.OpenWireFrame],
+    [sip.SipRequest, sip.SipResponse, sip.Via, stomp.Frame, openwire.WireFormatInfo, openwire.OpenWireFrame,
+     rtsp.RtspRequest, rtsp.RtspResponse, rtsp.Interleaved, tds.Packet, tds.Message],
 )
 def test_messages_are_frozen_slotted_dataclasses(cls: type) -> None:
     assert dataclasses.is_dataclass(cls)
@@ -63,3 +64,22 @@ def test_single_base_error() -> None:
     assert issubclass(WireError, ValueError)
     with pytest.raises(dataclasses.FrozenInstanceError):
         stomp.Frame("SEND").command = "ACK"  # type: ignore[misc]
+
+
+DECODERS = [sip.SipStreamDecoder, rtsp.RtspStreamDecoder, stomp.StompDecoder, openwire.OpenWireDecoder,
+            tds.MessageDecoder]
+
+
+@pytest.mark.parametrize("cls", DECODERS, ids=lambda c: c.__name__)
+def test_one_decoder_interface(cls: type[BufferedDecoder[object]]) -> None:
+    """Every stream decoder is fed with ``feed`` and asked with ``next_message``: None until a whole message."""
+    decoder = cls()
+    decoder.feed(b"")
+    assert decoder.next_message() is None
+    assert not {"next_frame", "next_packet"} & set(dir(decoder))
+
+
+def test_every_decoder_is_listed() -> None:
+    found = {obj for module in (sip, rtsp, stomp, openwire, tds) for obj in vars(module).values()
+             if isinstance(obj, type) and issubclass(obj, BufferedDecoder) and obj.__module__ == module.__name__}
+    assert found == set(DECODERS)

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gvpconf.wire import WireError, rtp, rtsp, sdp, sip
-from selftests.wire.wirehelp import FEEDS, WIRE_SETTINGS, chunks, decode_chunks, parse_or_wire_error
+from selftests.wire.wirehelp import FEEDS, WIRE_SETTINGS, check_broken, chunks, decode_chunks, parse_or_wire_error
 
 # ---------------------------------------------------------------- SDP
 
@@ -92,8 +92,7 @@ VALID = [(OPTIONS_200, 200), (DESCRIBE_200, 200), (SETUP_200, 200), (INTERLEAVED
 
 
 def _decode(parts: list[bytes]) -> list[object]:
-    dec = rtsp.RtspStreamDecoder()
-    return decode_chunks(dec, dec.next_message, parts)
+    return decode_chunks(rtsp.RtspStreamDecoder(), parts)
 
 
 @pytest.mark.parametrize("how", FEEDS)
@@ -122,16 +121,37 @@ def test_rtsp_headers() -> None:
     assert isinstance(desc, rtsp.RtspResponse) and desc.body == GST_SDP
 
 
-@pytest.mark.parametrize("data", [b"HTTP/1.1 400 Bad Request\r\n\r\n", b"RTSP/1.0 2000 OK\r\n\r\n",
-                                  b"RTSP/1.0 200 OK\r\nContent-Length: x\r\n\r\n", b"\xff\xfe\xfd\r\n\r\n",
-                                  b"RTSP/1.0 200 OK\r\nno colon\r\n\r\n"])
-def test_rtsp_malformed(data: bytes) -> None:
-    dec = rtsp.RtspStreamDecoder()
-    dec.feed(data)
-    with pytest.raises(WireError):
-        dec.next_message()
-    with pytest.raises(WireError):  # stays broken
-        dec.next_message()
+@pytest.mark.parametrize(("data", "message"), [
+    (b"HTTP/1.1 400 Bad Request\r\n\r\n", "not an RTSP request or status line"),
+    (b"RTSP/1.0 2000 OK\r\n\r\n", "bad RTSP status line"),
+    (b"RTSP/1.0 200 OK\r\nContent-Length: x\r\n\r\n", "Content-Length is not a number"),
+    (b"RTSP/1.0 200 OK\r\nContent-Length: 1" + b"0" * 5000 + b"\r\n\r\n", "beyond any message size"),
+    (b"RTSP/1.0 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", "conflicting"),
+    (b"\xff\xfe\xfd\r\n\r\n", "not UTF-8"),
+    (b"RTSP/1.0 200 OK\r\nno colon\r\n\r\n", "without a colon"),
+    (b"RTSP/1.0 200 OK\r\n folded first: x\r\n\r\n", "continuation"),
+    (b"RTSP/1.0 200 OK\r\nCSeq: 1\r\nContent-Length: 70000\r\n\r\n", "exceeds"),
+    (b"SSH-2.0-OpenSSH_9.6p1_Debian-3\r\n" * 2, "not RTSP"),  # no start line has a 32-byte first word
+], ids=["http", "status-4-digits", "bad-length", "huge-length", "two-lengths", "not-utf8", "no-colon",
+        "fold-first", "oversize", "ssh"])
+def test_rtsp_malformed(data: bytes, message: str) -> None:
+    check_broken(rtsp.RtspStreamDecoder(), data, message)
+
+
+@pytest.mark.parametrize("how", FEEDS)
+def test_rtsp_folded_header_and_keepalive_lines(how: str) -> None:
+    data = b"\r\n\r\nRTSP/1.0 200 OK\r\nCSeq: 1\r\nPublic: OPTIONS,\r\n  DESCRIBE\r\n\r\n"
+    (msg,) = _decode(chunks(data, how))
+    assert msg == rtsp.RtspResponse(200, "OK", (("CSeq", "1"), ("Public", "OPTIONS, DESCRIBE")))
+
+
+@pytest.mark.parametrize("status", [100, 204, 304])
+def test_rtsp_bodyless_responses_end_at_the_empty_line(status: int) -> None:
+    """RFC 2326 §4.4: 1xx, 204 and 304 responses have no body, whatever Content-Length says."""
+    head = f"RTSP/1.0 {status} X\r\nCSeq: 1\r\nContent-Length: 5\r\n\r\n".encode()
+    first, second = _decode([head + OPTIONS_200])
+    assert isinstance(first, rtsp.RtspResponse) and first.status == status and first.body == b""
+    assert isinstance(second, rtsp.RtspResponse) and second.header("Public")
 
 
 @WIRE_SETTINGS
@@ -153,8 +173,7 @@ def test_rtsp_round_trip(method: str, cseq: int, port: int, session: str | None)
 @given(st.binary(max_size=300) | st.builds(lambda a, b: a + b, st.sampled_from([OPTIONS_200, SETUP_200]),
                                            st.binary(max_size=40)))
 def test_rtsp_fuzz(data: bytes) -> None:
-    dec = rtsp.RtspStreamDecoder()
-    parse_or_wire_error(dec, dec.next_message, data)
+    parse_or_wire_error(rtsp.RtspStreamDecoder(), data)
     for header in (rtsp.parse_transport, rtsp.parse_session):
         with contextlib.suppress(WireError):
             header(data.decode("latin-1"))

@@ -27,7 +27,15 @@ from gvpconf.wire.sip import (
     parse_via,
     response_mismatches,
 )
-from selftests.wire.wirehelp import FEEDS, WIRE_SETTINGS, chunks, decode_chunks, parse_or_wire_error
+from selftests.wire.wirehelp import (
+    FEEDS,
+    WIRE_SETTINGS,
+    check_broken,
+    check_table,
+    chunks,
+    decode_chunks,
+    parse_or_wire_error,
+)
 
 OPTIONS = build_options(
     "sip:192.0.2.10:5060",
@@ -117,24 +125,12 @@ VALID = [
 
 
 def stream_decode(parts: list[bytes]) -> list[SipMessage]:
-    decoder = SipStreamDecoder()
-    return decode_chunks(decoder, decoder.next_message, parts)
-
-
-@pytest.mark.parametrize("how", FEEDS)
-@pytest.mark.parametrize(("data", "expected"), VALID)
-def test_stream_valid(data: bytes, expected: SipMessage, how: str) -> None:
-    assert stream_decode(chunks(data, how)) == [expected]
+    return decode_chunks(SipStreamDecoder(), parts)
 
 
 @pytest.mark.parametrize(("data", "expected"), VALID)
-def test_stream_valid_with_start_of_next_message(data: bytes, expected: SipMessage) -> None:
-    decoder = SipStreamDecoder()
-    decoder.feed(data + SIPP_200_OK[:50])
-    assert decoder.next_message() == expected
-    assert decoder.next_message() is None
-    decoder.feed(SIPP_200_OK[50:])
-    assert decoder.next_message() == SIPP_200_OK_MSG
+def test_stream_valid_whole_bytewise_and_trailing(data: bytes, expected: SipMessage) -> None:
+    check_table(SipStreamDecoder, data, expected, SIPP_200_OK, SIPP_200_OK_MSG, 50)
 
 
 @pytest.mark.parametrize(("data", "expected"), VALID)
@@ -165,6 +161,8 @@ MALFORMED_STREAM = [
     pytest.param(b"SIP/2.0 200 OK\r\nSubject: a\rb\r\nl: 0\r\n\r\n", "CR or LF", id="bare-cr"),
     pytest.param(b"SIP/2.0 200 \xff\xfe\r\nl: 0\r\n\r\n", "not UTF-8", id="not-utf8"),
     pytest.param(b"SIP/2.0 200 OK\r\nl: 70000\r\n\r\n", "exceeds", id="oversize-body"),
+    pytest.param(b"SIP/2.0 200 OK\r\nl: 1" + b"0" * 5000 + b"\r\n\r\n", "beyond any message size",
+                 id="huge-length"),
     pytest.param(b"SIP/2.0 200 OK\r\nX: " + b"a" * 70000, "no end of the SIP header", id="endless-headers"),
     pytest.param(b"SIP/2.0 200 OK\r\n" + b"X: y\r\n" * 300 + b"l: 0\r\n\r\n", "header lines", id="headers"),
 ]
@@ -172,12 +170,7 @@ MALFORMED_STREAM = [
 
 @pytest.mark.parametrize(("data", "message"), MALFORMED_STREAM)
 def test_stream_malformed(data: bytes, message: str) -> None:
-    decoder = SipStreamDecoder()
-    decoder.feed(data)
-    with pytest.raises(WireError, match=message):
-        decoder.next_message()
-    with pytest.raises(WireError, match=message):  # stays broken
-        decoder.next_message()
+    check_broken(SipStreamDecoder(), data, message)
 
 
 @pytest.mark.parametrize(
@@ -399,8 +392,7 @@ def test_round_trip(messages: list[SipMessage], how: str) -> None:
 @WIRE_SETTINGS
 @given(st.binary(max_size=300))
 def test_arbitrary_bytes_parse_or_wire_error(data: bytes) -> None:
-    decoder = SipStreamDecoder()
-    parse_or_wire_error(decoder, decoder.next_message, data)
+    parse_or_wire_error(SipStreamDecoder(), data)
     with contextlib.suppress(WireError):
         parse_datagram(data)
 
@@ -409,8 +401,7 @@ def test_arbitrary_bytes_parse_or_wire_error(data: bytes) -> None:
 @given(st.sampled_from([SIPP_200_OK, INVITE, TRYING]), st.integers(0, 400), st.binary(max_size=200))
 def test_arbitrary_bytes_after_valid_prefix(valid: bytes, cut: int, tail: bytes) -> None:
     data = valid[:cut] + tail
-    decoder = SipStreamDecoder()
-    parse_or_wire_error(decoder, decoder.next_message, data)
+    parse_or_wire_error(SipStreamDecoder(), data)
     with contextlib.suppress(WireError):
         parse_datagram(data)
 

@@ -8,7 +8,15 @@ from hypothesis import strategies as st
 
 from gvpconf.wire import WireError
 from gvpconf.wire.stomp import COMMANDS, MAX_FRAME_SIZE, Frame, StompDecoder, encode
-from selftests.wire.wirehelp import FEEDS, WIRE_SETTINGS, chunks, decode_chunks, parse_or_wire_error
+from selftests.wire.wirehelp import (
+    FEEDS,
+    WIRE_SETTINGS,
+    check_broken,
+    check_table,
+    chunks,
+    decode_chunks,
+    parse_or_wire_error,
+)
 
 # ActiveMQ 5.17's answer to a STOMP 1.2 CONNECT: CONNECTED headers are not escaped, so the
 # session id keeps its raw colons.
@@ -56,24 +64,12 @@ VALID = [
 
 
 def decode(parts: list[bytes]) -> list[Frame]:
-    decoder = StompDecoder()
-    return decode_chunks(decoder, decoder.next_frame, parts)
-
-
-@pytest.mark.parametrize("how", FEEDS)
-@pytest.mark.parametrize(("data", "expected"), VALID)
-def test_valid(data: bytes, expected: Frame, how: str) -> None:
-    assert decode(chunks(data, how)) == [expected]
+    return decode_chunks(StompDecoder(), parts)
 
 
 @pytest.mark.parametrize(("data", "expected"), VALID)
-def test_valid_with_start_of_next_frame(data: bytes, expected: Frame) -> None:
-    decoder = StompDecoder()
-    decoder.feed(data + NEXT[:12])
-    assert decoder.next_frame() == expected
-    assert decoder.next_frame() is None
-    decoder.feed(NEXT[12:])
-    assert decoder.next_frame() == Frame("RECEIPT", (("receipt-id", "99"),))
+def test_valid_whole_bytewise_and_trailing(data: bytes, expected: Frame) -> None:
+    check_table(StompDecoder, data, expected, NEXT, Frame("RECEIPT", (("receipt-id", "99"),)), 12)
 
 
 def test_first_header_wins() -> None:
@@ -97,6 +93,7 @@ MALFORMED = [
     pytest.param(b"RECEIPT\nreceipt-id:1\n\nbody\x00", "must not have a body", id="body-on-receipt"),
     pytest.param(b"CONNECTED\nversion:1.\r2\n\n\x00", "CR, LF", id="raw-cr-in-connected"),
     pytest.param(b"\rCONNECTED\n\n\x00", "not a STOMP command", id="stray-cr"),
+    pytest.param(b"SEND\ncontent-length:1" + b"0" * 5000 + b"\n\n", "beyond any frame size", id="huge-length"),
     pytest.param(b"SEND\n" + b"a" * (MAX_FRAME_SIZE + 1), "no end of STOMP headers", id="endless-headers"),
     pytest.param(b"SEND\n\n" + b"a" * (MAX_FRAME_SIZE + 1), "no NUL", id="endless-body"),
 ]
@@ -104,12 +101,7 @@ MALFORMED = [
 
 @pytest.mark.parametrize(("data", "message"), MALFORMED)
 def test_malformed(data: bytes, message: str) -> None:
-    decoder = StompDecoder()
-    decoder.feed(data)
-    with pytest.raises(WireError, match=message):
-        decoder.next_frame()
-    with pytest.raises(WireError, match=message):  # stays broken
-        decoder.next_frame()
+    check_broken(StompDecoder(), data, message)
 
 
 def test_encode() -> None:
@@ -180,12 +172,10 @@ def test_round_trip(original: list[Frame], heartbeat: bytes, how: str) -> None:
 @WIRE_SETTINGS
 @given(st.binary(max_size=300))
 def test_arbitrary_bytes_parse_or_wire_error(data: bytes) -> None:
-    decoder = StompDecoder()
-    parse_or_wire_error(decoder, decoder.next_frame, data)
+    parse_or_wire_error(StompDecoder(), data)
 
 
 @WIRE_SETTINGS
 @given(st.sampled_from([p.values[0] for p in VALID]), st.integers(0, 200), st.binary(max_size=200))
 def test_arbitrary_bytes_after_valid_prefix(valid: bytes, cut: int, tail: bytes) -> None:
-    decoder = StompDecoder()
-    parse_or_wire_error(decoder, decoder.next_frame, valid[:cut] + tail)
+    parse_or_wire_error(StompDecoder(), valid[:cut] + tail)

@@ -1,13 +1,15 @@
-"""Shared helpers for the codec tests: feeding styles (h11's) and hypothesis settings."""
+"""Shared helpers for the codec tests: feeding styles (h11's), the checks every decoder gets, and hypothesis
+settings. Every decoder has the one interface ``gvpconf.wire.Decoder`` (``feed``, ``next_message``)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Protocol, TypeVar
+from typing import TypeVar
 
+import pytest
 from hypothesis import settings
 
-from gvpconf.wire import WireError
+from gvpconf.wire import Decoder, WireError
 
 T = TypeVar("T")
 
@@ -17,37 +19,61 @@ WIRE_SETTINGS = settings(max_examples=200, deadline=None, database=None)
 FEEDS = ("whole", "bytewise")
 
 
-class Decoder(Protocol):
-    def feed(self, data: bytes) -> None: ...
-
-
 def chunks(data: bytes, how: str) -> list[bytes]:
     """``data`` cut as one write or as one byte per write."""
     return [data] if how == "whole" else [data[i : i + 1] for i in range(len(data))]
 
 
-def drain(next_item: Callable[[], T | None]) -> Iterator[T]:
-    """Every complete item a decoder holds right now."""
-    while (item := next_item()) is not None:
+def drain(decoder: Decoder[T]) -> Iterator[T]:
+    """Every complete message a decoder holds right now."""
+    while (item := decoder.next_message()) is not None:
         yield item
 
 
-def decode_chunks(decoder: Decoder, next_item: Callable[[], T | None], parts: list[bytes]) -> list[T]:
-    """Feed ``parts`` one by one, collecting every item as soon as it is complete."""
+def decode_chunks(decoder: Decoder[T], parts: list[bytes]) -> list[T]:
+    """Feed ``parts`` one by one, collecting every message as soon as it is complete."""
     out: list[T] = []
     for part in parts:
         decoder.feed(part)
-        out.extend(drain(next_item))
+        out.extend(drain(decoder))
     return out
 
 
-def parse_or_wire_error(decoder: Decoder, next_item: Callable[[], object], data: bytes) -> None:
-    """Fuzz contract: arbitrary bytes yield items or raise WireError, nothing else."""
+def check_trailing(decoder: Decoder[T], data: bytes, expected: T, follower: bytes, follower_expected: T,
+                   cut: int) -> None:
+    """``data`` then the first ``cut`` bytes of the next message: ``expected``, then need-more, then the rest."""
+    decoder.feed(data + follower[:cut])
+    assert decoder.next_message() == expected
+    assert decoder.next_message() is None
+    decoder.feed(follower[cut:])
+    assert decoder.next_message() == follower_expected
+
+
+def check_table(make: Callable[[], Decoder[T]], data: bytes, expected: T, follower: bytes, follower_expected: T,
+                cut: int) -> None:
+    """One row of a codec's table of valid input: ``data`` decodes to ``expected`` fed whole, byte by byte, and
+    followed by the first ``cut`` bytes of another message (``check_trailing``)."""
+    for how in FEEDS:
+        assert decode_chunks(make(), chunks(data, how)) == [expected], how
+    check_trailing(make(), data, expected, follower, follower_expected, cut)
+
+
+def check_broken(decoder: Decoder[object], data: bytes, message: str) -> None:
+    """``data`` is a WireError matching ``message``, and the decoder stays broken."""
+    decoder.feed(data)
+    with pytest.raises(WireError, match=message):
+        decoder.next_message()
+    with pytest.raises(WireError, match=message):  # stays broken
+        decoder.next_message()
+
+
+def parse_or_wire_error(decoder: Decoder[object], data: bytes) -> None:
+    """Fuzz contract: arbitrary bytes yield messages or raise WireError, nothing else."""
     try:
         for part in (data[: len(data) // 2], data[len(data) // 2 :]):
             decoder.feed(part)
-            for _ in range(len(data) + 2):  # every item consumes at least one byte
-                if next_item() is None:
+            for _ in range(len(data) + 2):  # every message consumes at least one byte
+                if decoder.next_message() is None:
                     break
     except WireError:
         return

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import concurrent.futures
 import ipaddress
+import select
 import socket
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from gvpconf.deadline import Deadline
 from gvpconf.errors import Cause, ProbeFailure, failure_from_os_error
+from gvpconf.wire import Decoder, WireError, banner
 
 T = TypeVar("T")
 
@@ -92,23 +94,82 @@ def recv_some(sock: socket.socket, deadline: Deadline, during: str, size: int = 
     return call(lambda: sock.recv(size), during=during, timeout=budget)
 
 
-def recv_message(sock: socket.socket, deadline: Deadline, during: str,
-                 feed: Callable[[bytes], T | None], *, protocol: str, max_bytes: int = 1 << 20) -> T:
-    """Read until ``feed`` (a sans-I/O decoder fed each chunk) returns a message.
+def wait_datagram(socks: Sequence[socket.socket], wait: float, during: str) -> tuple[socket.socket, bytes] | None:
+    """The first datagram to arrive on one of ``socks`` within ``wait`` seconds, and its socket; None if none did.
 
-    A close before a whole message, or more than ``max_bytes`` without one, is a PROTOCOL failure.
+    An error a connected UDP socket reports (ICMP port unreachable: ``refused``) is a ProbeFailure.
     """
+    try:
+        ready, _w, _x = select.select(socks, [], [], max(0.0, wait))
+        for sock in ready:
+            try:
+                return sock, sock.recv(65535)
+            except BlockingIOError:  # a non-blocking socket whose datagram was taken (or dropped) meanwhile
+                continue
+    except OSError as exc:
+        raise failure_from_os_error(exc, during=during) from exc
+    return None
+
+
+def other_protocol(data: bytes, expected: str, protocol: str, phase: str) -> ProbeFailure:
+    """The PROTOCOL failure for a peer whose bytes are not ``protocol``: says what they look like instead.
+
+    ``expected`` completes "expected ...", e.g. "a SIP/2.0 response to OPTIONS".
+    """
+    kind = banner.identify(data)
+    what = f"{banner.article(kind)} message" if kind else f"bytes that are not {protocol}"
+    return ProbeFailure(Cause.PROTOCOL, f"expected {expected}, the peer sent {what}: {banner.describe(data)}",
+                        phase=phase)
+
+
+def expect_prefix(prefixes: tuple[bytes, ...], *, expected: str, protocol: str, phase: str,
+                  skip: bytes = b"") -> Callable[[bytes], None]:
+    """A ``check_start`` for ``read_message``: the peer's first bytes (after any of the bytes in ``skip``)
+    must be the start of one of ``prefixes``, else it speaks another protocol (``other_protocol``)."""
+
+    def check(head: bytes) -> None:
+        start = head.lstrip(skip) if skip else head
+        if start and not any(p.startswith(start[: len(p)]) for p in prefixes):
+            raise other_protocol(start, expected, protocol, phase)
+
+    return check
+
+
+def read_message(sock: socket.socket, decoder: Decoder[T], deadline: Deadline, during: str, *, protocol: str,
+                 malformed: str, phase: str | None = None, check_start: Callable[[bytes], None] | None = None,
+                 start_size: int = 16, max_bytes: int = 1 << 20) -> T:
+    """The next message of ``decoder``, reading ``sock`` within ``deadline`` when it holds none yet.
+
+    Every failure is a ProbeFailure: an OS error or a timeout of a read as ``failure_from_os_error`` says
+    (``timeout during <during> (3.0 s)``); the peer closing before a whole message, or ``max_bytes``
+    without one, is PROTOCOL; so is a WireError of the decoder: ``"<malformed>: <error>"``, in ``phase``
+    (default: ``during``).
+
+    ``check_start`` identifies a peer that speaks another protocol from its first bytes, before the
+    decoder has a whole message: it is called with the bytes received in this call, after each read, as
+    long as they are fewer than ``start_size``, and raises a ProbeFailure (see ``expect_prefix``). Pass it
+    for the first read of a connection only.
+    """
+    failed_phase = during if phase is None else phase
+    head = bytearray()
     total = 0
     while True:
-        chunk = recv_some(sock, deadline, during)
-        if not chunk:
-            what = "before sending anything" if total == 0 else f"after {total} bytes, mid-message"
-            raise ProbeFailure(Cause.PROTOCOL, f"peer closed the connection during {during} {what}; "
-                               f"expected a {protocol} message", phase=during)
-        total += len(chunk)
-        msg = feed(chunk)
+        try:
+            msg = decoder.next_message()
+        except WireError as exc:
+            raise ProbeFailure(Cause.PROTOCOL, f"{malformed}: {exc}", phase=failed_phase) from exc
         if msg is not None:
             return msg
         if total > max_bytes:
             raise ProbeFailure(Cause.PROTOCOL, f"{total} bytes during {during} without a complete {protocol} "
                                "message", phase=during)
+        chunk = recv_some(sock, deadline, during)
+        if not chunk:
+            what = "before sending anything" if total == 0 else f"after {total} bytes, mid-message"
+            raise ProbeFailure(Cause.PROTOCOL, f"peer closed the connection during {during} {what}; "
+                               f"expected {banner.article(protocol)} message", phase=during)
+        total += len(chunk)
+        if check_start is not None and len(head) < start_size:
+            head += chunk
+            check_start(bytes(head))
+        decoder.feed(chunk)

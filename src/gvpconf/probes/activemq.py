@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Callable
 
 from gvpconf import net
 from gvpconf.errors import Cause, ProbeFailure
@@ -39,23 +40,12 @@ def probe_openwire(ctx: ProbeContext) -> None:
         sent_at = time.monotonic()
         net.send_all(sock, openwire.encode_wireformat_info(ours), dl, "sending WireFormatInfo")
         ev.sent(f"WireFormatInfo version={ours.version}")
-        decoder = openwire.OpenWireDecoder()
-        head = bytearray()
-
-        def feed(chunk: bytes) -> openwire.WireFormatInfo | None:
-            head.extend(chunk[: max(0, 13 - len(head))])
-            _check_openwire_prefix(bytes(head))
-            try:
-                decoder.feed(chunk)
-                frame = decoder.next_frame()
-                if frame is None:
-                    return None
-                return openwire.parse_wireformat_info(frame)
-            except WireError as exc:
-                raise ProbeFailure(Cause.PROTOCOL, f"expected an OpenWire WireFormatInfo: {exc}",
-                                   phase="WireFormatInfo") from exc
-
-        info = net.recv_message(sock, dl, "WireFormatInfo", feed, protocol="OpenWire")
+        frame = net.read_message(sock, openwire.OpenWireDecoder(), dl, "WireFormatInfo", protocol="OpenWire",
+                                 malformed=_NOT_WIREFORMAT_INFO, check_start=_check_openwire_prefix, start_size=13)
+        try:
+            info = openwire.parse_wireformat_info(frame)
+        except WireError as exc:
+            raise ProbeFailure(Cause.PROTOCOL, f"{_NOT_WIREFORMAT_INFO}: {exc}", phase="WireFormatInfo") from exc
         ev.fact("openwire.rtt_ms", round((time.monotonic() - sent_at) * 1000, 2))
         ev.fact("openwire.magic", "ActiveMQ")
         ev.fact("openwire.version", info.version)
@@ -66,13 +56,14 @@ def probe_openwire(ctx: ProbeContext) -> None:
                 ev.fact(f"openwire.{name}", value)
 
 
+_NOT_WIREFORMAT_INFO = "expected an OpenWire WireFormatInfo"
+
+
 def _check_openwire_prefix(head: bytes) -> None:
     """Reject a non-OpenWire peer as soon as its first bytes say so, instead of waiting for a frame."""
+    head = head[:13]  # size, data type, magic
     if len(head) >= 5 and head[4] != 1:
-        kind = banner.identify(head)
-        what = f"{banner.article(kind)} message" if kind else "bytes that are not OpenWire"
-        raise ProbeFailure(Cause.PROTOCOL, f"expected an OpenWire WireFormatInfo (data type 1), the peer sent "
-                           f"{what}: {banner.describe(head)}", phase="WireFormatInfo")
+        raise net.other_protocol(head, "an OpenWire WireFormatInfo (data type 1)", "OpenWire", "WireFormatInfo")
     if len(head) >= 13 and head[5:13] != b"ActiveMQ":
         raise ProbeFailure(Cause.PROTOCOL, f"OpenWire magic is not 'ActiveMQ': {banner.describe(head)}",
                            phase="WireFormatInfo")
@@ -85,7 +76,9 @@ class _StompSession:
         self.ctx = ctx
         self.sock = net.connect_tcp(ctx.target.host, ctx.target.port, ctx.deadline)
         self.decoder = stomp.StompDecoder()
-        self.head = bytearray()
+        # the first frame tells a STOMP broker from a peer of another protocol
+        self._check: Callable[[bytes], None] | None = net.expect_prefix(
+            _SERVER_COMMANDS, expected="a STOMP frame", protocol="STOMP", phase="STOMP CONNECT", skip=b"\r\n")
 
     def close(self) -> None:
         self.sock.close()
@@ -95,20 +88,9 @@ class _StompSession:
         net.send_all(self.sock, stomp.encode(frame), self.ctx.deadline, during)
 
     def receive(self, during: str) -> stomp.Frame:
-        def feed(chunk: bytes) -> stomp.Frame | None:
-            if len(self.head) < 16:
-                self.head.extend(chunk)
-                _check_stomp_prefix(bytes(self.head))
-            try:
-                self.decoder.feed(chunk)
-                return self.decoder.next_frame()
-            except WireError as exc:
-                raise ProbeFailure(Cause.PROTOCOL, f"malformed STOMP frame during {during}: {exc}",
-                                   phase=during) from exc
-
-        frame = self.decoder.next_frame()
-        if frame is None:
-            frame = net.recv_message(self.sock, self.ctx.deadline, during, feed, protocol="STOMP")
+        frame = net.read_message(self.sock, self.decoder, self.ctx.deadline, during, protocol="STOMP",
+                                 malformed=f"malformed STOMP frame during {during}", check_start=self._check)
+        self._check = None
         self.ctx.evidence.received(_show(frame))
         if frame.command == "ERROR":
             message = frame.header("message") or frame.body.decode("utf-8", "replace")[:200]
@@ -121,23 +103,10 @@ class _StompSession:
 _SERVER_COMMANDS = (b"CONNECTED", b"MESSAGE", b"RECEIPT", b"ERROR")
 
 
-def _check_stomp_prefix(head: bytes) -> None:
-    start = head.lstrip(b"\r\n")
-    if not start:
-        return
-    if not any(c.startswith(start[: len(c)]) or start.startswith(c) for c in _SERVER_COMMANDS):
-        kind = banner.identify(start)
-        what = f"{banner.article(kind)} message" if kind else "bytes that are not STOMP"
-        raise ProbeFailure(Cause.PROTOCOL, f"expected a STOMP frame, the peer sent {what}: "
-                           f"{banner.describe(start)}", phase="STOMP CONNECT")
-
-
 def _show(frame: stomp.Frame) -> str:
     """A frame for the transcript, without credentials."""
     headers = "\n".join(f"{k}:{'***' if k == 'passcode' else v}" for k, v in frame.headers)
     return f"{frame.command}\n{headers}\n\n{frame.body[:200].decode('utf-8', 'replace')}"
-
-
 
 
 def probe_stomp(ctx: ProbeContext) -> None:

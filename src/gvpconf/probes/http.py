@@ -7,7 +7,7 @@ from the session the request really used, through the proxy tunnel when there is
 
 * ``http.ors`` (11): the configured method and path; status in ``accept_status``; latency.
 * ``http.vxml`` (12, 20): every configured application URL; status 200 and a body that parses safely as
-  VoiceXML (:mod:`gvpconf.wire.vxml`); an HTML page, or XML declaring entities, fails as ``semantic``.
+  VoiceXML (:mod:`gvpconf.vxml`); an HTML page, or XML declaring entities, fails as ``semantic``.
 * ``http.customer`` (21): the configured request; status, and optionally a body pattern or a JSON field.
 """
 
@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from gvpconf import vxml
 from gvpconf.errors import Cause, ProbeFailure, failure_from_os_error
 from gvpconf.inventory import Secret
 from gvpconf.inventory.foundation import accepts
@@ -31,7 +32,6 @@ from gvpconf.inventory.web import (
 )
 from gvpconf.probes import tlscheck
 from gvpconf.probes.context import ProbeContext
-from gvpconf.wire import vxml
 
 if TYPE_CHECKING:
     import httpx

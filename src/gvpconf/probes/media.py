@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import select
 import socket
 import time
 from collections.abc import Callable
@@ -29,7 +28,7 @@ from gvpconf.errors import Cause, ProbeFailure, failure_from_os_error
 from gvpconf.evidence import Evidence
 from gvpconf.inventory.voice import MediaSettings
 from gvpconf.probes.context import ProbeContext
-from gvpconf.wire import WireError
+from gvpconf.wire import WireError, rtsp, sdp, sip
 from gvpconf.wire import rtp as wire
 
 CLOCK_RATE = 8000  # PCMU / PCMA
@@ -204,6 +203,19 @@ class EchoResult:
 
 
 
+def sdp_body(msg: sip.SipMessage | rtsp.RtspResponse, *, expected: str, cause: Cause, malformed: str,
+             phase: str) -> sdp.SessionDescription:
+    """The SDP that ``msg`` carries: Content-Type application/sdp and a body, else a ``cause`` failure
+    "expected <expected>, got ..."; SDP that does not parse is PROTOCOL "<malformed>: <error>"."""
+    ctype = (msg.header("Content-Type") or "").split(";")[0].strip().lower()
+    if ctype != "application/sdp" or not msg.body:
+        raise ProbeFailure(cause, f"expected {expected}, got {ctype or 'no Content-Type'} with {len(msg.body)} "
+                           "body bytes", phase=phase)
+    try:
+        return sdp.parse(msg.body)
+    except WireError as exc:
+        raise ProbeFailure(Cause.PROTOCOL, f"{malformed}: {exc}", phase=phase) from exc
+
 
 def echo_burst(ctx: ProbeContext, sock: socket.socket, media: MediaSettings, *,
                rtcp: socket.socket | None = None) -> EchoResult:
@@ -226,37 +238,30 @@ def echo_burst(ctx: ProbeContext, sock: socket.socket, media: MediaSettings, *,
     socks = [sock] + ([rtcp] if rtcp is not None else [])
 
     def drain(wait: float) -> None:
+        got = net.wait_datagram(socks, wait, "RTP receive")
+        if got is None:
+            return
+        s, data = got
+        now = time.monotonic()
+        if s is rtcp:
+            result.rtcp_received += 1
+            return
         try:
-            ready, _w, _x = select.select(socks, [], [], max(0.0, wait))
-        except OSError as exc:
-            raise failure_from_os_error(exc, during="RTP receive") from exc
-        for s in ready:
-            try:
-                data = s.recv(65535)
-            except BlockingIOError:
-                continue
-            except OSError as exc:
-                raise failure_from_os_error(exc, during="RTP receive") from exc
-            now = time.monotonic()
-            if s is rtcp:
+            pkt = wire.parse_rtp(data)
+        except WireError:
+            if wire.is_rtcp(data):
                 result.rtcp_received += 1
-                continue
-            try:
-                pkt = wire.parse_rtp(data)
-            except WireError:
-                if wire.is_rtcp(data):
-                    result.rtcp_received += 1
-                else:
-                    result.garbage += 1
-                continue
-            if pkt.ssrc != ssrc:
-                result.foreign += 1
-                continue
-            index = (pkt.sequence - seq0) % 65536
-            stats.add(pkt.sequence, pkt.timestamp, now, pkt.marker)
-            if index in sent_at and index not in echoed:
-                echoed.add(index)
-                rtts.append(now - sent_at[index])
+            else:
+                result.garbage += 1
+            return
+        if pkt.ssrc != ssrc:
+            result.foreign += 1
+            return
+        index = (pkt.sequence - seq0) % 65536
+        stats.add(pkt.sequence, pkt.timestamp, now, pkt.marker)
+        if index in sent_at and index not in echoed:
+            echoed.add(index)
+            rtts.append(now - sent_at[index])
 
     for s in socks:
         s.setblocking(False)
@@ -377,15 +382,10 @@ def receive_stream(sock: socket.socket, media: MediaSettings, deadline: Deadline
         left = min(end - time.monotonic(), deadline.remaining())
         if left <= 0:
             break
-        ready, _w, _x = select.select([sock], [], [], left)
-        if not ready:
+        got = net.wait_datagram([sock], left, "RTP receive")
+        if got is None:
             continue
-        try:
-            data = sock.recv(65535)
-        except BlockingIOError:
-            continue
-        except OSError as exc:
-            raise failure_from_os_error(exc, during="RTP receive") from exc
+        data = got[1]
         now = time.monotonic()
         if wire.is_rtcp(data):
             continue

@@ -47,17 +47,8 @@ def probe_prelogin(ctx: ProbeContext) -> None:
                             thread_id=0, mars=False)
         net.send_all(sock, tds.encode_message(tds.PacketType.PRELOGIN, tds.encode_prelogin(ours)), dl, "PRELOGIN")
         ev.sent(f"PRELOGIN version {ours.version_text} encryption {ours.encryption_name}")
-        decoder = tds.MessageDecoder(max_size=65536)
-
-        def feed(chunk: bytes) -> tds.Message | None:
-            try:
-                decoder.feed(chunk)
-                return decoder.next_message()
-            except WireError as exc:
-                raise ProbeFailure(Cause.PROTOCOL, f"expected a TDS PRELOGIN answer: {exc}",
-                                   phase="PRELOGIN") from exc
-
-        message = net.recv_message(sock, dl, "PRELOGIN answer", feed, protocol="TDS")
+        message = net.read_message(sock, tds.MessageDecoder(max_size=65536), dl, "PRELOGIN answer", protocol="TDS",
+                                   malformed="expected a TDS PRELOGIN answer", phase="PRELOGIN")
     if message.type != tds.PacketType.RESPONSE:
         raise ProbeFailure(Cause.PROTOCOL, f"expected a TDS response (packet type 0x04) to PRELOGIN, got type "
                            f"0x{message.type:02x}", phase="PRELOGIN")
@@ -79,8 +70,6 @@ def probe_prelogin(ctx: ProbeContext) -> None:
     if dest.require_encryption and answer.encryption & 0x7F not in (tds.Encryption.ON, tds.Encryption.REQ):
         raise ProbeFailure(Cause.TLS, f"the inventory requires encryption, the server announces "
                            f"{answer.encryption_name} in PRELOGIN (expected ON or REQ)", phase="PRELOGIN")
-
-
 
 
 def translate(exc: BaseException, timeout: int) -> ProbeFailure:

@@ -18,7 +18,7 @@ from gvpconf.errors import Cause, ProbeFailure, failure_from_os_error
 from gvpconf.inventory.voice import NuanceDestination
 from gvpconf.probes import media
 from gvpconf.probes.context import ProbeContext
-from gvpconf.wire import WireError, banner, rtsp, sdp
+from gvpconf.wire import WireError, rtsp, sdp
 from gvpconf.wire import rtp as wire_rtp
 
 PREFIX = b"RTSP/1.0 "
@@ -46,7 +46,7 @@ class RtspClient:
         self.cseq = 0
         self.session: str | None = None
         self._decoder = rtsp.RtspStreamDecoder()
-        self._first = bytearray()
+        self._first_read = True  # the first bytes tell an RTSP server from a peer of another protocol
 
     def close(self) -> None:
         self.sock.close()
@@ -60,27 +60,7 @@ class RtspClient:
         self.ctx.evidence.sent(f"{method} {uri} CSeq {self.cseq}")
         net.send_all(self.sock, rtsp.encode(req), dl, f"sending RTSP {method}")
         during = f"RTSP {method} response"
-
-        def feed(chunk: bytes) -> rtsp.RtspResponse | None:
-            if len(self._first) < len(PREFIX):
-                self._first.extend(chunk)
-                start = bytes(self._first)
-                if not PREFIX.startswith(start[: len(PREFIX)]):
-                    kind = banner.identify(start)
-                    what = f"{banner.article(kind)} message" if kind else "bytes that are not RTSP"
-                    raise ProbeFailure(Cause.PROTOCOL, f"expected an RTSP/1.0 response to {method}, the peer sent "
-                                       f"{what}: {banner.describe(start)}", phase=during)
-            self._decoder.feed(chunk)
-            try:
-                while (msg := self._decoder.next_message()) is not None:
-                    if isinstance(msg, rtsp.RtspResponse):
-                        return msg
-            except WireError as exc:
-                raise ProbeFailure(Cause.PROTOCOL, f"malformed RTSP response to {method}: {exc}",
-                                   phase=during) from exc
-            return None  # interleaved data or a server request: keep reading
-
-        resp = net.recv_message(self.sock, dl, during, feed, protocol="RTSP")
+        resp = self._response(method, during)
         self.ctx.evidence.received(f"RTSP/1.0 {resp.status} {resp.reason}")
         if resp.cseq != self.cseq:
             raise ProbeFailure(Cause.PROTOCOL, f"expected CSeq {self.cseq} echoed in the response to {method}, got "
@@ -89,6 +69,19 @@ class RtspClient:
             raise ProbeFailure(Cause.SEMANTIC, f"expected RTSP/1.0 200 to {method} {uri}, got {resp.status} "
                                f"{resp.reason}", phase=during)
         return resp
+
+    def _response(self, method: str, during: str) -> rtsp.RtspResponse:
+        """The next response on the connection; interleaved data and requests of the server are passed over."""
+        check = net.expect_prefix((PREFIX,), expected=f"an RTSP/1.0 response to {method}", protocol="RTSP",
+                                  phase=during) if self._first_read else None
+        self._first_read = False
+        while True:
+            msg = net.read_message(self.sock, self._decoder, self.ctx.deadline, during, protocol="RTSP",
+                                   malformed=f"malformed RTSP response to {method}", check_start=check,
+                                   start_size=len(PREFIX))
+            if isinstance(msg, rtsp.RtspResponse):
+                return msg
+            check = None
 
 
 def _options(client: RtspClient, required: list[str]) -> list[str]:
@@ -104,14 +97,8 @@ def _options(client: RtspClient, required: list[str]) -> list[str]:
 def describe(client: RtspClient) -> tuple[sdp.SessionDescription, str]:
     """The SDP of DESCRIBE and the control URL of its first audio stream."""
     resp = client.request("DESCRIBE", client.url, accept="application/sdp")
-    ctype = (resp.header("Content-Type") or "").split(";")[0].strip().lower()
-    if ctype != "application/sdp":
-        raise ProbeFailure(Cause.SEMANTIC, f"expected DESCRIBE to answer application/sdp, got "
-                           f"{ctype or 'no Content-Type'}", phase="RTSP DESCRIBE response")
-    try:
-        desc = sdp.parse(resp.body)
-    except WireError as exc:
-        raise ProbeFailure(Cause.PROTOCOL, f"malformed SDP in DESCRIBE: {exc}", phase="RTSP DESCRIBE response") from exc
+    desc = media.sdp_body(resp, expected="DESCRIBE to answer application/sdp", cause=Cause.SEMANTIC,
+                          malformed="malformed SDP in DESCRIBE", phase="RTSP DESCRIBE response")
     audio = next((m for m in desc.media if m.kind == "audio"), None)
     if audio is None:
         raise ProbeFailure(Cause.SEMANTIC, "expected an audio stream in the DESCRIBE SDP, got "
@@ -159,13 +146,18 @@ def teardown(client: RtspClient, url: str) -> None:
 # ---------------------------------------------------------------- probers
 
 
-def probe_describe(ctx: ProbeContext) -> None:
-    """Connection 14 (safe): RTSP OPTIONS and DESCRIBE on each configured Nuance URL."""
+def _nuance(ctx: ProbeContext) -> NuanceDestination:
     dest = ctx.destination
     assert isinstance(dest, NuanceDestination)
     if not dest.rtsp_urls:
         raise ProbeFailure(Cause.CONFIG, "no RTSP URL configured (destinations.nuance.rtsp_urls)",
                            phase="configuration")
+    return dest
+
+
+def probe_describe(ctx: ProbeContext) -> None:
+    """Connection 14 (safe): RTSP OPTIONS and DESCRIBE on each configured Nuance URL."""
+    dest = _nuance(ctx)
     ev = ctx.evidence
     ev.fact("rtsp.urls", len(dest.rtsp_urls))
     for url in dest.rtsp_urls:
@@ -183,12 +175,7 @@ def probe_describe(ctx: ProbeContext) -> None:
 
 def probe_setup(ctx: ProbeContext) -> None:
     """Connection 14 (opt-in): SETUP to learn the server's RTP port, a bounded RTP burst to it, TEARDOWN."""
-
-    dest = ctx.destination
-    assert isinstance(dest, NuanceDestination)
-    if not dest.rtsp_urls:
-        raise ProbeFailure(Cause.CONFIG, "no RTSP URL configured (destinations.nuance.rtsp_urls)",
-                           phase="configuration")
+    dest = _nuance(ctx)
     url = dest.rtsp_urls[0]
     client = RtspClient(ctx, url)
     ev = ctx.evidence

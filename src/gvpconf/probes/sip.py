@@ -9,17 +9,20 @@ from __future__ import annotations
 
 import socket
 import time
+from collections.abc import Callable
 
 from gvpconf import net
-from gvpconf.errors import Cause, ProbeFailure, failure_from_os_error
+from gvpconf.errors import Cause, ProbeFailure
 from gvpconf.inventory import SipDestination
 from gvpconf.inventory.voice import McpDestination
 from gvpconf.probes.context import ProbeContext
-from gvpconf.wire import WireError, banner, sip
+from gvpconf.wire import WireError, sip
 
 T1 = 0.5
 T2 = 4.0
 STATUS_PREFIX = b"SIP/2.0 "
+_EXPECTED = "a SIP/2.0 response to OPTIONS"
+_PHASE = "OPTIONS response"
 
 
 def _request(ctx: ProbeContext, local: tuple[str, int], transport: str) -> sip.SipRequest:
@@ -33,11 +36,6 @@ def _request(ctx: ProbeContext, local: tuple[str, int], transport: str) -> sip.S
                              from_tag=sip.new_tag(), user_agent=dest.user_agent)
 
 
-def _not_sip(data: bytes, during: str) -> ProbeFailure:
-    kind = banner.identify(data)
-    what = f"{banner.article(kind)} message" if kind else "bytes that are not SIP"
-    return ProbeFailure(Cause.PROTOCOL, f"expected a SIP/2.0 response to OPTIONS, the peer sent {what}: "
-                        f"{banner.describe(data)}", phase=during)
 
 
 def _judge(ctx: ProbeContext, req: sip.SipRequest, resp: sip.SipResponse, rtt: float) -> None:
@@ -83,30 +81,19 @@ def _options_tcp(ctx: ProbeContext) -> None:
         sent_at = time.monotonic()
         net.send_all(sock, data, dl, "sending OPTIONS")
         decoder = sip.SipStreamDecoder()
-        head = bytearray()
-
-        def feed(chunk: bytes) -> sip.SipResponse | None:
-            if len(head) < len(STATUS_PREFIX):
-                head.extend(chunk)
-                start = bytes(head).lstrip(b"\r\n")  # CRLF keep-alives may precede a message
-                if start and not STATUS_PREFIX.startswith(start[: len(STATUS_PREFIX)]):
-                    raise _not_sip(start, "OPTIONS response")
-            try:
-                decoder.feed(chunk)
-                while (msg := decoder.next_message()) is not None:
-                    if isinstance(msg, sip.SipRequest):
-                        raise ProbeFailure(Cause.PROTOCOL, f"expected a SIP response, the peer sent a "
-                                           f"{msg.method} request", phase="OPTIONS response")
-                    ctx.evidence.received(f"SIP/2.0 {msg.status} {msg.reason}")
-                    if msg.status >= 200:
-                        return msg
-            except WireError as exc:
-                raise ProbeFailure(Cause.PROTOCOL, f"malformed SIP response: {exc}",
-                                   phase="OPTIONS response") from exc
-            return None
-
-        resp = net.recv_message(sock, dl, "OPTIONS response", feed, protocol="SIP")
-        _judge(ctx, req, resp, time.monotonic() - sent_at)
+        check: Callable[[bytes], None] | None = net.expect_prefix(
+            (STATUS_PREFIX,), expected=_EXPECTED, protocol="SIP", phase=_PHASE, skip=b"\r\n")  # CRLF keep-alives
+        while True:
+            msg = net.read_message(sock, decoder, dl, _PHASE, protocol="SIP", malformed="malformed SIP response",
+                                   check_start=check, start_size=len(STATUS_PREFIX))
+            check = None
+            if isinstance(msg, sip.SipRequest):
+                raise ProbeFailure(Cause.PROTOCOL, f"expected a SIP response, the peer sent a {msg.method} request",
+                                   phase=_PHASE)
+            ctx.evidence.received(f"SIP/2.0 {msg.status} {msg.reason}")
+            if msg.status >= 200:
+                _judge(ctx, req, msg, time.monotonic() - sent_at)
+                return
 
 
 def _options_udp(ctx: ProbeContext) -> None:
@@ -132,17 +119,14 @@ def _options_udp(ctx: ProbeContext) -> None:
             if dl.remaining() <= 0:
                 raise ProbeFailure(Cause.TIMEOUT, f"no SIP response to OPTIONS over UDP after {sends} "
                                    f"transmissions in {dl.elapsed():.1f} s", phase="OPTIONS response")
-            sock.settimeout(max(wait, 0.001))
-            try:
-                dgram = sock.recv(65535)
-            except TimeoutError:
+            got = net.wait_datagram([sock], wait, "OPTIONS over UDP")
+            if got is None:
                 continue
-            except OSError as exc:
-                raise failure_from_os_error(exc, during="OPTIONS over UDP") from exc
+            dgram = got[1]
             try:
                 msg = sip.parse_datagram(dgram)
             except WireError as exc:
-                raise _not_sip(dgram, "OPTIONS response") from exc
+                raise net.other_protocol(dgram, _EXPECTED, "SIP", _PHASE) from exc
             if isinstance(msg, sip.SipRequest):
                 continue  # a request from the far end is not our answer
             ctx.evidence.received(f"SIP/2.0 {msg.status} {msg.reason}")

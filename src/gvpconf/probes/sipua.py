@@ -12,28 +12,21 @@ response must belong to our transaction (Via branch, Call-ID, CSeq, From tag).
 
 from __future__ import annotations
 
-import select
 import socket
 import time
 from dataclasses import dataclass
 
 from gvpconf import net
-from gvpconf.errors import Cause, ProbeFailure, failure_from_os_error
+from gvpconf.deadline import Deadline, Timeouts
+from gvpconf.errors import Cause, ProbeFailure
 from gvpconf.inventory.voice import CallRoute
 from gvpconf.probes import media
 from gvpconf.probes.context import ProbeContext
-from gvpconf.wire import WireError, banner, sdp, sip
+from gvpconf.wire import WireError, sdp, sip
 
 T1 = 0.5
 T2 = 4.0
 STATUS_PREFIX = b"SIP/2.0 "
-
-
-def _not_sip(data: bytes, during: str) -> ProbeFailure:
-    kind = banner.identify(data)
-    what = f"{banner.article(kind)} message" if kind else "bytes that are not SIP"
-    return ProbeFailure(Cause.PROTOCOL, f"expected a SIP/2.0 response during {during}, the peer sent {what}: "
-                        f"{banner.describe(data)}", phase=during)
 
 
 class Channel:
@@ -56,7 +49,7 @@ class Channel:
                 raise
         self.local: tuple[str, int] = self.sock.getsockname()[:2]
         self._decoder = sip.SipStreamDecoder()
-        self._head = bytearray()
+        self._first_read = True
 
     def close(self) -> None:
         self.sock.close()
@@ -71,45 +64,29 @@ class Channel:
 
     def receive(self, wait: float, during: str) -> sip.SipMessage | None:
         """The next SIP message within ``wait`` seconds (None when none came)."""
-        dl = self.ctx.deadline
-        end = time.monotonic() + max(0.0, min(wait, dl.remaining()))
-        while True:
-            if self.reliable:
-                try:
-                    msg = self._decoder.next_message()
-                except WireError as exc:
-                    raise ProbeFailure(Cause.PROTOCOL, f"malformed SIP during {during}: {exc}",
-                                       phase=during) from exc
-                if msg is not None:
-                    return msg
-            left = end - time.monotonic()
-            if left <= 0:
-                return None
+        wait = max(0.0, min(wait, self.ctx.deadline.remaining()))
+        if self.reliable:
+            # we spoke first: the first message is a response (CRLF keep-alives may come before it)
+            check = net.expect_prefix((STATUS_PREFIX,), expected=f"a SIP/2.0 response during {during}",
+                                      protocol="SIP", phase=during, skip=b"\r\n") if self._first_read else None
             try:
-                ready, _w, _x = select.select([self.sock], [], [], left)
-            except OSError as exc:
-                raise failure_from_os_error(exc, during=during) from exc
-            if not ready:
-                return None
-            try:
-                data = self.sock.recv(65535)
-            except OSError as exc:
-                raise failure_from_os_error(exc, during=during) from exc
-            if self.reliable:
-                if not data:
-                    raise ProbeFailure(Cause.PROTOCOL, f"peer closed the connection during {during}; expected "
-                                       "a SIP response", phase=during)
-                if len(self._head) < len(STATUS_PREFIX):
-                    self._head.extend(data)
-                    start = bytes(self._head).lstrip(b"\r\n")  # CRLF keep-alives may come first
-                    if start and not STATUS_PREFIX.startswith(start[: len(STATUS_PREFIX)]):
-                        raise _not_sip(start, during)  # we spoke first: the first message is a response
-                self._decoder.feed(data)
-                continue
-            try:
-                return sip.parse_datagram(data)
-            except WireError as exc:
-                raise _not_sip(data, during) from exc
+                msg = net.read_message(self.sock, self._decoder, Deadline(Timeouts(wait, wait, wait)), during,
+                                       protocol="SIP", malformed=f"malformed SIP during {during}", check_start=check,
+                                       start_size=len(STATUS_PREFIX))
+            except ProbeFailure as exc:
+                if exc.cause is Cause.TIMEOUT:  # the wait is over (the probe's own deadline is the caller's)
+                    return None
+                raise
+            self._first_read = False
+            return msg
+        got = net.wait_datagram([self.sock], wait, during)
+        if got is None:
+            return None
+        data = got[1]
+        try:
+            return sip.parse_datagram(data)
+        except WireError as exc:
+            raise net.other_protocol(data, f"a SIP/2.0 response during {during}", "SIP", during) from exc
 
 
 @dataclass
@@ -168,14 +145,8 @@ def transact(ch: Channel, req: sip.SipRequest, during: str, *, give_up: float | 
 
 def _answer_media(resp: sip.SipResponse, offered: tuple[int, ...]) -> tuple[str, int, int, int | None]:
     """(address, port, payload type, ptime) from the SDP answer of a 2xx."""
-    ctype = (resp.header("Content-Type") or "").split(";")[0].strip().lower()
-    if ctype != "application/sdp" or not resp.body:
-        raise ProbeFailure(Cause.PROTOCOL, f"expected an SDP answer in the 200 to INVITE, got "
-                           f"{ctype or 'no Content-Type'} with {len(resp.body)} body bytes", phase="SDP answer")
-    try:
-        desc = sdp.parse(resp.body)
-    except WireError as exc:
-        raise ProbeFailure(Cause.PROTOCOL, f"malformed SDP answer: {exc}", phase="SDP answer") from exc
+    desc = media.sdp_body(resp, expected="an SDP answer in the 200 to INVITE", cause=Cause.PROTOCOL,
+                          malformed="malformed SDP answer", phase="SDP answer")
     audio = desc.audio()
     if audio is None:
         raise ProbeFailure(Cause.SEMANTIC, "expected an audio stream in the SDP answer, got none (or port 0: "

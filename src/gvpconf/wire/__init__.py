@@ -1,14 +1,20 @@
 """Pure wire-format codecs (sans-I/O, in the style of h11).
 
 Every module here turns bytes into frozen message objects and back, and nothing else:
-no sockets, no clocks, no logging. Decoders are incremental (``feed`` bytes, then ask
-for the next message, ``None`` meaning "need more bytes") so that the probes own all
-I/O, timeouts and error translation.
+no sockets, no clocks, no logging. Every stream decoder has the one interface
+:class:`Decoder`: ``feed`` bytes, then ``next_message()`` until it returns ``None``
+("need more bytes"); it raises only :class:`WireError`. So the probes own all I/O,
+timeouts and error translation (``gvpconf.net.read_message``).
 """
 
 from __future__ import annotations
 
-__all__ = ["WireError"]
+from typing import Protocol, TypeVar
+
+__all__ = ["BufferedDecoder", "Decoder", "WireError"]
+
+M_co = TypeVar("M_co", covariant=True)
+M = TypeVar("M")
 
 
 class WireError(ValueError):
@@ -20,3 +26,46 @@ class WireError(ValueError):
     for values that could not be put on the wire (a CR inside a header value, a status
     code of 42, ...). ``str()`` is one line saying what was expected and what was found.
     """
+
+
+class Decoder(Protocol[M_co]):
+    """The interface of every incremental decoder here (h11's ``receive_data``/``next_event`` shape)."""
+
+    def feed(self, data: bytes) -> None:
+        """Append bytes received from the peer."""
+
+    def next_message(self) -> M_co | None:
+        """The next complete message, or None when more bytes are needed; raises only WireError."""
+
+
+class BufferedDecoder(Decoder[M]):
+    """The skeleton every decoder here shares: a receive buffer, and a WireError that sticks.
+
+    It subclasses the ``Decoder`` protocol explicitly, so that type checkers read a decoder's message
+    type from its base class (``read_message`` returns ``SipRequest | SipResponse`` for a SIP decoder).
+
+    Subclasses implement ``_next()`` over ``self._buffer`` (consuming what they return). After
+    a WireError the decoder stays broken and raises the same error again: the stream has lost
+    its framing, and no later byte can be trusted to start a message.
+    """
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+        self._error: WireError | None = None
+
+    def feed(self, data: bytes) -> None:
+        """Append bytes received from the peer."""
+        self._buffer += data
+
+    def next_message(self) -> M | None:
+        """The next complete message, or None when more bytes are needed."""
+        if self._error is not None:
+            raise self._error
+        try:
+            return self._next()
+        except WireError as exc:
+            self._error = exc
+            raise
+
+    def _next(self) -> M | None:
+        raise NotImplementedError

@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TypeAlias
 
-from gvpconf.wire import WireError
+from gvpconf.wire import BufferedDecoder, WireError
 from gvpconf.wire.banner import describe
 
 __all__ = [
@@ -292,36 +292,26 @@ def parse_wireformat_info(frame: OpenWireFrame) -> WireFormatInfo:
     return WireFormatInfo(version, properties)
 
 
-class OpenWireDecoder:
-    """Incremental splitter of size-prefixed OpenWire frames: ``feed``, then ``next_frame``.
+class OpenWireDecoder(BufferedDecoder[OpenWireFrame]):
+    """Incremental splitter of size-prefixed OpenWire frames: ``feed``, then ``next_message``.
 
     After a WireError the decoder stays broken and raises the same error again.
     """
 
     def __init__(self, *, max_frame_size: int = MAX_FRAME_SIZE) -> None:
-        self._buffer = bytearray()
+        super().__init__()
         self._max_frame_size = max_frame_size
-        self._error: WireError | None = None
 
-    def feed(self, data: bytes) -> None:
-        """Append received bytes."""
-        self._buffer += data
-
-    def next_frame(self) -> OpenWireFrame | None:
-        """The next complete frame, or None if more bytes are needed."""
-        if self._error is not None:
-            raise self._error
-        if len(self._buffer) < 4:
+    def _next(self) -> OpenWireFrame | None:
+        buf = self._buffer
+        if len(buf) < 4:
             return None
-        size = int.from_bytes(self._buffer[:4], "big", signed=True)
+        size = int.from_bytes(buf[:4], "big", signed=True)
         if not 1 <= size <= self._max_frame_size:
-            self._error = WireError(
-                f"OpenWire frame size {size} is outside 1..{self._max_frame_size}; the peer sent "
-                f"{describe(bytes(self._buffer))}"
-            )
-            raise self._error
-        if len(self._buffer) < 4 + size:
+            raise WireError(f"OpenWire frame size {size} is outside 1..{self._max_frame_size}; the peer sent "
+                            f"{describe(bytes(buf))}")
+        if len(buf) < 4 + size:
             return None
-        frame = OpenWireFrame(self._buffer[4], bytes(self._buffer[5 : 4 + size]))
-        del self._buffer[: 4 + size]
+        frame = OpenWireFrame(buf[4], bytes(buf[5 : 4 + size]))
+        del buf[: 4 + size]
         return frame

@@ -1,18 +1,29 @@
 """RTSP 1.0 messages (RFC 2326; MRCPv1 runs over it, RFC 4463): build, encode and decode.
 
-Requests and responses share SIP's text framing (start line, headers, blank line, a body of
-Content-Length bytes); on TCP a server may also interleave binary ``$``-framed RTP/RTCP
-(§10.12), which the stream decoder returns as ``Interleaved`` frames. The Transport (§12.39),
-Session (§12.37) and Public (§12.28) headers are understood.
+Requests and responses have SIP's text grammar (``gvpconf.wire._text``: start line, headers, empty line,
+a body of Content-Length bytes, none without it, §4.4). What only RTSP has is here: on TCP a server may
+interleave binary ``$``-framed RTP/RTCP (§10.12), which the stream decoder returns as ``Interleaved``
+frames; 1xx, 204 and 304 responses never have a body (§4.4); the Transport (§12.39), Session (§12.37)
+and Public (§12.28) headers are understood.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import ClassVar
 
 from gvpconf.wire import WireError
-from gvpconf.wire._text import TOKEN, Headers, check_headers
+from gvpconf.wire._text import (
+    TOKEN,
+    Head,
+    HeaderAccess,
+    Headers,
+    TextGrammar,
+    TextRequest,
+    TextResponse,
+    TextStreamDecoder,
+)
 from gvpconf.wire.banner import describe
 
 __all__ = [
@@ -33,63 +44,32 @@ __all__ = [
 MAX_MESSAGE_SIZE = 64 * 1024
 MAX_HEADERS = 128
 _TOKEN = TOKEN
-_BLANK_LINE = re.compile(rb"\r?\n\r?\n")
-_LINE_END = re.compile(r"\r?\n")
 _PORT_RANGE = re.compile(r"(\d{1,5})(?:-(\d{1,5}))?")
+_FIRST_WORD = 32  # no start line of ours or a server's has a longer first word (method or RTSP/1.0)
 
 
-def _check_value(name: str, value: str) -> None:
-    if "\r" in value or "\n" in value:
-        raise WireError(f"RTSP header {name} must not contain CR or LF: {value!r}")
-
-
-def _check_headers(headers: Headers) -> Headers:
-    return check_headers(headers, "RTSP", _check_value)
-
-
-class _HeaderAccess:
+class _RtspHeaders(HeaderAccess):
     __slots__ = ()
-    headers: Headers
-
-    def header(self, name: str) -> str | None:
-        """The first value of header ``name`` (case-insensitive), None if absent."""
-        wanted = name.lower()
-        return next((value for key, value in self.headers if key.lower() == wanted), None)
 
     @property
     def cseq(self) -> int | None:
+        """The CSeq number (§12.17), None if absent or not a number."""
         value = self.header("CSeq")
         return int(value.strip()) if value is not None and value.strip().isdigit() else None
 
 
 @dataclass(frozen=True, slots=True)
-class RtspRequest(_HeaderAccess):
-    method: str
-    uri: str
-    headers: Headers
-    body: bytes = b""
+class RtspRequest(TextRequest, _RtspHeaders):
+    """An RTSP request (§6). ``headers`` keeps wire order and names as written."""
 
-    def __post_init__(self) -> None:
-        if not _TOKEN.fullmatch(self.method):
-            raise WireError(f"RTSP method is not a token: {self.method!r}")
-        if not self.uri or any(c.isspace() or ord(c) < 0x20 or ord(c) == 0x7F for c in self.uri):
-            raise WireError(f"RTSP Request-URI must be non-empty without whitespace: {self.uri!r}")
-        object.__setattr__(self, "headers", _check_headers(self.headers))
+    PROTOCOL: ClassVar[str] = "RTSP"
 
 
 @dataclass(frozen=True, slots=True)
-class RtspResponse(_HeaderAccess):
-    status: int
-    reason: str
-    headers: Headers
-    body: bytes = b""
+class RtspResponse(TextResponse, _RtspHeaders):
+    """An RTSP response (§7). ``headers`` keeps wire order and names as written."""
 
-    def __post_init__(self) -> None:
-        if isinstance(self.status, bool) or not isinstance(self.status, int) or not 100 <= self.status <= 999:
-            raise WireError(f"RTSP status code must be 100-999, got {self.status!r}")
-        if "\r" in self.reason or "\n" in self.reason:
-            raise WireError(f"RTSP reason phrase must not contain CR or LF: {self.reason!r}")
-        object.__setattr__(self, "headers", _check_headers(self.headers))
+    PROTOCOL: ClassVar[str] = "RTSP"
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,17 +88,16 @@ class Interleaved:
 
 RtspMessage = RtspRequest | RtspResponse
 
+# Without Content-Length a message has no body (§4.4).
+_GRAMMAR: TextGrammar[RtspMessage | Interleaved] = TextGrammar(
+    "RTSP", "RTSP/1.0", RtspRequest, RtspResponse, str.lower, MAX_HEADERS, length_required=False)
+
 
 def encode(msg: RtspMessage | Interleaved) -> bytes:
     """The wire form, with a correct Content-Length whenever there is a body."""
     if isinstance(msg, Interleaved):
         return b"$" + bytes([msg.channel]) + len(msg.data).to_bytes(2, "big") + msg.data
-    start = f"{msg.method} {msg.uri} RTSP/1.0" if isinstance(msg, RtspRequest) else (
-        f"RTSP/1.0 {msg.status} {msg.reason}")
-    lines = [start] + [f"{n}: {v}" for n, v in msg.headers if n.lower() != "content-length"]
-    if msg.body:
-        lines.append(f"Content-Length: {len(msg.body)}")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8") + msg.body
+    return _GRAMMAR.encode(msg)
 
 
 def build_request(method: str, uri: str, cseq: int, *, session: str | None = None,
@@ -139,46 +118,7 @@ def build_request(method: str, uri: str, cseq: int, *, session: str | None = Non
     return RtspRequest(method, uri, tuple(headers))
 
 
-def _parse_head(head: bytes) -> tuple[RtspMessage, int]:
-    try:
-        text = head.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise WireError(f"RTSP header section is not UTF-8: {describe(head)}") from exc
-    lines = _LINE_END.split(text)
-    if len(lines) - 1 > MAX_HEADERS:
-        raise WireError(f"RTSP message has more than {MAX_HEADERS} header lines")
-    headers: list[tuple[str, str]] = []
-    for line in lines[1:]:
-        if line[:1] in (" ", "\t") and headers:
-            name, value = headers[-1]
-            headers[-1] = (name, (value + " " + line.strip()).strip())
-            continue
-        name, colon, value = line.partition(":")
-        if not colon or not _TOKEN.fullmatch(name.strip()):
-            raise WireError(f"bad RTSP header line: {describe(line.encode('utf-8'))}")
-        headers.append((name.strip(), value.strip()))
-    lengths = {v for n, v in headers if n.lower() == "content-length"}
-    if len(lengths) > 1:
-        raise WireError(f"conflicting Content-Length values: {sorted(lengths)}")
-    length = 0
-    if lengths:
-        value = lengths.pop()
-        if not value.isascii() or not value.isdigit() or len(value) > 9:
-            raise WireError(f"Content-Length is not a number: {value!r}")
-        length = int(value)
-    first = lines[0]
-    if first.startswith("RTSP/1.0 "):
-        code, _, reason = first[9:].partition(" ")
-        if len(code) != 3 or not code.isascii() or not code.isdigit():
-            raise WireError(f"bad RTSP status line: {describe(first.encode('utf-8'))}")
-        return RtspResponse(int(code), reason, tuple(headers)), length
-    parts = first.split(" ")
-    if len(parts) != 3 or parts[2] != "RTSP/1.0":
-        raise WireError(f"not an RTSP request or status line: {describe(first.encode('utf-8'))}")
-    return RtspRequest(parts[0], parts[1], tuple(headers)), length
-
-
-class RtspStreamDecoder:
+class RtspStreamDecoder(TextStreamDecoder[RtspMessage | Interleaved]):
     """Incremental decoder for an RTSP connection: ``feed`` bytes, then ``next_message``.
 
     Returns requests, responses and interleaved frames, None when more bytes are needed. After a
@@ -186,53 +126,32 @@ class RtspStreamDecoder:
     """
 
     def __init__(self, *, max_size: int = MAX_MESSAGE_SIZE) -> None:
-        self._buffer = bytearray()
-        self._max_size = max_size
-        self._error: WireError | None = None
-
-    def feed(self, data: bytes) -> None:
-        self._buffer += data
-
-    def next_message(self) -> RtspMessage | Interleaved | None:
-        if self._error is not None:
-            raise self._error
-        try:
-            return self._next()
-        except WireError as exc:
-            self._error = exc
-            raise
+        super().__init__(_GRAMMAR, max_size=max_size, max_headers=MAX_HEADERS)
 
     def _next(self) -> RtspMessage | Interleaved | None:
         buf = self._buffer
-        while buf[:2] == b"\r\n" or buf[:1] == b"\n":
-            del buf[: 2 if buf[:1] == b"\r" else 1]
-        if buf[:1] == b"$":
-            if len(buf) < 4:
-                return None
-            size = int.from_bytes(buf[2:4], "big")
-            if len(buf) < 4 + size:
-                return None
-            frame = Interleaved(buf[1], bytes(buf[4 : 4 + size]))
-            del buf[: 4 + size]
-            return frame
-        blank = _BLANK_LINE.search(buf)
-        if blank is None:
-            if len(buf) > self._max_size:
-                raise WireError(f"no end of the RTSP header section within {self._max_size} bytes")
-            if len(buf) >= 32 and b" " not in buf[:32]:  # no start line has a 32-byte first word
-                raise WireError(f"not RTSP: {describe(bytes(buf))}")
-            return None
-        msg, length = _parse_head(bytes(buf[: blank.start()]))
-        end = blank.end() + length
-        if end > self._max_size:
-            raise WireError(f"RTSP message of {end} bytes exceeds the {self._max_size}-byte limit")
-        if len(buf) < end:
-            return None
-        body = bytes(buf[blank.end() : end])
-        del buf[:end]
-        if isinstance(msg, RtspRequest):
-            return RtspRequest(msg.method, msg.uri, msg.headers, body)
-        return RtspResponse(msg.status, msg.reason, msg.headers, body)
+        if self._head is None:
+            self._drop_line_ends()
+            if buf[:1] == b"$":  # §10.12: "$", channel, 16-bit length, data
+                if len(buf) < 4:
+                    return None
+                size = int.from_bytes(buf[2:4], "big")
+                if len(buf) < 4 + size:
+                    return None
+                frame = Interleaved(buf[1], bytes(buf[4 : 4 + size]))
+                del buf[: 4 + size]
+                return frame
+        return super()._next()
+
+    def _incomplete(self, buf: bytearray) -> None:
+        if len(buf) >= _FIRST_WORD and b" " not in buf[:_FIRST_WORD]:
+            raise WireError(f"not RTSP: {describe(bytes(buf))}")
+
+    def _body_length(self, head: Head[RtspMessage | Interleaved]) -> int:
+        # §4.4: 1xx, 204 and 304 responses end at the empty line, whatever their headers say
+        if isinstance(head.message, RtspResponse) and (head.message.status < 200 or head.message.status in (204, 304)):
+            return 0
+        return super()._body_length(head)
 
 
 # ---------------------------------------------------------------- headers

@@ -11,10 +11,20 @@ import secrets
 import types
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import ClassVar, TypeVar
 
 from gvpconf.wire import WireError
-from gvpconf.wire._text import TOKEN, Headers, check_headers
+from gvpconf.wire._text import (
+    BLANK_LINE,
+    TOKEN,
+    HeaderAccess,
+    Headers,
+    TextGrammar,
+    TextRequest,
+    TextResponse,
+    TextStreamDecoder,
+    skip_line_ends,
+)
 from gvpconf.wire.banner import describe
 
 __all__ = [
@@ -59,8 +69,6 @@ COMPACT_FORMS = {
 _LIST_HEADERS = frozenset({"via", "allow", "supported", "accept"})
 
 _TOKEN = TOKEN  # §25.1 token
-_BLANK_LINE = re.compile(rb"\r?\n\r?\n")
-_LINE_END = re.compile(r"\r?\n")
 _VIA = re.compile(
     r"\s*(?P<proto>[^/\s]+)\s*/\s*(?P<version>[^/\s]+)\s*/\s*(?P<transport>[A-Za-z0-9.!%*_+`'~-]+)\s+"
     r"(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(?:\s*:\s*(?P<port>\d{1,5}))?\s*(?P<params>;.*)?",
@@ -96,77 +104,42 @@ def _split_commas(value: str) -> list[str]:
     return [part for part in parts if part]
 
 
-class _HeaderAccess:
-    """Header look-ups shared by requests and responses."""
+class _SipHeaders(HeaderAccess):
+    """SIP's header look-ups: compact forms understood (§7.3.3), list-valued headers split (§7.3.1)."""
 
     __slots__ = ()
-    headers: Headers
 
-    def header(self, name: str) -> str | None:
-        """The first value of header ``name`` (case-insensitive, compact forms understood)."""
-        wanted = _canonical(name)
-        return next((value for key, value in self.headers if _canonical(key) == wanted), None)
+    header_key = staticmethod(_canonical)
 
     def header_values(self, name: str) -> list[str]:
         """All values of header ``name``, in order; Via, Allow, Supported, Accept split on commas."""
-        wanted = _canonical(name)
-        values = [value for key, value in self.headers if _canonical(key) == wanted]
-        if wanted in _LIST_HEADERS:
+        values = HeaderAccess.header_values(self, name)
+        if _canonical(name) in _LIST_HEADERS:
             return [part for value in values for part in _split_commas(value)]
         return values
 
 
-def _check_text(what: str, text: str) -> None:
-    if "\r" in text or "\n" in text:
-        raise WireError(f"{what} must not contain CR or LF: {text!r}")
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise WireError(f"{what} is not encodable as UTF-8: {text!r}") from exc
-
-
-def _check_headers(headers: Headers) -> Headers:
-    return check_headers(headers, "SIP", lambda name, value: _check_text(f"value of SIP header {name}", value))
-
-
 @dataclass(frozen=True, slots=True)
-class SipRequest(_HeaderAccess):
+class SipRequest(TextRequest, _SipHeaders):
     """A SIP request (§7.1). ``headers`` keeps wire order and names as written."""
 
-    method: str
-    uri: str
-    headers: Headers
-    body: bytes = b""
-
-    def __post_init__(self) -> None:
-        if not _TOKEN.fullmatch(self.method):
-            raise WireError(f"SIP method is not a token: {self.method!r}")
-        if not self.uri or any(c.isspace() or ord(c) < 0x20 or c == "\x7f" for c in self.uri):
-            raise WireError(f"Request-URI must be non-empty without whitespace: {self.uri!r}")
-        _check_text("Request-URI", self.uri)
-        object.__setattr__(self, "headers", _check_headers(self.headers))
+    PROTOCOL: ClassVar[str] = "SIP"
 
 
 @dataclass(frozen=True, slots=True)
-class SipResponse(_HeaderAccess):
+class SipResponse(TextResponse, _SipHeaders):
     """A SIP response (§7.2). ``headers`` keeps wire order and names as written."""
 
-    status: int
-    reason: str
-    headers: Headers
-    body: bytes = b""
-
-    def __post_init__(self) -> None:
-        if isinstance(self.status, bool) or not isinstance(self.status, int) or not 100 <= self.status <= 699:
-            raise WireError(f"SIP status code must be 100-699, got {self.status!r}")
-        _check_text("Reason-Phrase", self.reason)
-        object.__setattr__(self, "headers", _check_headers(self.headers))
+    PROTOCOL: ClassVar[str] = "SIP"
+    MAX_STATUS: ClassVar[int] = 699
 
 
 SipMessage = SipRequest | SipResponse
 
-
-# ---------------------------------------------------------------- encoding
+# SIP-Version is case-insensitive (§7.1); Content-Length is mandatory on streams (§18.3, §20.14).
+_GRAMMAR: TextGrammar[SipMessage] = TextGrammar(
+    "SIP", "SIP/2.0", SipRequest, SipResponse, _canonical, MAX_HEADERS, length_required=True,
+    version_any_case=True)
 
 
 def encode(msg: SipMessage) -> bytes:
@@ -175,83 +148,7 @@ def encode(msg: SipMessage) -> bytes:
     Any Content-Length (or ``l``) header in ``msg.headers`` is dropped and one with the
     body's real length is written last.
     """
-    if isinstance(msg, SipRequest):
-        start = f"{msg.method} {msg.uri} SIP/2.0"
-    else:
-        start = f"SIP/2.0 {msg.status} {msg.reason}"
-    lines = [start]
-    lines += [f"{name}: {value}" for name, value in msg.headers if _canonical(name) != "content-length"]
-    lines.append(f"Content-Length: {len(msg.body)}")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8") + msg.body
-
-
-# ---------------------------------------------------------------- decoding
-
-
-def _parse_head(head: bytes, max_headers: int) -> tuple[SipMessage, int | None]:
-    """Parse start line and headers (§7); returns a body-less message and its Content-Length."""
-    try:
-        text = head.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise WireError(f"SIP header section is not UTF-8: {describe(head)}") from exc
-    lines = _LINE_END.split(text)
-    if len(lines) - 1 > max_headers:
-        raise WireError(f"SIP message has more than {max_headers} header lines")
-    headers: list[tuple[str, str]] = []
-    for line in lines[1:]:
-        if line[:1] in (" ", "\t"):  # folded continuation line (§7.3.1): joined with one SP
-            if not headers:
-                raise WireError(f"SIP header section starts with a continuation line: {line!r}")
-            name, value = headers[-1]
-            headers[-1] = (name, (value + " " + line.strip(" \t")).strip(" \t"))
-            continue
-        name, colon, value = line.partition(":")
-        if not colon:
-            raise WireError(f"SIP header line without a colon: {describe(line.encode('utf-8'))}")
-        headers.append((name.rstrip(" \t"), value.strip(" \t")))
-    lengths = {_content_length(value) for name, value in headers if _canonical(name) == "content-length"}
-    if len(lengths) > 1:
-        raise WireError(f"conflicting Content-Length values: {sorted(lengths)}")
-    return _start_line(lines[0], tuple(headers)), (lengths.pop() if lengths else None)
-
-
-def _content_length(value: str) -> int:
-    """Content-Length = 1*DIGIT (§20.14)."""
-    if not value.isascii() or not value.isdigit():
-        raise WireError(f"Content-Length is not a number: {value!r}")
-    return int(value)
-
-
-def _start_line(line: str, headers: Headers) -> SipMessage:
-    """Request-Line or Status-Line (§7.1, §7.2)."""
-    if line[:8].upper() == "SIP/2.0 ":
-        code, _, reason = line[8:].partition(" ")
-        if len(code) != 3 or not code.isascii() or not code.isdigit():
-            raise WireError(f"bad SIP status line: {describe(line.encode('utf-8'))}")
-        return SipResponse(int(code), reason, headers)
-    parts = line.split(" ")
-    if len(parts) != 3 or parts[2].upper() != "SIP/2.0":
-        raise WireError(f"not a SIP request or status line: {describe(line.encode('utf-8'))}")
-    return SipRequest(parts[0], parts[1], headers)
-
-
-def _with_body(msg: SipMessage, body: bytes) -> SipMessage:
-    if isinstance(msg, SipRequest):
-        return SipRequest(msg.method, msg.uri, msg.headers, body)
-    return SipResponse(msg.status, msg.reason, msg.headers, body)
-
-
-def _skip_crlf(data: bytes | bytearray) -> int:
-    """Index of the first byte after leading CRLF / LF keep-alives (§7.5, RFC 5626 §4.4.1)."""
-    pos = 0
-    while pos < len(data):
-        if data[pos] == 0x0A:
-            pos += 1
-        elif data[pos] == 0x0D and data[pos + 1 : pos + 2] == b"\n":
-            pos += 2
-        else:
-            break
-    return pos
+    return _GRAMMAR.encode(msg)
 
 
 def parse_datagram(data: bytes) -> SipMessage:
@@ -260,20 +157,20 @@ def parse_datagram(data: bytes) -> SipMessage:
     Content-Length is optional: without it the body is the rest of the datagram; with it
     the body is cut to that length, and a length beyond the datagram is a WireError.
     """
-    start = _skip_crlf(data)
-    blank = _BLANK_LINE.search(data, start)
+    start = skip_line_ends(data)  # CRLF keep-alives (§7.5, RFC 5626 §4.4.1)
     if start == len(data):
         raise WireError("the datagram holds no SIP message (empty or only CRLF keep-alives)")
+    blank = BLANK_LINE.search(data, start)
     if blank is None:
         raise WireError(f"no empty line ending the SIP header section: {describe(data[start:])}")
-    msg, length = _parse_head(data[start : blank.start()], MAX_HEADERS)
+    head = _GRAMMAR.parse_head(data[start : blank.start()])
     rest = data[blank.end() :]
-    if length is not None and length > len(rest):
-        raise WireError(f"Content-Length {length} exceeds the {len(rest)} bytes left in the datagram")
-    return _with_body(msg, rest if length is None else rest[:length])
+    if head.length is not None and head.length > len(rest):
+        raise WireError(f"Content-Length {head.length} exceeds the {len(rest)} bytes left in the datagram")
+    return _GRAMMAR.complete(head, rest if head.length is None else rest[: head.length])
 
 
-class SipStreamDecoder:
+class SipStreamDecoder(TextStreamDecoder[SipMessage]):
     """Incremental SIP decoder for stream transports (TCP, TLS): ``feed``, then ``next_message``.
 
     Content-Length is mandatory (§18.3, §20.14); leading CRLF keep-alives are skipped; a
@@ -282,54 +179,7 @@ class SipStreamDecoder:
     """
 
     def __init__(self, *, max_size: int = MAX_MESSAGE_SIZE, max_headers: int = MAX_HEADERS) -> None:
-        self._buffer = bytearray()
-        self._max_size = max_size
-        self._max_headers = max_headers
-        self._error: WireError | None = None
-        self._scanned = 0  # bytes already searched for the end of the header section
-        self._head: tuple[SipMessage, int, int] | None = None  # parsed head, body start, message end
-
-    def feed(self, data: bytes) -> None:
-        """Append received bytes."""
-        self._buffer += data
-
-    def next_message(self) -> SipMessage | None:
-        """The next complete message, or None if more bytes are needed."""
-        if self._error is not None:
-            raise self._error
-        try:
-            return self._next_message()
-        except WireError as exc:
-            self._error = exc
-            raise
-
-    def _next_message(self) -> SipMessage | None:
-        buf = self._buffer
-        if self._head is None:
-            skipped = _skip_crlf(buf)
-            del buf[:skipped]
-            # Resume the search where the last one stopped (a blank line is at most 4 bytes).
-            blank = _BLANK_LINE.search(buf, max(0, self._scanned - skipped - 3))
-            if blank is None:
-                self._scanned = len(buf)
-                if len(buf) > self._max_size:
-                    raise WireError(f"no end of the SIP header section within {self._max_size} bytes: "
-                                    f"{describe(bytes(buf))}")
-                return None
-            msg, length = _parse_head(bytes(buf[: blank.start()]), self._max_headers)
-            if length is None:
-                raise WireError("SIP message on a stream transport without Content-Length (RFC 3261 §18.3)")
-            if blank.end() + length > self._max_size:
-                raise WireError(f"SIP message of {blank.end() + length} bytes exceeds the "
-                                f"{self._max_size}-byte limit")
-            self._head = (msg, blank.end(), blank.end() + length)
-        msg, body_start, end = self._head
-        if len(buf) < end:
-            return None
-        body = bytes(buf[body_start:end])
-        del buf[:end]
-        self._head, self._scanned = None, 0
-        return _with_body(msg, body)
+        super().__init__(_GRAMMAR, max_size=max_size, max_headers=max_headers)
 
 
 # ---------------------------------------------------------------- header fields
@@ -491,30 +341,9 @@ def build_options(
 ) -> SipRequest:
     """An OPTIONS request (§11.1) with everything §8.1.1 requires; ``from_uri`` defaults to
     ``sip:gvpconf@<local_host>``."""
-    if not branch.startswith(MAGIC_COOKIE) or len(branch) == len(MAGIC_COOKIE):
-        raise WireError(f"branch must start with the magic cookie {MAGIC_COOKIE}: {branch!r}")
-    if not _TOKEN.fullmatch(transport):
-        raise WireError(f"transport is not a token: {transport!r}")
-    if not 0 < local_port < 65536 or not 0 <= cseq < 2**31 or not 0 <= max_forwards <= 255:
-        raise WireError(f"out of range: local_port={local_port}, cseq={cseq}, max_forwards={max_forwards}")
-    for what, text in (("branch", branch), ("Call-ID", call_id), ("tag", from_tag)):
-        if not text or any(c.isspace() for c in text):
-            raise WireError(f"{what} must be non-empty without whitespace: {text!r}")
-    sent_by = _hostport(local_host, local_port)
-    from_uri = from_uri or f"sip:gvpconf@{_hostport(local_host)}"
-    headers = (
-        ("Via", f"SIP/2.0/{transport.upper()} {sent_by};branch={branch};rport"),
-        ("Max-Forwards", str(max_forwards)),
-        ("To", f"<{request_uri}>"),
-        ("From", f"<{from_uri}>;tag={from_tag}"),
-        ("Call-ID", call_id),
-        ("CSeq", f"{cseq} OPTIONS"),
-        ("Contact", f"<sip:gvpconf@{sent_by};transport={transport.lower()}>"),
-        ("Accept", "application/sdp"),
-        ("User-Agent", user_agent),
-        ("Content-Length", "0"),
-    )
-    return SipRequest("OPTIONS", request_uri, headers)
+    tail = (("Accept", "application/sdp"), ("User-Agent", user_agent), ("Content-Length", "0"))
+    return _new_request("OPTIONS", request_uri, local_host, local_port, transport, branch, call_id, from_tag,
+                        cseq, from_uri, max_forwards, tail)
 
 
 def _safe(parse: Callable[[str], _T], value: str | None) -> _T | None:
@@ -597,6 +426,17 @@ def build_invite(
     max_forwards: int = 70,
 ) -> SipRequest:
     """An INVITE (§13.2.1) carrying an SDP offer, with the headers §8.1.1 requires and a Contact."""
+    tail = (("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS"), ("User-Agent", user_agent),
+            ("Content-Type", "application/sdp"))
+    return _new_request("INVITE", request_uri, local_host, local_port, transport, branch, call_id, from_tag,
+                        cseq, from_uri, max_forwards, tail, sdp)
+
+
+def _new_request(method: str, request_uri: str, local_host: str, local_port: int, transport: str, branch: str,
+                 call_id: str, from_tag: str, cseq: int, from_uri: str | None, max_forwards: int, tail: Headers,
+                 body: bytes = b"") -> SipRequest:
+    """A dialog-less request with the headers §8.1.1 requires (Via with rport, Max-Forwards, To, From with
+    our tag, Call-ID, CSeq) and a Contact, then ``tail``."""
     _check_ids(branch, call_id, from_tag, transport, local_port, cseq, max_forwards)
     sent_by = _hostport(local_host, local_port)
     from_uri = from_uri or f"sip:gvpconf@{_hostport(local_host)}"
@@ -606,13 +446,11 @@ def build_invite(
         ("To", f"<{request_uri}>"),
         ("From", f"<{from_uri}>;tag={from_tag}"),
         ("Call-ID", call_id),
-        ("CSeq", f"{cseq} INVITE"),
+        ("CSeq", f"{cseq} {method}"),
         ("Contact", f"<sip:gvpconf@{sent_by};transport={transport.lower()}>"),
-        ("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS"),
-        ("User-Agent", user_agent),
-        ("Content-Type", "application/sdp"),
+        *tail,
     )
-    return SipRequest("INVITE", request_uri, headers, sdp)
+    return SipRequest(method, request_uri, headers, body)
 
 
 def to_tag(msg: SipMessage) -> str | None:

@@ -15,7 +15,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from gvpconf.wire import WireError
+from gvpconf.wire import BufferedDecoder, WireError
+from gvpconf.wire._text import skip_line_ends
 from gvpconf.wire.banner import describe
 
 __all__ = [
@@ -96,6 +97,8 @@ def _check_utf8(text: str) -> None:
 def _parse_content_length(value: str) -> int:
     if not value.isascii() or not value.isdigit():
         raise WireError(f"content-length is not a non-negative integer: {value!r}")
+    if len(value.lstrip("0")) > 9:  # beyond any frame size; and int() refuses more than 4300 digits
+        raise WireError(f"content-length {value[:20]}... is beyond any frame size")
     return int(value)
 
 
@@ -129,53 +132,25 @@ def encode(frame: Frame) -> bytes:
     return ("\n".join(lines) + "\n\n").encode("utf-8") + frame.body + b"\x00"
 
 
-class StompDecoder:
-    """Incremental STOMP frame decoder: ``feed(bytes)``, then ``next_frame()`` until None.
+class StompDecoder(BufferedDecoder[Frame]):
+    """Incremental STOMP frame decoder: ``feed(bytes)``, then ``next_message()`` until None.
 
     Heart-beat EOLs between frames ("Heart-beating") are skipped. After a WireError the
     decoder stays broken and raises the same error again.
     """
 
     def __init__(self, *, max_frame_size: int = MAX_FRAME_SIZE, max_headers: int = MAX_HEADERS) -> None:
-        self._buffer = bytearray()
+        super().__init__()
         self._max_frame_size = max_frame_size
         self._max_headers = max_headers
-        self._error: WireError | None = None
         self._scanned = 0  # bytes already searched (for the blank line, then for the NUL)
         self._head: tuple[str, Headers, int, int | None] | None = None  # parsed, body start, length
 
-    def feed(self, data: bytes) -> None:
-        """Append received bytes."""
-        self._buffer += data
-
-    def next_frame(self) -> Frame | None:
-        """The next complete frame, or None if more bytes are needed."""
-        if self._error is not None:
-            raise self._error
-        try:
-            return self._next_frame()
-        except WireError as exc:
-            self._error = exc
-            raise
-
-    def _skip_heartbeats(self) -> int:
-        """Drop heart-beat EOLs before a frame; returns how many bytes were dropped."""
-        buf = self._buffer
-        start = 0
-        while start < len(buf):
-            if buf[start] == 0x0A:
-                start += 1
-            elif buf[start] == 0x0D and buf[start + 1 : start + 2] == b"\n":
-                start += 2
-            else:
-                break
-        del buf[:start]
-        return start
-
-    def _next_frame(self) -> Frame | None:
+    def _next(self) -> Frame | None:
         buf = self._buffer
         if self._head is None:
-            skipped = self._skip_heartbeats()
+            skipped = skip_line_ends(buf)  # heart-beats: EOL = [CR] LF
+            del buf[:skipped]
             if buf == b"\r":
                 return None  # maybe the start of a CRLF heart-beat
             blank = _BLANK_LINE.search(buf, max(0, self._scanned - skipped - 2))  # resume the last search

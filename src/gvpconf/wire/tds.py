@@ -4,7 +4,7 @@ Section numbers below are those of [MS-TDS]. What is here:
 
 * packets (§2.2.3.1): an 8-byte header (type, status, big-endian length including the header,
   SPID, packet id, window) and a payload; a message is one or more packets, the last with the
-  EOM status bit. ``PacketDecoder`` reads packets, ``MessageDecoder`` whole messages;
+  EOM status bit. ``MessageDecoder`` reads whole messages;
 * PRELOGIN (§2.2.6.5): an option table (token, big-endian offset, big-endian length, ended by
   0xFF) then the option data: VERSION (major, minor, build, sub-build), ENCRYPTION, INSTOPT,
   THREADID, MARS. The client sends it first; the server answers with its own in a type-4 packet;
@@ -22,7 +22,7 @@ import enum
 import struct
 from dataclasses import dataclass
 
-from gvpconf.wire import WireError
+from gvpconf.wire import BufferedDecoder, WireError
 from gvpconf.wire.banner import describe, identify
 
 __all__ = [
@@ -32,7 +32,6 @@ __all__ = [
     "Message",
     "MessageDecoder",
     "Packet",
-    "PacketDecoder",
     "PacketType",
     "Prelogin",
     "encode_message",
@@ -161,35 +160,23 @@ def _not_tds(data: bytes, why: str) -> WireError:
     return WireError(f"not a TDS packet{what}: {why}: {describe(data)}")
 
 
-class PacketDecoder:
-    """Incremental packet reader: ``feed`` bytes, then ``next_packet()`` (None = need more)."""
-
-    def __init__(self) -> None:
-        self._buf = bytearray()
-
-    def feed(self, data: bytes) -> None:
-        self._buf += data
-
-    @property
-    def buffered(self) -> int:
-        return len(self._buf)
-
-    def next_packet(self) -> Packet | None:
-        buf = self._buf
-        if buf and buf[0] not in KNOWN_PACKET_TYPES:
-            raise _not_tds(bytes(buf[:HEADER_SIZE * 4]), f"unknown packet type 0x{buf[0]:02x}")
-        if len(buf) >= 2 and (buf[1] & ~_STATUS_BITS):
-            raise _not_tds(bytes(buf[:HEADER_SIZE * 4]), f"invalid status 0x{buf[1]:02x}")
-        if len(buf) < HEADER_SIZE:
-            return None
-        ptype, status, length, spid, packet_id, window = struct.unpack_from(">BBHHBB", buf)
-        if length < HEADER_SIZE:
-            raise _not_tds(bytes(buf[:HEADER_SIZE * 4]), f"length {length} is shorter than the header")
-        if len(buf) < length:
-            return None
-        payload = bytes(buf[HEADER_SIZE:length])
-        del buf[:length]
-        return Packet(ptype, payload, status, spid, packet_id, window)
+def _take_packet(buf: bytearray) -> Packet | None:
+    """Cut the first whole packet off ``buf``; None when it holds none yet. Rejects a non-TDS peer as soon
+    as its first bytes say so."""
+    if buf and buf[0] not in KNOWN_PACKET_TYPES:
+        raise _not_tds(bytes(buf[:HEADER_SIZE * 4]), f"unknown packet type 0x{buf[0]:02x}")
+    if len(buf) >= 2 and (buf[1] & ~_STATUS_BITS):
+        raise _not_tds(bytes(buf[:HEADER_SIZE * 4]), f"invalid status 0x{buf[1]:02x}")
+    if len(buf) < HEADER_SIZE:
+        return None
+    ptype, status, length, spid, packet_id, window = struct.unpack_from(">BBHHBB", buf)
+    if length < HEADER_SIZE:
+        raise _not_tds(bytes(buf[:HEADER_SIZE * 4]), f"length {length} is shorter than the header")
+    if len(buf) < length:
+        return None
+    payload = bytes(buf[HEADER_SIZE:length])
+    del buf[:length]
+    return Packet(ptype, payload, status, spid, packet_id, window)
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,21 +192,18 @@ class Message:
             raise WireError(f"unknown TDS message type 0x{self.type:02x}")
 
 
-class MessageDecoder:
-    """Incremental message reader over ``PacketDecoder``: joins packets up to the EOM one."""
+class MessageDecoder(BufferedDecoder[Message]):
+    """Incremental message reader: joins packets up to the EOM one. ``feed``, then ``next_message()``."""
 
     def __init__(self, max_size: int = MAX_MESSAGE_SIZE) -> None:
-        self._packets = PacketDecoder()
+        super().__init__()
         self._parts: list[bytes] = []
         self._type: int | None = None
         self._size = 0
         self._max = max_size
 
-    def feed(self, data: bytes) -> None:
-        self._packets.feed(data)
-
-    def next_message(self) -> Message | None:
-        while (packet := self._packets.next_packet()) is not None:
+    def _next(self) -> Message | None:
+        while (packet := _take_packet(self._buffer)) is not None:
             if self._type is None:
                 self._type = packet.type
             elif packet.type != self._type:
