@@ -19,7 +19,7 @@ import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from gvpconf_lab.base import LabError
 
@@ -76,6 +76,12 @@ class CA:
     ca_cert: Path
     ca_key: Path
     key_type: KeyType = "ec"
+    common_name: str = "gvpconf lab CA"
+
+    def inventory_tls(self, **extra: Any) -> dict[str, Any]:
+        """The inventory's ``tls`` section for a peer whose certificate this CA signed (every TLS peer of the lab
+        writes this one: trust this CA, expect it as the issuer), plus ``extra`` keys."""
+        return {"ca_file": str(self.ca_cert), "expected_issuers": [self.common_name], **extra}
 
     def issue(
         self,
@@ -141,4 +147,5 @@ def make_ca(dir: Path, common_name: str = "gvpconf lab CA", days: int = 365, key
         os.umask(old_umask)
     _restrict(key)
     os.chmod(cert, 0o644)
-    return CA(dir=dir, ca_cert=cert, ca_key=key, key_type=key_type)
+    return CA(dir=dir, ca_cert=cert, ca_key=key, key_type=key_type, common_name=common_name)
+

@@ -6,9 +6,10 @@ catalog for the MCP pool, ...) plug in here; a discovery that fails or finds not
 
 * ``discovery: {mcp: {consul: {service: gvp-mcp, passing_only: true, timeout: 5}}}``: the MCP pool's
   targets are the instances of ``service`` in Consul's health API (``destinations.consul``'s first
-  target, token and CA), each with its registered address and port (or ``port``), named by its
-  service ID, zone from the instance's ``zone`` meta. The static ``destinations.mcp.targets`` are
-  then not used. The whole discovery is bounded by ``timeout``.
+  target, token and ``tls`` section: over HTTPS the same TLS checks as the Consul probes, so an
+  intercepted or too old TLS session fails the discovery as ``tls``), each with its registered
+  address and port (or ``port``), named by its service ID, zone from the instance's ``zone`` meta.
+  The static ``destinations.mcp.targets`` are then not used. The whole discovery is bounded by ``timeout``.
 * ``destinations.consul.node_agent``: the node-local Consul agent (``<hostIP>:8501``) is added to the
   Consul targets, its host read from the pod's environment (``HOST_IP`` by default).
 
