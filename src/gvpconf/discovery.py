@@ -29,20 +29,23 @@ class DiscoveryError(Exception):
     """Discovery could not produce targets. ``str()`` is one line saying why."""
 
 
-_cache: dict[tuple[int, str], list[Target] | DiscoveryError] = {}
+#: per inventory object (by identity) and destination; the entry holds the inventory itself, so its id cannot be
+#: reused by another inventory while the entry lives (a freed one's could, and would hand out its targets)
+_cache: dict[tuple[int, str], tuple[Inventory, list[Target] | DiscoveryError]] = {}
 _lock = threading.Lock()
 
 
 def targets_for(inventory: Inventory, destination: str) -> list[Target]:
     key = (id(inventory), destination)
     with _lock:
-        cached = _cache.get(key)
-        if cached is None:
+        entry = _cache.get(key)
+        if entry is None or entry[0] is not inventory:
             try:
-                cached = _targets(inventory, destination)
+                found: list[Target] | DiscoveryError = _targets(inventory, destination)
             except DiscoveryError as exc:
-                cached = exc
-            _cache[key] = cached
+                found = exc
+            entry = _cache[key] = (inventory, found)
+    cached = entry[1]
     if isinstance(cached, DiscoveryError):
         raise cached
     return list(cached)
