@@ -77,6 +77,5 @@ class PostgresComponent(Component):
     def destinations(self) -> dict[str, Any]:
         secret = self.write_secret("password", self.pg.password)
         return {"postgres": {"database": self.pg.database, "username": self.pg.username,
-                             "password": {"file": str(secret)}, "sslmode": "verify-full",
-                             "ca_file": str(self.pg.ca_file),
+                             "password": {"file": str(secret)}, "tls": self.lab.ca.inventory_tls(),
                              "targets": [{"name": "postgres", "host": self.pg.host, "port": self.pg.port}]}}

@@ -212,7 +212,7 @@ class ConsulComponent(Component):
                 self.registered.append((host, port))
         secret = self.write_secret("token", self.consul.token)
         section: dict[str, Any] = {
-            "token": {"file": str(secret)}, "ca_file": str(self.consul.ca_file),
+            "token": {"file": str(secret)}, "tls": self.lab.ca.inventory_tls(),
             "https_ports": [self.consul.https_port], "service": CONSUL_SERVICE, "tenants_prefix": "tenants",
             "write_prefix": WRITE_PREFIX}
         if self.registered:  # connection 10 runs as the first registered MCP; without one it fails, honestly

@@ -389,12 +389,16 @@ class _Server(http.server.ThreadingHTTPServer):
     allow_reuse_address = True
 
 
-def make_server(state: State, host: str, port: int, tls: tuple[Path, Path] | None = None) -> _Server:
+def make_server(state: State, host: str, port: int, tls: tuple[Path, Path] | None = None,
+                tls_max_version: ssl.TLSVersion | None = None) -> _Server:
+    """``tls``: (certificate, key) to serve HTTPS; ``tls_max_version`` caps it (negative tests of a minimum)."""
     handler = type("BoundHandler", (Handler,), {"state": state})
     server = _Server((host, port), handler)
     if tls is not None:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        if tls_max_version is not None:
+            ctx.maximum_version = tls_max_version
         ctx.load_cert_chain(str(tls[0]), str(tls[1]))
         # the handshake happens in the handler's thread, so a client that never speaks TLS blocks nobody else
         server.socket = ctx.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
@@ -402,9 +406,10 @@ def make_server(state: State, host: str, port: int, tls: tuple[Path, Path] | Non
 
 
 @contextlib.contextmanager
-def running(state: State, tls: tuple[Path, Path] | None = None) -> Iterator[tuple[str, int]]:
+def running(state: State, tls: tuple[Path, Path] | None = None,
+            tls_max_version: ssl.TLSVersion | None = None) -> Iterator[tuple[str, int]]:
     """In-process stand-in on a free loopback port (for negative tests): yields (host, port)."""
-    httpd = make_server(state, LOOPBACK, 0, tls)
+    httpd = make_server(state, LOOPBACK, 0, tls, tls_max_version)
     serving = InThread(httpd, "consul-standin")
     serving.start()
     try:

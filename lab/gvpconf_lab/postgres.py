@@ -8,6 +8,7 @@ private ``/tmp/gvpconf-pg-*`` directory that stop() removes. Shutdown uses SIGIN
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import pwd
@@ -17,7 +18,8 @@ import shutil
 import signal
 import subprocess
 import tempfile
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import ClassVar
 
@@ -110,11 +112,7 @@ class PostgresPeer(Peer):
         finally:
             pwfile.unlink(missing_ok=True)
 
-        for src, dest, mode in ((self.cert_file, "server.crt", 0o644), (self.key_file, "server.key", 0o600)):
-            target = self.data_dir / dest
-            shutil.copyfile(src, target)
-            os.chmod(target, mode)
-            os.chown(target, pw.pw_uid, pw.pw_gid)
+        self.install_certificate(self.cert_file, self.key_file, "server")
 
         socket_dir = str(self.data_dir) if len(str(self.data_dir)) <= _MAX_SOCKET_DIR else ""
         settings = {
@@ -142,6 +140,57 @@ class PostgresPeer(Peer):
             "# gvpconf lab\n"
             "local   all all                scram-sha-256\n"
             f"{host_type} all all {self.host}/32 scram-sha-256\n")
+
+    def install_certificate(self, cert: Path, key: Path, name: str) -> tuple[str, str]:
+        """Copy a certificate and its key into the data directory as ``<name>.crt``/``.key``, owned by the
+        ``postgres`` user as the server requires; returns the names for ``ssl_cert_file``/``ssl_key_file``."""
+        pw = pwd.getpwnam(PG_SYSTEM_USER)
+        names = (f"{name}.crt", f"{name}.key")
+        for src, dest, mode in ((cert, names[0], 0o644), (key, names[1], 0o600)):
+            target = self.data_dir / dest
+            shutil.copyfile(src, target)
+            os.chmod(target, mode)
+            os.chown(target, pw.pw_uid, pw.pw_gid)
+        return names
+
+    @contextlib.contextmanager
+    def configured(self, timeout: float = 10.0, **settings: str) -> Iterator[None]:
+        """The running server with these settings (``ALTER SYSTEM``, reloaded: e.g. ``ssl_max_protocol_version``,
+        ``ssl_cert_file``), back as they were after the block. Returns once new sessions see them."""
+        before = self._alter(settings, timeout)
+        try:
+            yield
+        finally:
+            self._alter(dict.fromkeys(settings), timeout, expect=before)
+
+    def _alter(self, settings: Mapping[str, str | None], timeout: float,
+               expect: Mapping[str, str] | None = None) -> dict[str, str]:
+        import psycopg
+        from psycopg import sql
+
+        # TLS without verification: the settings being changed may be the server's certificate
+        info = self.conninfo(self.superuser, self.superuser_password, "postgres") | {"sslmode": "require"}
+
+        def current() -> dict[str, str]:
+            with psycopg.connect(**info) as conn:  # type: ignore[arg-type]
+                return {key: str(conn.execute("SELECT current_setting(%s)", (key,)).fetchone()[0])  # type: ignore[index]
+                        for key in settings}
+
+        before = current()
+        with psycopg.connect(**info, autocommit=True) as conn:  # type: ignore[arg-type]
+            for key, value in settings.items():
+                if value is None:
+                    conn.execute(sql.SQL("ALTER SYSTEM RESET {}").format(sql.Identifier(key)))
+                else:
+                    conn.execute(sql.SQL("ALTER SYSTEM SET {} = {}").format(sql.Identifier(key), sql.Literal(value)))
+            conn.execute("SELECT pg_reload_conf()")
+        wanted = dict(expect) if expect is not None else {k: str(v) for k, v in settings.items()}
+        deadline = time.monotonic() + timeout
+        while (seen := current()) != wanted:  # the postmaster reloads asynchronously (SIGHUP)
+            if time.monotonic() > deadline:
+                raise self.error(f"settings {wanted} not in effect after {timeout:.0f} s: {seen}")
+            time.sleep(0.05)
+        return before
 
     def cwd(self) -> Path:
         return self.cluster_dir

@@ -10,18 +10,25 @@ Negative-test certificates:
 * wrong hostname: ``ca.issue("wrong", dns=["wrong.invalid"], ips=[])``
 * expired: ``ca.issue("old", expired=True)`` (valid Jan 2020 only, via ``openssl ca -startdate/-enddate``)
 * untrusted: a second ``make_ca`` in another directory, whose ``ca.pem`` the client does not trust.
+
+``tls_server(cert, key)``: a bare TLS server presenting one of these certificates (optionally capped at a
+maximum TLS version), for tests of a client's checks.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
+import ssl
 import subprocess
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from gvpconf_lab.base import LabError
+from gvpconf_lab.base import LOOPBACK, LabError
 
 KeyType = Literal["ec", "rsa"]
 
@@ -76,6 +83,12 @@ class CA:
     ca_cert: Path
     ca_key: Path
     key_type: KeyType = "ec"
+    common_name: str = "gvpconf lab CA"
+
+    def inventory_tls(self, **extra: Any) -> dict[str, Any]:
+        """The inventory's ``tls`` section for a peer whose certificate this CA signed (every TLS peer of the lab
+        writes this one: trust this CA, expect it as the issuer), plus ``extra`` keys."""
+        return {"ca_file": str(self.ca_cert), "expected_issuers": [self.common_name], **extra}
 
     def issue(
         self,
@@ -141,4 +154,41 @@ def make_ca(dir: Path, common_name: str = "gvpconf lab CA", days: int = 365, key
         os.umask(old_umask)
     _restrict(key)
     os.chmod(cert, 0o644)
-    return CA(dir=dir, ca_cert=cert, ca_key=key, key_type=key_type)
+    return CA(dir=dir, ca_cert=cert, ca_key=key, key_type=key_type, common_name=common_name)
+
+
+@contextlib.contextmanager
+def tls_server(cert: Path, key: Path, *, max_version: ssl.TLSVersion | None = None,
+               reply: bytes = b"") -> Iterator[tuple[str, int]]:
+    """A TLS server on a free loopback port presenting ``cert`` until the block ends; yields (host, port). Each
+    connection gets the handshake, then, once the client has sent something, ``reply`` (if any) and a close."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    if max_version is not None:
+        context.maximum_version = max_version
+    listener = socket.create_server((LOOPBACK, 0))
+    listener.settimeout(0.1)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            conn.settimeout(2.0)
+            with contextlib.suppress(OSError), conn, context.wrap_socket(conn, server_side=True) as tls:
+                tls.recv(65536)
+                if reply:
+                    tls.sendall(reply)
+
+    thread = threading.Thread(target=serve, name="tls-server", daemon=True)
+    thread.start()
+    try:
+        yield LOOPBACK, int(listener.getsockname()[1])
+    finally:
+        stop.set()
+        thread.join(5.0)
+        listener.close()
+        if thread.is_alive():
+            raise LabError("tls_server thread did not stop")

@@ -227,7 +227,7 @@ class WebHttpComponent(Component):
 
     def destinations(self) -> dict[str, Any]:
         n = self.nginx
-        tls = {"ca_file": str(self.lab.ca.ca_cert), "expected_issuers": ["gvpconf lab CA"]}
+        tls = self.lab.ca.inventory_tls()
         return {
             "ors": {"scheme": "https", "tls": tls, "method": "GET", "path": "/ors/health",
                     "accept_status": ["200"], "targets": [{"name": "ors", "host": "localhost", "port": n.tls_port}]},
@@ -278,7 +278,7 @@ class NexusComponent(Component):
     def destinations(self) -> dict[str, Any]:
         return {"nexus": {"scheme": "wss", "path": NEXUS_PATH, "subprotocol": NEXUS_SUBPROTOCOL,
                           "token": {"file": str(self.token_file)},
-                          "tls": {"ca_file": str(self.lab.ca.ca_cert), "expected_issuers": ["gvpconf lab CA"]},
+                          "tls": self.lab.ca.inventory_tls(),
                           "targets": [{"name": "nexus", "host": "localhost", "port": self.server.port}]}}
 
 
@@ -328,8 +328,7 @@ class GoogleTtsComponent(Component):
 
     def destinations(self) -> dict[str, Any]:
         return {"google_tts": {"credentials": {"file": str(self.credentials_file)},
-                               "tls": {"ca_file": str(self.lab.ca.ca_cert), "server_name": TTS_NAME,
-                                       "expected_issuers": ["gvpconf lab CA"]},
+                               "tls": self.lab.ca.inventory_tls(server_name=TTS_NAME),
                                "targets": [{"name": "google-tts", "host": LOOPBACK, "port": self.server.port}]}}
 
 

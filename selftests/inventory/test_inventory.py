@@ -32,8 +32,18 @@ BROKEN = {
     "wrong version": ("version: 2\n", "version: Input should be 1"),
     "secret ref with both": ("version: 1\ndestinations:\n  activemq:\n    password: {env: A, file: /b}\n    "
                              + GOOD_TARGET + "\n", "exactly one of 'env' or 'file'"),
-    "verify-full without CA": ("version: 1\ndestinations:\n  postgres:\n    username: u\n    sslmode: verify-full"
-                               "\n    " + GOOD_TARGET + "\n", "sslmode verify-full needs ca_file"),
+    "sslmode that does not verify, verify not off": (
+        "version: 1\ndestinations:\n  postgres:\n    username: u\n    sslmode: require\n    " + GOOD_TARGET + "\n",
+        "destinations.postgres: sslmode require does not verify the server's certificate: say so with tls: "
+        "{verify: false}"),
+    "verify-ca without CA": ("version: 1\ndestinations:\n  postgres:\n    username: u\n    sslmode: verify-ca"
+                             "\n    " + GOOD_TARGET + "\n", "sslmode verify-ca needs tls.ca_file"),
+    "CA given twice": ("version: 1\ndestinations:\n  consul:\n    ca_file: /a.pem\n    tls: {ca_file: /b.pem}"
+                       "\n    " + GOOD_TARGET + "\n", "ca_file and tls.ca_file both given"),
+    "misspelt tls key": ("version: 1\ndestinations:\n  postgres:\n    username: u\n    tls: {min_verison: TLSv1.3}"
+                         "\n    " + GOOD_TARGET + "\n", "destinations.postgres.tls: unknown key 'min_verison'"),
+    "top-level ca_file where it never was": ("version: 1\ndestinations:\n  ors:\n    ca_file: /a.pem\n    "
+                                             + GOOD_TARGET + "\n", "destinations.ors: unknown key 'ca_file'"),
 }
 
 
@@ -118,3 +128,42 @@ def test_timeouts_layer_connection_over_destination_over_defaults() -> None:
     t = inv.timeouts_for(4)
     assert (t.connect, t.read, t.probe) == (1, 2, 20)
     assert inv.timeouts_for(1).connect == 4
+
+
+def test_one_tls_model_for_every_tls_destination() -> None:
+    """The same ``tls`` section everywhere; Consul's and PostgreSQL's former keys are read into it."""
+    section = {"ca_file": "/etc/ca.pem", "min_version": "TLSv1.3", "expiry_warning_days": 10,
+               "expected_issuers": ["DigiCert"], "server_name": "peer.example.com"}
+    inv = inventory.parse({"version": 1, "destinations": {
+        key: {"tls": section, **({"username": "u"} if key == "postgres" else {})}
+        for key in ("ors", "das", "web", "customer", "gvp_metrics", "nexus", "google_tts", "consul", "postgres")}})
+    for key in ("ors", "das", "web", "customer", "gvp_metrics", "nexus", "google_tts", "consul", "postgres"):
+        dest = inv.destination(key)
+        assert isinstance(dest, inventory.TlsDestination), key
+        assert dest.tls == inventory.TlsSettings.model_validate(section), key
+    old = inventory.parse({"version": 1, "destinations": {
+        "consul": {"ca_file": "/etc/consul-ca.pem"},
+        "postgres": {"username": "u", "sslmode": "verify-full", "ca_file": "/etc/pg-ca.pem"}}})
+    assert old.destinations.consul is not None and str(old.destinations.consul.tls.ca_file) == "/etc/consul-ca.pem"
+    pg = old.destinations.postgres
+    assert pg is not None and str(pg.tls.ca_file) == "/etc/pg-ca.pem" and pg.effective_sslmode == "verify-full"
+
+
+@pytest.mark.parametrize(("tls", "sslmode", "effective"), [
+    ({}, None, "verify-full"),
+    ({"verify": False}, None, "require"),
+    ({"verify": False}, "disable", "disable"),
+    ({"verify": False}, "prefer", "prefer"),
+    ({"ca_file": "/ca.pem"}, "verify-ca", "verify-ca"),
+])
+def test_postgres_sslmode_follows_the_tls_section(tls: dict[str, object], sslmode: str | None,
+                                                  effective: str) -> None:
+    section: dict[str, object] = {"username": "u", "tls": tls} | ({"sslmode": sslmode} if sslmode else {})
+    pg = inventory.parse({"version": 1, "destinations": {"postgres": section}}).destinations.postgres
+    assert pg is not None and pg.effective_sslmode == effective
+
+
+def test_postgres_sslmode_cannot_contradict_tls_verify() -> None:
+    with pytest.raises(inventory.InventoryError, match=r"verifies the server but tls\.verify is false"):
+        inventory.parse({"version": 1, "destinations": {"postgres": {
+            "username": "u", "sslmode": "verify-full", "tls": {"verify": False}}}})

@@ -55,7 +55,8 @@ def test_inventory_has_the_agreed_shape(lab: Lab) -> None:
                          "targets": [{"name": "gvp-rs", "host": "127.0.0.1", "port": ports["activemq"]}]},
             "postgres": {"database": "gvp", "username": "gvp_reader",
                          "password": {"file": str(lab.workdir / "secrets" / "postgres-password")},
-                         "sslmode": "verify-full", "ca_file": str(lab.workdir / "tls" / "ca.pem"),
+                         "tls": {"ca_file": str(lab.workdir / "tls" / "ca.pem"),
+                                 "expected_issuers": ["gvpconf lab CA"]},
                          "targets": [{"name": "postgres", "host": "127.0.0.1", "port": ports["postgres"]}]},
         },
     }
@@ -204,7 +205,7 @@ def _pg_conninfo(lab: Lab, password: str | None = None) -> dict[str, Any]:
     host, port = _target(lab, "postgres")
     return {"host": host, "port": port, "dbname": dest["database"], "user": dest["username"],
             "password": password if password is not None else _secret(lab, "postgres"),
-            "sslmode": dest["sslmode"], "sslrootcert": dest["ca_file"], "connect_timeout": 3}
+            "sslmode": "verify-full", "sslrootcert": dest["tls"]["ca_file"], "connect_timeout": 3}
 
 
 def test_postgres_login_over_verified_tls_lands_in_gvp(lab: Lab) -> None:

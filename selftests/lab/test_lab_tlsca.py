@@ -2,52 +2,19 @@
 
 from __future__ import annotations
 
-import contextlib
 import socket
 import ssl
 import stat
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from gvpconf_lab.tlsca import CA, make_ca
+from gvpconf_lab.tlsca import CA, make_ca, tls_server
 
 
 @pytest.fixture(scope="module")
 def ca(tmp_path_factory: pytest.TempPathFactory) -> CA:
     return make_ca(tmp_path_factory.mktemp("ca"))
-
-
-@contextlib.contextmanager
-def tls_server(cert: Path, key: Path) -> Iterator[tuple[str, int]]:
-    """Accepts TLS handshakes on a free port until the block ends."""
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(cert, key)
-    listener = socket.create_server(("127.0.0.1", 0))
-    listener.settimeout(0.1)
-    stop = threading.Event()
-
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = listener.accept()
-            except TimeoutError:
-                continue
-            conn.settimeout(2.0)
-            with contextlib.suppress(OSError), ctx.wrap_socket(conn, server_side=True) as tls:
-                tls.recv(1)
-
-    thread = threading.Thread(target=serve, name="tls-server", daemon=True)
-    thread.start()
-    try:
-        yield listener.getsockname()[:2]
-    finally:
-        stop.set()
-        thread.join(5.0)
-        listener.close()
-        assert not thread.is_alive()
 
 
 def _handshake(ca: CA, addr: tuple[str, int], server_hostname: str = "localhost") -> None:
@@ -93,3 +60,23 @@ def test_rsa_keys_work_too(ca: CA) -> None:
     assert b"PRIVATE KEY" in key.read_bytes()
     with tls_server(cert, key) as addr:
         _handshake(ca, addr)
+
+
+def test_a_capped_server_negotiates_no_more_than_its_maximum(ca: CA) -> None:
+    cert, key = ca.issue("capped")
+    with tls_server(cert, key, max_version=ssl.TLSVersion.TLSv1_2) as addr:
+        ctx = ssl.create_default_context(cafile=str(ca.ca_cert))
+        with socket.create_connection(addr, timeout=2.0) as raw, ctx.wrap_socket(raw, server_hostname="localhost") \
+                as tls:
+            assert tls.version() == "TLSv1.2"
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+        with socket.create_connection(addr, timeout=2.0) as raw, pytest.raises(ssl.SSLError):
+            ctx.wrap_socket(raw, server_hostname="localhost")
+
+
+def test_inventory_tls_section_trusts_and_expects_this_ca(ca: CA) -> None:
+    from gvpconf.inventory import TlsSettings
+
+    section = TlsSettings.model_validate(ca.inventory_tls(min_version="TLSv1.3"))
+    assert section.ca_file == ca.ca_cert and section.expected_issuers == ["gvpconf lab CA"]
+    assert section.min_version == "TLSv1.3"

@@ -15,10 +15,11 @@ from typing import Any
 import pytest
 
 from gvpconf import catalog, discovery
-from gvpconf.deadline import Timeouts
+from gvpconf.deadline import Deadline, Timeouts
 from gvpconf.errors import Cause
-from gvpconf.inventory import Destination, PostgresDestination, Secret, Target, parse
+from gvpconf.inventory import Destination, PostgresDestination, Secret, Target, TlsSettings, parse
 from gvpconf.inventory.data import ConsulDestination, SqlServerDestination
+from gvpconf.probes import consul
 from gvpconf.probes.context import ProbeContext
 from gvpconf.scheduler import Job, ProbeResult, run_job
 from gvpconf_lab import Lab, impostors, make_ca
@@ -218,16 +219,55 @@ def tls_material(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {"cert": cert, "key": key, "ca": trusted.ca_cert, "other_ca": other.ca_cert}
 
 
-def test_https_with_the_inventory_ca(tls_material: dict[str, Path]) -> None:
+# the TLS checks themselves (wrong CA, wrong name, minimum version, issuer, expiry), the same for every TLS peer:
+# test_tls_checks.py. Here: what is Consul's own, the scheme by port, and discovery over HTTPS.
+
+def test_https_by_port_and_the_former_ca_file_key(tls_material: dict[str, Path]) -> None:
     with running(consul_state(), tls=(tls_material["cert"], tls_material["key"])) as (host, port):
-        ok = ConsulDestination(https_ports=[port], ca_file=tls_material["ca"])
+        # the inventory's former spelling, a top-level ca_file, is read as tls.ca_file
+        ok = ConsulDestination.model_validate({"https_ports": [port], "ca_file": str(tls_material["ca"])})
+        assert ok.tls.ca_file == tls_material["ca"]
         result = run_probe("consul.cluster", (host, port), destination=ok)
         assert result.ok, result.failure
         assert result.evidence.facts["consul.scheme"] == "https"
-        untrusted = ConsulDestination(https_ports=[port], ca_file=tls_material["other_ca"])
-        failed(run_probe("consul.cluster", (host, port), destination=untrusted), Cause.TLS, "certificate")
+        assert result.evidence.facts["tls.issuer"] == "CN=gvpconf lab CA"
         plain = ConsulDestination(https_ports=[])
         failed(run_probe("consul.cluster", (host, port), destination=plain), Cause.PROTOCOL)
+    with running(consul_state()) as (host, port):
+        https_to_http = ConsulDestination(https_ports=[port], tls=TlsSettings(ca_file=tls_material["ca"]))
+        failed(run_probe("consul.cluster", (host, port), destination=https_to_http), Cause.TLS, "plain text")
+
+
+def test_consul_checks_requests_own_handshake_and_trusts_the_inventory_ca_only(
+        tls_material: dict[str, Path]) -> None:
+    with running(consul_state(), tls=(tls_material["cert"], tls_material["key"])) as (host, port):
+        dest = ConsulDestination(https_ports=[port], tls=TlsSettings(ca_file=tls_material["ca"]))
+        facts: dict[str, Any] = {}
+        session = consul.Session(dest, Target(host=host, port=port), TOKEN, Deadline(TIMEOUTS), facts.__setitem__)
+        try:
+            consul.check_leader(session, facts.__setitem__)
+            context = session.client.http.session.get_adapter(f"https://{host}:{port}/").context
+        finally:
+            session.close()
+    assert len(session.handshakes) == 1 and facts["tls.issuer"] == "CN=gvpconf lab CA"
+    # requests would have loaded certifi's bundle into the context next to the inventory's CA
+    assert context.cert_store_stats()["x509_ca"] == 1
+
+
+def test_discovery_over_https_gets_the_same_tls_checks(monkeypatch: pytest.MonkeyPatch,
+                                                       tls_material: dict[str, Path]) -> None:
+    monkeypatch.setenv("GVP_TEST_CONSUL_TOKEN", TOKEN)
+    with running(consul_state(), tls=(tls_material["cert"], tls_material["key"])) as (_host, port):
+        def inventory(**tls: Any) -> Any:
+            return parse({"version": 1, "destinations": {"mcp": {}, "consul": {
+                "token": {"env": "GVP_TEST_CONSUL_TOKEN"}, "https_ports": [port],
+                "tls": {"ca_file": str(tls_material["ca"]), **tls},
+                "targets": [{"host": "127.0.0.1", "port": port}]}},
+                "discovery": {"mcp": {"consul": {"service": "gvp-mcp"}}}})
+
+        assert [t.id for t in discovery.targets_for(inventory(), "mcp")] == ["gvp-mcp-0"]
+        with pytest.raises(discovery.DiscoveryError, match="tls: TLS interception suspected"):
+            discovery.targets_for(inventory(expected_issuers=["Google Trust Services"]), "mcp")
 
 
 # -- SQL Server stand-in ------------------------------------------------------------------------------
@@ -294,34 +334,44 @@ def test_login_without_username_is_config() -> None:
 def _pg(lab: Lab, **update: Any) -> tuple[tuple[str, int], PostgresDestination, dict[str, Any]]:
     section = dict(lab.inventory()["destinations"]["postgres"])
     section.pop("password")
-    section.pop("sslmode", None)  # the default once ca_file is set: verify-full
     dest = PostgresDestination.model_validate(section | update)
     peer = lab["postgres"]
     return (peer.host, peer.port), dest, {"username": dest.username,
                                           "password": Secret(lab.secret_path("postgres").read_text())}
 
 
-def test_postgres_verify_full_is_the_default_with_a_ca(lab: Lab) -> None:
+def test_postgres_sslmode_is_derived_from_the_tls_section(lab: Lab) -> None:
     address, dest, secrets = _pg(lab)
-    assert dest.effective_sslmode == "verify-full"
-    pre = run_probe("postgres.sslrequest", address, destination=dest, secrets=secrets)
-    assert pre.ok, pre.failure
-    assert pre.evidence.facts["postgres.tls_verified"] == "verify-full"
-    assert str(pre.evidence.facts["postgres.tls_handshake"]).startswith("TLSv1.")
+    assert dest.sslmode is None and dest.effective_sslmode == "verify-full"
+    for probe in ("postgres.sslrequest", "postgres.login"):
+        result = run_probe(probe, address, destination=dest, secrets=secrets)
+        assert result.ok, result.failure
+        assert result.evidence.facts["postgres.sslmode"] == "verify-full"
+        assert str(result.evidence.facts["tls.version"]).startswith("TLSv1.")
+    off = PostgresDestination(username="u", tls=TlsSettings(verify=False))
+    assert off.effective_sslmode == "require"
 
 
-def test_postgres_untrusted_ca_is_tls(lab: Lab, tls_material: dict[str, Path]) -> None:
-    address, dest, secrets = _pg(lab, ca_file=str(tls_material["other_ca"]))
-    failed(run_probe("postgres.sslrequest", address, destination=dest, secrets=secrets), Cause.TLS, "certificate")
-    failed(run_probe("postgres.login", address, destination=dest, secrets=secrets), Cause.TLS)
-
-
-def test_postgres_wrong_host_name_fails_verify_full_only(lab: Lab) -> None:
+def test_postgres_former_keys_still_read(lab: Lab) -> None:
     address, dest, secrets = _pg(lab)
-    localhost = ("localhost", address[1])  # in the certificate
-    assert run_probe("postgres.sslrequest", localhost, destination=dest, secrets=secrets).ok
-    relaxed = dest.model_copy(update={"sslmode": "verify-ca"})
-    assert run_probe("postgres.sslrequest", address, destination=relaxed, secrets=secrets).ok
+    assert dest.tls.ca_file is not None
+    old = PostgresDestination.model_validate({"username": dest.username, "database": dest.database,
+                                              "sslmode": "verify-full", "ca_file": str(dest.tls.ca_file)})
+    assert old.tls.ca_file == dest.tls.ca_file and old.effective_sslmode == "verify-full"
+    assert run_probe("postgres.login", address, destination=old, secrets=secrets).ok
+
+
+def test_postgres_verify_ca_checks_the_chain_not_the_name(lab: Lab, tls_material: dict[str, Path]) -> None:
+    address, dest, secrets = _pg(lab)
+    chain_only = dest.model_copy(update={"sslmode": "verify-ca",
+                                         "tls": dest.tls.model_copy(update={"server_name": "wrong.invalid"})})
+    for probe in ("postgres.sslrequest", "postgres.login"):
+        result = run_probe(probe, address, destination=chain_only, secrets=secrets)
+        assert result.ok, result.failure
+        assert result.evidence.facts["tls.verify"] == "on (chain only: no hostname check)"
+    other = chain_only.model_copy(update={"tls": chain_only.tls.model_copy(
+        update={"ca_file": tls_material["other_ca"]})})
+    failed(run_probe("postgres.sslrequest", address, destination=other, secrets=secrets), Cause.TLS, "untrusted CA")
 
 
 def test_postgres_minimum_version(lab: Lab) -> None:

@@ -26,20 +26,22 @@ from gvpconf.inventory import (
     Secret,
     SipDestination,
     Target,
+    TlsSettings,
 )
 from gvpconf.probes.context import ProbeContext
 from gvpconf.scheduler import Job, ProbeResult, run_job
 from gvpconf_lab import impostors
 
 TIMEOUTS = Timeouts(connect=1.0, read=1.0, probe=3.0)
+NO_VERIFY = TlsSettings(verify=False)  # sslmode prefer does not verify: the inventory must say so
 
 PROBES: dict[str, tuple[int, Destination, dict[str, Any]]] = {
     "sip.options": (1, SipDestination(), {}),
     "configserver.hold": (2, ConfigServerDestination(hold=0.5), {}),
     "activemq.openwire": (3, ActiveMQDestination(), {}),
     "activemq.stomp": (8, ActiveMQDestination(), {"username": "gvp-rs", "password": Secret("impostor-pw")}),
-    "postgres.sslrequest": (17, PostgresDestination(username="u", sslmode="prefer"), {}),
-    "postgres.login": (17, PostgresDestination(username="u", sslmode="prefer"),
+    "postgres.sslrequest": (17, PostgresDestination(username="u", sslmode="prefer", tls=NO_VERIFY), {}),
+    "postgres.login": (17, PostgresDestination(username="u", sslmode="prefer", tls=NO_VERIFY),
                        {"username": "u", "password": Secret("impostor-pw")}),
 }
 

@@ -6,9 +6,10 @@ catalog for the MCP pool, ...) plug in here; a discovery that fails or finds not
 
 * ``discovery: {mcp: {consul: {service: gvp-mcp, passing_only: true, timeout: 5}}}``: the MCP pool's
   targets are the instances of ``service`` in Consul's health API (``destinations.consul``'s first
-  target, token and CA), each with its registered address and port (or ``port``), named by its
-  service ID, zone from the instance's ``zone`` meta. The static ``destinations.mcp.targets`` are
-  then not used. The whole discovery is bounded by ``timeout``.
+  target, token and ``tls`` section: over HTTPS the same TLS checks as the Consul probes, so an
+  intercepted or too old TLS session fails the discovery as ``tls``), each with its registered
+  address and port (or ``port``), named by its service ID, zone from the instance's ``zone`` meta.
+  The static ``destinations.mcp.targets`` are then not used. The whole discovery is bounded by ``timeout``.
 * ``destinations.consul.node_agent``: the node-local Consul agent (``<hostIP>:8501``) is added to the
   Consul targets, its host read from the pod's environment (``HOST_IP`` by default).
 
@@ -28,20 +29,23 @@ class DiscoveryError(Exception):
     """Discovery could not produce targets. ``str()`` is one line saying why."""
 
 
-_cache: dict[tuple[int, str], list[Target] | DiscoveryError] = {}
+#: per inventory object (by identity) and destination; the entry holds the inventory itself, so its id cannot be
+#: reused by another inventory while the entry lives (a freed one's could, and would hand out its targets)
+_cache: dict[tuple[int, str], tuple[Inventory, list[Target] | DiscoveryError]] = {}
 _lock = threading.Lock()
 
 
 def targets_for(inventory: Inventory, destination: str) -> list[Target]:
     key = (id(inventory), destination)
     with _lock:
-        cached = _cache.get(key)
-        if cached is None:
+        entry = _cache.get(key)
+        if entry is None or entry[0] is not inventory:
             try:
-                cached = _targets(inventory, destination)
+                found: list[Target] | DiscoveryError = _targets(inventory, destination)
             except DiscoveryError as exc:
-                cached = exc
-            _cache[key] = cached
+                found = exc
+            entry = _cache[key] = (inventory, found)
+    cached = entry[1]
     if isinstance(cached, DiscoveryError):
         raise cached
     return list(cached)

@@ -52,6 +52,7 @@ from gvpconf.inventory.foundation import (
     SipDestination,
 )
 from gvpconf.inventory.policy import RetrySection
+from gvpconf.inventory.tls import TlsDestination, TlsSettings
 from gvpconf.inventory.voice import McpDestination, NuanceDestination, SbcDestination
 from gvpconf.inventory.web import (
     CustomerDestination,
@@ -77,6 +78,8 @@ __all__ = [
     "SipDestination",
     "Target",
     "TimeoutsModel",
+    "TlsDestination",
+    "TlsSettings",
     "load",
     "parse",
     "resolve_secret",

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
 from gvpconf.inventory.base import Destination, Seconds, SecretRef, _Model
+from gvpconf.inventory.tls import TlsDestination
 
 Port = Annotated[int, Field(ge=1, le=65535)]
 ServiceName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")]
@@ -26,13 +26,15 @@ class NodeAgent(_Model):
     name: str = Field("consul-agent", min_length=1, description="test id of this target")
 
 
-class ConsulDestination(Destination):
-    """Consul's HTTP API (8500) or HTTPS API (8501), server or node-local agent."""
+class ConsulDestination(TlsDestination):
+    """Consul's HTTP API (8500) or HTTPS API (8501), server or node-local agent. Over HTTPS the common ``tls``
+    section applies (CA, name, minimum version, expiry warning, expected issuers)."""
+
+    legacy_ca_file: ClassVar[bool] = True
 
     token: SecretRef | None = Field(None, description="ACL token (sent as X-Consul-Token, never in a URL)")
     https_ports: list[Port] = Field(default_factory=lambda: [8501],
                                     description="targets on these ports are spoken to over HTTPS")
-    ca_file: Path | None = Field(None, description="CA that signed Consul's HTTPS certificate (default: system)")
     service: ServiceName = Field("gvp-mcp", description="the service name MCPs register under")
     sip_port: Port = Field(5070, description="the port an MCP registers (its SIP port)")
     self_address: str | None = Field(None, min_length=1, description=(
@@ -84,7 +86,7 @@ class SqlServerDestination(Destination):
 
 class ConsulDiscovery(_Model):
     """Targets from Consul's health API: the instances of ``service``, using ``destinations.consul``'s first
-    target, token and CA."""
+    target, token and ``tls`` section."""
 
     service: ServiceName = "gvp-mcp"
     passing_only: bool = Field(True, description="only instances whose checks all pass")

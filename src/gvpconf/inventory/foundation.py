@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
 from gvpconf.inventory.base import Destination, SecretRef
+from gvpconf.inventory.tls import TlsDestination
 
 
 def accepts(patterns: Iterable[str], status: int) -> bool:
@@ -60,15 +60,24 @@ class ActiveMQDestination(Destination):
 
 
 SslMode = Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
+#: the sslmodes in which libpq verifies the server's certificate
+VERIFYING_SSLMODES: tuple[SslMode, ...] = ("verify-ca", "verify-full")
 
 
-class PostgresDestination(Destination):
+class PostgresDestination(TlsDestination):
+    """PostgreSQL (17). TLS is checked by the common ``tls`` section; ``sslmode`` is derived from it
+    (``verify-full``, or ``require`` with ``tls.verify: false``) and only needs writing for what the section
+    cannot say: a server without TLS (``disable``, ``prefer``, with ``tls.verify: false``) or a chain-only check
+    (``verify-ca``, with ``tls.ca_file``)."""
+
+    legacy_ca_file: ClassVar[bool] = True
+
     database: str = "gvp"
     username: str | SecretRef
     password: SecretRef | None = None
     sslmode: SslMode | None = Field(None, description=(
-        "libpq's sslmode; default verify-full when ca_file is set, else prefer"))
-    ca_file: Path | None = None
+        "libpq's sslmode, the one PostgreSQL-specific TLS key; default from tls: verify-full, or require with "
+        "tls.verify: false. disable/allow/prefer/require do not verify and need tls.verify: false"))
     min_version: str = Field("11", pattern=r"^\d+(\.\d+)?$",
                              description="lowest accepted server version (GVP needs PostgreSQL 11+)")
 
@@ -79,7 +88,12 @@ class PostgresDestination(Destination):
     def effective_sslmode(self) -> SslMode:
         if self.sslmode is not None:
             return self.sslmode
-        return "verify-full" if self.ca_file is not None else "prefer"
+        return "verify-full" if self.tls.verify else "require"
+
+    @property
+    def checks_hostname(self) -> bool:
+        """False only for sslmode verify-ca (the chain is verified, the name is not)."""
+        return self.effective_sslmode != "verify-ca"
 
     def min_version_num(self) -> int:
         """``min_version`` as server_version_num: 11 -> 110000, 9.6 -> 90600, 15.2 -> 150002."""
@@ -89,8 +103,18 @@ class PostgresDestination(Destination):
         return int(major) * 10000 + int(minor or 0) * 100
 
     @model_validator(mode="after")
-    def _ca_needed(self) -> PostgresDestination:
-        if self.effective_sslmode in ("verify-ca", "verify-full") and self.ca_file is None:
-            raise ValueError(f"sslmode {self.sslmode} needs ca_file (the CA that signed the server's "
-                             "certificate)")
+    def _one_verify_flag(self) -> PostgresDestination:
+        """Verification is turned off by ``tls.verify: false`` and by nothing else."""
+        mode = self.sslmode
+        if mode is None:
+            return self
+        if mode in VERIFYING_SSLMODES and not self.tls.verify:
+            raise ValueError(f"sslmode {mode} verifies the server but tls.verify is false: drop sslmode (require "
+                             "is then used) or tls.verify: false")
+        if mode not in VERIFYING_SSLMODES and self.tls.verify:
+            raise ValueError(f"sslmode {mode} does not verify the server's certificate: say so with tls: {{verify: "
+                             "false} (reported on every case), or drop sslmode (verify-full)")
+        if mode == "verify-ca" and self.tls.ca_file is None:
+            raise ValueError("sslmode verify-ca needs tls.ca_file (libpq checks the system store only with "
+                             "verify-full)")
         return self

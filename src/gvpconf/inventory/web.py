@@ -1,47 +1,29 @@
 """Destination settings of the web probes: ORS (11), DAS (12), Nexus (13), Prometheus' view (18), web server (20),
 customer system (21), Google TTS (22).
 
-Every TLS connection takes a ``tls`` section (:class:`TlsSettings`): the CA to trust (default: the system
-store), the minimum TLS version, the expiry warning threshold, the issuers expected (anything else is
-reported as TLS interception) and ``verify``, which can only be turned off explicitly and is then reported
-in the results (``tls.verify`` property).
+Every TLS connection takes the common ``tls`` section (:class:`gvpconf.inventory.tls.TlsSettings`, the same for
+Consul and PostgreSQL); ``scheme`` says whether TLS is spoken.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from gvpconf.inventory.base import Destination, SecretRef, _Model
+from gvpconf.inventory.base import SecretRef
 from gvpconf.inventory.foundation import StatusPattern
+from gvpconf.inventory.tls import TlsDestination, TlsSettings
 
 HttpMethod = Literal["GET", "HEAD", "POST", "PUT", "OPTIONS"]
 
 
-class TlsSettings(_Model):
-    """How a TLS peer is checked. Verification is on unless ``verify: false`` is written explicitly."""
-
-    ca_file: Path | None = Field(None, description="PEM CA bundle to trust instead of the system store")
-    verify: bool = Field(True, description="verify chain and hostname; false is reported as tls.verify=off")
-    min_version: Literal["TLSv1.2", "TLSv1.3"] = "TLSv1.2"
-    expiry_warning_days: int = Field(30, ge=0, le=3650,
-                                     description="days before expiry below which tls.expiry_warning is set")
-    expected_issuers: list[str] = Field(
-        default_factory=list,
-        description="substrings of the issuer DN expected (e.g. 'Google Trust Services'); any other issuer is "
-                    "reported as TLS interception")
-    server_name: str | None = Field(None, description="name to verify and send as SNI (default: target host)")
-
-
-class _HttpBase(Destination):
+class _HttpBase(TlsDestination):
     """Shared HTTP client settings of 11, 12, 20, 21."""
 
     scheme: Literal["http", "https"] = "http"
-    tls: TlsSettings = Field(default_factory=lambda: TlsSettings.model_validate({}))
     proxy: str | None = Field(None, pattern=r"^https?://", description="HTTP proxy URL (the MCP's mcp.fm.http_proxy)")
     http2: bool = Field(True, description="offer HTTP/2 (ALPN h2) on HTTPS; HTTP/1.1 otherwise")
     headers: dict[str, str] = Field(default_factory=dict, description="extra request headers (no secrets)")
@@ -120,12 +102,11 @@ class CustomerDestination(_HttpBase):
         return self
 
 
-class NexusDestination(Destination):
+class NexusDestination(TlsDestination):
     """13: MCP -> Nexus WSS 443 (path not documented: configure it)."""
 
     scheme: Literal["wss", "ws"] = "wss"
     path: str = Field("/", pattern=r"^/")
-    tls: TlsSettings = Field(default_factory=lambda: TlsSettings.model_validate({}))
     subprotocol: str | None = Field(None, description="subprotocol that must be negotiated")
     token: SecretRef | None = Field(None, description="auth token, sent in auth_header")
     auth_header: str = "Authorization"
@@ -136,11 +117,12 @@ class NexusDestination(Destination):
         return ("token",)
 
 
-class GoogleTtsDestination(Destination):
+class GoogleTtsDestination(TlsDestination):
     """22: MCP -> Google API 443 gRPC: TextToSpeech.ListVoices."""
 
     tls: TlsSettings = Field(default_factory=lambda: TlsSettings.model_validate(
-        {"server_name": "texttospeech.googleapis.com"}))
+        {"server_name": "texttospeech.googleapis.com"}),
+        description="how the peer's TLS is checked (server_name defaults to texttospeech.googleapis.com)")
     credentials: SecretRef | None = Field(
         None, description="service-account key (JSON); without it UNAUTHENTICATED proves the path")
     language_code: str = "en-US"

@@ -15,6 +15,11 @@ under its own prefix with a check-and-set (``cas=0``: only if absent), reads it 
 A token the ACLs filter out of catalog/health answers gets an empty list and the header
 ``X-Consul-Results-Filtered-By-ACLs``: that is reported as ``auth``, not as "nothing registered".
 
+Over HTTPS the destination's ``tls`` section applies as for every TLS peer (``gvpconf.probes.tlscheck``):
+requests does its handshakes with our verifying context (CA, name, minimum version), which keeps what each
+handshake showed; after every call the new handshakes are checked (facts ``tls.*``, expiry warning, expected
+issuers). No handshake of our own: the check runs on requests' (one per HTTP connection).
+
 py-consul quirks handled here: ``CONSUL_HTTP_TOKEN`` overrides an explicit ``token=`` (we set the
 client's token after construction); requests' ``timeout`` bounds each socket operation, not a whole
 request, so each call also runs under the probe's deadline in a worker thread.
@@ -23,17 +28,22 @@ request, so each call also runs under the probe's deadline in a worker thread.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
+import functools
 import json
 import secrets
 import socket
-from collections.abc import Callable, Mapping
+import ssl
+import warnings
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from gvpconf import net
 from gvpconf.deadline import Deadline
 from gvpconf.errors import Cause, ProbeFailure
-from gvpconf.inventory import Target
+from gvpconf.inventory import Target, TlsSettings
 from gvpconf.inventory.data import ConsulDestination
+from gvpconf.probes import tlscheck
 from gvpconf.probes.context import ProbeContext
 from gvpconf.wire.banner import describe
 
@@ -47,8 +57,10 @@ FILTERED_HEADER = "X-Consul-Results-Filtered-By-ACLs"
 CLEANUP_GRACE_S = 2.0
 
 
-def translate(exc: BaseException, during: str, timeout: float) -> ProbeFailure:
-    """The one place py-consul's and requests' exceptions become causes."""
+def translate(exc: BaseException, during: str, timeout: float,
+              tls: tuple[TlsSettings, tlscheck.Endpoint] | None = None) -> ProbeFailure:
+    """The one place py-consul's and requests' exceptions become causes (TLS errors through ``tlscheck``, with
+    ``tls``: the settings and the peer, to name an untrusted certificate's issuer)."""
     import requests
     from consul import exceptions as cx
 
@@ -65,12 +77,11 @@ def translate(exc: BaseException, during: str, timeout: float) -> ProbeFailure:
     if isinstance(exc, cx.ACLDisabled):
         return ProbeFailure(Cause.AUTH, f"401 during {during}: {text[:200]}", phase=during)
     if isinstance(exc, requests.exceptions.SSLError):
-        inner = _innermost(exc)
-        if "certificate verify failed" in low or "certificate" in low:
-            why = getattr(inner, "verify_message", None) or _ssl_reason(low)
-            return ProbeFailure(Cause.TLS, f"certificate verification failed during {during}: {why}",
-                                phase=during)
-        return ProbeFailure(Cause.TLS, f"TLS error during {during}: {_ssl_reason(low)}", phase=during)
+        ssl_error = tlscheck.ssl_error_in(exc)
+        if ssl_error is not None:
+            settings, peer = tls if tls is not None else (None, None)
+            return tlscheck.translate_ssl(ssl_error, during=during, settings=settings, peer=peer, timeout=timeout)
+        return ProbeFailure(Cause.TLS, f"TLS error during {during}: {_short(exc)}", phase=during)
     if isinstance(exc, requests.exceptions.ConnectTimeout):
         return ProbeFailure(Cause.TIMEOUT, f"timeout during TCP connect ({timeout:.1f} s) before {during}",
                             phase=during)
@@ -86,7 +97,7 @@ def translate(exc: BaseException, during: str, timeout: float) -> ProbeFailure:
             return ProbeFailure(Cause.DNS, f"name resolution failed during {during}", phase=during)
         if "timed out" in low:
             return ProbeFailure(Cause.TIMEOUT, f"timeout during {during} ({timeout:.1f} s)", phase=during)
-        return ProbeFailure(Cause.PROTOCOL, f"not an HTTP answer during {during}: {_short(inner or exc)}",
+        return ProbeFailure(Cause.PROTOCOL, f"not an HTTP answer during {during}: {_short(inner)}",
                             phase=during)
     if isinstance(exc, requests.exceptions.RequestException):
         return ProbeFailure(Cause.PROTOCOL, f"HTTP error during {during}: {_short(exc)}", phase=during)
@@ -110,27 +121,9 @@ def translate(exc: BaseException, during: str, timeout: float) -> ProbeFailure:
     return ProbeFailure(Cause.PROTOCOL, f"{type(exc).__name__} during {during}: {_short(exc)}", phase=during)
 
 
-def _innermost(exc: BaseException) -> BaseException | None:
-    seen: BaseException | None = None
-    cur: BaseException | None = exc
-    for _ in range(10):
-        if cur is None:
-            break
-        seen = cur
-        nxt = cur.__cause__ or cur.__context__
-        if nxt is None and cur.args and isinstance(cur.args[0], BaseException):
-            nxt = cur.args[0]
-        if nxt is None and hasattr(cur, "reason") and isinstance(cur.reason, BaseException):
-            nxt = cur.reason
-        cur = nxt
-    return seen
-
-
-def _ssl_reason(low: str) -> str:
-    for marker in ("certificate verify failed: ", "sslerror(", "ssl: "):
-        if marker in low:
-            return low.split(marker, 1)[1].split(")")[0].split("(")[0].strip()[:120]
-    return low[:120]
+def _innermost(exc: BaseException) -> BaseException:
+    *_, inner = tlscheck.exception_chain(exc)
+    return inner
 
 
 def _short(exc: BaseException) -> str:
@@ -138,23 +131,82 @@ def _short(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[:160]}" if text else type(exc).__name__
 
 
-class Session:
-    """A py-consul client for one target, every call bounded by a deadline."""
+@functools.cache
+def _tls_adapter_class() -> type[Any]:
+    """requests' HTTPAdapter, but with our context (and ``tls.server_name``) instead of one built from ``verify``
+    (the documented way: override ``build_connection_pool_key_attributes``). Built on first use: requests is
+    imported only when a Consul probe runs."""
+    from requests.adapters import HTTPAdapter
 
-    def __init__(self, dest: ConsulDestination, target: Target, token: str | None, deadline: Deadline) -> None:
+    class TlsAdapter(HTTPAdapter):
+        def __init__(self, context: ssl.SSLContext, server_name: str | None) -> None:
+            self.context = context
+            self.server_name = server_name
+            super().__init__()
+
+        def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
+            super().cert_verify(conn, url, verify, cert)
+            # requests points verify=True at certifi's bundle, which urllib3 would load into our context: the
+            # trust is tls.ca_file (or the system store) and nothing else
+            conn.ca_certs = None
+            conn.ca_cert_dir = None
+
+        def build_connection_pool_key_attributes(self, request: Any, verify: Any, cert: Any = None) -> tuple[
+                dict[str, Any], dict[str, Any]]:
+            host_params, pool_kwargs = super().build_connection_pool_key_attributes(request, verify, cert)
+            pool_kwargs.pop("ca_certs", None)
+            pool_kwargs.pop("ca_cert_dir", None)
+            pool_kwargs["ssl_context"] = self.context
+            if self.server_name:
+                pool_kwargs["server_hostname"] = self.server_name
+            return host_params, pool_kwargs
+
+    return TlsAdapter
+
+
+def _ignore(_name: str, _value: Any) -> None:
+    pass
+
+
+class Session:
+    """A py-consul client for one target, every call bounded by a deadline; over HTTPS every handshake is
+    checked as ``tls`` says, and its facts go to ``record``."""
+
+    def __init__(self, dest: ConsulDestination, target: Target, token: str | None, deadline: Deadline,
+                 record: tlscheck.Record = _ignore) -> None:
         import consul
 
         self.dest = dest
         self.target = target
         self.deadline = deadline
+        self.record = record
         self.scheme = "https" if target.port in dest.https_ports else "http"
-        verify: bool | str = str(dest.ca_file) if dest.ca_file is not None else True
         self.client: consul.Consul = consul.Consul(host=target.host, port=target.port, scheme=self.scheme,
-                                                   verify=verify, token=None)
+                                                   verify=dest.tls.verify, token=None)
         # py-consul lets CONSUL_HTTP_TOKEN override an explicit token=; set ours (or none) explicitly
         self.client.token = token
         session = self.client.http.session
         session.trust_env = False  # no proxies, netrc or CA bundle from the environment: talk to the target
+        if not dest.tls.verify:  # said by the inventory and reported as tls.verify=off: no warning on top
+            from urllib3.exceptions import InsecureRequestWarning
+
+            warnings.filterwarnings("ignore", category=InsecureRequestWarning)
+        self.handshakes: list[tlscheck.Handshake] = []
+        self._checked = 0
+        self.peer: tlscheck.Endpoint | None = None
+        if self.scheme == "https":
+            tlscheck.record_trust(record, dest.tls)
+            context, self.handshakes = tlscheck.observing_context(dest.tls)
+            session.mount("https://", _tls_adapter_class()(context, dest.tls.server_name))
+            self.peer = tlscheck.Endpoint(target.host, target.port, dest.tls.server_name or target.host,
+                                          deadline=deadline)
+
+    def check_tls(self) -> None:
+        """The common TLS check on every handshake requests completed since the last call."""
+        while self._checked < len(self.handshakes):
+            handshake = self.handshakes[self._checked]
+            self._checked += 1
+            tlscheck.check(self.record, handshake, self.dest.tls)
 
     def call(self, fn: Callable[[], T], during: str) -> T:
         dl = self.deadline
@@ -164,12 +216,16 @@ class Session:
         budget = dl.budget(None, during)
         fut = _POOL.submit(fn)
         try:
-            return fut.result(timeout=budget)
+            result = fut.result(timeout=budget)
         except concurrent.futures.TimeoutError as exc:
             raise ProbeFailure(Cause.TIMEOUT, f"timeout during {during}: no complete answer within "
                                f"{budget:.1f} s", phase=during) from exc
         except Exception as exc:
-            raise translate(exc, during, min(connect, read) if "connect" in during else read) from exc
+            self.check_tls()  # a handshake that went through is judged before what followed it
+            tls = (self.dest.tls, self.peer) if self.peer is not None else None
+            raise translate(exc, during, min(connect, read) if "connect" in during else read, tls) from exc
+        self.check_tls()
+        return result
 
     def call_grace(self, fn: Callable[[], T], during: str, seconds: float) -> T:
         """Like ``call`` but with its own small budget: cleanup must run even when the deadline is spent."""
@@ -204,13 +260,19 @@ class Session:
         self.client.http.session.close()
 
 
-
-
-def _session(ctx: ProbeContext) -> Session:
+@contextlib.contextmanager
+def _leader_session(ctx: ProbeContext) -> Iterator[tuple[ConsulDestination, Session]]:
+    """Every probe starts the same way: a session on the target, whose cluster must have a leader; closed after."""
     dest = ctx.destination
     assert isinstance(dest, ConsulDestination)
-    ctx.evidence.fact("consul.scheme", "https" if ctx.target.port in dest.https_ports else "http")
-    return Session(dest, ctx.target, ctx.secret("token"), ctx.deadline)
+    ev = ctx.evidence
+    ev.fact("consul.scheme", "https" if ctx.target.port in dest.https_ports else "http")
+    s = Session(dest, ctx.target, ctx.secret("token"), ctx.deadline, ev.fact)
+    try:
+        check_leader(s, ev.fact)
+        yield dest, s
+    finally:
+        s.close()
 
 
 def check_leader(s: Session, record: Callable[[str, Any], None]) -> str:
@@ -230,9 +292,7 @@ def probe_cluster(ctx: ProbeContext) -> None:
     from consul import exceptions as cx
 
     ev = ctx.evidence
-    s = _session(ctx)
-    try:
-        check_leader(s, ev.fact)
+    with _leader_session(ctx) as (_dest, s):
         if s.client.token is None:
             ev.fact("consul.token", "none configured")
         else:
@@ -260,8 +320,6 @@ def probe_cluster(ctx: ProbeContext) -> None:
             ev.fact("consul.datacenter", str(config.get("Datacenter", "?")))
             ev.fact("consul.node", str(config.get("NodeName", "?")))
             ev.fact("consul.server", bool(config.get("Server", False)))
-    finally:
-        s.close()
 
 
 def read_service(s: Session, service: str, passing_only: bool = False) -> list[dict[str, Any]]:
@@ -303,12 +361,8 @@ def _local_address(host: str, port: int, deadline: Deadline) -> str:
 
 def probe_mcp_registration(ctx: ProbeContext) -> None:
     """Connection 10: this MCP is registered with its address and SIP port, and its checks pass."""
-    dest = ctx.destination
-    assert isinstance(dest, ConsulDestination)
     ev = ctx.evidence
-    s = _session(ctx)
-    try:
-        check_leader(s, ev.fact)
+    with _leader_session(ctx) as (dest, s):
         me = dest.self_address or _local_address(ctx.target.host, ctx.target.port, ctx.deadline)
         ev.fact("consul.self", f"{me}:{dest.sip_port}")
         ev.fact("consul.service", dest.service)
@@ -330,18 +384,12 @@ def probe_mcp_registration(ctx: ProbeContext) -> None:
                                for c in bad[:3])
             raise ProbeFailure(Cause.SEMANTIC, f"expected every check of {dest.service!r} instance "
                                f"{ev.facts['consul.service_id']} passing, got {detail}", phase="checks")
-    finally:
-        s.close()
 
 
 def probe_sd_catalog(ctx: ProbeContext) -> None:
     """Connection 6: the MCP service with all its instances, the tenants folder, and the opt-in write check."""
-    dest = ctx.destination
-    assert isinstance(dest, ConsulDestination)
     ev = ctx.evidence
-    s = _session(ctx)
-    try:
-        check_leader(s, ev.fact)
+    with _leader_session(ctx) as (dest, s):
         entries = read_service(s, dest.service)
         passing = [e for e in entries if all(c.get("Status") == "passing" for c in _checks(e))]
         ev.fact("consul.service", dest.service)
@@ -361,8 +409,6 @@ def probe_sd_catalog(ctx: ProbeContext) -> None:
             write_check(s, dest, ev.fact)
         else:
             ev.fact("consul.write_check", "off (read-only)")
-    finally:
-        s.close()
 
 
 def write_check(s: Session, dest: ConsulDestination, record: Callable[[str, Any], None]) -> None:

@@ -59,14 +59,8 @@ def _url(ctx: ProbeContext, dest: _HttpBase, path: str) -> str:
 
 def _root(exc: BaseException) -> BaseException | None:
     """The first ssl/OS error in an exception's cause chain (httpx wraps httpcore wraps the socket error)."""
-    seen: set[int] = set()
-    cur: BaseException | None = exc
-    while cur is not None and id(cur) not in seen:
-        seen.add(id(cur))
-        if isinstance(cur, ssl.SSLError | OSError) and not isinstance(cur, TimeoutError):
-            return cur
-        cur = cur.__cause__ or cur.__context__
-    return None
+    return next((e for e in tlscheck.exception_chain(exc)
+                 if isinstance(e, ssl.SSLError | OSError) and not isinstance(e, TimeoutError)), None)
 
 
 def translate(exc: Exception, ctx: ProbeContext, dest: _HttpBase, during: str, budget: float) -> ProbeFailure:
@@ -86,8 +80,8 @@ def translate(exc: Exception, ctx: ProbeContext, dest: _HttpBase, during: str, b
     root = _root(exc)
     if isinstance(exc, httpx.ConnectError | httpx.ReadError | httpx.WriteError) and root is not None:
         if isinstance(root, ssl.SSLError):
-            return tlscheck.translate_ssl(root, during=f"{during}{via}", ctx=ctx if not dest.proxy else None,
-                                          settings=dest.tls, timeout=budget)
+            return tlscheck.translate_ssl(root, during=f"{during}{via}", settings=dest.tls, timeout=budget,
+                                          peer=tlscheck.endpoint(ctx, dest.tls) if not dest.proxy else None)
         failure = failure_from_os_error(root, during=f"{during}{via}", timeout=budget)
         if dest.scheme == "https" and failure.cause is Cause.PROTOCOL:
             return ProbeFailure(Cause.TLS, f"the peer closed the connection during the TLS handshake{via} "
@@ -150,6 +144,8 @@ def fetch(ctx: ProbeContext, dest: _HttpBase, client: httpx.Client, method: str,
     if dest.tls.server_name and url.startswith("https://"):
         extensions["sni_hostname"] = dest.tls.server_name
     budget = ctx.deadline.read_budget(during)
+    if url.startswith("https://"):
+        tlscheck.record_trust(ctx.evidence.fact, dest.tls)
     ctx.evidence.sent(f"{method} {url}")
     started = time.monotonic()
     try:
@@ -162,7 +158,7 @@ def fetch(ctx: ProbeContext, dest: _HttpBase, client: httpx.Client, method: str,
                 sslobj = stream.get_extra_info("ssl_object") if stream is not None else None
                 if sslobj is None:
                     raise ProbeFailure(Cause.TLS, "no TLS session on an https request", phase="TLS handshake")
-                tlscheck.record(ctx, sslobj, dest.tls)
+                tlscheck.check(ctx.evidence.fact, sslobj, dest.tls)
             body = bytearray()
             for chunk in response.iter_bytes():
                 body.extend(chunk)

@@ -1,14 +1,20 @@
 """PostgreSQL probers (connection 17: GVP Config Server -> PostgreSQL 5432).
 
-``postgres.sslrequest``: the 8-byte SSLRequest of the PostgreSQL frontend/backend protocol; a PostgreSQL
-server answers one byte, ``S`` (TLS offered) or ``N``. Checked against the inventory's sslmode. When
-the server offers TLS and the sslmode verifies (``verify-ca``, ``verify-full``: the default once
-``ca_file`` is set), the probe completes the TLS handshake itself against the inventory's CA (and,
-for verify-full, the target's host name) and records the TLS version and certificate subject.
+TLS is checked by the destination's common ``tls`` section (``gvpconf.probes.tlscheck``), from which libpq's
+``sslmode`` is derived (``verify-full``; ``require`` with ``tls.verify: false``; an explicit ``sslmode`` only for
+what the section cannot say).
 
-``postgres.login``: a real login with psycopg (sslmode and CA from the inventory, credentials by
-reference), in a read-only session: ``SELECT version(), current_database()`` and the TLS
-version of our own connection from ``pg_stat_ssl``. The server version must be at least
+``postgres.sslrequest``: the 8-byte SSLRequest of the PostgreSQL frontend/backend protocol; a PostgreSQL
+server answers one byte, ``S`` (TLS offered) or ``N``, checked against the sslmode. When the server offers
+TLS, the probe completes the handshake itself (it owns the socket: one handshake) and runs the common check:
+chain and name as ``tls`` says, minimum version, facts ``tls.*`` (issuer, subject, expiry, version), expiry
+warning, expected issuers (interception).
+
+``postgres.login``: a real login with psycopg (credentials by reference), in a read-only session:
+``SELECT version(), current_database()`` and the TLS version and cipher of our own connection from
+``pg_stat_ssl``. libpq applies the same ``tls`` settings (``sslmode``, ``sslrootcert``: the CA file or the system
+store, ``ssl_min_protocol_version``, and ``host``/``hostaddr`` for ``tls.server_name``) but does not show the
+certificate: its issuer and expiry are the SSLRequest probe's facts. The server version must be at least
 ``min_version`` (11 by default: GVP needs PostgreSQL 11+).
 """
 
@@ -16,13 +22,13 @@ from __future__ import annotations
 
 import math
 import socket
-import ssl
 import time
 from typing import Any
 
 from gvpconf import net
 from gvpconf.errors import Cause, ProbeFailure
 from gvpconf.inventory import PostgresDestination
+from gvpconf.probes import tlscheck
 from gvpconf.probes.context import ProbeContext
 from gvpconf.wire import WireError, banner, postgres
 
@@ -56,38 +62,20 @@ def probe_sslrequest(ctx: ProbeContext) -> None:
                                "injection by a man in the middle)", phase="SSLRequest")
         ev.fact("postgres.ssl_offered", offered)
         mode = dest.effective_sslmode
+        ev.fact("postgres.sslmode", mode)
         if not offered and mode in _NEEDS_TLS:
             raise ProbeFailure(Cause.TLS, f"the server answered 'N' (no TLS) but sslmode is {mode}",
                                phase="SSLRequest")
-        if offered and mode in ("verify-ca", "verify-full"):
-            _verify_tls(sock, ctx)
+        if offered and mode != "disable":
+            tlscheck.wrap(ctx, sock, dest.tls, hostname=dest.checks_hostname, starttls=ssl_request).close()
 
 
-def _verify_tls(sock: socket.socket, ctx: ProbeContext) -> None:
-    """The TLS handshake after 'S', verified against the inventory's CA (and host name for verify-full)."""
-    dest = ctx.destination
-    assert isinstance(dest, PostgresDestination)
-    dl, ev = ctx.deadline, ctx.evidence
-    full = dest.effective_sslmode == "verify-full"
-    try:
-        tls = ssl.create_default_context(cafile=str(dest.ca_file))
-    except (OSError, ssl.SSLError) as exc:
-        raise ProbeFailure(Cause.CONFIG, f"ca_file {dest.ca_file} is unusable: {exc}", phase="TLS handshake") from exc
-    tls.check_hostname = full
-    budget = dl.read_budget("TLS handshake")
-    sock.settimeout(budget)
-    wrapped = net.call(lambda: tls.wrap_socket(sock, server_hostname=ctx.target.host if full else None),
-                       during="TLS handshake", timeout=budget)
-    with wrapped:
-        cert = wrapped.getpeercert() or {}
-        rdns: Any = cert.get("subject", ())
-        subject = ", ".join(f"{pair[0]}={pair[1]}" for rdn in rdns for pair in rdn)
-        ev.fact("postgres.tls_handshake", str(wrapped.version()))
-        ev.fact("postgres.tls_verified", "verify-full" if full else "verify-ca")
-        if subject:
-            ev.fact("postgres.cert_subject", subject)
-
-
+def ssl_request(sock: socket.socket, timeout: float) -> None:
+    """What comes before PostgreSQL's TLS handshake: SSLRequest, answered 'S'."""
+    sock.settimeout(timeout)
+    sock.sendall(postgres.SSL_REQUEST)
+    if sock.recv(1) != b"S":
+        raise OSError("the server did not offer TLS")
 
 
 def translate(exc: Exception, timeout: float) -> ProbeFailure:
@@ -120,6 +108,51 @@ def translate(exc: Exception, timeout: float) -> ProbeFailure:
     return ProbeFailure(Cause.PROTOCOL, msg, phase="login")
 
 
+def _say_which(failure: ProbeFailure, ctx: ProbeContext, dest: PostgresDestination) -> ProbeFailure:
+    """A TLS failure of libpq in ``tlscheck``'s words: which expectation broke. libpq says only "certificate
+    verify failed" for an untrusted or expired certificate; then our own handshake (after an SSLRequest) says
+    which, and names the issuer."""
+    if failure.cause is not Cause.TLS:
+        return failure
+    libpq = failure.message.rsplit(" failed: ", 1)[-1]
+    low = libpq.lower()
+    if "certificate verify failed" in low:
+        found = tlscheck.explain(tlscheck.endpoint(ctx, dest.tls, ssl_request), dest.tls, during="login",
+                                 hostname=dest.checks_hostname, timeout=ctx.deadline.timeouts.read)
+        if found is not None:
+            return ProbeFailure(Cause.TLS, f"{found.message} (libpq: {libpq})", phase="login")
+    elif "does not match host name" in low:
+        return ProbeFailure(Cause.TLS, f"certificate verification failed during login: "
+                            f"{tlscheck.describe_verify_error(libpq)}", phase="login")
+    elif "protocol version" in low:
+        return ProbeFailure(Cause.TLS, tlscheck.below_minimum(dest.tls, f"the peer offers no such version "
+                                                              f"during login (libpq: {libpq.splitlines()[0]})"),
+                            phase="login")
+    return failure
+
+
+def libpq_tls(ctx: ProbeContext, dest: PostgresDestination, libpq_version: int) -> dict[str, Any]:
+    """The ``tls`` section in libpq's words: sslmode, the trust anchor, the minimum version, the name."""
+    settings = dest.tls
+    params: dict[str, Any] = {"host": ctx.target.host, "sslmode": dest.effective_sslmode}
+    if dest.effective_sslmode == "disable":
+        return params
+    params["ssl_min_protocol_version"] = settings.min_version
+    if settings.verify:
+        if settings.ca_file is not None:
+            params["sslrootcert"] = str(settings.ca_file)
+        elif libpq_version >= 160000:
+            params["sslrootcert"] = "system"
+        else:
+            raise ProbeFailure(Cause.CONFIG, f"the system trust store needs libpq 16 or later (this one is "
+                               f"{libpq_version}): set tls.ca_file", phase="TLS setup")
+    if settings.server_name and settings.server_name != ctx.target.host:
+        # libpq verifies (and sends as SNI) ``host``, and connects to ``hostaddr`` when given
+        params["host"] = settings.server_name
+        params["hostaddr"] = net.resolve(ctx.target.host, ctx.target.port, ctx.deadline)[0][1][0]
+    return params
+
+
 def probe_login(ctx: ProbeContext) -> None:
     dest = ctx.destination
     assert isinstance(dest, PostgresDestination)
@@ -130,15 +163,16 @@ def probe_login(ctx: ProbeContext) -> None:
     # libpq's connect_timeout is whole seconds, minimum 2 (psycopg raises smaller values to 2)
     connect_timeout = max(2, math.floor(budget))
     kwargs: dict[str, Any] = {
-        "host": t.host, "port": t.port, "dbname": dest.database,
-        "user": ctx.secret("username"), "sslmode": dest.effective_sslmode,
+        "port": t.port, "dbname": dest.database, "user": ctx.secret("username"),
         "connect_timeout": connect_timeout, "application_name": "gvpconf-probe",
-    }
+    } | libpq_tls(ctx, dest, psycopg.pq.version())
     password = ctx.secret("password")
     if password is not None:
         kwargs["password"] = password
-    if dest.ca_file is not None:
-        kwargs["sslrootcert"] = str(dest.ca_file)
+    mode = dest.effective_sslmode
+    ev.fact("postgres.sslmode", mode)
+    if mode != "disable":
+        tlscheck.record_trust(ev.fact, dest.tls, hostname=dest.checks_hostname)
     started = time.monotonic()
     try:
         with psycopg.connect(**kwargs) as conn:
@@ -147,10 +181,10 @@ def probe_login(ctx: ProbeContext) -> None:
             with conn.cursor() as cur:
                 cur.execute("SELECT version(), current_database(), current_setting('server_version_num')")
                 row = cur.fetchone()
-                cur.execute("SELECT ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+                cur.execute("SELECT ssl, version, cipher FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
                 tls = cur.fetchone()
     except psycopg.Error as exc:
-        raise translate(exc, connect_timeout) from exc
+        raise _say_which(translate(exc, connect_timeout), ctx, dest) from exc
     if row is None:
         raise ProbeFailure(Cause.SEMANTIC, "SELECT version() returned no row", phase="query")
     version, database, version_num = row
@@ -158,7 +192,9 @@ def probe_login(ctx: ProbeContext) -> None:
     ev.fact("postgres.version_num", int(version_num))
     ev.fact("postgres.database", str(database))
     ev.fact("postgres.tls", str(tls[1]) if tls and tls[0] else "none")
-    ev.fact("postgres.sslmode", dest.effective_sslmode)
+    if tls and tls[0]:
+        ev.fact("tls.version", str(tls[1]))
+        ev.fact("tls.cipher", str(tls[2]))
     if database != dest.database:
         raise ProbeFailure(Cause.SEMANTIC, f"expected database {dest.database!r}, the session is in "
                            f"{database!r}", phase="query")

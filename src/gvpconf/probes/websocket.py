@@ -64,7 +64,8 @@ def translate(exc: BaseException, ctx: ProbeContext, dest: NexusDestination, bud
         return ProbeFailure(Cause.TIMEOUT, f"no answer within {budget:.1f} s during the {step} (a silent peer)",
                             phase=PHASE)
     if isinstance(exc, ssl.SSLError):
-        return tlscheck.translate_ssl(exc, during="TLS handshake", ctx=ctx, settings=dest.tls, timeout=budget)
+        return tlscheck.translate_ssl(exc, during="TLS handshake", settings=dest.tls,
+                                      peer=tlscheck.endpoint(ctx, dest.tls), timeout=budget)
     if isinstance(exc, wse.ConnectionClosed):
         return ProbeFailure(Cause.PROTOCOL, f"the connection closed unexpectedly: {exc}", phase="ping")
     if isinstance(exc, OSError | EOFError) and dest.scheme == "wss" and "handshake" in str(exc).lower():
@@ -113,6 +114,7 @@ async def _session(ctx: ProbeContext) -> None:
     started = time.monotonic()
     kwargs: dict[str, Any] = {}
     if sslctx is not None:
+        tlscheck.record_trust(ev.fact, dest.tls)
         kwargs["ssl"] = sslctx
         kwargs["server_hostname"] = tlscheck.server_name(ctx, dest.tls)
     try:
@@ -129,7 +131,7 @@ async def _session(ctx: ProbeContext) -> None:
         ev.received(f"101 Switching Protocols, subprotocol {ws.subprotocol or 'none'}")
         sslobj = ws.transport.get_extra_info("ssl_object")
         if sslobj is not None:
-            tlscheck.record(ctx, sslobj, dest.tls)
+            tlscheck.check(ctx.evidence.fact, sslobj, dest.tls)
         if dest.subprotocol:
             if ws.subprotocol != dest.subprotocol:
                 raise ProbeFailure(Cause.SEMANTIC, f"expected subprotocol {dest.subprotocol!r} to be negotiated, "
