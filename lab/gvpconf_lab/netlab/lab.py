@@ -177,7 +177,7 @@ class NetLab(LabLifecycle):
                                                     for e in self.endpoints["mcp"]]},
             "postgres": {"database": pg.database, "username": pg.username,
                          "password": secret("postgres-password", pg.password),
-                         "sslmode": "verify-full", "ca_file": str(pg.ca_file), "targets": targets("postgres")},
+                         "tls": {"ca_file": str(pg.ca_file)}, "targets": targets("postgres")},
         }
         conns: dict[str, Any] = {}
         for key, (_port, rows) in LISTENER_ONLY.items():

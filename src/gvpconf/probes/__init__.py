@@ -26,7 +26,7 @@ PROBES: dict[str, str] = {
     "configserver.hold": "nothing: connect and hold (read-only)",
     "activemq.openwire": "OpenWire WireFormatInfo (handshake only)",
     "activemq.stomp": "STOMP CONNECT, SUBSCRIBE and one expiring message on the probe's own destination",
-    "postgres.sslrequest": "PostgreSQL SSLRequest (8 bytes, no login)",
+    "postgres.sslrequest": "PostgreSQL SSLRequest (8 bytes, no login), then a TLS handshake when the server offers it",
     "postgres.login": "login and SELECT version(), current_database() in a read-only session",
     # voice: MCP pool SIP (4), SBC RTP/RTCP (9), Nuance SIP/RTSP/RTP (14), Nuance -> MCP media (19)
     "sip.call": "a real call (opt-in): INVITE, ACK, a bounded RTP burst (media.packets), BYE",
