@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 import gvpconf.probes
+from gvpconf.errors import Cause, ProbeFailure
 from gvpconf.probes.context import ProbeContext
 
 C02 = '''"""#2  RM -> GVP Config Server"""
@@ -62,13 +63,16 @@ class Probed:
 
 @pytest.fixture
 def fake_probers(monkeypatch: pytest.MonkeyPatch) -> list[Probed]:
-    """Every prober replaced by one that sends nothing and records its context (in-process runs only)."""
+    """Every prober replaced by one that sends nothing and records its context (in-process runs only); a
+    target whose name starts with ``down`` fails with cause ``refused``."""
     seen: list[Probed] = []
 
     def get(name: str) -> Any:
         def prober(ctx: ProbeContext) -> None:
             seen.append(Probed(name, ctx))
             ctx.evidence.fact("fake.opt_ins", ",".join(sorted(ctx.opt_ins)) or "none")
+            if ctx.target.id.startswith("down"):
+                raise ProbeFailure(Cause.REFUSED, "connection refused (fake)", phase="connect")
 
         return prober
 

@@ -4,6 +4,7 @@ plain directory of conformance modules and for ``--pyargs``."""
 from __future__ import annotations
 
 import re
+from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
@@ -37,6 +38,8 @@ def test_entry_point_loads_it_without_a_conftest(pytester: pytest.Pytester, refu
 
 
 def test_the_session_is_one_registered_object(pytester: pytest.Pytester) -> None:
+    (entry,) = [e for e in entry_points(group="pytest11") if e.name == "gvpconf"]
+    assert entry.value == "gvpconf.plugin" and entry.dist is not None and entry.dist.name == "gvpconf"
     config = pytester.parseconfigure()
     assert config.pluginmanager.get_plugin("gvpconf") is gvpconf.plugin
     session = config.stash[SESSION]
