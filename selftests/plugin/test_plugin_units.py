@@ -53,3 +53,20 @@ def test_junit_case_names_are_pytests(nodeid: str, prefix: str | None, expected:
 
 def test_junit_text_never_carries_characters_xml_cannot() -> None:
     assert junit.xml_text("a\x00b\x1bc\tok") == "a#x00b#x1Bc\tok"
+
+
+def test_conformance_modules_import_only_the_suite() -> None:
+    """A module under tests/ reads like its row: gvpconf.suite is its whole API, never the plugin's internals."""
+    import ast
+
+    from selftests.helpers import ROOT
+
+    for path in sorted((ROOT / "tests").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            else:
+                continue
+            assert all(not n.startswith("gvpconf") or n == "gvpconf.suite" for n in names), (path, names)

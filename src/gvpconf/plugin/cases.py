@@ -7,6 +7,7 @@ these records; nothing else counts outcomes.
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -15,8 +16,10 @@ from gvpconf.catalog import Connection
 from gvpconf.inventory import Target
 from gvpconf.plugin import params
 from gvpconf.report import model
-from gvpconf.report.waivers import Waiver
 from gvpconf.scheduler import ProbeResult
+
+if TYPE_CHECKING:
+    from gvpconf.report.waivers import Waiver
 
 
 def record(item: pytest.Item, row: Connection, report: pytest.TestReport, result: ProbeResult | None,

@@ -10,6 +10,7 @@ import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gvpconf import __version__, redact
 from gvpconf.catalog import CONNECTIONS
@@ -17,7 +18,9 @@ from gvpconf.inventory import Inventory
 from gvpconf.plugin import verdicts
 from gvpconf.plugin.options import Options
 from gvpconf.report import model
-from gvpconf.report.waivers import Waivers
+
+if TYPE_CHECKING:
+    from gvpconf.report.waivers import Waivers
 
 
 def digest(path: str | None) -> str:

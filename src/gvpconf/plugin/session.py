@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Generator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -22,14 +22,16 @@ from gvpconf.catalog import CONNECTIONS, Connection
 from gvpconf.evidence import Fact
 from gvpconf.inventory import Inventory, InventoryError, Target, load, resolve_secrets
 from gvpconf.inventory.policy import retry_for
-from gvpconf.plugin import cases, junit, params, results, selection, verdicts
+from gvpconf.plugin import cases, params, results, selection, verdicts
 from gvpconf.plugin.deny import DenyMatrix
 from gvpconf.plugin.optin import OptIns
 from gvpconf.plugin.options import Options
 from gvpconf.probes.context import ProbeContext
 from gvpconf.report import model
-from gvpconf.report.waivers import Waiver, Waivers
 from gvpconf.scheduler import Job, ProbeResult, Scheduler, run_job
+
+if TYPE_CHECKING:
+    from gvpconf.report.waivers import Waiver, Waivers
 
 #: where the session is kept (``config.stash[SESSION]``) and the name it is registered under
 SESSION = pytest.StashKey["GvpSession"]()
@@ -334,6 +336,8 @@ class GvpSession:
         """Once pytest's junitxml has written ``--junitxml``: the verdicts and extras into it."""
         if self.run is None or self.options.xmlpath is None:
             return
+        from gvpconf.plugin import junit
+
         prefix = self.config.getoption("junitprefix", None)
         junit.amend(self.options.xmlpath, self.run.cases(), results.suite_properties(self.run, self.problems),
                     prefix=str(prefix) if prefix else None)
