@@ -39,7 +39,7 @@ bench-quick: install
 	$(PY) bench/bench.py --quick
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src lab selftests tests bench conftest.py
+	$(VENV)/bin/ruff check src lab selftests tests bench
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy

@@ -9,6 +9,9 @@ import pytest
 from gvpconf_lab import Lab
 from gvpconf_lab.base import pid_alive, processes_using
 
+#: the plugin's tests (selftests/plugin) run pytest in pytest (pytest_plugins is read from a top-level conftest only)
+pytest_plugins = ["pytester"]
+
 
 @pytest.fixture(scope="session")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:

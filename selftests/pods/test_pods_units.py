@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import types
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 
-from gvpconf import plugin_pods
 from gvpconf.catalog import CONNECTIONS
+from gvpconf.plugin.options import resolve_source
 from gvpconf.pods import deny, junit, roles, runner
 from gvpconf.pods.entry import encode_junit, encode_results, extract_junit, extract_results
 from gvpconf.pods.model import RunOutcome, SourcePod
@@ -41,16 +40,12 @@ def test_nothing_found_is_an_error_naming_what_was_looked_at(tmp_path: Path) -> 
 
 def test_plugin_resolves_source_auto(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GVP_SOURCE_ROLE", "mcp")
-    config = types.SimpleNamespace(option=types.SimpleNamespace(source="auto"), stash={},
-                                   addinivalue_line=lambda *a: None)
-    plugin_pods.pytest_configure(config)  # type: ignore[arg-type]
-    assert config.option.source == "mcp"
+    assert resolve_source("auto")[0] == "mcp"
     monkeypatch.setenv("GVP_SOURCE_ROLE", "")
     monkeypatch.setenv("GVP_PODINFO_LABELS", "/nonexistent")
     monkeypatch.setattr(roles.socket, "gethostname", lambda: "laptop")
-    config.option.source = "auto"
     with pytest.raises(pytest.UsageError, match="cannot tell this pod's role"):
-        plugin_pods.pytest_configure(config)  # type: ignore[arg-type]
+        resolve_source("auto")
 
 
 def test_deny_matrix_is_the_complement_of_the_table() -> None:

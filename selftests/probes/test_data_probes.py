@@ -60,7 +60,8 @@ EXPECTED: dict[str, dict[str, Cause | tuple[Cause, ...]]] = {
 
 
 def run_probe(name: str, address: tuple[str, int], destination: Destination | None = None,
-              secrets: dict[str, Any] | None = None, timeouts: Timeouts = TIMEOUTS) -> ProbeResult:
+              secrets: dict[str, Any] | None = None, timeouts: Timeouts = TIMEOUTS,
+              opt_ins: frozenset[str] = frozenset()) -> ProbeResult:
     number, dest, default_secrets = PROBES.get(name, (17, destination, {}))
     row = catalog.connection(number)
     target = Target(host=address[0], port=address[1], name="under-test", zone=None)
@@ -69,7 +70,8 @@ def run_probe(name: str, address: tuple[str, int], destination: Destination | No
     sec = default_secrets if secrets is None else secrets
 
     def make(deadline: Any) -> ProbeContext:
-        return ProbeContext(connection=row, target=target, destination=chosen, secrets=sec, deadline=deadline)
+        return ProbeContext(connection=row, target=target, destination=chosen, secrets=sec, deadline=deadline,
+                            opt_ins=opt_ins)
 
     started = time.monotonic()
     result = run_job(Job(name, timeouts, make))
@@ -178,10 +180,14 @@ def test_empty_tenants_folder_is_semantic_unless_allowed() -> None:
         assert run_probe("consul.sd_catalog", address, destination=relaxed).ok
 
 
+#: the opt-in as the plugin passes it (from --consul-write-check, $GVP_CONSUL_WRITE_CHECK or write_check: true)
+WRITE_CHECK = frozenset({"consul_write_check"})
+
+
 def test_write_check_leaves_nothing_and_does_not_touch_other_keys() -> None:
     state = consul_state()
     with running(state) as address:
-        result = run_probe("consul.sd_catalog", address, destination=ConsulDestination(write_check=True))
+        result = run_probe("consul.sd_catalog", address, opt_ins=WRITE_CHECK)
     assert result.ok, result.failure
     assert result.evidence.facts["consul.write_check"] == "created (cas=0), read back, deleted (cas)"
     assert result.evidence.facts["consul.write_key"].startswith("gvpconf-probe/")
@@ -193,7 +199,7 @@ def test_write_check_without_write_permission_is_auth_and_leaves_nothing() -> No
     state = consul_state()
     state.tokens[TOKEN].key = {"tenants/": "read"}
     with running(state) as address:
-        result = run_probe("consul.sd_catalog", address, destination=ConsulDestination(write_check=True))
+        result = run_probe("consul.sd_catalog", address, opt_ins=WRITE_CHECK)
     failed(result, Cause.AUTH, "key:write")
     assert state.kv_keys("gvpconf-probe/") == []
 

@@ -1,6 +1,6 @@
 """What a conformance module under ``tests/`` imports. A module reads like its row of the table::
 
-    from gvpconf.suite import connection, probe
+    from gvpconf.suite import call, connection, probe
 
     pytestmark = connection(8)
 
@@ -11,6 +11,10 @@
 ``connection(N)`` ties every test of the module to row N of the catalog; ``probe(name)``
 names the prober whose result the test's ``evidence`` fixture holds. Targets come from the
 inventory: each one is its own test case, with the target's name as its id.
+
+``call`` (``opt_in("calls")``) marks a test that touches production call paths: it runs only when
+opted into (``--gvp-calls``, ``$GVP_CALLS=1``, or ``calls: true`` in its destination's inventory
+section); otherwise it is deselected before any probe starts, and the run says so.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from typing import Any, TypeVar
 import pytest
 
 from gvpconf.catalog import connection as _row
+from gvpconf.plugin.optin import BY_NAME, MARKER
 from gvpconf.probes import PROBES
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -41,3 +46,15 @@ def probe(name: str) -> Callable[[F], F]:
         return result
 
     return wrap
+
+
+def opt_in(name: str) -> pytest.MarkDecorator:
+    """A test that runs only when opt-in ``name`` is switched on (``gvpconf.plugin.optin.OPT_INS``)."""
+    known = sorted(n for n, o in BY_NAME.items() if o.marker)
+    if name not in known:
+        raise KeyError(f"unknown test opt-in {name!r}; known: {', '.join(known)}")
+    return getattr(pytest.mark, MARKER)(name)  # type: ignore[no-any-return]
+
+
+#: decorator for a call test: ``@call`` above ``@probe(...)``
+call = opt_in("calls")

@@ -4,8 +4,7 @@ Safe by default: RTP to a seeded, stratified sample of the range, each port echo
 path is open) / silent (filtered). Opt-in: a call to the SBC's echo route, its RTP measured end to end.
 """
 
-from gvpconf.plugin_voice import call
-from gvpconf.suite import connection, probe
+from gvpconf.suite import call, connection, probe
 
 pytestmark = connection(9)
 

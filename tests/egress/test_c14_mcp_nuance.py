@@ -4,8 +4,7 @@ Safe by default: SIP OPTIONS to each Nuance SIP target; RTSP OPTIONS and DESCRIB
 Opt-in: RTSP SETUP to learn the server's RTP port, then a bounded RTP burst to it.
 """
 
-from gvpconf.plugin_voice import call
-from gvpconf.suite import connection, probe
+from gvpconf.suite import call, connection, probe
 
 pytestmark = connection(14)
 

@@ -4,8 +4,7 @@ Opt-in (it makes the Nuance side stream): listen on a port of the MCP's RTP rang
 client_port and PLAY; media must arrive in the pod, within the loss and jitter thresholds.
 """
 
-from gvpconf.plugin_voice import call
-from gvpconf.suite import connection, probe
+from gvpconf.suite import call, connection, probe
 
 pytestmark = connection(19)
 

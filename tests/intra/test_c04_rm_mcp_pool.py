@@ -4,8 +4,7 @@ One case per MCP pod of the pool: a SIP OPTIONS; and, opt-in (``--gvp-calls`` or
 call whose RTP the pod echoes.
 """
 
-from gvpconf.plugin_voice import call
-from gvpconf.suite import connection, probe
+from gvpconf.suite import call, connection, probe
 
 pytestmark = connection(4)
 

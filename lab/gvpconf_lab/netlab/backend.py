@@ -20,9 +20,9 @@ from gvpconf_lab.netlab.netns import exec_prefix
 
 
 def project_root() -> Path:
-    """The directory holding ``tests/`` and ``conftest.py`` (src layout: two levels above the package)."""
+    """The directory holding ``tests/`` and ``pyproject.toml`` (src layout: two levels above the package)."""
     here = Path(__file__).resolve().parents[3]
-    return here if (here / "tests").is_dir() and (here / "conftest.py").exists() else Path.cwd()
+    return here if (here / "tests").is_dir() and (here / "pyproject.toml").exists() else Path.cwd()
 
 
 class LocalBackend:

@@ -405,7 +405,7 @@ def probe_sd_catalog(ctx: ProbeContext) -> None:
         if count == 0 and dest.require_tenants:
             raise ProbeFailure(Cause.SEMANTIC, f"expected tenant data under KV {folder!r}, got no keys (SD has "
                                "not synced, or the prefix is wrong)", phase="kv tenants")
-        if dest.write_check:
+        if ctx.opted_in("consul_write_check"):
             write_check(s, dest, ev.fact)
         else:
             ev.fact("consul.write_check", "off (read-only)")

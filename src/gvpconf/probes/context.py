@@ -22,6 +22,9 @@ class ProbeContext:
     secrets: Mapping[str, Any]
     deadline: Deadline
     evidence: Evidence = field(default_factory=Evidence)
+    #: the opt-ins switched on for this probe's destination (``gvpconf.plugin.optin``): a probe-level one,
+    #: such as ``consul_write_check``, gates a step that does more than read
+    opt_ins: frozenset[str] = frozenset()
 
     def secret(self, name: str) -> str | None:
         """The plain text of secret ``name`` (for the library or frame that needs it, never for output)."""
@@ -29,6 +32,10 @@ class ProbeContext:
         if value is None:
             return None
         return value.reveal() if isinstance(value, Secret) else str(value)
+
+    def opted_in(self, name: str) -> bool:
+        """Whether opt-in ``name`` is switched on for this probe (by flag, environment or inventory key)."""
+        return name in self.opt_ins
 
 
 Prober = Callable[[ProbeContext], None]

@@ -1,0 +1,130 @@
+"""One opt-in mechanism: a test-level opt-in (the call tests) is deselected before any probe starts and
+reported as opt-in; a probe-level one (Consul's write check) reaches the probe through its context. Either
+is switched on by flag, environment variable or the destination's inventory key."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from gvpconf.plugin.optin import OPT_INS
+from selftests.plugin.conftest import QUIET, Junit, Probed, write_inventory
+
+C04 = '''
+from gvpconf.suite import call, connection, probe
+
+pytestmark = connection(4)
+
+
+@probe("sip.options")
+def test_options(evidence):
+    assert evidence["fake.opt_ins"]
+
+
+@call
+@probe("sip.call")
+def test_call(evidence):
+    assert evidence["fake.opt_ins"]
+'''
+
+C19 = '''
+from gvpconf.suite import call, connection, probe
+
+pytestmark = connection(19)
+
+
+@call
+@probe("rtp.ingress")
+def test_media_arrives(evidence):
+    assert evidence["fake.opt_ins"]
+'''
+
+C06 = '''
+from gvpconf.suite import connection, probe
+
+pytestmark = connection(6)
+
+
+@probe("consul.sd_catalog")
+def test_catalog(evidence):
+    assert evidence["fake.opt_ins"]
+'''
+
+MCP = {"targets": [{"name": "mcp-0", "host": "127.0.0.1", "port": 1}]}
+CONSUL = {"targets": [{"name": "consul-0", "host": "127.0.0.1", "port": 1}]}
+
+
+def test_call_tests_left_out_are_reported_as_opt_in(pytester: pytest.Pytester, fake_probers: list[Probed]) -> None:
+    pytester.makepyfile(test_c04_rm_mcp_pool=C04, test_c19_nuance_mcp_media=C19)
+    inventory = write_inventory(pytester.path / "inventory.yaml", {"mcp": MCP})
+    junit = pytester.path / "junit.xml"
+    result = pytester.runpytest("--inventory", str(inventory), "--junitxml", str(junit), "--gvp-reports",
+                                str(pytester.path / "r"), *QUIET)
+    assert result.ret == pytest.ExitCode.OK, result.stdout.str()
+    result.assert_outcomes(passed=1, deselected=2)
+    assert [p.probe for p in fake_probers] == ["sip.options"]  # nothing was started for the call tests
+    out = result.stdout.str()
+    assert ("2 call test(s) deselected: call tests are opt-in (--gvp-calls, $GVP_CALLS=1, or calls: true in the "
+            "destination's inventory section); nothing was sent for them") in out
+    assert re.search(r"^4 .*\sverified\s+1/1 cases passed$", out, re.M)
+    assert re.search(r"^19 .*\snot selected\s+opt-in call test\(s\) not opted into \(--gvp-calls, ", out, re.M)
+    assert Junit.read(junit).suite["connection.19.verdict"] == "not selected"
+    (row19,) = [c for c in json.loads((pytester.path / "r" / "results.json").read_text())["connections"]
+                if c["number"] == 19]
+    assert row19["verdict"] == "not selected" and row19["why"].startswith("opt-in call test(s) not opted into")
+
+
+@pytest.mark.parametrize("how", ["flag", "environment", "inventory"])
+def test_calls_opted_into(pytester: pytest.Pytester, fake_probers: list[Probed], monkeypatch: pytest.MonkeyPatch,
+                          how: str) -> None:
+    pytester.makepyfile(test_c04_rm_mcp_pool=C04, test_c19_nuance_mcp_media=C19)
+    inventory = write_inventory(pytester.path / "inventory.yaml", {"mcp": dict(MCP, calls=how == "inventory")})
+    args = ["--inventory", str(inventory), "--gvp-reports", "none", *QUIET]
+    if how == "flag":
+        args.append("--gvp-calls")
+    if how == "environment":
+        monkeypatch.setenv("GVP_CALLS", "1")
+    result = pytester.runpytest(*args)
+    assert result.ret == pytest.ExitCode.OK, result.stdout.str()
+    result.assert_outcomes(passed=3)
+    assert sorted(p.probe for p in fake_probers) == ["rtp.ingress", "sip.call", "sip.options"]
+    assert "deselected" not in result.stdout.str()
+    assert re.search(r"^19 .*\sverified\s+1/1 cases passed$", result.stdout.str(), re.M)
+
+
+def test_an_opt_in_in_one_destination_is_for_that_destination_only(pytester: pytest.Pytester,
+                                                                    fake_probers: list[Probed]) -> None:
+    pytester.makepyfile(test_c04_rm_mcp_pool=C04)
+    inventory = write_inventory(pytester.path / "inventory.yaml", {"mcp": MCP, "sbc": {"calls": True}})
+    result = pytester.runpytest("--inventory", str(inventory), "--gvp-reports", "none", *QUIET)
+    result.assert_outcomes(passed=1, deselected=1)
+
+
+@pytest.mark.parametrize("how", ["off", "flag", "environment", "inventory"])
+def test_consul_write_check_reaches_the_probe_context(pytester: pytest.Pytester, fake_probers: list[Probed],
+                                                      monkeypatch: pytest.MonkeyPatch, how: str) -> None:
+    pytester.makepyfile(test_c06_sd_consul=C06)
+    inventory = write_inventory(pytester.path / "inventory.yaml",
+                                {"consul": dict(CONSUL, write_check=how == "inventory")})
+    args = ["--inventory", str(inventory), "--gvp-reports", "none", *QUIET]
+    if how == "flag":
+        args.append("--consul-write-check")
+    if how == "environment":
+        monkeypatch.setenv("GVP_CONSUL_WRITE_CHECK", "yes")
+    result = pytester.runpytest(*args)
+    result.assert_outcomes(passed=1)
+    (probed,) = fake_probers
+    assert probed.probe == "consul.sd_catalog"
+    assert probed.ctx.opted_in("consul_write_check") is (how != "off")
+    assert probed.ctx.destination.write_check is (how == "inventory")  # the inventory as written
+
+
+def test_every_opt_in_has_a_flag_an_environment_variable_and_an_inventory_key() -> None:
+    from gvpconf.inventory import Destinations
+
+    keys = {f for model in Destinations.model_fields.values() for t in [model.annotation]
+            for f in getattr(getattr(t, "__args__", [None])[0], "model_fields", {})}
+    for o in OPT_INS:
+        assert o.flag.startswith("--") and o.env.startswith("GVP_") and o.inventory_key in keys, o

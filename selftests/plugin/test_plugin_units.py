@@ -1,0 +1,72 @@
+"""The pieces the session is made of, without a run: verdicts from case records, JUnit test case names."""
+
+from __future__ import annotations
+
+import pytest
+
+from gvpconf.plugin import junit, verdicts
+from gvpconf.report.model import CaseRecord
+
+ALL = set(range(1, 23))
+
+
+def case(outcome: str, cause: str = "", reason: str = "") -> CaseRecord:
+    return CaseRecord(nodeid="x", connection=2, test="t", target="t", outcome=outcome, cause=cause, reason=reason)
+
+
+@pytest.mark.parametrize(("outcomes", "verdict", "detail"), [
+    (["passed", "passed"], "verified", "2/2 cases passed"),
+    (["passed", "flaky"], "flaky", "2/2 cases passed; 1 flaky (passed after retries)"),
+    (["passed", "waived:protocol"], "waived", "1/2 cases passed; 1 waived; causes: protocol"),
+    (["waived:protocol", "failed:refused", "flaky"], "FAILED",
+     "1/3 cases passed; 1 flaky (passed after retries); 1 waived; causes: protocol, refused"),
+    (["error"], "FAILED", "0/1 cases passed"),
+])
+def test_a_row_verdict_is_derived_from_its_cases(outcomes: list[str], verdict: str, detail: str) -> None:
+    records = [case(*o.split(":")) for o in outcomes]
+    got = verdicts.judge(2, verdicts.Rows(implemented=ALL, selected=ALL), records)
+    assert (got.verdict, got.detail, got.why) == (verdict, detail, "")
+
+
+def test_rows_that_did_not_run_say_why() -> None:
+    rows = verdicts.Rows(implemented=ALL - {3}, selected={1, 2, 5}, disabled={5}, opted_out={19: "opt-in ..."},
+                         selection="--connection 1 2 5")
+    skipped = [case("skipped", reason="not configured: the inventory has no destinations.x.targets")]
+    assert verdicts.judge(3, rows, []) == verdicts.RowVerdict("not implemented yet",
+                                                              why="no conformance module for this row yet")
+    assert verdicts.judge(4, rows, []).why == "filtered out by --connection 1 2 5"
+    assert verdicts.judge(19, rows, []) == verdicts.RowVerdict("not selected", why="opt-in ...")
+    assert verdicts.judge(1, rows, skipped) == verdicts.RowVerdict("not configured", why=skipped[0].reason)
+    assert verdicts.judge(5, rows, [case("skipped", reason="disabled")]).verdict == "disabled in inventory"
+    assert verdicts.judge(2, rows, []).verdict == "not run"
+
+
+@pytest.mark.parametrize(("nodeid", "prefix", "expected"), [
+    ("tests/intra/test_c02_rm_configserver.py::test_holds[gvp-configserver]", None,
+     ("tests.intra.test_c02_rm_configserver", "test_holds[gvp-configserver]")),
+    ("test_c04.py::test_options[mcp-0.zone-a]", "site", ("site.test_c04", "test_options[mcp-0.zone-a]")),
+    ("a/test_x.py::Class::test_y[p::q]", None, ("a.test_x.Class", "test_y[p::q]")),
+])
+def test_junit_case_names_are_pytests(nodeid: str, prefix: str | None, expected: tuple[str, str]) -> None:
+    assert junit.testcase_key(nodeid, prefix) == expected
+
+
+def test_junit_text_never_carries_characters_xml_cannot() -> None:
+    assert junit.xml_text("a\x00b\x1bc\tok") == "a#x00b#x1Bc\tok"
+
+
+def test_conformance_modules_import_only_the_suite() -> None:
+    """A module under tests/ reads like its row: gvpconf.suite is its whole API, never the plugin's internals."""
+    import ast
+
+    from selftests.helpers import ROOT
+
+    for path in sorted((ROOT / "tests").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            else:
+                continue
+            assert all(not n.startswith("gvpconf") or n == "gvpconf.suite" for n in names), (path, names)

@@ -1,0 +1,64 @@
+"""The GVP conformance suite's pytest plugin, loaded through the ``pytest11`` entry point ``gvpconf``.
+
+``pip install gvpconf`` is all a user needs: ``pytest tests/ --inventory FILE`` (or ``pytest --pyargs
+PACKAGE``) finds the plugin without a conftest. ``-p no:gvpconf`` switches it off.
+
+This module only declares the options and markers and, in ``pytest_configure``, makes the run's one
+``GvpSession`` (``gvpconf.plugin.session``), keeps it in ``config.stash`` and registers it as a plugin:
+its methods are the hooks. Nothing here holds state between runs.
+
+=============  ====================================================================================
+``options``    the command-line options, read and checked once (``Options``)
+``optin``      the opt-in table (calls, the Consul write check): flag, environment, inventory key
+``session``    ``GvpSession``: the hooks, and everything one run knows
+``params``     targets as parameters (one case per target), and what an item is about
+``selection``  ``--connection``/``--source``/opt-ins, one module per row, waivers as xfail marks
+``cases``      a case's record from its report and probe result: the one tally
+``verdicts``   row verdicts derived from the case records; the end table
+``results``    the ``RunRecord``, the report files, the JUnit testsuite properties
+``junit``      the JUnit extras, added to pytest's file once written
+``plan``       ``--plan``
+``deny``       ``--deny-matrix``: the expected-deny checks
+``terminal``   the end of the run in the terminal
+``fixtures``   ``gvp_target`` and ``evidence``
+=============  ====================================================================================
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from gvpconf.catalog import CONNECTIONS, ROLES
+from gvpconf.plugin import optin, options
+from gvpconf.plugin.session import NAME, SESSION, GvpSession
+
+#: fixtures live in their own module, loaded with this one
+pytest_plugins = ("gvpconf.plugin.fixtures",)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    options.add_options(parser)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "gvp_connection(number): conformance test of connection NUMBER")
+    config.addinivalue_line("markers", "gvp_probe(name): the prober whose evidence the test asserts on")
+    config.addinivalue_line("markers", f"{optin.MARKER}(name): a test that runs only when opted into "
+                            "(" + "; ".join(f"{o.name}: {o.flag}" for o in optin.OPT_INS if o.marker) + ")")
+    config.addinivalue_line("markers", "expected_deny: a connection the table does not have; it must be blocked")
+    for c in CONNECTIONS:
+        config.addinivalue_line("markers", f"c{c.number:02d}: connection {c.title}")
+    for cls in ("egress", "intra", "ingress"):
+        config.addinivalue_line("markers", f"{cls}: {cls} connections")
+    for role in ROLES:
+        config.addinivalue_line("markers", f"from_{role}: connections that start at {ROLES[role]}")
+    session = GvpSession.from_config(config)
+    config.stash[SESSION] = session
+    config.pluginmanager.register(session, NAME)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    session = config.stash.get(SESSION, None)
+    if session is not None:
+        config.pluginmanager.unregister(session, NAME)
+        del config.stash[SESSION]

@@ -1,0 +1,108 @@
+"""What the JUnit file carries beyond pytest's own ``--junitxml``, added once pytest has written it.
+
+* testsuite properties: every row's verdict (``connection.N.verdict``), ``connections.verified`` and the
+  other counts, cluster, namespace, inventory digest, suite version, run-level errors;
+* per failed attempt, Surefire's ``<flakyFailure>`` (a flaky pass) or ``<rerunFailure>`` (the attempts
+  before the last failure), each with its ``<stackTrace>`` and protocol exchange;
+* a failure's last protocol exchange in ``<system-out>``;
+* a waived case's ``<skipped>`` message: the waiver (its xfail mark's reason) and the failure it covers.
+
+Test cases are found as pytest names them: classname from the node id's path and class, name with
+the parameters.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from gvpconf.report import model
+from gvpconf.report.common import transcript_text
+
+
+def testcase_key(nodeid: str, prefix: str | None = None) -> tuple[str, str]:
+    """(classname, name) of a node id, as pytest's junitxml writes them."""
+    path, bracket, params = nodeid.partition("[")
+    names = path.split("::")
+    names[0] = re.sub(r"\.py$", "", names[0].replace("/", "."))
+    names[-1] += bracket + params
+    classname = ".".join(names[:-1])
+    if prefix:
+        classname = f"{prefix}.{classname}"
+    return classname, names[-1]
+
+
+_ILLEGAL = re.compile("[^\u0009\u000A\u000D\u0020-\u007E\u0080-\uD7FF\uE000-\uFFFD\U00010000-\U0010FFFF]")
+
+
+def xml_text(text: str) -> str:
+    """Text XML 1.0 can carry: illegal characters written as ``#xNN`` (as pytest's junitxml does)."""
+    return _ILLEGAL.sub(lambda m: f"#x{ord(m.group()):02X}", text)
+
+
+def _attempt_element(tag: str, attempt: model.Attempt) -> ET.Element:
+    message = f"{attempt.cause}: {attempt.message}" if attempt.cause else attempt.message
+    el = ET.Element(tag, message=xml_text(message), type=attempt.cause or attempt.outcome)
+    ET.SubElement(el, "stackTrace").text = xml_text(attempt.message)
+    if attempt.transcript:
+        ET.SubElement(el, "system-out").text = xml_text(transcript_text(attempt.transcript))
+    return el
+
+
+def add_case_extras(testcase: ET.Element, case: model.CaseRecord) -> None:
+    failed = case.failed_attempts
+    if case.outcome == model.FLAKY:
+        elements = [_attempt_element("flakyFailure", a) for a in failed]
+    elif len(case.attempts) > 1 and case.outcome != model.PASSED:  # the last failure is pytest's own
+        elements = [_attempt_element("rerunFailure", a) for a in failed[:-1]]
+    else:
+        elements = []
+    testcase.extend(elements)
+    if case.outcome == model.WAIVED:
+        skipped = testcase.find("skipped")
+        if skipped is not None:
+            skipped.set("message", f"{skipped.get('message', '')}: {xml_text(case.message)}")
+    if case.outcome in (model.FAILED, model.WAIVED) and case.transcript:
+        text = xml_text("last protocol exchange (secrets redacted):\n" + transcript_text(case.transcript) + "\n")
+        out = testcase.find("system-out")
+        if out is None:
+            ET.SubElement(testcase, "system-out").text = text
+        else:
+            out.text = (out.text or "") + text
+
+
+def add_suite_properties(suite: ET.Element, properties: Iterable[tuple[str, str]]) -> None:
+    found = suite.find("properties")
+    props = found if found is not None else ET.Element("properties")
+    if found is None:
+        suite.insert(0, props)
+    for name, value in properties:
+        ET.SubElement(props, "property", name=name, value=xml_text(value))
+
+
+def amend(path: str | Path, cases: Sequence[model.CaseRecord], properties: Sequence[tuple[str, str]],
+          prefix: str | None = None) -> bool:
+    """Add the extras to the JUnit file at ``path``; False when there is no such file to amend."""
+    p = Path(os.path.expanduser(os.path.expandvars(str(path))))
+    try:
+        tree = ET.parse(p)
+    except (OSError, ET.ParseError):
+        return False
+    root = tree.getroot()
+    suite = root if root.tag == "testsuite" else root.find("testsuite")
+    if suite is None:
+        return False
+    testcases: dict[tuple[str, str], ET.Element] = {}
+    for tc in suite.iter("testcase"):
+        testcases.setdefault((tc.get("classname", ""), tc.get("name", "")), tc)
+    for case in cases:
+        found = testcases.get(testcase_key(case.nodeid, prefix))
+        if found is not None:
+            add_case_extras(found, case)
+    add_suite_properties(suite, properties)
+    p.write_text('<?xml version="1.0" encoding="utf-8"?>' + ET.tostring(root, encoding="unicode"),
+                 encoding="utf-8")
+    return True

@@ -1,0 +1,94 @@
+"""One test case per target: the inventory's targets (or discovery's) become the ``gvp_target`` parameter.
+
+A row with no target still gets one case, so that the end of the run can say why nothing was probed:
+``NotConfigured`` (skipped: no inventory section, or the row disabled) or ``DiscoveryFailed`` (fails in its
+call phase with cause ``config``). And the few questions every part of the plugin asks of an item.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from gvpconf import discovery
+from gvpconf.catalog import BY_NUMBER, Connection
+from gvpconf.inventory import Inventory, Target
+
+#: the fixture every conformance test reaches its target through
+FIXTURE = "gvp_target"
+
+
+@dataclass(frozen=True)
+class NotConfigured:
+    """Stands in for a target when the inventory gives none: the case is skipped with this reason."""
+
+    reason: str
+    disabled: bool = False
+
+
+@dataclass(frozen=True)
+class DiscoveryFailed:
+    """Stands in for the targets when discovery failed: the case fails with cause ``config``."""
+
+    reason: str
+
+
+Param = Target | NotConfigured | DiscoveryFailed
+
+
+def parametrize(metafunc: pytest.Metafunc, inventory: Inventory | None) -> None:
+    if FIXTURE not in metafunc.fixturenames:
+        return
+    row = row_of(metafunc.definition)
+    if row is None:
+        raise pytest.UsageError(f"{metafunc.definition.nodeid}: a conformance test needs "
+                                "pytestmark = connection(N)")
+    params: list[Param]
+    ids: list[str]
+    if inventory is None:
+        params, ids = [NotConfigured("no inventory")], ["no-inventory"]
+    elif not inventory.override(row.number).enabled:
+        params = [NotConfigured(f"connection {row.number} is disabled in the inventory "
+                                f"(connections.\"{row.number}\".enabled)", disabled=True)]
+        ids = ["disabled"]
+    else:
+        try:
+            targets = discovery.targets_for(inventory, row.destination)
+        except discovery.DiscoveryError as exc:
+            params, ids = [DiscoveryFailed(str(exc))], ["discovery-failed"]
+        else:
+            if targets:
+                params, ids = list(targets), [t.id for t in targets]
+            else:
+                params = [NotConfigured(f"not configured: the inventory has no destinations.{row.destination}"
+                                        ".targets")]
+                ids = ["not-configured"]
+    metafunc.parametrize(FIXTURE, params, ids=ids, indirect=True)
+
+
+def row_of(node: pytest.Item | pytest.Function | Any) -> Connection | None:
+    """The row of the table a conformance item tests (``connection(N)``), None for any other item."""
+    mark = node.get_closest_marker("gvp_connection")
+    return BY_NUMBER[int(mark.args[0])] if mark is not None else None
+
+
+def probe_of(item: pytest.Item) -> str | None:
+    mark = item.get_closest_marker("gvp_probe")
+    return str(mark.args[0]) if mark is not None else None
+
+
+def param_of(item: pytest.Item) -> Param | None:
+    callspec = getattr(item, "callspec", None)
+    param: Param | None = callspec.params.get(FIXTURE) if callspec is not None else None
+    return param
+
+
+def target_name(item: pytest.Item) -> str:
+    """The target's name, or the case's id when it has no target (``not-configured``, ``discovery-failed``)."""
+    param = param_of(item)
+    if isinstance(param, Target):
+        return param.id
+    callspec = getattr(item, "callspec", None)
+    return getattr(callspec, "id", "") or "-"

@@ -1,0 +1,131 @@
+"""The run as data (``RunRecord``), built from the case records at session end, and where it goes: the
+report files, a Pushgateway, the JUnit testsuite properties."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import socket
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from gvpconf import __version__, redact
+from gvpconf.catalog import CONNECTIONS
+from gvpconf.inventory import Inventory
+from gvpconf.plugin import verdicts
+from gvpconf.plugin.options import Options
+from gvpconf.report import model
+
+if TYPE_CHECKING:
+    from gvpconf.report.waivers import Waivers
+
+
+def digest(path: str | None) -> str:
+    if not path:
+        return ""
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError:
+        return ""
+
+
+@dataclass(frozen=True)
+class RunFacts:
+    """What the session knows of the run besides its cases."""
+
+    options: Options
+    inventory: Inventory | None
+    rows: verdicts.Rows
+    probes_of: Mapping[int, set[str]]  # the probes each row's selected cases use
+    started: dt.datetime
+    exit_status: int
+    problems: Sequence[str]
+    waivers: Waivers | None
+    baseline: model.RunRecord | None
+
+
+def connections(rows: verdicts.Rows, cases: Sequence[model.CaseRecord],
+                probes_of: Mapping[int, set[str]]) -> list[model.ConnectionRecord]:
+    """All 22 rows, each with its verdict derived from its cases."""
+    from gvpconf.probes import PROBES
+
+    by_row: dict[int, list[model.CaseRecord]] = {}
+    for case in cases:
+        by_row.setdefault(case.connection, []).append(case)
+    out = []
+    for c in CONNECTIONS:
+        row_cases = by_row.get(c.number, [])
+        v = verdicts.judge(c.number, rows, row_cases)
+        out.append(model.ConnectionRecord(
+            number=c.number, source=c.source, source_label=c.source_label, destination=c.destination,
+            destination_label=c.destination_label, protocol=c.protocol, ports=c.ports,
+            classification=c.suite_class, seed_classification=c.seed_classification, verdict=v.verdict,
+            detail=v.detail, why=v.why, causes=list(v.causes),
+            sends=[f"{p}: {PROBES.get(p, '')}" for p in sorted(probes_of.get(c.number, ()))], cases=row_cases))
+    return out
+
+
+def run_record(facts: RunFacts, cases: Sequence[model.CaseRecord]) -> model.RunRecord:
+    from gvpconf.report import drift
+
+    finished = dt.datetime.now(dt.UTC)
+    inv, opts = facts.inventory, facts.options
+    run = model.RunRecord(
+        suite_version=__version__, cluster=inv.cluster.name if inv else "",
+        namespace=inv.cluster.namespace if inv else "", inventory_path=str(opts.inventory_path or ""),
+        inventory_sha256=digest(opts.inventory_path), source_role=opts.source or "all",
+        source_pod=os.environ.get("GVP_SOURCE_POD") or os.environ.get("HOSTNAME") or socket.gethostname(),
+        source_zone=os.environ.get("GVP_SOURCE_ZONE", ""), started=facts.started.isoformat(timespec="seconds"),
+        finished=finished.isoformat(timespec="seconds"),
+        duration_s=round((finished - facts.started).total_seconds(), 3), exit_status=facts.exit_status,
+        selection=facts.rows.selection, problems=list(facts.problems),
+        waivers=facts.waivers.records() if facts.waivers is not None else [],
+        connections=connections(facts.rows, cases, facts.probes_of))
+    if facts.baseline is not None and opts.baseline:
+        run.drift = drift.compare(facts.baseline, run, opts.baseline, opts.latency_threshold)
+    return run
+
+
+def suite_properties(run: model.RunRecord, problems: Sequence[str]) -> list[tuple[str, str]]:
+    """The JUnit testsuite properties: every row's verdict, the counts, where the run ran, its errors."""
+    props = [(f"connection.{c.number}.verdict", c.verdict) for c in run.connections]
+    props.append(("connections.verified", f"{verdicts.count(run.connections, verdicts.VERIFIED)}/{len(CONNECTIONS)}"))
+    for verdict in (verdicts.FLAKY, verdicts.WAIVED, verdicts.FAILED):
+        props.append((f"connections.{verdict.lower()}", str(verdicts.count(run.connections, verdict))))
+    if run.cluster:
+        props += [("cluster", run.cluster), ("namespace", run.namespace)]
+    if run.inventory_path:
+        props.append(("inventory.sha256", run.inventory_sha256))
+    props.append(("suite.version", run.suite_version))
+    props += [("run.error", problem) for problem in problems]
+    return props
+
+
+def write(run: model.RunRecord, options: Options) -> tuple[list[str], list[str]]:
+    """Write the reports (and push the metrics when asked): (notes, problems) for the end of the run."""
+    from gvpconf import report
+
+    notes: list[str] = []
+    problems: list[str] = []
+    outdir = options.reports_dir
+    if outdir and outdir != "none":
+        try:
+            written = report.write_all(run, outdir)
+        except OSError as exc:
+            problems.append(f"report error: cannot write {outdir}: {exc.strerror or exc}")
+        else:
+            notes.append("reports: " + ", ".join(str(p) for p in written))
+    url = options.pushgateway
+    if url:
+        from gvpconf.report import prometheus
+
+        try:
+            prometheus.push(redact.scrub(prometheus.render(run)), url, instance=run.source_pod)
+        except OSError as exc:
+            notes.append(f"pushgateway: push to {url} failed: {exc} (metrics.prom is still written)")
+        else:
+            notes.append(f"pushgateway: pushed to {url}")
+    return notes, problems

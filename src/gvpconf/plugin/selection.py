@@ -1,0 +1,88 @@
+"""Which cases run: ``--connection`` and ``--source`` (after pytest's ``-m``/``-k``), then the opt-ins;
+which rows that leaves selected; and the waived cases marked ``xfail`` before anything runs.
+
+A waiver names a connection and optionally a target, both known at collection: each case it covers
+gets ``pytest.mark.xfail(strict=False)`` with the waiver as its reason, so a failure is reported as
+waived (JUnit ``<skipped type="pytest.xfail">``) and a pass stays a pass.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import pytest
+
+from gvpconf.catalog import Connection
+from gvpconf.inventory import Target
+from gvpconf.plugin import cases, params
+from gvpconf.plugin.optin import BY_NAME, item_opt_in
+
+if TYPE_CHECKING:
+    from gvpconf.plugin.session import GvpSession
+    from gvpconf.report.waivers import Waiver, Waivers
+
+
+@dataclass
+class Chosen:
+    kept: list[pytest.Item] = field(default_factory=list)
+    dropped: list[pytest.Item] = field(default_factory=list)
+
+
+def select(gvp: GvpSession, items: list[pytest.Item]) -> Chosen:
+    """Keep what ``--connection``, ``--source`` and the opt-ins allow; note what the opt-ins left out, and why."""
+    chosen = Chosen()
+    opted_out: list[tuple[pytest.Item, Connection, str]] = []
+    for item in items:
+        row = params.row_of(item)
+        if row is None:
+            chosen.kept.append(item)
+            continue
+        check_layout(item, row, gvp.modules)
+        if gvp.options.filtered_out(row.source, row.number):
+            chosen.dropped.append(item)
+            continue
+        opt_in = item_opt_in(item)
+        if opt_in is not None and not gvp.opt_ins.enabled(opt_in.name, row.destination):
+            chosen.dropped.append(item)
+            opted_out.append((item, row, opt_in.name))
+            gvp.left_out.setdefault(opt_in.name, []).append(item.nodeid)
+            continue
+        chosen.kept.append(item)
+    gvp.rows.selected |= {r.number for r in (params.row_of(i) for i in chosen.kept) if r is not None}
+    for _item, row, name in opted_out:
+        if row.number not in gvp.rows.selected:
+            o = BY_NAME[name]
+            gvp.rows.opted_out[row.number] = f"opt-in {o.what} not opted into ({o.how})"
+    return chosen
+
+
+def check_layout(item: pytest.Item, row: Connection, modules: dict[int, set[str]]) -> None:
+    """One module per connection, in the directory of its class (cilium's one-test-per-file)."""
+    module = str(item.path)
+    seen = modules.setdefault(row.number, set())
+    seen.add(module)
+    if len(seen) > 1:
+        raise pytest.UsageError(f"connection {row.number} has more than one module: "
+                                f"{', '.join(sorted(seen))} (keep one per connection)")
+    if item.path.parent.name in ("egress", "intra", "ingress") and item.path.parent.name != row.suite_class:
+        raise pytest.UsageError(f"{module}: connection {row.number} is {row.suite_class}, "
+                                f"move the module to tests/{row.suite_class}/")
+
+
+def covering(waivers: Waivers, connection: int, target: str) -> Waiver | None:
+    """The active waiver covering a case, without counting it as used (only a waived failure does)."""
+    return next((w for w in waivers.waivers if w.covers(connection, target) and not w.expired(waivers.today)),
+                None)
+
+
+def mark_waived(gvp: GvpSession, items: list[pytest.Item]) -> None:
+    assert gvp.waivers is not None
+    for item in items:
+        row = params.row_of(item)
+        if row is None or not isinstance(params.param_of(item), Target | params.DiscoveryFailed):
+            continue
+        waiver = covering(gvp.waivers, row.number, params.target_name(item))
+        if waiver is not None:
+            item.add_marker(pytest.mark.xfail(reason=cases.waiver_reason(waiver), strict=False))
+            gvp.waiver_of[item.nodeid] = waiver

@@ -1,0 +1,349 @@
+"""``GvpSession``: the plugin as one object, made and registered in ``pytest_configure`` (as pytest-xdist
+registers its ``DSession``); its hooks are its methods, and everything a run knows lives on it.
+
+The run, hook by hook: targets become parameters (``params``); collection tags every case with its
+row's markers; selection keeps the cases of ``--connection``/``--source`` and the opted-into tests,
+and marks the waived ones ``xfail`` (``selection``); every selected probe starts when the run starts
+(``gvpconf.scheduler``); each case asserts on its own probe's result (``fixtures``); its report
+becomes a case record (``cases``), the one tally that the verdicts, the end table (``verdicts``), the
+reports (``results``) and the JUnit extras (``junit``) are derived from.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Generator
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from gvpconf import redact
+from gvpconf.catalog import CONNECTIONS, Connection
+from gvpconf.evidence import Fact
+from gvpconf.inventory import Inventory, InventoryError, Target, load, resolve_secrets
+from gvpconf.inventory.policy import retry_for
+from gvpconf.plugin import cases, params, results, selection, verdicts
+from gvpconf.plugin.deny import DenyMatrix
+from gvpconf.plugin.optin import OptIns
+from gvpconf.plugin.options import Options
+from gvpconf.probes.context import ProbeContext
+from gvpconf.report import model
+from gvpconf.scheduler import Job, ProbeResult, Scheduler, run_job
+
+if TYPE_CHECKING:
+    from gvpconf.report.waivers import Waiver, Waivers
+
+#: where the session is kept (``config.stash[SESSION]``) and the name it is registered under
+SESSION = pytest.StashKey["GvpSession"]()
+NAME = "gvpconf-session"
+
+Status = tuple[str, str, str | tuple[str, dict[str, bool]]]
+
+
+class GvpSession:
+    def __init__(self, config: pytest.Config, options: Options, inventory: Inventory | None = None,
+                 waivers: Waivers | None = None, baseline: model.RunRecord | None = None) -> None:
+        self.config = config
+        self.options = options
+        self.inventory = inventory
+        self.waivers = waivers
+        self.baseline = baseline
+        self.opt_ins = OptIns.resolve(config, inventory)
+        disabled = {c.number for c in CONNECTIONS if inventory is not None and not inventory.override(c.number).enabled}
+        self.rows = verdicts.Rows(disabled=disabled, selection=options.selection)
+        self.left_out: dict[str, list[str]] = {}  # opt-in name -> node ids of the tests it left out
+        self.modules: dict[int, set[str]] = {}  # row -> its module(s)
+        self.secrets: dict[str, dict[str, Any]] = {}
+        self.waiver_of: dict[str, Waiver] = {}  # node id -> the waiver of its xfail mark
+        self.scheduler: Scheduler | None = None
+        self.deny: DenyMatrix | None = None
+        self.results: dict[str, ProbeResult] = {}  # node id -> its probe's result
+        self.cases: dict[str, model.CaseRecord] = {}  # node id -> its record, in run order
+        self.statuses: dict[tuple[str, str], Status] = {}  # (node id, phase) -> how the terminal shows it
+        self.problems: list[str] = []  # run-level errors: expired waivers, unwritable reports
+        self.notes: list[str] = []  # run-level information: reports written, ...
+        self.started = dt.datetime.now(dt.UTC)
+        self.run: model.RunRecord | None = None
+
+    @classmethod
+    def from_config(cls, config: pytest.Config) -> GvpSession:
+        """Read and check the options and the files they name; a problem is a one-line usage error."""
+        options = Options.from_config(config)
+        inventory = None
+        if options.inventory_path:
+            try:
+                inventory = load(options.inventory_path)
+            except InventoryError as exc:
+                raise pytest.UsageError(f"inventory error: {exc}") from None
+        waivers = None
+        if options.waivers:
+            from gvpconf.report import waivers as w
+
+            try:
+                waivers = w.Waivers(w.load(options.waivers), options.waivers)
+            except w.WaiverError as exc:
+                raise pytest.UsageError(f"waiver error: {exc}") from None
+        baseline = None
+        if options.baseline:
+            try:
+                baseline = model.load(options.baseline)
+            except ValueError as exc:
+                raise pytest.UsageError(f"baseline error: {exc} (pass the results.json of an earlier run)") from None
+        return cls(config, options, inventory, waivers, baseline)
+
+    # -- collection --------------------------------------------------------------------------------
+
+    def pytest_report_header(self, config: pytest.Config) -> list[str]:
+        found = self.options.detected
+        return [f"gvpconf: --source auto -> {found.role} ({found.how})"] if found is not None else []
+
+    def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
+        params.parametrize(metafunc, self.inventory)
+
+    def pytest_itemcollected(self, item: pytest.Item) -> None:
+        """Markers per connection, class and source role, so ``-m c08``, ``-m intra``, ``-m from_mcp`` work."""
+        row = params.row_of(item)
+        if row is not None:
+            item.add_marker(f"c{row.number:02d}")
+            item.add_marker(row.suite_class)
+            item.add_marker(f"from_{row.source}")
+            self.rows.implemented.add(row.number)
+
+    @pytest.hookimpl(tryfirst=True, specname="pytest_collection_modifyitems")
+    def pytest_collection_modifyitems_deny(self, session: pytest.Session, items: list[pytest.Item]) -> None:
+        """``--deny-matrix``: its generated cases join before ``-m`` and ``-k`` select."""
+        if not self.options.deny_matrix:
+            return
+        role = self.options.source
+        if role is None:
+            raise pytest.UsageError("--deny-matrix needs --source ROLE (or auto): the matrix is what one pod's "
+                                    "role must not reach")
+        if self.inventory is None:
+            raise pytest.UsageError("--deny-matrix needs an inventory (--inventory FILE or $GVP_INVENTORY)")
+        self.deny = DenyMatrix(role, self.inventory, self.options.deny_timeout)
+        items.extend(self.deny.items(session))
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
+        """After ``-m``/``-k``: ``--connection``, ``--source`` and the opt-ins select; waivers mark; secrets load."""
+        chosen = selection.select(self, items)
+        if chosen.dropped:
+            config.hook.pytest_deselected(items=chosen.dropped)
+            items[:] = chosen.kept
+        conformance = [i for i in items if params.row_of(i) is not None]
+        if conformance and self.inventory is None:
+            raise pytest.UsageError("no inventory: pass --inventory FILE or set GVP_INVENTORY "
+                                    "(start from fixtures/inventory.example.yaml)")
+        if self.inventory is None or not conformance:
+            return
+        if self.waivers is not None:
+            selection.mark_waived(self, conformance)
+        if not self.options.plan:
+            keys = {r.destination for r in (params.row_of(i) for i in conformance) if r is not None}
+            try:
+                self.secrets = resolve_secrets(self.inventory, sorted(keys), str(self.options.inventory_path))
+            except InventoryError as exc:
+                raise pytest.UsageError(f"inventory error: {exc}") from None
+
+    # -- running -----------------------------------------------------------------------------------
+
+    def job_for(self, item: pytest.Item) -> Job | None:
+        row, probe, target = params.row_of(item), params.probe_of(item), params.param_of(item)
+        inv = self.inventory
+        if row is None or probe is None or not isinstance(target, Target) or inv is None:
+            return None
+        dest = inv.destination(row.destination)
+        assert dest is not None
+        secrets = self.secrets.get(row.destination, {})
+        opt_ins = self.opt_ins.for_destination(row.destination)
+
+        def make_context(deadline: Any) -> ProbeContext:
+            return ProbeContext(connection=row, target=target, destination=dest, secrets=secrets,
+                                deadline=deadline, opt_ins=opt_ins)
+
+        return Job(probe=probe, timeouts=inv.timeouts_for(row.number), make_context=make_context,
+                   retry=retry_for(inv, row.number, probe))
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> Generator[None, object, object]:
+        """Start every selected probe (and expected-deny check) at once; each case then awaits its own."""
+        # --plan and --collect-only send nothing; pytest's own loop returns early for --collect-only,
+        # so the probes must not have been started before it
+        idle = self.options.plan or self.options.collect_only
+        jobs = [] if idle else [(i.nodeid, j) for i in session.items if (j := self.job_for(i)) is not None]
+        if jobs:
+            self.scheduler = Scheduler(min(self.options.workers, len(jobs)))
+            for key, job in jobs:
+                self.scheduler.submit(key, job)
+        if self.deny is not None and not idle:
+            self.deny.start(session.items)
+        try:
+            return (yield)
+        finally:
+            if self.scheduler is not None:
+                self.scheduler.shutdown()
+            if self.deny is not None:
+                self.deny.stop()
+
+    @pytest.hookimpl(tryfirst=True, specname="pytest_runtestloop")
+    def pytest_runtestloop_plan(self, session: pytest.Session) -> bool | None:
+        """``--plan``: print what would be probed and what each probe sends, run nothing."""
+        if not self.options.plan:
+            return None
+        from gvpconf.plugin import plan
+
+        tr = self.config.pluginmanager.get_plugin("terminalreporter")
+        for line in plan.lines(session.items, self.inventory, self.options, self.rows):
+            if tr is not None:
+                tr.write_line(line)
+            else:  # pragma: no cover - -p no:terminal
+                print(line)
+        return True
+
+    def evidence(self, item: pytest.Item) -> dict[str, Fact]:
+        """The facts of this case's probe (awaited, or run now if it was not started), into JUnit."""
+        if self.scheduler is not None and item.nodeid in self.scheduler:
+            result = self.scheduler.result(item.nodeid)
+        else:  # e.g. a test selected after the session started: run it here
+            job = self.job_for(item)
+            if job is None:
+                raise pytest.UsageError(f"{item.nodeid}: a conformance test needs @probe(NAME)")
+            result = run_job(job)
+        props = item.user_properties
+        props.append(("probe", result.probe))
+        props.append(("duration_ms", round(result.duration * 1000, 1)))
+        if len(result.attempts) > 1:
+            props.append(("attempts", len(result.attempts)))
+        props += list(result.evidence.facts.items())
+        # the verdict is given in the call phase (pytest_pyfunc_call), so that a probe failure is a JUnit
+        # <failure>, not a setup <error>
+        self.results[item.nodeid] = result
+        facts: dict[str, Fact] = result.evidence.facts
+        return facts
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        row = params.row_of(item)
+        if row is None:
+            return
+        target = params.param_of(item)
+        props = item.user_properties
+        props += [("connection", row.number), ("source", row.source_label),
+                  ("destination", row.destination_label), ("protocol", row.protocol),
+                  ("port", target.port if isinstance(target, Target) else (row.ports or "-")),
+                  ("classification", row.suite_class), ("seed_classification", row.seed_classification or "-")]
+        if isinstance(target, Target):
+            props += [("target", target.id), ("address", target.address)]
+            if target.zone:
+                props.append(("zone", target.zone))
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_pyfunc_call(self, pyfuncitem: pytest.Function) -> None:
+        """Fail the case, in its call phase, when its probe failed: one line with the cause, no traceback."""
+        target = params.param_of(pyfuncitem)
+        if isinstance(target, params.DiscoveryFailed):
+            pyfuncitem.user_properties.append(("cause", "config"))
+            pytest.fail(redact.scrub(f"discovery failed: {target.reason}"), pytrace=False)
+        result = self.results.get(pyfuncitem.nodeid)
+        if result is None:
+            return
+        if result.error is not None:
+            raise result.error
+        if result.failure is not None:
+            row = params.row_of(pyfuncitem)
+            assert row is not None and isinstance(target, Target)
+            props = pyfuncitem.user_properties
+            props.append(("cause", result.failure.cause.value))
+            if result.failure.phase:
+                props.append(("phase", result.failure.phase))
+            msg = f"#{row.number} {row.source} -> {target.id} ({target.address}): {result.failure}"
+            pytest.fail(redact.scrub(msg), pytrace=False)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None],
+                                  ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        report = yield
+        row = params.row_of(item)
+        if row is None:
+            return report
+        # secrets never reach a report, whatever raised them
+        if report.longrepr is not None and not isinstance(report.longrepr, tuple):
+            text = str(report.longrepr)
+            scrubbed = redact.scrub(text)
+            if scrubbed != text:
+                report.longrepr = scrubbed
+        if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
+            self._record(item, row, report)
+        return report
+
+    def _record(self, item: pytest.Item, row: Connection, report: pytest.TestReport) -> None:
+        waiver = self.waiver_of.get(item.nodeid)
+        today = self.waivers.today if self.waivers is not None else dt.date.today()
+        case = cases.record(item, row, report, self.results.get(item.nodeid), waiver, today)
+        extra: list[tuple[str, object]] = []
+        failed = case.outcome in (model.FAILED, model.ERROR, model.WAIVED)
+        if failed and case.cause and "cause" not in dict(item.user_properties):
+            extra.append(("cause", case.cause))
+        key = (item.nodeid, report.when)
+        if case.outcome == model.FLAKY:
+            extra.append(("flaky", "true"))
+            if report.when == "call":
+                self.statuses[key] = ("flaky", "R", ("FLAKY", {"yellow": True}))
+        elif case.outcome == model.WAIVED and waiver is not None:
+            assert self.waivers is not None
+            self.waivers.match(row.number, case.target)  # counts it as used
+            extra.append(("waived", f"{waiver.owner} until {waiver.expires.isoformat()}: {waiver.reason}"))
+            self.statuses[key] = ("waived", "w", ("WAIVED", {"yellow": True}))
+        elif case.outcome == model.PASSED and waiver is not None:  # its xfail mark: not an "XPASS"
+            self.statuses[key] = ("passed", ".", "PASSED")
+        # JUnit properties: the teardown report, which junitxml writes, copies the item's list
+        item.user_properties.extend(extra)
+        report.user_properties.extend(extra)
+        self.cases[item.nodeid] = case
+
+    def pytest_report_teststatus(self, report: pytest.TestReport, config: pytest.Config) -> Status | None:
+        return self.statuses.get((report.nodeid, report.when))
+
+    # -- the end -----------------------------------------------------------------------------------
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        self.started = dt.datetime.now(dt.UTC)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        """Verdicts from the case records; expired waivers fail the run; the reports are written."""
+        if not self.rows.implemented or self.options.plan:
+            return
+        if self.waivers is not None:
+            self.problems += self.waivers.expired_lines()
+        if self.problems and session.exitstatus == 0:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        probes_of: dict[int, set[str]] = {}
+        for item in session.items:
+            row, probe = params.row_of(item), params.probe_of(item)
+            if row is not None and probe is not None:
+                probes_of.setdefault(row.number, set()).add(probe)
+        facts = results.RunFacts(self.options, self.inventory, self.rows, probes_of, self.started,
+                                 int(session.exitstatus), list(self.problems), self.waivers, self.baseline)
+        self.run = results.run_record(facts, list(self.cases.values()))
+        notes, problems = results.write(self.run, self.options)
+        self.notes += notes
+        self.problems += problems
+
+    @pytest.hookimpl(trylast=True, specname="pytest_sessionfinish")
+    def pytest_sessionfinish_junit(self, session: pytest.Session) -> None:
+        """Once pytest's junitxml has written ``--junitxml``: the verdicts and extras into it."""
+        if self.run is None or self.options.xmlpath is None:
+            return
+        from gvpconf.plugin import junit
+
+        prefix = self.config.getoption("junitprefix", None)
+        junit.amend(self.options.xmlpath, self.run.cases(), results.suite_properties(self.run, self.problems),
+                    prefix=str(prefix) if prefix else None)
+
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter, exitstatus: int,
+                                config: pytest.Config) -> None:
+        from gvpconf.plugin import terminal
+
+        terminal.write(terminalreporter, self)

@@ -1,1 +1,0 @@
-"""pytest hooks and options of the web area (loaded by the root conftest.py after gvpconf.plugin)."""
