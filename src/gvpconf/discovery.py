@@ -13,8 +13,8 @@ catalog for the MCP pool, ...) plug in here; a discovery that fails or finds not
 * ``destinations.consul.node_agent``: the node-local Consul agent (``<hostIP>:8501``) is added to the
   Consul targets, its host read from the pod's environment (``HOST_IP`` by default).
 
-Results are cached per inventory and destination: one Consul query per run, however many test
-functions the connection's module has.
+A run's ``Discovery`` caches per destination: one Consul query per run, however many test functions the
+connection's module has.
 """
 
 from __future__ import annotations
@@ -29,26 +29,33 @@ class DiscoveryError(Exception):
     """Discovery could not produce targets. ``str()`` is one line saying why."""
 
 
-#: per inventory object (by identity) and destination; the entry holds the inventory itself, so its id cannot be
-#: reused by another inventory while the entry lives (a freed one's could, and would hand out its targets)
-_cache: dict[tuple[int, str], tuple[Inventory, list[Target] | DiscoveryError]] = {}
-_lock = threading.Lock()
+class Discovery:
+    """The targets of one run's inventory, each destination discovered once (one Consul query per run, however
+    many test functions the connection's module has). The pytest session owns one; nothing is kept between runs.
+    """
+
+    def __init__(self, inventory: Inventory) -> None:
+        self.inventory = inventory
+        self._found: dict[str, list[Target] | DiscoveryError] = {}
+        self._lock = threading.Lock()
+
+    def targets_for(self, destination: str) -> list[Target]:
+        with self._lock:
+            found = self._found.get(destination)
+            if found is None:
+                try:
+                    found = targets_for(self.inventory, destination)
+                except DiscoveryError as exc:
+                    found = exc
+                self._found[destination] = found
+        if isinstance(found, DiscoveryError):
+            raise found
+        return list(found)
 
 
 def targets_for(inventory: Inventory, destination: str) -> list[Target]:
-    key = (id(inventory), destination)
-    with _lock:
-        entry = _cache.get(key)
-        if entry is None or entry[0] is not inventory:
-            try:
-                found: list[Target] | DiscoveryError = _targets(inventory, destination)
-            except DiscoveryError as exc:
-                found = exc
-            entry = _cache[key] = (inventory, found)
-    cached = entry[1]
-    if isinstance(cached, DiscoveryError):
-        raise cached
-    return list(cached)
+    """The targets of ``destination``, discovered now (uncached: a run uses ``Discovery``)."""
+    return _targets(inventory, destination)
 
 
 def _targets(inventory: Inventory, destination: str) -> list[Target]:

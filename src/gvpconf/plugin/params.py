@@ -38,7 +38,7 @@ class DiscoveryFailed:
 Param = Target | NotConfigured | DiscoveryFailed
 
 
-def parametrize(metafunc: pytest.Metafunc, inventory: Inventory | None) -> None:
+def parametrize(metafunc: pytest.Metafunc, inventory: Inventory | None, found: discovery.Discovery | None) -> None:
     if FIXTURE not in metafunc.fixturenames:
         return
     row = row_of(metafunc.definition)
@@ -47,7 +47,7 @@ def parametrize(metafunc: pytest.Metafunc, inventory: Inventory | None) -> None:
                                 "pytestmark = connection(N)")
     params: list[Param]
     ids: list[str]
-    if inventory is None:
+    if inventory is None or found is None:
         params, ids = [NotConfigured("no inventory")], ["no-inventory"]
     elif not inventory.override(row.number).enabled:
         params = [NotConfigured(f"connection {row.number} is disabled in the inventory "
@@ -55,7 +55,7 @@ def parametrize(metafunc: pytest.Metafunc, inventory: Inventory | None) -> None:
         ids = ["disabled"]
     else:
         try:
-            targets = discovery.targets_for(inventory, row.destination)
+            targets = found.targets_for(row.destination)
         except discovery.DiscoveryError as exc:
             params, ids = [DiscoveryFailed(str(exc))], ["discovery-failed"]
         else:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from gvpconf import redact
+from gvpconf import discovery, redact
 from gvpconf.catalog import CONNECTIONS, Connection
 from gvpconf.evidence import Fact
 from gvpconf.inventory import Inventory, InventoryError, Target, load, resolve_secrets
@@ -46,6 +46,7 @@ class GvpSession:
         self.config = config
         self.options = options
         self.inventory = inventory
+        self.discovery = discovery.Discovery(inventory) if inventory is not None else None
         self.waivers = waivers
         self.baseline = baseline
         self.opt_ins = OptIns.resolve(config, inventory)
@@ -98,7 +99,7 @@ class GvpSession:
         return [f"gvpconf: --source auto -> {found.role} ({found.how})"] if found is not None else []
 
     def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
-        params.parametrize(metafunc, self.inventory)
+        params.parametrize(metafunc, self.inventory, self.discovery)
 
     def pytest_itemcollected(self, item: pytest.Item) -> None:
         """Markers per connection, class and source role, so ``-m c08``, ``-m intra``, ``-m from_mcp`` work."""
