@@ -6,10 +6,16 @@
 
     @probe("activemq.stomp")
     def test_billing_messages_round_trip(evidence):
-        assert evidence["stomp.received"] == "1 of 1"
+        assert evidence["stomp.received"] == "1 of 1"   # the message sent comes back on our own destination
+
+    @probe("sip.options")
+    def test_answers_options(evidence, expect):
+        assert status_accepted(evidence["sip.status"], expect.accept_status)
 
 ``connection(N)`` ties every test of the module to row N of the catalog; ``probe(name)``
-names the prober whose result the test's ``evidence`` fixture holds. Targets come from the
+names the prober whose result the test's ``evidence`` fixture holds; ``expect`` is the inventory's section of the
+destination. The rule predicates (``status_accepted``, ``within``, ``covers``, ``at_least``) are those of
+``gvpconf.rules``, which the probers apply too: a test body states the rule its prober enforces. Targets come from the
 inventory: each one is its own test case, with the target's name as its id.
 
 ``call`` (``opt_in("calls")``) marks a test that touches production call paths: it runs only when
@@ -27,6 +33,14 @@ import pytest
 from gvpconf.catalog import connection as _row
 from gvpconf.plugin.optin import BY_NAME, MARKER
 from gvpconf.probes import PROBES
+from gvpconf.rules import at_least, covers, status_accepted, within
+from gvpconf.vxml import VERSIONS
+
+__all__ = ["VOICEXML_VERSIONS", "at_least", "call", "connection", "covers", "opt_in", "probe", "status_accepted",
+           "within"]
+
+#: the VoiceXML versions a fetched application may declare (those gvpconf.vxml accepts)
+VOICEXML_VERSIONS = frozenset(VERSIONS)
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -8,12 +8,14 @@ pytestmark = connection(10)
 
 @probe("consul.cluster")
 def test_leader_elected_and_token_valid(evidence):
-    """Consul has a leader, and knows the MCP's ACL token."""
+    """Consul has a leader, and knows the MCP's ACL token (or none is configured)."""
     assert evidence["consul.leader"] != "none"
+    assert evidence["consul.token"] in ("valid", "none configured")
 
 
 @probe("consul.mcp_registration")
-def test_this_mcp_registered_and_healthy(evidence):
-    """This MCP pod is an instance of the MCP service, with its own address and SIP port, its checks passing."""
+def test_this_mcp_registered_and_healthy(evidence, expect):
+    """This MCP pod is an instance of the MCP service at its own address and SIP port, every check passing."""
+    assert evidence["consul.self"].endswith(f":{expect.sip_port}")
     passing, total = evidence["consul.checks"].split()[0].split("/")
     assert passing == total

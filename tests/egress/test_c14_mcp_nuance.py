@@ -4,25 +4,28 @@ Safe by default: SIP OPTIONS to each Nuance SIP target; RTSP OPTIONS and DESCRIB
 Opt-in: RTSP SETUP to learn the server's RTP port, then a bounded RTP burst to it.
 """
 
-from gvpconf.suite import call, connection, probe
+from gvpconf.suite import call, connection, covers, probe, status_accepted
 
 pytestmark = connection(14)
 
 
 @probe("sip.options")
-def test_nuance_answers_sip_options(evidence):
-    """Nuance's SIP (MRCPv2 signalling) stack answers OPTIONS, echoing our transaction."""
-    assert isinstance(evidence["sip.status"], int)
+def test_nuance_answers_sip_options(evidence, expect):
+    """Nuance's SIP (MRCPv2 signalling) stack answers OPTIONS in our transaction, with an accepted status."""
+    assert evidence["sip.transaction"] == "ours"  # Via branch, Call-ID, CSeq and From tag echoed (RFC 3261 §17.1.3)
+    assert status_accepted(evidence["sip.status"], expect.accept_status)
 
 
 @probe("rtsp.describe")
-def test_nuance_rtsp_answers_options_and_describe(evidence):
-    """RTSP/1.0 200 with CSeq echoed, Public listing the required methods, DESCRIBE answering SDP."""
-    assert evidence["rtsp.urls"] >= 1
+def test_nuance_rtsp_answers_options_and_describe(evidence, expect):
+    """RTSP/1.0 200 with CSeq echoed, Public listing what the probe goes on to use, DESCRIBE answering SDP."""
+    assert covers(evidence["rtsp.public"], expect.rtsp_require_public, ignore_case=True)
+    assert evidence["rtsp.sdp_media"].startswith("audio ")
 
 
 @call
 @probe("rtsp.setup")
-def test_nuance_rtsp_setup_takes_rtp(evidence):
-    """SETUP names the server's RTP port; our bounded RTP burst to it draws no ICMP unreachable."""
-    assert evidence["rtp.sent"] > 0
+def test_nuance_rtsp_setup_takes_rtp(evidence, expect):
+    """SETUP names the server's RTP port; our bounded RTP burst to it draws no ICMP port unreachable."""
+    assert evidence["rtsp.server_port"]
+    assert evidence["rtp.sent"] == expect.media.packets

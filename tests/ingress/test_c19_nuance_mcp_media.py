@@ -4,13 +4,17 @@ Opt-in (it makes the Nuance side stream): listen on a port of the MCP's RTP rang
 client_port and PLAY; media must arrive in the pod, within the loss and jitter thresholds.
 """
 
-from gvpconf.suite import call, connection, probe
+from gvpconf.suite import call, connection, probe, within
 
 pytestmark = connection(19)
 
 
 @call
 @probe("rtp.ingress")
-def test_nuance_media_arrives_in_the_mcp_pod(evidence):
-    """RTP arrives on our port; nothing arriving is a timeout, loss/jitter over threshold is semantic."""
+def test_nuance_media_arrives_in_the_mcp_pod(evidence, expect):
+    """RTP streamed by Nuance arrives on our port in the MCP's range, within the loss and jitter thresholds
+    (nothing arriving is a timeout; loss or jitter over the threshold is semantic)."""
+    media = expect.ingress.media
     assert evidence["rtp.received"] > 0
+    assert within(evidence["rtp.loss_pct"], media.max_loss_pct)
+    assert within(evidence["rtp.jitter_ms"], media.max_jitter_ms)

@@ -4,20 +4,23 @@ One case per MCP pod of the pool: a SIP OPTIONS; and, opt-in (``--gvp-calls`` or
 call whose RTP the pod echoes.
 """
 
-from gvpconf.suite import call, connection, probe
+from gvpconf.suite import call, connection, probe, status_accepted, within
 
 pytestmark = connection(4)
 
 
 @probe("sip.options")
-def test_every_mcp_pod_answers_options(evidence):
-    """Each pod's SIP stack answers our OPTIONS, echoing Via branch, Call-ID, CSeq and From tag."""
-    assert isinstance(evidence["sip.status"], int)
+def test_every_mcp_pod_answers_options(evidence, expect):
+    """Each pod's SIP stack answers our OPTIONS in our transaction, with a status the inventory accepts."""
+    assert evidence["sip.transaction"] == "ours"  # Via branch, Call-ID, CSeq and From tag echoed (RFC 3261 §17.1.3)
+    assert status_accepted(evidence["sip.status"], expect.accept_status)
 
 
 @call
 @probe("sip.call")
-def test_every_mcp_pod_takes_a_call(evidence):
-    """INVITE -> 200 with SDP -> ACK -> RTP burst echoed within the loss/jitter thresholds -> BYE 200."""
+def test_every_mcp_pod_takes_a_call(evidence, expect):
+    """INVITE -> 200 with SDP -> ACK -> an RTP burst echoed within the loss and jitter thresholds -> BYE 200."""
+    media = expect.call.media
+    assert within(evidence["rtp.loss_pct"], media.max_loss_pct)
+    assert within(evidence["rtp.jitter_ms"], media.max_jitter_ms)
     assert evidence["sip.bye_status"] == 200
-    assert evidence["rtp.received"] > 0

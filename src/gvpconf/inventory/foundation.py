@@ -9,22 +9,7 @@ from pydantic import Field, model_validator
 
 from gvpconf.inventory.base import Destination, SecretRef
 from gvpconf.inventory.tls import TlsDestination
-
-
-def accepts(patterns: Iterable[str], status: int) -> bool:
-    """True when ``status`` matches one of ``patterns`` ('2xx', '200', '200-299')."""
-    for pat in patterns:
-        if pat.endswith("xx"):
-            if status // 100 == int(pat[0]):
-                return True
-        elif "-" in pat:
-            lo, hi = (int(p) for p in pat.split("-"))
-            if lo <= status <= hi:
-                return True
-        elif status == int(pat):
-            return True
-    return False
-
+from gvpconf.rules import status_accepted
 
 StatusPattern = Annotated[str, Field(pattern=r"^([1-6]xx|[1-6][0-9]{2}(-[1-6][0-9]{2})?)$")]
 
@@ -38,7 +23,7 @@ class SipDestination(Destination):
     user_agent: str = "gvpconf"
 
     def accepts(self, status: int) -> bool:
-        return accepts(self.accept_status, status)
+        return status_accepted(status, self.accept_status)
 
 
 class ConfigServerDestination(Destination):

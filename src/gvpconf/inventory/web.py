@@ -7,6 +7,7 @@ Consul and PostgreSQL); ``scheme`` says whether TLS is spoken.
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from collections.abc import Iterable
 from typing import Literal
@@ -158,3 +159,11 @@ class GvpMetricsDestination(_HttpBase):
 
     def secret_fields(self) -> Iterable[str]:
         return ("bearer_token", "prometheus_token")
+
+    def families_for(self, target: str) -> list[str]:
+        """The metric families target ``target`` must expose: those of every pattern its name matches."""
+        wanted: list[str] = []
+        for pattern, families in self.families.items():
+            if fnmatch.fnmatchcase(target, pattern):
+                wanted += [f for f in families if f not in wanted]
+        return wanted

@@ -1,4 +1,5 @@
-"""The fixtures of conformance modules: ``gvp_target`` (the case's target) and ``evidence`` (its probe's facts).
+"""The fixtures of conformance modules: ``gvp_target`` (the case's target), ``evidence`` (its probe's facts) and
+``expect`` (what the inventory expects of its destination).
 
 Hooks live on the session object (``gvpconf.plugin.session``); these only hand its answers to the tests.
 """
@@ -8,8 +9,8 @@ from __future__ import annotations
 import pytest
 
 from gvpconf.evidence import Fact
-from gvpconf.inventory import Target
-from gvpconf.plugin.params import DiscoveryFailed, NotConfigured
+from gvpconf.inventory import Destination, Target
+from gvpconf.plugin.params import DiscoveryFailed, NotConfigured, row_of
 from gvpconf.plugin.session import SESSION
 
 
@@ -32,3 +33,14 @@ def evidence(request: pytest.FixtureRequest, gvp_target: Target | DiscoveryFaile
     if isinstance(gvp_target, DiscoveryFailed):
         return {}  # nothing was probed; the session fails the case in its call phase
     return request.config.stash[SESSION].evidence(request.node)
+
+
+@pytest.fixture
+def expect(request: pytest.FixtureRequest, gvp_target: Target | DiscoveryFailed) -> Destination | None:
+    """The inventory's section of this case's destination (accepted statuses, thresholds, the database...): what a
+    test body states its rule against, with the predicates of ``gvpconf.rules``."""
+    row = row_of(request.node)
+    inventory = request.config.stash[SESSION].inventory
+    if row is None or inventory is None or isinstance(gvp_target, DiscoveryFailed):
+        return None
+    return inventory.destination(row.destination)

@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any
 from gvpconf import vxml
 from gvpconf.errors import Cause, ProbeFailure, failure_from_os_error
 from gvpconf.inventory import Secret
-from gvpconf.inventory.foundation import accepts
 from gvpconf.inventory.web import (
     CustomerDestination,
     OrsDestination,
@@ -32,6 +31,7 @@ from gvpconf.inventory.web import (
 )
 from gvpconf.probes import tlscheck
 from gvpconf.probes.context import ProbeContext
+from gvpconf.rules import status_accepted
 
 if TYPE_CHECKING:
     import httpx
@@ -199,7 +199,7 @@ def probe_ors(ctx: ProbeContext) -> None:
     with _client(ctx, dest) as client:
         got = fetch(ctx, dest, client, dest.method, dest.path, during=f"{dest.method} {dest.path}")
     _common_facts(ctx, dest, got)
-    if not accepts(dest.accept_status, got.status):
+    if not status_accepted(got.status, dest.accept_status):
         raise _status_failure(got.status, got.reason, " or ".join(dest.accept_status), f"{dest.method} {dest.path}")
     if dest.max_latency_ms is not None and got.latency_s * 1000 > dest.max_latency_ms:
         raise ProbeFailure(Cause.SEMANTIC, f"expected a response within {dest.max_latency_ms:.0f} ms, got one "
@@ -259,7 +259,7 @@ def probe_customer(ctx: ProbeContext) -> None:
     with _client(ctx, dest) as client:
         got = fetch(ctx, dest, client, dest.method, dest.path, content=content, extra_headers=extra, during=during)
     _common_facts(ctx, dest, got)
-    if not accepts(dest.accept_status, got.status):
+    if not status_accepted(got.status, dest.accept_status):
         raise _status_failure(got.status, got.reason, " or ".join(dest.accept_status), during)
     text = got.body.decode("utf-8", "replace")
     if dest.body_pattern is not None:

@@ -28,6 +28,7 @@ from gvpconf.errors import Cause, ProbeFailure, failure_from_os_error
 from gvpconf.evidence import Evidence
 from gvpconf.inventory.voice import MediaSettings
 from gvpconf.probes.context import ProbeContext
+from gvpconf.rules import within
 from gvpconf.wire import WireError, rtsp, sdp, sip
 from gvpconf.wire import rtp as wire
 
@@ -318,15 +319,15 @@ def judge_media(ctx: ProbeContext, result: EchoResult, media: MediaSettings, wha
                            f"{result.sent} packets sent", phase="RTP burst")
     lost = 100.0 * (result.sent - result.stats.unique) / result.sent
     ev.fact("rtp.loss_pct", round(lost, 2))
-    if lost > media.max_loss_pct:
+    if not within(lost, media.max_loss_pct):
         raise ProbeFailure(Cause.SEMANTIC, f"expected RTP loss <= {media.max_loss_pct}%, got {lost:.1f}% "
                            f"({result.sent - result.stats.unique} of {result.sent} not echoed)", phase="RTP burst")
-    if result.stats.jitter_ms > media.max_jitter_ms:
+    if not within(result.stats.jitter_ms, media.max_jitter_ms):
         raise ProbeFailure(Cause.SEMANTIC, f"expected RTP jitter <= {media.max_jitter_ms} ms, got "
                            f"{result.stats.jitter_ms:.1f} ms", phase="RTP burst")
     if media.max_rtt_ms is not None and result.rtts:
         mean = 1000 * sum(result.rtts) / len(result.rtts)
-        if mean > media.max_rtt_ms:
+        if not within(mean, media.max_rtt_ms):
             raise ProbeFailure(Cause.SEMANTIC, f"expected RTP round trip <= {media.max_rtt_ms} ms, got "
                                f"{mean:.1f} ms", phase="RTP burst")
 

@@ -22,6 +22,7 @@ from gvpconf import __version__, net
 from gvpconf.errors import Cause, ProbeFailure
 from gvpconf.inventory.data import SqlServerDestination
 from gvpconf.probes.context import ProbeContext
+from gvpconf.rules import at_least
 from gvpconf.wire import WireError, banner, tds
 
 _POOL = concurrent.futures.ThreadPoolExecutor(max_workers=16, thread_name_prefix="gvpconf-mssql")
@@ -63,8 +64,7 @@ def probe_prelogin(ctx: ProbeContext) -> None:
     ev.fact("mssql.encryption", answer.encryption_name)
     if answer.instance:
         ev.fact("mssql.instance", answer.instance.decode("ascii", "replace"))
-    wanted = dest.min_version_tuple()
-    if answer.version[: len(wanted)] < wanted:
+    if not at_least(answer.version[: len(dest.min_version_tuple())], dest.min_version):
         raise ProbeFailure(Cause.SEMANTIC, f"expected SQL Server {dest.min_version} or later, the server "
                            f"announces {answer.version_text}", phase="PRELOGIN")
     if dest.require_encryption and answer.encryption & 0x7F not in (tds.Encryption.ON, tds.Encryption.REQ):

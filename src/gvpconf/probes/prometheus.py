@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import urllib.parse
 from typing import Any
@@ -19,6 +18,7 @@ from gvpconf.errors import Cause, ProbeFailure
 from gvpconf.inventory.web import GvpMetricsDestination
 from gvpconf.probes import http as shared
 from gvpconf.probes.context import ProbeContext
+from gvpconf.rules import missing
 
 API_PHASE = "Prometheus API"
 
@@ -28,14 +28,6 @@ def translate(exc: ValueError, during: str) -> ProbeFailure:
     text = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
     return ProbeFailure(Cause.SEMANTIC, f"expected the Prometheus text exposition format, the parser says: "
                         f"{text}", phase=during)
-
-
-def expected_families(dest: GvpMetricsDestination, name: str) -> list[str]:
-    wanted: list[str] = []
-    for pattern, families in dest.families.items():
-        if fnmatch.fnmatchcase(name, pattern):
-            wanted += [f for f in families if f not in wanted]
-    return wanted
 
 
 def probe_scrape(ctx: ProbeContext) -> None:
@@ -68,12 +60,13 @@ def probe_scrape(ctx: ProbeContext) -> None:
     ev.fact("metrics.samples", samples)
     if not families:
         raise ProbeFailure(Cause.SEMANTIC, "expected metric families, the endpoint exposes none", phase=during)
-    wanted = expected_families(dest, ctx.target.id)
+    wanted = dest.families_for(ctx.target.id)
     ev.fact("metrics.expected", ", ".join(wanted) if wanted else "none configured for this target name")
-    missing = [f for f in wanted if f not in families]
-    if missing:
+    ev.fact("metrics.found", ", ".join(f for f in wanted if f in families))
+    absent = missing(families, wanted)
+    if absent:
         raise ProbeFailure(Cause.SEMANTIC, f"expected metric families {', '.join(wanted)}; missing: "
-                           f"{', '.join(missing)}", phase=during)
+                           f"{', '.join(absent)}", phase=during)
 
 
 def _api(ctx: ProbeContext, dest: GvpMetricsDestination, client: Any, path: str) -> Any:

@@ -23,6 +23,7 @@ from gvpconf.inventory.voice import McpDestination, PortRange, RangeSampling, Sb
 from gvpconf.probes.context import ProbeContext
 from gvpconf.probes.media import new_ssrc, receive_stream
 from gvpconf.probes.rtsp import RtspClient, describe, setup, teardown
+from gvpconf.rules import within
 from gvpconf.wire import rtp as wire
 
 
@@ -195,9 +196,9 @@ def probe_ingress(ctx: ProbeContext) -> None:
         what = f"{garbage} non-RTP datagrams" if garbage else "nothing"
         raise ProbeFailure(Cause.TIMEOUT, f"expected RTP from the Nuance side on {host}:{port} after PLAY, "
                            f"{what} arrived", phase="RTP ingress")
-    if stats.loss_pct > media.max_loss_pct:
+    if not within(stats.loss_pct, media.max_loss_pct):
         raise ProbeFailure(Cause.SEMANTIC, f"RTP arrived on {host}:{port} but with {stats.loss_pct:.1f}% loss "
                            f"(threshold {media.max_loss_pct}%)", phase="RTP ingress")
-    if stats.jitter_ms > media.max_jitter_ms:
+    if not within(stats.jitter_ms, media.max_jitter_ms):
         raise ProbeFailure(Cause.SEMANTIC, f"RTP arrived on {host}:{port} but with {stats.jitter_ms:.1f} ms jitter "
                            f"(threshold {media.max_jitter_ms} ms)", phase="RTP ingress")

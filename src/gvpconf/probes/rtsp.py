@@ -18,6 +18,7 @@ from gvpconf.errors import Cause, ProbeFailure, failure_from_os_error
 from gvpconf.inventory.voice import NuanceDestination
 from gvpconf.probes import media
 from gvpconf.probes.context import ProbeContext
+from gvpconf.rules import covers
 from gvpconf.wire import WireError, rtsp, sdp
 from gvpconf.wire import rtp as wire_rtp
 
@@ -87,8 +88,7 @@ class RtspClient:
 def _options(client: RtspClient, required: list[str]) -> list[str]:
     resp = client.request("OPTIONS", client.url)
     public = rtsp.parse_public(resp.header("Public") or "")
-    missing = [m for m in required if m.upper() not in {p.upper() for p in public}]
-    if missing:
+    if not covers(public, required, ignore_case=True):
         raise ProbeFailure(Cause.SEMANTIC, f"expected Public to list {', '.join(required)}, got "
                            f"{', '.join(public) or 'no Public header'}", phase="RTSP OPTIONS response")
     return public

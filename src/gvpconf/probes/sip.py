@@ -16,6 +16,7 @@ from gvpconf.errors import Cause, ProbeFailure
 from gvpconf.inventory import SipDestination
 from gvpconf.inventory.voice import McpDestination
 from gvpconf.probes.context import ProbeContext
+from gvpconf.rules import status_accepted
 from gvpconf.wire import WireError, sip
 
 T1 = 0.5
@@ -23,6 +24,8 @@ T2 = 4.0
 STATUS_PREFIX = b"SIP/2.0 "
 _EXPECTED = "a SIP/2.0 response to OPTIONS"
 _PHASE = "OPTIONS response"
+#: ``sip.transaction`` when the response echoed our Via branch, Call-ID, CSeq and From tag (RFC 3261 §17.1.3)
+OURS = "ours"
 
 
 def _request(ctx: ProbeContext, local: tuple[str, int], transport: str) -> sip.SipRequest:
@@ -55,7 +58,8 @@ def _judge(ctx: ProbeContext, req: sip.SipRequest, resp: sip.SipResponse, rtt: f
     if problems:
         raise ProbeFailure(Cause.PROTOCOL, "the SIP response does not belong to our OPTIONS transaction: "
                            + "; ".join(problems), phase="OPTIONS response")
-    if not dest.accepts(resp.status):
+    ev.fact("sip.transaction", OURS)
+    if not status_accepted(resp.status, dest.accept_status):
         raise ProbeFailure(Cause.SEMANTIC, f"expected status {' or '.join(dest.accept_status)}, got "
                            f"{resp.status} {resp.reason}", phase="OPTIONS response")
 
