@@ -46,7 +46,7 @@ typecheck: $(STAMP)
 
 # refresh docs/report-screenshot.png (the README's picture of the acceptance report, taken by the browser test)
 screenshot: install
-	GVPCONF_UPDATE_SCREENSHOT=1 $(PY) -m pytest selftests/reports/test_report_scenario.py -p no:cacheprovider -k browser
+	GVPCONF_UPDATE_SCREENSHOT=1 $(PY) -m pytest selftests/report/test_report_scenario.py -p no:cacheprovider -k browser
 
 schema: $(STAMP)
 	$(PY) -m gvpconf.inventory --schema > fixtures/inventory.schema.json
