@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -84,3 +89,32 @@ def implemented_connections() -> set[int]:
         if m:
             found.add(int(m.group(1)))
     return found
+
+
+def write_inventory(tmp: Path, data: dict[str, Any], name: str = "inventory.yaml") -> Path:
+    path = tmp / name
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def with_canary(inventory: dict[str, Any], tmp: Path, canary: str, *, files: Iterable[tuple[str, str]] = (),
+                envs: Iterable[tuple[str, str, str]] = ()) -> tuple[Path, dict[str, str]]:
+    """A copy of ``inventory`` whose secrets ``files`` (destination, field) are read from a file holding ``canary``
+    and ``envs`` (destination, field, variable) from an environment variable holding it: the inventory's path
+    and the environment to run the suite with. The canary must then appear in no output."""
+    secret = tmp / "canary"
+    secret.write_text(canary)
+    data = copy.deepcopy(inventory)
+    for dest, field in files:
+        data["destinations"][dest][field] = {"file": str(secret)}
+    env = {}
+    for dest, field, variable in envs:
+        data["destinations"][dest][field] = {"env": variable}
+        env[variable] = canary
+    return write_inventory(tmp, data), env
+
+
+def assert_absent(secret: str, *texts: str) -> None:
+    """``secret`` is in none of ``texts`` (outputs, reports): secrets never appear in any output."""
+    for text in texts:
+        assert secret not in text

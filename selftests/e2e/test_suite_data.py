@@ -8,13 +8,11 @@ import copy
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
 
 from gvpconf_lab import Lab
-from selftests.helpers import Run, run_suite
+from selftests.helpers import Run, assert_absent, run_suite, with_canary, write_inventory
 
 DATA = ("--connection", "6", "--connection", "10", "--connection", "16")
 
@@ -25,11 +23,6 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     with Lab(tmp_path_factory.mktemp("data-suite-lab"), peers=("sip_server", "consul", "sqlserver")) as running:
         yield running
 
-
-def write_inventory(tmp_path: Path, data: dict[str, Any]) -> Path:
-    path = tmp_path / "inventory.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    return path
 
 
 def props(run: Run, number: int) -> dict[str, str]:
@@ -81,13 +74,9 @@ CANARY = "CANARY-data-4d2a-never-print"
 
 
 def test_wrong_token_and_login_are_auth_and_never_printed(lab: Lab, tmp_path: Path) -> None:
-    secret = tmp_path / "canary"
-    secret.write_text(CANARY)
-    data = copy.deepcopy(lab.inventory())
-    data["destinations"]["consul"]["token"] = {"file": str(secret)}
-    data["destinations"]["sqlserver"]["password"] = {"env": "GVP_CANARY_SQL"}
-    run = run_suite(tmp_path, *DATA, "-vv", "--tb=long", inventory=write_inventory(tmp_path, data),
-                    env={"GVP_CANARY_SQL": CANARY})
+    inventory, env = with_canary(lab.inventory(), tmp_path, CANARY, files=[("consul", "token")],
+                                 envs=[("sqlserver", "password", "GVP_CANARY_SQL")])
+    run = run_suite(tmp_path, *DATA, "-vv", "--tb=long", inventory=inventory, env=env)
     assert run.rc == 1
     for number in (6, 10):
         causes = {c.properties.get("probe"): c.properties.get("cause") for c in run.by_connection(number)}
@@ -96,11 +85,9 @@ def test_wrong_token_and_login_are_auth_and_never_printed(lab: Lab, tmp_path: Pa
     assert login.properties["cause"] == "auth", login.message
     prelogin = next(c for c in run.by_connection(16) if c.properties.get("probe") == "mssql.prelogin")
     assert prelogin.outcome == "passed"  # no credentials in PRELOGIN
-    for text in (run.stdout, run.stderr, run.junit_text):
-        assert CANARY not in text
-    real = (lab.secret_path("consul-token").read_text(), lab.secret_path("sqlserver-password").read_text())
-    for text in (run.stdout, run.stderr, run.junit_text):
-        assert not any(s in text for s in real)
+    assert_absent(CANARY, run.stdout, run.stderr, run.junit_text)
+    for real in (lab.secret_path("consul-token").read_text(), lab.secret_path("sqlserver-password").read_text()):
+        assert_absent(real, run.stdout, run.stderr, run.junit_text)
 
 
 def test_connection_4_runs_on_consul_discovered_targets(lab: Lab, tmp_path: Path) -> None:

@@ -10,12 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from gvpconf.catalog import BY_NUMBER, CONNECTIONS
 from gvpconf.wire import stomp as stomp_codec
 from gvpconf_lab import Lab
-from selftests.helpers import Run, implemented_connections, run_suite
+from selftests.helpers import Run, assert_absent, implemented_connections, run_suite, with_canary, write_inventory
 
 IMPLEMENTED = implemented_connections()
 FOUNDATION = {1, 2, 3, 5, 7, 8, 15, 17}
@@ -26,11 +25,6 @@ ROW_PROPERTIES = ("connection", "source", "destination", "protocol", "port", "cl
 def full_run(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Run:
     return run_suite(tmp_path_factory.mktemp("run"), inventory=lab.inventory_path)
 
-
-def write_inventory(tmp_path: Path, data: dict[str, Any]) -> Path:
-    path = tmp_path / "inventory.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    return path
 
 
 def test_every_implemented_connection_is_verified(full_run: Run) -> None:
@@ -125,29 +119,24 @@ CANARY = "CANARY-pw-5f1c9e-never-print"
 
 def test_wrong_credentials_fail_with_auth_and_secrets_never_appear(lab: Lab, tmp_path: Path) -> None:
     """Plant a canary password; it must appear in no output: stdout, stderr, JUnit."""
-    secret = tmp_path / "canary"
-    secret.write_text(CANARY)
-    data = copy.deepcopy(lab.inventory())
-    data["destinations"]["activemq"]["password"] = {"file": str(secret)}
-    data["destinations"]["postgres"]["password"] = {"env": "GVP_CANARY_PG"}
-    run = run_suite(tmp_path, "--connection", "8", "--connection", "17", "-vv", "--tb=long",
-                    inventory=write_inventory(tmp_path, data), env={"GVP_CANARY_PG": CANARY})
+    inventory, env = with_canary(lab.inventory(), tmp_path, CANARY, files=[("activemq", "password")],
+                                 envs=[("postgres", "password", "GVP_CANARY_PG")])
+    run = run_suite(tmp_path, "--connection", "8", "--connection", "17", "-vv", "--tb=long", inventory=inventory,
+                    env=env)
     assert run.rc == 1
     stomp_case = next(c for c in run.by_connection(8) if c.properties.get("probe") == "activemq.stomp")
     assert stomp_case.properties["cause"] == "auth", stomp_case.message
     assert "User name [gvp-rs] or password is invalid" in stomp_case.message
     login = next(c for c in run.by_connection(17) if c.properties.get("probe") == "postgres.login")
     assert login.properties["cause"] == "auth", login.message
-    for text in (run.stdout, run.stderr, run.junit_text):
-        assert CANARY not in text
+    assert_absent(CANARY, run.stdout, run.stderr, run.junit_text)
 
 
 def test_real_secrets_never_appear_in_a_passing_run(full_run: Run, lab: Lab) -> None:
     for name in ("activemq", "postgres"):
         password = lab.secret_path(name).read_text()
         assert len(password) >= 8
-        for text in (full_run.stdout, full_run.stderr, full_run.junit_text):
-            assert password not in text
+        assert_absent(password, full_run.stdout, full_run.stderr, full_run.junit_text)
 
 
 def test_stomp_probe_leaves_nothing_behind_on_a_queue(lab: Lab, tmp_path: Path) -> None:

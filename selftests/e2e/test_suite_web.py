@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
 
 from gvpconf_lab import Lab
-from selftests.helpers import Run, run_suite
+from selftests.helpers import Run, assert_absent, run_suite, with_canary, write_inventory
 
 WEB = ("11", "12", "13", "18", "20", "21", "22")
 CANARY = "CANARY-web-7d2e-never-print"
@@ -54,34 +52,25 @@ def test_secrets_never_appear_in_a_passing_run(web_run: Run, lab: Lab) -> None:
             assert "PRIVATE KEY" not in text
 
 
-def _write(tmp_path: Path, data: dict[str, Any]) -> Path:
-    path = tmp_path / "inventory.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    return path
-
 
 def test_canary_tokens_fail_as_auth_and_never_appear(lab: Lab, tmp_path: Path) -> None:
-    secret = tmp_path / "canary"
-    secret.write_text(CANARY)
-    data = copy.deepcopy(lab.inventory())
-    data["destinations"]["nexus"]["token"] = {"file": str(secret)}
-    data["destinations"]["customer"]["bearer_token"] = {"env": "GVP_WEB_CANARY"}
-    data["destinations"]["google_tts"]["credentials"] = {"file": str(secret)}
+    inventory, env = with_canary(lab.inventory(), tmp_path, CANARY,
+                                 files=[("nexus", "token"), ("google_tts", "credentials")],
+                                 envs=[("customer", "bearer_token", "GVP_WEB_CANARY")])
     run = run_suite(tmp_path, "--connection", "13", "--connection", "21", "--connection", "22", "-vv",
-                    "--tb=long", inventory=_write(tmp_path, data), env={"GVP_WEB_CANARY": CANARY})
+                    "--tb=long", inventory=inventory, env=env)
     (ws,) = run.by_connection(13)
     assert ws.outcome == "failed" and ws.properties["cause"] == "auth" and "403" in ws.message
     (tts,) = run.by_connection(22)
     assert tts.outcome == "failed" and tts.properties["cause"] == "config", tts.message
-    for text in (run.stdout, run.stderr, run.junit_text):
-        assert CANARY not in text
+    assert_absent(CANARY, run.stdout, run.stderr, run.junit_text)
 
 
 def test_down_prometheus_target_fails_connection_18(lab: Lab, tmp_path: Path) -> None:
     data = copy.deepcopy(lab.inventory())
     down = lab.components["gvp_metrics"].down_port  # type: ignore[attr-defined]
     data["destinations"]["gvp_metrics"]["targets"].append({"name": "gvp-rs-0", "host": "127.0.0.1", "port": down})
-    run = run_suite(tmp_path, "--connection", "18", inventory=_write(tmp_path, data))
+    run = run_suite(tmp_path, "--connection", "18", inventory=write_inventory(tmp_path, data))
     assert run.rc == 1
     assert run.suite_properties["connection.18.verdict"] == "FAILED"
     bad = [c for c in run.by_connection(18) if c.outcome == "failed"]

@@ -5,7 +5,6 @@ round trips, malformed input, properties (arbitrary bytes parse or raise WireErr
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import struct
 
 import pytest
@@ -14,7 +13,7 @@ from hypothesis import strategies as st
 
 from gvpconf.wire import WireError, tds
 from gvpconf_lab import tds as labtds
-from selftests.wire.wirehelp import FEEDS, WIRE_SETTINGS, chunks, decode_chunks
+from selftests.wire.wirehelp import FEEDS, WIRE_SETTINGS, check_frozen_slotted, chunks, decode_chunks, message_classes
 
 
 def test_login7_round_trip_and_password_obfuscation() -> None:
@@ -98,11 +97,9 @@ def test_messages_validate_when_built(build: object) -> None:
         build()  # type: ignore[operator]
 
 
-@pytest.mark.parametrize("cls", [labtds.Login7, labtds.SqlBatch, labtds.LoginAck, labtds.ServerMessage,
-                                 labtds.EnvChange, labtds.Column, labtds.ColMetadata, labtds.Row, labtds.Done])
+@pytest.mark.parametrize("cls", message_classes(labtds), ids=lambda c: c.__name__)
 def test_frozen_slotted(cls: type) -> None:
-    assert dataclasses.is_dataclass(cls) and cls.__dataclass_params__.frozen  # type: ignore[attr-defined]
-    assert "__slots__" in cls.__dict__
+    check_frozen_slotted(cls)
 
 
 # -- properties ---------------------------------------------------------------------------------------

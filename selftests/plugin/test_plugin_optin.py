@@ -6,51 +6,42 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any
 
 import pytest
 
 from gvpconf.plugin.optin import OPT_INS
 from selftests.plugin.conftest import QUIET, Junit, Probed, write_inventory
 
-C04 = '''
-from gvpconf.suite import call, connection, probe
 
-pytestmark = connection(4)
-
-
-@probe("sip.options")
-def test_options(evidence):
-    assert evidence["fake.opt_ins"]
-
-
-@call
-@probe("sip.call")
-def test_call(evidence):
-    assert evidence["fake.opt_ins"]
-'''
-
-C19 = '''
-from gvpconf.suite import call, connection, probe
-
-pytestmark = connection(19)
+def module(number: int, *tests: tuple[str, str, bool]) -> str:
+    """A conformance module for row ``number``: (probe, test name, is a call test) each asserting on the fake
+    prober's ``fake.opt_ins`` fact."""
+    lines = ["from gvpconf.suite import call, connection, probe", "", f"pytestmark = connection({number})", ""]
+    for probe, name, is_call in tests:
+        lines += ["", *(["@call"] if is_call else []), f"@probe({probe!r})", f"def test_{name}(evidence):",
+                  '    assert evidence["fake.opt_ins"]', ""]
+    return "\n".join(lines)
 
 
-@call
-@probe("rtp.ingress")
-def test_media_arrives(evidence):
-    assert evidence["fake.opt_ins"]
-'''
+C04 = module(4, ("sip.options", "options", False), ("sip.call", "call", True))
+C19 = module(19, ("rtp.ingress", "media_arrives", True))
+C06 = module(6, ("consul.sd_catalog", "catalog", False))
 
-C06 = '''
-from gvpconf.suite import connection, probe
+def run_opted_in(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, name: str, how: str, key: str,
+                 section: dict[str, Any]) -> pytest.RunResult:
+    """Run with opt-in ``name`` switched on ``how``: "off", "flag", "environment" or "inventory" (in
+    destination ``key``), the one way every opt-in is switched on (``OPT_INS``)."""
+    (opt,) = [o for o in OPT_INS if o.name == name]
+    inventory = write_inventory(pytester.path / "inventory.yaml",
+                                {key: {**section, opt.inventory_key: how == "inventory"}})
+    args = ["--inventory", str(inventory), "--gvp-reports", "none", *QUIET]
+    if how == "flag":
+        args.append(opt.flag)
+    if how == "environment":
+        monkeypatch.setenv(opt.env, "yes")
+    return pytester.runpytest(*args)
 
-pytestmark = connection(6)
-
-
-@probe("consul.sd_catalog")
-def test_catalog(evidence):
-    assert evidence["fake.opt_ins"]
-'''
 
 MCP = {"targets": [{"name": "mcp-0", "host": "127.0.0.1", "port": 1}]}
 CONSUL = {"targets": [{"name": "consul-0", "host": "127.0.0.1", "port": 1}]}
@@ -80,13 +71,7 @@ def test_call_tests_left_out_are_reported_as_opt_in(pytester: pytest.Pytester, f
 def test_calls_opted_into(pytester: pytest.Pytester, fake_probers: list[Probed], monkeypatch: pytest.MonkeyPatch,
                           how: str) -> None:
     pytester.makepyfile(test_c04_rm_mcp_pool=C04, test_c19_nuance_mcp_media=C19)
-    inventory = write_inventory(pytester.path / "inventory.yaml", {"mcp": dict(MCP, calls=how == "inventory")})
-    args = ["--inventory", str(inventory), "--gvp-reports", "none", *QUIET]
-    if how == "flag":
-        args.append("--gvp-calls")
-    if how == "environment":
-        monkeypatch.setenv("GVP_CALLS", "1")
-    result = pytester.runpytest(*args)
+    result = run_opted_in(pytester, monkeypatch, "calls", how, "mcp", MCP)
     assert result.ret == pytest.ExitCode.OK, result.stdout.str()
     result.assert_outcomes(passed=3)
     assert sorted(p.probe for p in fake_probers) == ["rtp.ingress", "sip.call", "sip.options"]
@@ -106,14 +91,7 @@ def test_an_opt_in_in_one_destination_is_for_that_destination_only(pytester: pyt
 def test_consul_write_check_reaches_the_probe_context(pytester: pytest.Pytester, fake_probers: list[Probed],
                                                       monkeypatch: pytest.MonkeyPatch, how: str) -> None:
     pytester.makepyfile(test_c06_sd_consul=C06)
-    inventory = write_inventory(pytester.path / "inventory.yaml",
-                                {"consul": dict(CONSUL, write_check=how == "inventory")})
-    args = ["--inventory", str(inventory), "--gvp-reports", "none", *QUIET]
-    if how == "flag":
-        args.append("--consul-write-check")
-    if how == "environment":
-        monkeypatch.setenv("GVP_CONSUL_WRITE_CHECK", "yes")
-    result = pytester.runpytest(*args)
+    result = run_opted_in(pytester, monkeypatch, "consul_write_check", how, "consul", CONSUL)
     result.assert_outcomes(passed=1)
     (probed,) = fake_probers
     assert probed.probe == "consul.sd_catalog"

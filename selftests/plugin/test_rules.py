@@ -44,7 +44,8 @@ def test_at_least(version: Any, minimum: Any, expected: bool) -> None:
 
 
 # Each row: a module of tests/, the probe whose rule is broken, the inventory section, facts that keep every rule
-# of the module, and one change of a fact that breaks that probe's rule. The fake prober passes in both runs: only the test body can tell them apart.
+# of the module, and one change of a fact that breaks that probe's rule. The fake prober passes in both runs: only
+# the test body can tell them apart.
 CASES: list[tuple[str, str, str, dict[str, Any], dict[str, Any], dict[str, Any]]] = [
     ("egress/test_c01_rm_sip_server.py", "sip.options", "sip_server", {},
      {"sip.transaction": "ours", "sip.status": 200}, {"sip.status": 404}),

@@ -7,8 +7,7 @@ a wrong state, and must fail with the stated cause within its timeout plus one s
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,11 +36,6 @@ PROBES: dict[str, tuple[int, Destination, dict[str, Any]]] = {
     "consul.mcp_registration": (10, ConsulDestination(), {"token": Secret(TOKEN)}),
 }
 
-IMPOSTORS: dict[str, Callable[[], AbstractContextManager[tuple[str, int]]]] = {
-    "silent": impostors.silent, "closer": impostors.closer, "http": impostors.http_server,
-    "http-banner": impostors.http_banner_server, "garbage": impostors.garbage, "refused": impostors.refused,
-    "blackhole": impostors.blackhole,
-}
 P, T, R = Cause.PROTOCOL, Cause.TIMEOUT, Cause.REFUSED
 # random bytes: a protocol failure when they hold a newline (a bad status line), else requests keeps waiting
 # for the status line and it is a timeout. Either way, never a pass.
@@ -88,12 +82,6 @@ def failed(result: ProbeResult, cause: Cause | tuple[Cause, ...], *words: str) -
     for word in words:
         assert word in message, message
     return message
-
-
-@pytest.fixture(params=sorted(IMPOSTORS))
-def impostor(request: pytest.FixtureRequest) -> Iterator[tuple[str, tuple[str, int]]]:
-    with IMPOSTORS[request.param]() as address:
-        yield request.param, address
 
 
 @pytest.mark.parametrize("probe", sorted(PROBES))

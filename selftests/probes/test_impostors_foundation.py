@@ -9,8 +9,6 @@ nothing listening, and a blackholed port where SYNs go unanswered.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
 from typing import Any
 
 import pytest
@@ -45,15 +43,6 @@ PROBES: dict[str, tuple[int, Destination, dict[str, Any]]] = {
                        {"username": "u", "password": Secret("impostor-pw")}),
 }
 
-IMPOSTORS: dict[str, Callable[[], AbstractContextManager[tuple[str, int]]]] = {
-    "silent": impostors.silent,
-    "closer": impostors.closer,
-    "http": impostors.http_server,
-    "http-banner": impostors.http_banner_server,
-    "garbage": impostors.garbage,
-    "refused": impostors.refused,
-    "blackhole": impostors.blackhole,
-}
 
 P, T, R = Cause.PROTOCOL, Cause.TIMEOUT, Cause.REFUSED
 # What each probe must conclude about each impostor. The Config Server probe is passive (the
@@ -87,12 +76,6 @@ def run_probe(name: str, address: tuple[str, int], timeouts: Timeouts = TIMEOUTS
         return ProbeContext(connection=row, target=target, destination=dest, secrets=sec, deadline=deadline)
 
     return run_job(Job(name, timeouts, make))
-
-
-@pytest.fixture(params=sorted(IMPOSTORS))
-def impostor(request: pytest.FixtureRequest) -> Iterator[tuple[str, tuple[str, int]]]:
-    with IMPOSTORS[request.param]() as address:
-        yield request.param, address
 
 
 @pytest.mark.parametrize("probe", sorted(PROBES))

@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -34,12 +34,22 @@ from gvpconf.inventory.voice import (
 )
 from gvpconf.probes.context import ProbeContext
 from gvpconf.scheduler import Job, ProbeResult, run_job
-from gvpconf.wire import rtp, rtsp, sdp, sip
+from gvpconf.wire import Decoder, rtp, rtsp, sdp, sip
 from gvpconf_lab import impostors
 
 TIMEOUTS = Timeouts(connect=1.0, read=1.0, probe=4.0)
 FAST_MEDIA = MediaSettings(packets=20, ptime_ms=10, settle_ms=300, max_loss_pct=1.0)
 MCP = McpDestination(call=CallRoute(ring_timeout=1.5, media=FAST_MEDIA))
+
+R = TypeVar("R")
+
+
+def requests_in(decoder: Decoder[object], data: bytes, kind: type[R]) -> Iterator[R]:
+    """The requests of type ``kind`` in one read of an impostor's connection."""
+    decoder.feed(data)
+    while (msg := decoder.next_message()) is not None:
+        if isinstance(msg, kind):
+            yield msg
 
 
 def run(probe: str, number: int, dest: Destination, address: tuple[str, int],
@@ -119,11 +129,7 @@ def sip_stack(status: int = 200, *, mangle: str | None = None, media_port: int |
         return sip.encode(sip.SipResponse(code, "Impostor", tuple(headers), body))
 
     def on_data(conn: socket.socket, data: bytes) -> impostors.Action:
-        dec = sip.SipStreamDecoder()
-        dec.feed(data)
-        while (msg := dec.next_message()) is not None:
-            if not isinstance(msg, sip.SipRequest):
-                continue
+        for msg in requests_in(sip.SipStreamDecoder(), data, sip.SipRequest):
             if msg.method == "OPTIONS":
                 conn.sendall(answer(msg, status))
             elif msg.method == "INVITE":
@@ -238,11 +244,7 @@ def rtsp_server(*, status: int = 200, wrong_cseq: bool = False, stream: int = 0,
     client_port = [0]
 
     def on_data(conn: socket.socket, data: bytes) -> impostors.Action:
-        dec = rtsp.RtspStreamDecoder()
-        dec.feed(data)
-        while (msg := dec.next_message()) is not None:
-            if not isinstance(msg, rtsp.RtspRequest):
-                continue
+        for msg in requests_in(rtsp.RtspStreamDecoder(), data, rtsp.RtspRequest):
             cseq = str((msg.cseq or 0) + (1 if wrong_cseq else 0))
             headers: list[tuple[str, str]] = [("CSeq", cseq), ("Session", "imp1")]
             body = b""

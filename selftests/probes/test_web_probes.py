@@ -17,14 +17,17 @@ import pytest
 from gvpconf import catalog, probes
 from gvpconf.deadline import Timeouts
 from gvpconf.errors import Cause
-from gvpconf.inventory import Destination, Secret, Target, TlsSettings
-from gvpconf.inventory.web import (
+from gvpconf.inventory import (
     CustomerDestination,
     DasDestination,
+    Destination,
     GoogleTtsDestination,
     GvpMetricsDestination,
     NexusDestination,
     OrsDestination,
+    Secret,
+    Target,
+    TlsSettings,
     WebDestination,
 )
 from gvpconf.probes.context import ProbeContext

@@ -3,32 +3,26 @@ evidence (the last protocol exchange of a failed login) included."""
 
 from __future__ import annotations
 
-import copy
 import json
 from pathlib import Path
 
 from gvpconf_lab import Lab
-from selftests.helpers import run_suite
-from selftests.report.conftest import write_yaml
+from selftests.helpers import assert_absent, run_suite, with_canary
 
 CANARY = "CANARY-report-7d21b4-never-print"
 
 
 def test_canary_in_no_output(lab: Lab, tmp_path: Path) -> None:
-    secret = tmp_path / "canary"
-    secret.write_text(CANARY)
-    data = copy.deepcopy(lab.inventory())
-    data["destinations"]["activemq"]["password"] = {"file": str(secret)}
-    data["destinations"]["postgres"]["password"] = {"env": "GVP_CANARY_PG"}
-    inventory = write_yaml(tmp_path / "inventory.yaml", data)
+    inventory, env = with_canary(lab.inventory(), tmp_path, CANARY, files=[("activemq", "password")],
+                                 envs=[("postgres", "password", "GVP_CANARY_PG")])
     reports = tmp_path / "reports"
     baseline = tmp_path / "baseline.json"
     first = run_suite(tmp_path, "--connection", "8", "--connection", "17", "--gvp-reports", str(reports),
-                      inventory=inventory, env={"GVP_CANARY_PG": CANARY})
+                      inventory=inventory, env=env)
     baseline.write_text((reports / "results.json").read_text())
     run = run_suite(tmp_path, "--connection", "8", "--connection", "17", "-vv", "--tb=long", "--gvp-reports",
                     str(reports), "--gvp-baseline", str(baseline), inventory=inventory,
-                    env={"GVP_CANARY_PG": CANARY})
+                    env=env)
     assert first.rc == run.rc == 1
     results = json.loads((reports / "results.json").read_text())
     stomp = next(c for row in results["connections"] for c in row["cases"] if c["probe"] == "activemq.stomp")
@@ -36,5 +30,4 @@ def test_canary_in_no_output(lab: Lab, tmp_path: Path) -> None:
     assert any(d == "->" and text.startswith("CONNECT") for d, text in stomp["transcript"])  # evidence is there
     files = sorted(reports.iterdir())
     assert {f.name for f in files} >= {"report.html", "report.md", "results.json", "metrics.prom"}
-    for text in (run.stdout, run.stderr, run.junit_text, first.stdout, *(f.read_text() for f in files)):
-        assert CANARY not in text
+    assert_absent(CANARY, run.stdout, run.stderr, run.junit_text, first.stdout, *(f.read_text() for f in files))

@@ -4,7 +4,6 @@ round trips, and the fuzz contract: arbitrary bytes parse or raise WireError, no
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import struct
 
 import pytest
@@ -245,14 +244,6 @@ def test_rtp_known_packet() -> None:
 def test_rtp_rtcp_fuzz(data: bytes) -> None:
     with contextlib.suppress(WireError):
         rtp.parse_rtp(data)
-
-
-@pytest.mark.parametrize("cls", [sdp.Media, sdp.SessionDescription, rtsp.RtspRequest, rtsp.RtspResponse,
-                                 rtsp.Interleaved, rtsp.Transport, rtp.RtpPacket, rtp.ReportBlock,
-                                 rtp.SenderReport, rtp.ReceiverReport, rtp.RtcpBye, rtp.RtcpOther])
-def test_frozen_slotted(cls: type) -> None:
-    assert dataclasses.is_dataclass(cls) and cls.__dataclass_params__.frozen  # type: ignore[attr-defined]
-    assert "__slots__" in cls.__dict__
 
 
 # ---------------------------------------------------------------- SIP dialogs

@@ -5,7 +5,6 @@ and token codec (gvpconf_lab.tds) is tested in selftests/lab/test_lab_tds.py."""
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import struct
 
 import pytest
@@ -116,12 +115,6 @@ def test_not_tds_is_rejected_from_the_first_bytes(data: bytes, message: str) -> 
 def test_messages_validate_when_built(build: object) -> None:
     with pytest.raises(WireError):
         build()  # type: ignore[operator]
-
-
-@pytest.mark.parametrize("cls", [tds.Packet, tds.Message, tds.Prelogin])
-def test_frozen_slotted(cls: type) -> None:
-    assert dataclasses.is_dataclass(cls) and cls.__dataclass_params__.frozen  # type: ignore[attr-defined]
-    assert "__slots__" in cls.__dict__
 
 
 # -- properties ---------------------------------------------------------------------------------------

@@ -3,7 +3,10 @@ settings. Every decoder has the one interface ``gvpconf.wire.Decoder`` (``feed``
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 from collections.abc import Callable, Iterator
+from types import ModuleType
 from typing import TypeVar
 
 import pytest
@@ -77,3 +80,16 @@ def parse_or_wire_error(decoder: Decoder[object], data: bytes) -> None:
                     break
     except WireError:
         return
+
+
+def message_classes(*modules: ModuleType) -> list[type]:
+    """Every dataclass a codec module defines (its messages), for the frozen-and-slotted check."""
+    return [cls for module in modules for _, cls in inspect.getmembers(module, inspect.isclass)
+            if dataclasses.is_dataclass(cls) and cls.__module__ == module.__name__]
+
+
+def check_frozen_slotted(cls: type) -> None:
+    """Messages are values (h11): frozen, so a decoded message cannot be altered, and slotted."""
+    assert dataclasses.is_dataclass(cls)
+    assert cls.__dataclass_params__.frozen, cls  # type: ignore[attr-defined]
+    assert "__slots__" in cls.__dict__, cls

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,3 +38,10 @@ def first_error(errors: list[Any]) -> dict[str, Any]:
     so the unknown key comes first, then the most specific location."""
     best = max(errors, key=lambda e: (e.get("type") == "extra_forbidden", len(e.get("loc", ()))))
     return dict(best)
+
+
+def one_line(exc: Any, describe: Callable[[dict[str, Any]], str]) -> str:
+    """A pydantic ``ValidationError`` as one line: its ``first_error`` described, and how many more there are."""
+    errors = exc.errors()
+    more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"{describe(first_error(errors))}{more}"

@@ -63,7 +63,7 @@ from gvpconf.inventory.web import (
     OrsDestination,
     WebDestination,
 )
-from gvpconf.yamlfile import first_error, read_yaml
+from gvpconf.yamlfile import one_line, read_yaml
 
 __all__ = [
     "ActiveMQDestination",
@@ -201,9 +201,7 @@ def parse(data: Any, source: str = "<inventory>") -> Inventory:
     try:
         return Inventory.model_validate(data)
     except ValidationError as exc:
-        errors = exc.errors()
-        more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
-        raise InventoryError(f"{source}: {_describe(first_error(errors))}{more}") from None
+        raise InventoryError(f"{source}: {one_line(exc, _describe)}") from None
 
 
 def load(path: str | os.PathLike[str]) -> Inventory:

@@ -32,10 +32,8 @@ _AUTH_WORDS = ("password", "credential", "user name", "username", "login", "auth
 
 
 def probe_openwire(ctx: ProbeContext) -> None:
-    t, dl, ev = ctx.target, ctx.deadline, ctx.evidence
-    sock = net.connect_tcp(t.host, t.port, dl)
-    with sock:
-        ev.fact("tcp.connect_ms", round(dl.elapsed() * 1000, 2))
+    dl, ev = ctx.deadline, ctx.evidence
+    with ctx.connect() as sock:
         ours = openwire.client_wireformat_info()
         sent_at = time.monotonic()
         net.send_all(sock, openwire.encode_wireformat_info(ours), dl, "sending WireFormatInfo")

@@ -12,7 +12,6 @@ from __future__ import annotations
 import select
 import time
 
-from gvpconf import net
 from gvpconf.errors import Cause, ProbeFailure, failure_from_os_error
 from gvpconf.inventory import ConfigServerDestination
 from gvpconf.probes.context import ProbeContext
@@ -22,14 +21,12 @@ from gvpconf.wire import banner
 def probe_hold(ctx: ProbeContext) -> None:
     dest = ctx.destination
     assert isinstance(dest, ConfigServerDestination)
-    t, dl, ev = ctx.target, ctx.deadline, ctx.evidence
+    dl, ev = ctx.deadline, ctx.evidence
     if dest.hold >= dl.timeouts.probe:
         raise ProbeFailure(Cause.CONFIG, f"hold ({dest.hold} s) must be shorter than the probe timeout "
                            f"({dl.timeouts.probe} s)")
-    sock = net.connect_tcp(t.host, t.port, dl)
-    with sock:
+    with ctx.connect() as sock:
         connected = time.monotonic()
-        ev.fact("tcp.connect_ms", round(dl.elapsed() * 1000, 2))
         ev.fact("configserver.depth", "passive: accepted, held, no foreign banner")
         end = connected + dest.hold
         while (left := end - time.monotonic()) > 0:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from gvpconf import net
 from gvpconf.catalog import Connection
 from gvpconf.deadline import Deadline
 from gvpconf.evidence import Evidence
@@ -25,6 +27,13 @@ class ProbeContext:
     #: the opt-ins switched on for this probe's destination (``gvpconf.plugin.optin``): a probe-level one,
     #: such as ``consul_write_check``, gates a step that does more than read
     opt_ins: frozenset[str] = frozenset()
+
+    def connect(self) -> socket.socket:
+        """A TCP connection to the target within the deadline's connect budget (failures already carry their cause:
+        dns, refused, timeout), its set-up time recorded as ``tcp.connect_ms``."""
+        sock = net.connect_tcp(self.target.host, self.target.port, self.deadline)
+        self.evidence.fact("tcp.connect_ms", round(self.deadline.elapsed() * 1000, 2))
+        return sock
 
     def secret(self, name: str) -> str | None:
         """The plain text of secret ``name`` (for the library or frame that needs it, never for output)."""

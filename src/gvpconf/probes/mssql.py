@@ -40,10 +40,8 @@ def _client_version() -> tuple[int, int, int, int]:
 def probe_prelogin(ctx: ProbeContext) -> None:
     dest = ctx.destination
     assert isinstance(dest, SqlServerDestination)
-    t, dl, ev = ctx.target, ctx.deadline, ctx.evidence
-    sock = net.connect_tcp(t.host, t.port, dl)
-    with sock:
-        ev.fact("tcp.connect_ms", round(dl.elapsed() * 1000, 2))
+    dl, ev = ctx.deadline, ctx.evidence
+    with ctx.connect() as sock:
         ours = tds.Prelogin(version=_client_version(), encryption=tds.Encryption.OFF, instance=b"",
                             thread_id=0, mars=False)
         net.send_all(sock, tds.encode_message(tds.PacketType.PRELOGIN, tds.encode_prelogin(ours)), dl, "PRELOGIN")

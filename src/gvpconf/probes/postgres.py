@@ -38,10 +38,8 @@ _NEEDS_TLS = ("require", "verify-ca", "verify-full")
 def probe_sslrequest(ctx: ProbeContext) -> None:
     dest = ctx.destination
     assert isinstance(dest, PostgresDestination)
-    t, dl, ev = ctx.target, ctx.deadline, ctx.evidence
-    sock = net.connect_tcp(t.host, t.port, dl)
-    with sock:
-        ev.fact("tcp.connect_ms", round(dl.elapsed() * 1000, 2))
+    dl, ev = ctx.deadline, ctx.evidence
+    with ctx.connect() as sock:
         net.send_all(sock, postgres.SSL_REQUEST, dl, "SSLRequest")
         ev.sent("SSLRequest")
         data = net.recv_some(sock, dl, "SSLRequest answer")

@@ -75,10 +75,8 @@ def probe_options(ctx: ProbeContext) -> None:
 
 
 def _options_tcp(ctx: ProbeContext) -> None:
-    t, dl = ctx.target, ctx.deadline
-    sock = net.connect_tcp(t.host, t.port, dl)
-    with sock:
-        ctx.evidence.fact("tcp.connect_ms", round(dl.elapsed() * 1000, 2))
+    dl = ctx.deadline
+    with ctx.connect() as sock:
         req = _request(ctx, sock.getsockname()[:2], "TCP")
         data = sip.encode(req)
         ctx.evidence.sent(data.decode("utf-8", "replace"))

@@ -22,7 +22,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from gvpconf.catalog import BY_NUMBER, ROLES
-from gvpconf.yamlfile import first_error, read_yaml
+from gvpconf.yamlfile import one_line, read_yaml
 
 
 class WaiverError(Exception):
@@ -92,9 +92,7 @@ def parse(data: Any, source: str = "<waivers>") -> list[Waiver]:
     try:
         return _LIST.validate_python(data)
     except ValidationError as exc:
-        errors = exc.errors()
-        more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
-        raise WaiverError(f"{source}: waivers{_describe(first_error(errors))}{more}") from None
+        raise WaiverError(f"{source}: waivers{one_line(exc, _describe)}") from None
 
 
 def load(path: str | Path) -> list[Waiver]:
