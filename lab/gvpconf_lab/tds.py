@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from gvpconf.wire import WireError
 from gvpconf.wire.banner import describe
-from gvpconf.wire.tds import _chars, _from_ucs2, _u8, _u16, _u32, _ucs2
+from gvpconf.wire.tds import _u8, _u16, _u32
 
 # -- LOGIN7 -------------------------------------------------------------------------------------------
 
@@ -30,6 +30,28 @@ _LOGIN7_FIXED = 94
 _FEXTENSION = 0x10  # OptionFlags3 bit: ibExtension points to a FeatureExt offset
 _LOGIN7_STRINGS = ("hostname", "username", "password", "app_name", "server_name", "_extension", "library",
                    "language", "database")
+
+
+def _ucs2(text: str, what: str) -> bytes:
+    try:
+        return text.encode("utf-16-le")
+    except UnicodeEncodeError as exc:  # lone surrogates
+        raise WireError(f"{what} is not encodable as UCS-2: {text!r}") from exc
+
+
+def _from_ucs2(data: bytes, what: str) -> str:
+    if len(data) % 2:
+        raise WireError(f"{what}: odd number of bytes ({len(data)}) for UCS-2 text")
+    try:
+        return data.decode("utf-16-le")
+    except UnicodeDecodeError as exc:
+        raise WireError(f"{what} is not valid UCS-2/UTF-16 text") from exc
+
+
+def _chars(text: str, what: str) -> int:
+    """Length in UCS-2 code units."""
+    return len(_ucs2(text, what)) // 2
+
 
 
 def _obfuscate(data: bytes) -> bytes:

@@ -201,7 +201,7 @@ class SbcFrontPeer(Peer):
 
 # Lab thresholds are looser than the defaults (1%, 30 ms): the lab shares two cores with the whole suite and
 # its own peers, and one 500 ms scheduling stall alone lifts the RFC 3550 jitter by 31 ms. The thresholds
-# themselves are proven against impostors (selftests/voice/test_voice_impostors.py).
+# themselves are proven against impostors (selftests/probes/test_impostors_voice.py).
 _MEDIA = {"packets": 50, "ptime_ms": 20, "max_loss_pct": 4.0, "max_jitter_ms": 80.0, "settle_ms": 800}
 
 

@@ -25,12 +25,16 @@ LAB_TOOLS = ("sipp", "rtpengine", "activemq.jar", "initdb", "pg_ctl")
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
-    # built from a copy of what git tracks for the product (pyproject.toml and src/), so that no build/ or
-    # egg-info left in the working tree can add to or hide from the wheel; --no-build-isolation: setuptools
-    # comes from the venv (the dev extra), so the test needs no network
+    # built from a copy of every file git tracks (as `pip wheel .` on a clean clone sees the tree: lab/ included,
+    # so a packaging change that picked it up would show), without build/ or egg-info left in the working tree;
+    # --no-build-isolation: setuptools comes from the venv (the dev extra), so the test needs no network
     tree = tmp_path_factory.mktemp("tree")
-    shutil.copy(ROOT / "pyproject.toml", tree)
-    shutil.copytree(ROOT / "src", tree / "src", ignore=shutil.ignore_patterns("*.egg-info", "__pycache__"))
+    tracked = subprocess.run(["git", "-C", str(ROOT), "ls-files", "-z"], check=True, capture_output=True).stdout
+    for name in filter(None, tracked.decode().split("\0")):
+        if (ROOT / name).is_file():
+            (tree / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, tree / name)
+    assert (tree / "lab" / "gvpconf_lab" / "__init__.py").is_file()  # the lab is there to be (not) picked up
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
                     "--wheel-dir", str(out), str(tree)], check=True, capture_output=True, timeout=300)
     (found,) = out.glob("gvpconf-*.whl")

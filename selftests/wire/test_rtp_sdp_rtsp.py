@@ -225,6 +225,19 @@ def test_rtcp_compound_is_well_framed(packets: list[rtp.RtcpPacket]) -> None:
     assert types == [expected.get(type(p)) or p.packet_type for p in packets]  # type: ignore[attr-defined]
 
 
+def test_rtcp_sender_report_known_bytes() -> None:
+    """An SR with one report block, field by field as RFC 3550 §6.4.1 lays it out (a negative cumulative loss is
+    24-bit two's complement), then a BYE with a reason (§6.6) in the same compound packet."""
+    block = rtp.ReportBlock(0x11111111, 0x20, -1, 0x00010064, 7, 0x12345678, 0x9ABCDEF0)
+    sr = rtp.SenderReport(0x01020304, 0x0102030405060708, 0x0A0B0C0D, 5, 800, (block,))
+    bye = rtp.RtcpBye((0x01020304,), b"done")
+    data = rtp.encode_rtcp([sr, bye])
+    assert data == bytes.fromhex(
+        "81c8000c" "01020304" "0102030405060708" "0a0b0c0d" "00000005" "00000320"  # V=2 RC=1 PT=200 len=12
+        "11111111" "20ffffff" "00010064" "00000007" "12345678" "9abcdef0"  # fraction 0x20, lost -1
+        "81cb0003" "01020304" "04646f6e" "65000000")  # V=2 SC=1 PT=203 len=3; reason "done", padded to 32 bits
+
+
 def test_rtp_known_packet() -> None:
     data = bytes.fromhex("80e0 1234 00000010 deadbeef") + b"\xff" * 4
     pkt = rtp.parse_rtp(data)

@@ -22,7 +22,8 @@ from __future__ import annotations
 import os
 import threading
 
-from gvpconf.inventory import Inventory, InventoryError, Secret, Target, resolve_secret
+from gvpconf.inventory import Inventory, InventoryError, Target, resolve_secret
+from gvpconf.inventory.base import reveal
 
 
 class DiscoveryError(Exception):
@@ -98,7 +99,7 @@ def _from_consul(inventory: Inventory, destination: str) -> list[Target]:
         token_ref = resolve_secret(consul.token)
     except InventoryError as exc:
         raise DiscoveryError(f"{where}: destinations.consul.token: {exc}") from None
-    token = token_ref.reveal() if isinstance(token_ref, Secret) else token_ref
+    token = reveal(token_ref)
     server = consul.targets[0]
     deadline = Deadline(Timeouts(connect=min(3.0, cfg.timeout), read=cfg.timeout, probe=cfg.timeout))
     session = consul_probe.Session(consul, server, token, deadline)

@@ -1,4 +1,8 @@
-"""Known secret values, scrubbed from every text the suite writes (failure messages, properties, logs)."""
+"""Known secret values, scrubbed from every text the suite writes (failure messages, properties, logs).
+
+Process-wide on purpose, and the one such registry: a secret value seen once in a process must never be printed
+by anything in it, whichever session, thread or library produced the text. It only ever masks more.
+"""
 
 from __future__ import annotations
 

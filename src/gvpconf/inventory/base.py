@@ -47,6 +47,14 @@ class SecretRef(_Model):
         return f"env {self.env}" if self.env is not None else f"file {self.file}"
 
 
+def reveal(value: object) -> str | None:
+    """The plain text of a resolved secret (or a plain value), None when unset: the one place a secret becomes
+    text, for the library or frame that needs it, never for output."""
+    if value is None:
+        return None
+    return value.reveal() if isinstance(value, Secret) else str(value)
+
+
 class Secret:
     """A resolved secret. Never printed: ``repr``/``str`` give ``***``."""
 

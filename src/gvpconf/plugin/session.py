@@ -47,6 +47,7 @@ class GvpSession:
         self.options = options
         self.inventory = inventory
         self.discovery = discovery.Discovery(inventory) if inventory is not None else None
+        self.memo: dict[str, Any] = {}  # what probes keep for the run (ProbeContext.memo)
         self.waivers = waivers
         self.baseline = baseline
         self.opt_ins = OptIns.resolve(config, inventory)
@@ -160,7 +161,7 @@ class GvpSession:
 
         def make_context(deadline: Any) -> ProbeContext:
             return ProbeContext(connection=row, target=target, destination=dest, secrets=secrets,
-                                deadline=deadline, opt_ins=opt_ins)
+                                deadline=deadline, opt_ins=opt_ins, memo=self.memo)
 
         return Job(probe=probe, timeouts=inv.timeouts_for(row.number), make_context=make_context,
                    retry=retry_for(inv, row.number, probe))

@@ -4,7 +4,7 @@ Both runners (``python -m gvpconf.pods run`` in a cluster, ``python -m gvpconf_l
 namespace lab) take the same options (:func:`add_run_options`) and end the same way (:func:`finish`).
 
 A *backend* runs the suite from one pod and returns a :class:`RunOutcome` (the JUnit text, or why
-there is none): ``gvpconf_lab.netlab.backend.NetnsBackend`` inside a network namespace of the lab,
+there is none): ``gvpconf_lab.netlab.backend.LocalBackend`` inside a network namespace of the lab,
 ``gvpconf.pods.kube.KubernetesBackend`` as an ephemeral container (or a Job on the same node).
 Everything is bounded: each run has ``run_timeout`` and the whole fan-out ``total_timeout``; a run
 that did not finish in time is a failure in the merged report, like a pod that could not be attached.

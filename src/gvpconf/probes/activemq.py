@@ -146,6 +146,7 @@ def probe_stomp(ctx: ProbeContext) -> None:
                                           ("content-type", "text/plain"), ("gvpconf-probe-id", probe_id)),
                                  body), "SEND")
         got_receipt = got_message = False
+        received_bytes = 0
         while not (got_receipt and got_message):
             frame = session.receive("waiting for the message and its receipt")
             if frame.command == "RECEIPT" and frame.header("receipt-id") == "send":
@@ -158,11 +159,14 @@ def probe_stomp(ctx: ProbeContext) -> None:
                     raise ProbeFailure(Cause.SEMANTIC, f"the message came back altered: sent {len(body)} "
                                        f"bytes, received {len(frame.body)}", phase="MESSAGE")
                 got_message = True
+                received_bytes = len(frame.body)
             else:
                 raise ProbeFailure(Cause.PROTOCOL, f"unexpected {frame.command} frame during the round trip",
                                    phase="MESSAGE")
         ev.fact("stomp.round_trip_ms", round((time.monotonic() - started) * 1000, 2))
         ev.fact("stomp.received", "1 of 1")
+        ev.fact("stomp.sent_bytes", len(body))
+        ev.fact("stomp.received_bytes", received_bytes)
         session.send(stomp.Frame("UNSUBSCRIBE", (("id", "gvpconf-0"),)), "UNSUBSCRIBE")
         session.send(stomp.Frame("DISCONNECT", (("receipt", "bye"),)), "DISCONNECT")
         _expect_receipt(session.receive("DISCONNECT"), "bye")

@@ -301,6 +301,7 @@ def probe_cluster(ctx: ProbeContext) -> None:
             except ProbeFailure as exc:
                 if isinstance(exc.__cause__, cx.ACLDisabled):
                     ev.fact("consul.acl", "disabled")
+                    ev.fact("consul.token", "not checked (ACLs disabled)")
                 else:
                     raise
             else:
@@ -374,6 +375,8 @@ def probe_mcp_registration(ctx: ProbeContext) -> None:
             raise ProbeFailure(Cause.SEMANTIC, f"expected this MCP ({me}:{dest.sip_port}) registered as "
                                f"{dest.service!r}, got {len(entries)} instance(s): {seen}", phase="registration")
         entry = mine[0]
+        address, port = instance_address(entry)
+        ev.fact("consul.registered", f"{address}:{port}")  # as Consul's catalog has it
         ev.fact("consul.service_id", str((entry.get("Service") or {}).get("ID", "?")))
         checks = _checks(entry)
         bad = [c for c in checks if c.get("Status") != "passing"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,7 +11,8 @@ from gvpconf import net
 from gvpconf.catalog import Connection
 from gvpconf.deadline import Deadline
 from gvpconf.evidence import Evidence
-from gvpconf.inventory import Destination, Secret, Target
+from gvpconf.inventory import Destination, Target
+from gvpconf.inventory.base import reveal
 
 
 @dataclass
@@ -24,6 +25,8 @@ class ProbeContext:
     secrets: Mapping[str, Any]
     deadline: Deadline
     evidence: Evidence = field(default_factory=Evidence)
+    #: what a probe may keep for the rest of its run (a parsed key): one dict per pytest session, never module state
+    memo: MutableMapping[str, Any] = field(default_factory=dict)
     #: the opt-ins switched on for this probe's destination (``gvpconf.plugin.optin``): a probe-level one,
     #: such as ``consul_write_check``, gates a step that does more than read
     opt_ins: frozenset[str] = frozenset()
@@ -37,10 +40,7 @@ class ProbeContext:
 
     def secret(self, name: str) -> str | None:
         """The plain text of secret ``name`` (for the library or frame that needs it, never for output)."""
-        value = self.secrets.get(name)
-        if value is None:
-            return None
-        return value.reveal() if isinstance(value, Secret) else str(value)
+        return reveal(self.secrets.get(name))
 
     def opted_in(self, name: str) -> bool:
         """Whether opt-in ``name`` is switched on for this probe (by flag, environment or inventory key)."""

@@ -13,12 +13,12 @@ outcome, not a plain pass. UNAVAILABLE, DEADLINE_EXCEEDED, UNIMPLEMENTED and TLS
 
 from __future__ import annotations
 
-import functools
+import hashlib
 import json
+from collections.abc import MutableMapping
 from typing import TYPE_CHECKING, Any
 
 from gvpconf.errors import Cause, ProbeFailure
-from gvpconf.inventory import Secret
 from gvpconf.inventory.web import GoogleTtsDestination
 from gvpconf.probes import tlscheck
 from gvpconf.probes.context import ProbeContext
@@ -32,28 +32,28 @@ AUDIENCE = "https://texttospeech.googleapis.com/"
 PHASE = "ListVoices"
 
 
-def bearer_from_service_account(key_json: str, audience: str = AUDIENCE) -> str:
-    """A self-signed JWT from a service-account key (no network: Google accepts these for its APIs)."""
+def bearer_from_service_account(key_json: str, audience: str = AUDIENCE,
+                                memo: MutableMapping[str, Any] | None = None) -> str:
+    """A self-signed JWT from a service-account key (no network: Google accepts these for its APIs). The parsed
+    key (~35 ms of RSA parsing) is kept in ``memo`` (the run's, from the probe context) by its digest, so a run
+    parses each key once; the JWT itself is signed afresh on every call."""
     from google.auth import jwt
+    from google.oauth2 import service_account
 
-    try:
-        sa = _signing_credentials(key_json)
-    except (ValueError, KeyError) as exc:
-        raise ProbeFailure(Cause.CONFIG, f"credentials are not a usable service-account key (JSON with "
-                           f"client_email and private_key): {type(exc).__name__}", phase="credentials") from None
+    slot = "grpc.service_account." + hashlib.sha256(key_json.encode()).hexdigest()
+    sa = memo.get(slot) if memo is not None else None
+    if sa is None:
+        try:
+            sa = service_account.Credentials.from_service_account_info(json.loads(key_json))  # type: ignore[no-untyped-call]
+        except (ValueError, KeyError) as exc:
+            raise ProbeFailure(Cause.CONFIG, f"credentials are not a usable service-account key (JSON with "
+                               f"client_email and private_key): {type(exc).__name__}", phase="credentials") from None
+        if memo is not None:
+            memo[slot] = sa
     creds = jwt.Credentials.from_signing_credentials(sa, audience=audience)  # type: ignore[no-untyped-call]
     creds.refresh(None)
     token = creds.token
     return token.decode("ascii") if isinstance(token, bytes) else str(token)
-
-
-@functools.lru_cache(maxsize=8)
-def _signing_credentials(key_json: str) -> Any:
-    """The parsed key (~35 ms of RSA parsing): a memo of a pure function, so a run parses each key once; the JWT
-    itself is signed afresh on every call."""
-    from google.oauth2 import service_account
-
-    return service_account.Credentials.from_service_account_info(json.loads(key_json))  # type: ignore[no-untyped-call]
 
 
 def translate(exc: grpc.RpcError, budget: float, authenticated: bool) -> ProbeFailure:
@@ -97,10 +97,10 @@ def probe_tts_list_voices(ctx: ProbeContext) -> None:
     if ev.facts.get("tls.alpn") != "h2":
         raise ProbeFailure(Cause.PROTOCOL, f"gRPC needs HTTP/2: expected ALPN h2, the server selected "
                            f"{ev.facts.get('tls.alpn', 'nothing')}", phase="TLS handshake")
-    credentials = ctx.secrets.get("credentials")
+    key_json = ctx.secret("credentials")
     metadata: list[tuple[str, str]] = []
-    if isinstance(credentials, Secret):
-        token = bearer_from_service_account(credentials.reveal())
+    if key_json:
+        token = bearer_from_service_account(key_json, memo=ctx.memo)
         from gvpconf import redact
 
         redact.register(token)

@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 
 from gvpconf import vxml
 from gvpconf.errors import Cause, ProbeFailure, failure_from_os_error
-from gvpconf.inventory import Secret
 from gvpconf.inventory.web import (
     CustomerDestination,
     OrsDestination,
@@ -124,9 +123,9 @@ def _client(ctx: ProbeContext, dest: _HttpBase) -> httpx.Client:
 
 def _headers(ctx: ProbeContext, dest: _HttpBase, token_field: str | None) -> dict[str, str]:
     headers = dict(dest.headers)
-    token = ctx.secrets.get(token_field) if token_field else None
-    if isinstance(token, Secret):
-        headers["Authorization"] = f"Bearer {token.reveal()}"
+    token = ctx.secret(token_field) if token_field else None
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
     if dest.tls.server_name and dest.scheme == "https":
         headers["Host"] = dest.tls.server_name
     return headers
@@ -210,7 +209,7 @@ def probe_vxml(ctx: ProbeContext) -> None:
     dest = ctx.destination
     assert isinstance(dest, VxmlDestination)
     ev = ctx.evidence
-    total = 0
+    total = parsed = 0
     slowest = 0.0
     versions: set[str] = set()
     with _client(ctx, dest) as client:
@@ -230,9 +229,11 @@ def probe_vxml(ctx: ProbeContext) -> None:
             total += len(got.body)
             slowest = max(slowest, got.latency_s)
             versions.add(doc.version)
+            parsed += 1
             ev.fact(f"vxml.app.{path}", f"VoiceXML {doc.version}, {len(got.body)} bytes, "
                     f"{got.latency_s * 1000:.1f} ms, {doc.forms} form(s)")
     ev.fact("vxml.applications", len(dest.applications))
+    ev.fact("vxml.parsed", parsed)  # documents fetched with 200 and parsed as VoiceXML
     ev.fact("vxml.version", ", ".join(sorted(versions)))
     ev.fact("vxml.bytes", total)
     ev.fact("vxml.fetch_ms", round(slowest * 1000, 2))

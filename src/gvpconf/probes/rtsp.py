@@ -214,6 +214,7 @@ def probe_setup(ctx: ProbeContext) -> None:
             except OSError as exc:
                 raise failure_from_os_error(exc, during="RTP to the server port") from exc
             ev.fact("rtp.sent", settings.packets)
+            ev.fact("rtp.unreachable", refused)  # ICMP port unreachable answers to our RTP
             if refused:
                 raise ProbeFailure(Cause.REFUSED, f"expected the server's RTP port {answer.server_port[0]} to take "
                                    f"our RTP, got ICMP port unreachable ({refused} times)", phase="RTP to server")

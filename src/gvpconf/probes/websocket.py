@@ -16,7 +16,6 @@ from typing import Any
 
 from gvpconf import net
 from gvpconf.errors import Cause, ProbeFailure, failure_from_os_error
-from gvpconf.inventory import Secret
 from gvpconf.inventory.web import NexusDestination
 from gvpconf.probes import tlscheck
 from gvpconf.probes.context import ProbeContext
@@ -101,9 +100,9 @@ async def _session(ctx: ProbeContext) -> None:
     host = f"[{t.host}]" if ":" in t.host else t.host
     uri = f"{dest.scheme}://{host}:{t.port}{dest.path}"
     headers: dict[str, str] = {}
-    token = ctx.secrets.get("token")
-    if isinstance(token, Secret):
-        headers[dest.auth_header] = f"{dest.auth_scheme} {token.reveal()}".strip()
+    token = ctx.secret("token")
+    if token:
+        headers[dest.auth_header] = f"{dest.auth_scheme} {token}".strip()
     ev.fact("ws.auth", f"{dest.auth_header} from secret" if headers else "none")
     sslctx = tlscheck.client_context(dest.tls, ["http/1.1"]) if dest.scheme == "wss" else None
     sock = net.connect_tcp(t.host, t.port, dl)  # DNS and connect through the suite's bounded helpers

@@ -1,10 +1,11 @@
-"""RTP and RTCP packets (RFC 3550): build, encode and decode.
+"""RTP and RTCP packets (RFC 3550).
 
-RTP: the fixed header, CSRC list, header extension and padding (§5.1, §5.3.1). RTCP: compound
-packets (§6.1) with sender reports (SR, §6.4.1), receiver reports (RR, §6.4.2) and their report
-blocks, BYE (§6.6); any other RTCP type (SDES, APP, feedback) is kept as an opaque ``RtcpOther``.
-Both are datagram protocols: one packet per datagram (one compound RTCP packet), so decoders take
-whole datagrams. RTP and RTCP on one port are told apart with ``is_rtcp`` (RFC 5761 §4).
+RTP, built, encoded and decoded: the fixed header, CSRC list, header extension and padding (§5.1, §5.3.1).
+RTCP, built and encoded only (the probes send it and never need to read it): compound packets (§6.1) with
+sender reports (SR, §6.4.1), receiver reports (RR, §6.4.2) and their report blocks, BYE (§6.6), and any other
+type (SDES, APP, feedback) as an opaque ``RtcpOther``. Both are datagram protocols: one packet per datagram,
+so the RTP decoder takes whole datagrams; RTCP arriving on an RTP port is recognised with ``is_rtcp``
+(RFC 5761 §4) and skipped.
 """
 
 from __future__ import annotations

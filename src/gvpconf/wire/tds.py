@@ -85,27 +85,6 @@ def _u32(v: int, what: str) -> int:
     return v
 
 
-def _ucs2(text: str, what: str) -> bytes:
-    try:
-        return text.encode("utf-16-le")
-    except UnicodeEncodeError as exc:  # lone surrogates
-        raise WireError(f"{what} is not encodable as UCS-2: {text!r}") from exc
-
-
-def _from_ucs2(data: bytes, what: str) -> str:
-    if len(data) % 2:
-        raise WireError(f"{what}: odd number of bytes ({len(data)}) for UCS-2 text")
-    try:
-        return data.decode("utf-16-le")
-    except UnicodeDecodeError as exc:
-        raise WireError(f"{what} is not valid UCS-2/UTF-16 text") from exc
-
-
-def _chars(text: str, what: str) -> int:
-    """Length in UCS-2 code units."""
-    return len(_ucs2(text, what)) // 2
-
-
 # -- packets ------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True, slots=True)
