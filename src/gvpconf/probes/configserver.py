@@ -52,4 +52,3 @@ def probe_hold(ctx: ProbeContext) -> None:
                                "speak first: another service owns this port", phase="hold")
         # measured, not the setting: the test states that the connection stayed up for the whole hold
         ev.fact("configserver.held_s", round(time.monotonic() - connected, 3))
-        ev.fact("configserver.volunteered_bytes", 0)
