@@ -30,17 +30,17 @@ from typing import Any, TypeVar
 
 import pytest
 
+from gvpconf import rules
 from gvpconf.catalog import connection as _row
 from gvpconf.plugin.optin import BY_NAME, MARKER
 from gvpconf.probes import PROBES
 from gvpconf.rules import at_least, covers, status_accepted, within
-from gvpconf.vxml import VERSIONS
 
 __all__ = ["VOICEXML_VERSIONS", "at_least", "call", "connection", "covers", "opt_in", "probe", "status_accepted",
            "within"]
 
 #: the VoiceXML versions a fetched application may declare (those gvpconf.vxml accepts)
-VOICEXML_VERSIONS = frozenset(VERSIONS)
+VOICEXML_VERSIONS = frozenset(rules.VOICEXML_VERSIONS)
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -22,10 +22,12 @@ from xml.parsers import expat
 from defusedxml import EntitiesForbidden, ExternalReferenceForbidden
 from defusedxml.ElementTree import DefusedXMLParser
 
+from gvpconf.rules import VOICEXML_VERSIONS
+
 __all__ = ["VERSIONS", "VXML_NS", "VxmlDocument", "VxmlError", "looks_like_html", "parse"]
 
 VXML_NS = "http://www.w3.org/2001/vxml"
-VERSIONS = ("2.0", "2.1", "3.0")
+VERSIONS = VOICEXML_VERSIONS
 
 Kind = Literal["html", "entity", "not-xml", "not-vxml"]
 
