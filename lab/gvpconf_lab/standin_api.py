@@ -12,7 +12,9 @@ It speaks the real REST paths and JSON of the calls the runner makes, on loopbac
     DELETE /apis/batch/v1/namespaces/{ns}/jobs/{name}
 
 A *kubelet* callable plays the container runtime: given the pod and the container spec it returns
-(exit code, log). Errors are ``Status`` objects with the real codes (403 Forbidden, 404 NotFound...).
+(exit code, log); ``gvpconf_lab.netlab.sandbox.PodSandbox`` is the one that executes the spec. Secrets
+(``Cluster.add_secret``) are what the kubelet resolves ``secretKeyRef`` and ``secret`` volumes from;
+the API does not serve them (the runner's RBAC has no access to Secrets, and needs none). Errors are ``Status`` objects with the real codes (403 Forbidden, 404 NotFound...).
 It is not an API server: no watch, no auth, no validation beyond what the tests need.
 """
 
@@ -84,6 +86,7 @@ class Cluster:
     slices: list[dict[str, Any]] = field(default_factory=list)
     nodes: dict[str, dict[str, Any]] = field(default_factory=dict)
     jobs: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    secrets: dict[tuple[str, str], dict[str, bytes]] = field(default_factory=dict)  # (ns, name) -> data
     logs: dict[tuple[str, str, str], str] = field(default_factory=dict)
     kubelet: Kubelet | None = None
     forbid_ephemeral: set[str] = field(default_factory=set)  # pod names: PATCH -> 403
@@ -94,6 +97,15 @@ class Cluster:
 
     def add_pod(self, obj: dict[str, Any]) -> None:
         self.pods[(obj["metadata"]["namespace"], obj["metadata"]["name"])] = obj
+
+    def add_secret(self, namespace: str, name: str, data: dict[str, str | bytes]) -> None:
+        self.secrets[(namespace, name)] = {k: v.encode() if isinstance(v, str) else v for k, v in data.items()}
+
+    def secret(self, namespace: str, name: str) -> dict[str, bytes] | None:
+        """A Secret's data, as the kubelet reads it (``PodSandbox.secrets``)."""
+        with self.lock:
+            data = self.secrets.get((namespace, name))
+            return dict(data) if data is not None else None
 
     def _run(self, ns: str, pod_name: str, container: dict[str, Any], status_key: str) -> None:
         obj = self.pods[(ns, pod_name)]

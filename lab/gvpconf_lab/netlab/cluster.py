@@ -1,0 +1,113 @@
+"""The namespace lab as a Kubernetes cluster: the stand-in API server lists the lab's pods, and its kubelet
+is the pod sandbox, so the runner (``python -m gvpconf.pods run``) drives the lab exactly as it drives a
+cluster and every container spec it generates is executed as it is.
+
+Each lab pod ``rm-0``, ``mcp-1``... is a stand-in Pod of the same name in namespace ``gvp``, labelled as
+the runner's default selectors expect (``app.kubernetes.io/name=gvp-<role>``, ``prometheus``) with its
+zone (``topology.kubernetes.io/zone``) and its address; its ``nodeName`` is its network namespace, so a
+Job pinned to the pod's node runs in the pod's namespace too. The pods that reach a peer with
+credentials carry them as a real deployment does: the Secrets ``gvp-rs-activemq`` (RM and MCP pods)
+and ``gvp-pg`` (the Config Server pod) mounted at ``/var/run/secrets/<secret>``, and the user names in
+env from ``secretKeyRef``. The runner's inventory (:func:`pod_inventory`) names them by reference only:
+``{env: GVP_RS_AMQ_USER}``, ``{file: /var/run/secrets/gvp-rs-activemq/password}``...
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from gvpconf.pods import kube
+from gvpconf_lab.netlab.lab import NetLab
+from gvpconf_lab.netlab.peers import NetnsActiveMQ, NetnsPostgres
+from gvpconf_lab.netlab.sandbox import PodSandbox
+from gvpconf_lab.standin_api import Cluster, StandInServer, pod
+
+NAMESPACE = "gvp"
+SECRETS_ROOT = "/var/run/secrets"
+AMQ_SECRET, PG_SECRET = "gvp-rs-activemq", "gvp-pg"
+AMQ_USER_ENV, PG_USER_ENV = "GVP_RS_AMQ_USER", "GVP_PG_USER"
+#: which pods carry which Secret (the roles whose connections need it)
+SECRET_OF_ROLE = {"rm": AMQ_SECRET, "mcp": AMQ_SECRET, "configserver": PG_SECRET}
+USER_ENV = {AMQ_SECRET: AMQ_USER_ENV, PG_SECRET: PG_USER_ENV}
+
+
+def app_label(role: str) -> str:
+    return "prometheus" if role == "prometheus" else f"gvp-{role}"
+
+
+def pod_inventory(lab: NetLab) -> dict[str, Any]:
+    """The lab's inventory as a deployment writes it for the runner: secrets by reference to the pods' own."""
+    inv = copy.deepcopy(lab.inventory())
+    dests = inv["destinations"]
+    dests["activemq"]["username"] = {"env": AMQ_USER_ENV}
+    dests["activemq"]["password"] = {"file": f"{SECRETS_ROOT}/{AMQ_SECRET}/password"}
+    dests["postgres"]["username"] = {"env": PG_USER_ENV}
+    dests["postgres"]["password"] = {"file": f"{SECRETS_ROOT}/{PG_SECRET}/password"}
+    dests["postgres"]["tls"]["ca_file"] = f"{SECRETS_ROOT}/{PG_SECRET}/ca.crt"
+    return inv
+
+
+def secrets_of(lab: NetLab) -> dict[str, dict[str, str | bytes]]:
+    amq, pg = lab.peers["activemq"], lab.peers["postgres"]
+    assert isinstance(amq, NetnsActiveMQ) and isinstance(pg, NetnsPostgres)
+    return {AMQ_SECRET: {"username": amq.username, "password": amq.password},
+            PG_SECRET: {"username": pg.username, "password": pg.password, "ca.crt": pg.ca_file.read_bytes()}}
+
+
+def lab_pods(lab: NetLab) -> list[dict[str, Any]]:
+    """Every lab pod as a stand-in Pod, with the Secret volume and env of the roles that need one."""
+    pods = []
+    for node in lab.pods():
+        assert node.role is not None
+        obj = pod(node.name, NAMESPACE, {"app.kubernetes.io/name": app_label(node.role),
+                                         kube.ZONE_LABEL: node.zone}, ip=node.address, node=lab.ns(node.name))
+        secret = SECRET_OF_ROLE.get(node.role)
+        if secret is not None:
+            main = obj["spec"]["containers"][0]
+            obj["spec"]["volumes"] = [{"name": secret, "secret": {"secretName": secret}}]
+            main["volumeMounts"] = [{"name": secret, "mountPath": f"{SECRETS_ROOT}/{secret}", "readOnly": True}]
+            main["env"] = [{"name": USER_ENV[secret],
+                            "valueFrom": {"secretKeyRef": {"name": secret, "key": "username"}}}]
+        pods.append(obj)
+    return pods
+
+
+class LabCluster:
+    """The stand-in API server over a running :class:`NetLab`, its kubelet the pod sandbox. A context manager;
+    ``url`` for ``--api-url``, ``inventory_path`` for ``--inventory``."""
+
+    def __init__(self, lab: NetLab, workdir: Path) -> None:
+        self.lab = lab
+        self.workdir = Path(workdir)
+        self.cluster = Cluster()
+        self.sandbox = PodSandbox(self.workdir / "sandbox", self.cluster.secret, self._netns_of)
+        self.cluster.kubelet = self.sandbox
+        for obj in lab_pods(lab):
+            self.cluster.add_pod(obj)
+        for name, data in secrets_of(lab).items():
+            self.cluster.add_secret(NAMESPACE, name, data)
+        self.server = StandInServer(self.cluster)
+        self.inventory_path = self.workdir / "inventory.pods.yaml"
+
+    def _netns_of(self, node: str) -> str | None:
+        return node if node in {self.lab.ns(n.name) for n in self.lab.pods()} else None
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def __enter__(self) -> LabCluster:
+        import yaml
+
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.inventory_path.write_text(yaml.safe_dump(pod_inventory(self.lab), sort_keys=False), encoding="utf-8")
+        self.server.__enter__()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.sandbox.stop_all()
+        self.server.__exit__(exc_type, exc, tb)

@@ -1,0 +1,146 @@
+"""The runner's container specs, executed as they are: the stand-in API server's kubelet is the pod sandbox
+(``gvpconf_lab.netlab.sandbox``: bubblewrap, a read-only root, only the declared volumeMounts, the env
+as the spec gives it, the spec's user, no capability it does not grant), inside each lab pod's network
+namespace. Needs root, bubblewrap and the namespace lab (iproute2, iptables)."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gvpconf.pods import kube, runner
+from gvpconf.pods.model import RunOutcome
+from gvpconf_lab.netlab import NetLab
+from gvpconf_lab.netlab.cluster import AMQ_SECRET, NAMESPACE, LabCluster, secrets_of
+from gvpconf_lab.netlab.sandbox import PodSandbox, have_bwrap
+from gvpconf_lab.standin_api import pod
+
+pytestmark = pytest.mark.skipif(not have_bwrap(), reason="bubblewrap is not installed (python -m gvpconf_lab install)")
+SELECTORS = {r: kube.DEFAULT_SELECTORS[r] for r in ("rm", "mcp", "configserver")}
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabCluster]:
+    netlab = NetLab(tmp_path_factory.mktemp("netlab"), mcp_pods=1)
+    with netlab, LabCluster(netlab, tmp_path_factory.mktemp("cluster")) as cluster:
+        yield cluster
+
+
+def run_from(lab: LabCluster, pods: list[str], *extra: str) -> list[RunOutcome]:
+    api = kube.make_api_client(host=lab.url)
+    sources = [p for p in kube.discover(api, NAMESPACE, SELECTORS) if p.pod in pods]
+    assert sorted(s.pod for s in sources) == sorted(pods)
+    backend = kube.KubernetesBackend(api, "gvpconf:lab", lab.inventory_path.read_text(), poll_s=0.2)
+    return runner.run_all(backend, runner.Plan(sources, []), run_timeout=120, total_timeout=150, parallel=2,
+                          extra=extra)
+
+
+def cases(outcome: RunOutcome) -> list[tuple[str, str, str]]:
+    """(connection, state, message) of every case of one run."""
+    assert outcome.junit is not None, f"{outcome.source.pod}: {outcome.cause}: {outcome.error}\n{outcome.log[-3000:]}"
+    out = []
+    for tc in ET.fromstring(outcome.junit).iter("testcase"):
+        props = {p.get("name"): p.get("value") for p in tc.iter("property")}
+        bad = next((tc.find(t) for t in ("failure", "error") if tc.find(t) is not None), None)
+        out.append((str(props.get("connection")), "passed" if bad is None else "failed",
+                    "" if bad is None else bad.get("message", "")))
+    return out
+
+
+def probe_spec(lab: LabCluster, pod_name: str) -> dict[str, Any]:
+    """The last container the runner sent for ``pod_name``: its ephemeral container, or its Job's container."""
+    obj = lab.cluster.pods[(NAMESPACE, pod_name)]
+    spec: dict[str, Any] = obj["spec"].get("ephemeralContainers", [])[-1]
+    return spec
+
+
+def test_probe_container_runs_on_a_read_only_root(lab: LabCluster) -> None:
+    """The ephemeral container has readOnlyRootFilesystem and no writable volume: the run still reports."""
+    (outcome,) = run_from(lab, ["mcp-0"], "--connection", "7")
+    spec = probe_spec(lab, "mcp-0")
+    assert spec["securityContext"]["readOnlyRootFilesystem"] is True
+    assert cases(outcome) and all(state == "passed" for _n, state, _m in cases(outcome)), cases(outcome)
+    assert outcome.exit_code == 0 and outcome.results is not None
+
+
+def test_secrets_reach_the_ephemeral_container(lab: LabCluster) -> None:
+    """#3 RM -> ActiveMQ and #17 Config Server -> PostgreSQL log in with the user from env (secretKeyRef)
+    and the password from a file (the pod's Secret volume), as the inventory references them."""
+    outcomes = run_from(lab, ["rm-0", "configserver"], "--connection", "3", "--connection", "17")
+    by_pod = {o.source.pod: o for o in outcomes}
+    assert {n for n, state, _m in cases(by_pod["rm-0"]) if state == "passed"} == {"3"}, cases(by_pod["rm-0"])
+    assert {n for n, state, _m in cases(by_pod["configserver"]) if state == "passed"} == {"17"}, \
+        cases(by_pod["configserver"])
+    spec = probe_spec(lab, "rm-0")
+    env = {e["name"]: e for e in spec["env"]}
+    assert env["GVP_RS_AMQ_USER"]["valueFrom"] == {"secretKeyRef": {"name": AMQ_SECRET, "key": "username"}}
+    assert {"name": AMQ_SECRET, "mountPath": f"/var/run/secrets/{AMQ_SECRET}", "readOnly": True} in \
+        spec["volumeMounts"]
+    text = json.dumps(spec) + "".join(o.log for o in outcomes)
+    for values in secrets_of(lab.lab).values():
+        for key, value in values.items():
+            if key != "ca.crt":
+                assert str(value) not in text, f"a secret value ({key}) is in the spec or a log"
+
+
+def test_secrets_reach_the_job_fallback(lab: LabCluster) -> None:
+    """Where ephemeral containers are refused, the Job declares the Secret volume and env itself."""
+    lab.cluster.forbid_ephemeral.add("rm-1")
+    try:
+        (outcome,) = run_from(lab, ["rm-1"], "--connection", "3")
+    finally:
+        lab.cluster.forbid_ephemeral.discard("rm-1")
+    assert outcome.backend == "job", outcome.error
+    assert [state for _n, state, _m in cases(outcome)] == ["passed"], cases(outcome)
+    (job_pod,) = [p for (_ns, name), p in lab.cluster.pods.items() if name.startswith("gvpconf-")]
+    spec = job_pod["spec"]
+    assert {"name": AMQ_SECRET, "secret": {"secretName": AMQ_SECRET}} in spec["volumes"]
+    container = spec["containers"][0]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert any(m["mountPath"] == f"/var/run/secrets/{AMQ_SECRET}" for m in container["volumeMounts"])
+
+
+def test_the_sandbox_gives_what_the_spec_declares_and_nothing_else() -> None:
+    """The sandbox itself: read-only root, declared mounts only, env exact, the spec's user, no capability."""
+    secrets = {("gvp", "s"): {"password": b"pw-1", "username": b"u-1"}}
+    obj = pod("gvp-x-0", "gvp", {"app": "x"}, ip="10.0.0.1", node="n")
+    obj["spec"]["volumes"] = [{"name": "s", "secret": {"secretName": "s"}}, {"name": "other", "emptyDir": {}},
+                              {"name": "scratch", "emptyDir": {}}]
+    container = {
+        "name": "c", "image": "i",
+        "command": ["sh", "-c", "id -u; id -g; hostname; cat /var/run/secrets/s/password; echo; echo $U; "
+                    "grep -E '^Cap(Eff|Bnd|Amb)' /proc/self/status; ls /run; "
+                    "touch /opt/gvpconf/x 2>&1 | tail -c 22; touch /tmp/x 2>&1 | tail -c 22; "
+                    "touch /scratch/y && echo scratch-writable; env | sort | cut -d= -f1 | tr '\\n' ' '"],
+        "env": [{"name": "U", "valueFrom": {"secretKeyRef": {"name": "s", "key": "username"}}}],
+        "volumeMounts": [{"name": "s", "mountPath": "/var/run/secrets/s"},
+                         {"name": "scratch", "mountPath": "/run/scratch"}],
+        "workingDir": "/",
+        "securityContext": {"runAsUser": 10002, "runAsGroup": 10003, "runAsNonRoot": True,
+                            "allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
+                            "capabilities": {"drop": ["ALL"]}}}
+    container["command"][2] = container["command"][2].replace("/scratch/y", "/run/scratch/y")
+    with tempfile.TemporaryDirectory() as tmp:
+        sandbox = PodSandbox(Path(tmp), lambda ns, name: secrets.get((ns, name)), lambda node: None)
+        code, log = sandbox.run(obj, container)
+        assert code == 0, log
+        lines = log.splitlines()
+        assert lines[:6] == ["10002", "10003", "gvp-x-0", "pw-1", "u-1", "CapEff:\t0000000000000000"], log
+        assert lines[6:8] == ["CapBnd:\t0000000000000000", "CapAmb:\t0000000000000000"], log
+        assert "scratch" in log and "secrets" in log.split("CapAmb")[1]  # /run holds the declared mounts only
+        assert log.count("Read-only file system") == 2 and "scratch-writable" in log
+        env = lines[-1].split()
+        assert sorted(env) == sorted(["GVP_SUITE_DIR", "HOSTNAME", "LANG", "PATH", "PIP_NO_CACHE_DIR", "PWD",
+                                      "PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED", "U"]), env
+        # a Secret that is not there is the kubelet's refusal, not an empty variable
+        code, log = sandbox.run(obj, {**container, "env": [
+            {"name": "U", "valueFrom": {"secretKeyRef": {"name": "missing", "key": "k"}}}]})
+        assert code == 128 and 'CreateContainerConfigError: secret "missing" not found' in log
+        code, log = sandbox.run(obj, {**container, "securityContext": {"runAsUser": 0, "runAsNonRoot": True}})
+        assert code == 128 and "runAsNonRoot" in log
