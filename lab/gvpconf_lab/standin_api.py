@@ -14,7 +14,8 @@ It speaks the real REST paths and JSON of the calls the runner makes, on loopbac
 A *kubelet* callable plays the container runtime: given the pod and the container spec it returns
 (exit code, log); ``gvpconf_lab.netlab.sandbox.PodSandbox`` is the one that executes the spec. Secrets
 (``Cluster.add_secret``) are what the kubelet resolves ``secretKeyRef`` and ``secret`` volumes from;
-the API does not serve them (the runner's RBAC has no access to Secrets, and needs none). Errors are ``Status`` objects with the real codes (403 Forbidden, 404 NotFound...).
+the API does not serve them (the runner's RBAC has no access to Secrets, and needs none).
+Errors are ``Status`` objects with the real codes (403 Forbidden, 404 NotFound...).
 It is not an API server: no watch, no auth, no validation beyond what the tests need.
 """
 

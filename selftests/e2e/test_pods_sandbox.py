@@ -50,6 +50,8 @@ def cases(outcome: RunOutcome) -> list[tuple[str, str, str]]:
         bad = next((tc.find(t) for t in ("failure", "error") if tc.find(t) is not None), None)
         out.append((str(props.get("connection")), "passed" if bad is None else "failed",
                     "" if bad is None else bad.get("message", "")))
+    before_reports = outcome.log.split("----- BEGIN")[0]
+    assert out, f"{outcome.source.pod}: exit {outcome.exit_code}, no case ran:\n{before_reports[-1500:]}"
     return out
 
 

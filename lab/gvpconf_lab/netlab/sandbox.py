@@ -8,9 +8,9 @@ spec gives and nothing else:
 
 * a **read-only root**: the probe image is this machine's filesystem, read-only, with the project at
   the image's ``WORKDIR`` (``/opt/gvpconf``, as the Containerfile copies it) and ``/tmp``, ``/var/tmp``,
-  ``/run``, ``/home``, ``/root`` and ``/opt`` otherwise empty and read-only (``readOnlyRootFilesystem: false`` gets a writable
-  ``/tmp`` instead); a fresh ``/proc`` and ``/dev``, its own PID, IPC and UTS namespaces, the pod's
-  name as hostname;
+  ``/run``, ``/home``, ``/root`` and ``/opt`` otherwise empty and read-only (``readOnlyRootFilesystem:
+  false`` gets a writable ``/tmp`` instead); a fresh ``/proc`` and ``/dev``, its own PID, IPC and UTS
+  namespaces, the pod's name as hostname;
 * **only the declared ``volumeMounts``**, resolved against the pod's ``volumes``: a ``secret`` volume's
   keys as files (``defaultMode``, default 0644) from the stand-in's Secrets, bound read-only; an
   ``emptyDir`` shared by the pod's containers; ``downwardAPI`` labels;
@@ -29,6 +29,7 @@ before the container's command, after bubblewrap (run as root) has built the mou
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -265,8 +266,8 @@ class PodSandbox:
         if csc.get("allowPrivilegeEscalation") is False:
             argv.append("--no-new-privs")
         command = list(container.get("command") or self.image.entrypoint)
-        args = list(container.get("args") if "args" in container else ([] if container.get("command")
-                                                                        else self.image.cmd))
+        args: list[str] = list(container["args"] if "args" in container else
+                               ([] if container.get("command") else self.image.cmd))
         argv += ["--", *command, *args]
         node = str(pod.get("spec", {}).get("nodeName") or "")
         netns = self.netns_of(node)
@@ -331,10 +332,8 @@ class PodSandbox:
         with self._lock:
             pids = list(self._procs)
         for pid in pids:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, sig)
-            except ProcessLookupError:
-                pass
         return pids
 
     def stop_all(self) -> None:
