@@ -13,6 +13,11 @@ report into its log. Where ephemeral containers are refused (403 by RBAC or admi
 clusters, 422 invalid) the run becomes a *Job* pinned to the same node with the pod's own labels (so
 label-selected NetworkPolicies apply to it) and a readiness gate nothing ever sets (so Services never
 route traffic to it). Every wait is bounded; a failure to attach is a reported failure.
+
+Secrets: before attaching, the backend reads the target pod's spec and maps the inventory's secret
+references onto it (``gvpconf.pods.secretmap``): the probe container mounts the pod's own Secret
+volumes and carries its ``secretKeyRef`` env; a Job declares those volumes itself. What cannot be
+mapped is a note of the run (printed by the runner), never a guess.
 """
 
 from __future__ import annotations
@@ -23,9 +28,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import yaml
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
+from gvpconf.pods import secretmap
 from gvpconf.pods.entry import extract_junit, extract_results
 from gvpconf.pods.model import RunOutcome, SourcePod
 
@@ -151,44 +158,75 @@ class KubernetesBackend:
     job_service_account: str | None = None
     name: str = "kubernetes"
     image_pull_policy: str = "IfNotPresent"
-    #: pod volumes to mount into the ephemeral container (mounted secrets the inventory's {file: ...} names)
-    volume_mounts: list[dict[str, Any]] = field(default_factory=list)
+    #: files handed to every run inline (``GVP_WAIVERS_YAML``, ``GVP_BASELINE_JSON``: gvpconf.pods.entry)
+    inline_files: dict[str, str] = field(default_factory=dict)
+    #: what each run left in the cluster that the runner could not remove (ephemeral containers cannot be)
+    left_behind: list[str] = field(default_factory=list)
 
-    def _container(self, source: SourcePod, suite_args: Sequence[str], timeout: float, name: str) -> dict[str, Any]:
+    def secret_mapping(self, source: SourcePod, pod_spec: Mapping[str, Any]) -> secretmap.SecretMapping:
+        data = yaml.safe_load(self.inventory_yaml) or {}
+        return secretmap.map_secrets(secretmap.references(data, source.role), pod_spec, source.pod)
+
+    def _container(self, source: SourcePod, suite_args: Sequence[str], timeout: float, name: str,
+                   mapping: secretmap.SecretMapping | None = None) -> dict[str, Any]:
         env = {"GVP_SOURCE_ROLE": source.role, "GVP_POD_NAME": source.pod, "GVP_POD_ZONE": source.zone,
                "GVP_SOURCE_POD": source.pod, "GVP_SOURCE_ZONE": source.zone,
-               "GVP_RUN_TIMEOUT": str(int(max(1, timeout - 10))), "GVP_INVENTORY_YAML": self.inventory_yaml}
+               "GVP_RUN_TIMEOUT": str(int(max(1, timeout - 10))), "GVP_INVENTORY_YAML": self.inventory_yaml,
+               **self.inline_files}
         container: dict[str, Any] = {
             "name": name, "image": self.image, "imagePullPolicy": self.image_pull_policy,
             "command": ["python", "-m", "gvpconf.pods.entry"], "args": list(suite_args),
             "env": [{"name": k, "value": v} for k, v in env.items()],
-            "securityContext": {"runAsNonRoot": True, "allowPrivilegeEscalation": False,
-                                "capabilities": {"drop": ["ALL"]}, "readOnlyRootFilesystem": True},
+            # uid 10001 as the image's USER, read-only root, no writable volume: the entrypoint needs none
+            "securityContext": {"runAsNonRoot": True, "runAsUser": 10001, "runAsGroup": 10001,
+                                "allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]},
+                                "readOnlyRootFilesystem": True},
         }
-        if self.volume_mounts:
-            container["volumeMounts"] = list(self.volume_mounts)
+        if mapping is not None:
+            container["env"] += [dict(e) for e in mapping.env]
+            if mapping.volume_mounts:
+                container["volumeMounts"] = [dict(m) for m in mapping.volume_mounts]
         return container
+
+    def _target_spec(self, core: client.CoreV1Api, source: SourcePod) -> dict[str, Any]:
+        obj = core.read_namespaced_pod(source.pod, source.location)
+        spec: dict[str, Any] = (self.api.sanitize_for_serialization(obj.spec)  # type: ignore[no-untyped-call]
+                                if obj.spec is not None else {})
+        return spec
 
     def run(self, source: SourcePod, suite_args: Sequence[str], timeout: float) -> RunOutcome:
         started = time.monotonic()
         deadline = started + timeout
         name = f"gvpconf-{secrets.token_hex(3)}"
         outcome = RunOutcome(source, backend="ephemeral-container")
-        container = self._container(source, suite_args, timeout, name)
         core = client.CoreV1Api(self.api)
+        try:
+            mapping = self.secret_mapping(source, self._target_spec(core, source))
+        except ApiException as exc:
+            outcome.error = f"cannot read pod {source.pod}: {exc.status} {exc.reason}"
+            outcome.cause = "attach"
+            outcome.duration = time.monotonic() - started
+            return outcome
+        notes = [f"secret not mapped: {line}" for line in mapping.unmapped]
+        container = self._container(source, suite_args, timeout, name, mapping)
         try:
             core.patch_namespaced_pod_ephemeralcontainers(
                 source.pod, source.location, {"spec": {"ephemeralContainers": [container]}},
                 _content_type="application/strategic-merge-patch+json")
         except ApiException as exc:
             if self.allow_job and exc.status in FALLBACK_STATUSES:
-                outcome = self._run_job(source, container, deadline)
-                outcome.notes.append(f"ephemeral container refused ({exc.status} {exc.reason}): ran as a Job")
+                outcome = self._run_job(source, container, deadline, mapping)
+                outcome.notes.insert(0, f"ephemeral container refused ({exc.status} {exc.reason}): ran as a Job")
+                outcome.notes += notes + [f"secret not mapped: {line}" for line in mapping.job_problems()]
             else:
                 outcome.error = f"cannot attach an ephemeral container to {source.pod}: {exc.status} {exc.reason}"
                 outcome.cause = "attach"
             outcome.duration = time.monotonic() - started
             return outcome
+        outcome.notes += notes
+        # an ephemeral container cannot be removed from its pod: it stays in the spec, terminated
+        self.left_behind.append(f"ephemeral container {name} in pod {source.location}/{source.pod} (cannot be "
+                                "removed; it is terminated once the run ends, and goes with the pod)")
         try:
             self._wait_ephemeral(core, source, name, deadline, outcome)
         except ApiException as exc:
@@ -227,7 +265,8 @@ class KubernetesBackend:
             outcome.error = f"the run exited {outcome.exit_code} without a JUnit report in its log"
             outcome.cause = "no-report"
 
-    def job_manifest(self, source: SourcePod, container: Mapping[str, Any], timeout: float) -> dict[str, Any]:
+    def job_manifest(self, source: SourcePod, container: Mapping[str, Any], timeout: float,
+                     mapping: secretmap.SecretMapping | None = None) -> dict[str, Any]:
         labels = {k: v for k, v in source.labels if not any(k == c or (c.endswith("/") and k.startswith(c))
                                                              for c in CONTROLLER_LABELS)}
         name = str(container["name"])
@@ -238,6 +277,17 @@ class KubernetesBackend:
             "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
             "containers": [dict(container)],
         }
+        if mapping is not None:
+            volumes = [dict(v) for v in mapping.volumes if next((k for k in v if k != "name"), "")
+                       in secretmap.COPYABLE_VOLUMES]
+            if volumes:
+                spec["volumes"] = volumes
+                names = {v["name"] for v in volumes}
+                mounts = [m for m in container.get("volumeMounts") or [] if m["name"] in names]
+                spec["containers"] = [{**container, "volumeMounts": mounts} if mounts else
+                                      {k: v for k, v in container.items() if k != "volumeMounts"}]
+            elif "volumeMounts" in container:
+                spec["containers"] = [{k: v for k, v in container.items() if k != "volumeMounts"}]
         if source.node:
             spec["nodeName"] = source.node
         if self.job_service_account:
@@ -248,10 +298,11 @@ class KubernetesBackend:
                          "ttlSecondsAfterFinished": 600,
                          "template": {"metadata": {"labels": labels}, "spec": spec}}}
 
-    def _run_job(self, source: SourcePod, container: Mapping[str, Any], deadline: float) -> RunOutcome:
+    def _run_job(self, source: SourcePod, container: Mapping[str, Any], deadline: float,
+                 mapping: secretmap.SecretMapping | None = None) -> RunOutcome:
         outcome = RunOutcome(source, backend="job")
         core, batch = client.CoreV1Api(self.api), client.BatchV1Api(self.api)
-        body = self.job_manifest(source, container, deadline - time.monotonic())
+        body = self.job_manifest(source, container, deadline - time.monotonic(), mapping)
         name = body["metadata"]["name"]
         try:
             job = client.V1Job.from_dict(body)
@@ -286,5 +337,6 @@ class KubernetesBackend:
         finally:
             try:
                 batch.delete_namespaced_job(name, source.location, propagation_policy="Background")
-            except ApiException:
-                outcome.notes.append(f"Job {name} could not be deleted (ttlSecondsAfterFinished removes it)")
+            except ApiException as exc:
+                self.left_behind.append(f"Job {source.location}/{name}: delete refused ({exc.status} {exc.reason}); "
+                                        "ttlSecondsAfterFinished (600 s) removes it")
