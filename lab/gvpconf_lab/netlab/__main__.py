@@ -1,8 +1,11 @@
 """``python -m gvpconf_lab.netlab``: the namespace lab that plays the cluster (root; iproute2 and iptables).
 
-* ``run [--deny-matrix] [--junitxml FILE]``: bring the lab up, run the suite from one pod per source
-  role and zone INSIDE its namespace, merge the reports into one JUnit file (every case names its pod
-  and zone), tear everything down. Exit 0 only when every run ran and every case passed or was skipped.
+* ``run [--deny-matrix] [--junitxml FILE]``: bring the lab up and run the cluster runner
+  (``python -m gvpconf.pods run``) against it: the stand-in API server lists the lab's pods and its
+  kubelet, the pod sandbox (``gvpconf_lab.netlab.sandbox``), executes every ephemeral container (or Job)
+  spec the runner generates inside the pod's namespace; the reports are merged into one JUnit file
+  (every case names its pod and zone) and the merged report.html/report.md; everything is torn down.
+  Exit 0 only when every run ran and every case passed or was skipped; 2 when interrupted.
 * ``up``: bring the lab up, print the namespaces and the inventory, wait for Ctrl-C / SIGTERM.
 * ``clean TAG``: delete the namespaces of a lab that was killed before it could clean up.
 """
@@ -20,8 +23,9 @@ from gvpconf.pods import runner
 from gvpconf_lab.base import LabError
 from gvpconf_lab.lifecycle import run_command
 from gvpconf_lab.netlab import lab as netlab
-from gvpconf_lab.netlab.backend import LocalBackend
+from gvpconf_lab.netlab.cluster import NAMESPACE, LabCluster
 from gvpconf_lab.netlab.netns import NetnsError
+from gvpconf_lab.netlab.sandbox import have_bwrap
 
 PROG = "python -m gvpconf_lab.netlab"
 
@@ -42,15 +46,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def runner_argv(args: argparse.Namespace, api_url: str, inventory: Path) -> list[str]:
+    """The cluster runner's command line for this lab (the same options, passed on)."""
+    argv = ["run", "--api-url", api_url, "--namespace", NAMESPACE, "--image", "gvpconf:netlab",
+            "--inventory", str(inventory), "--junitxml", args.junitxml, "--run-timeout", str(args.run_timeout),
+            "--total-timeout", str(args.total_timeout), "--parallel", str(args.parallel)]
+    argv += ["--reports", args.reports] if args.reports else []
+    argv += ["--deny-matrix"] if args.deny_matrix else []
+    argv += ["--gvp-calls"] if args.gvp_calls else []
+    argv += ["--gvp-waivers", args.gvp_waivers] if args.gvp_waivers else []
+    argv += ["--gvp-baseline", args.gvp_baseline] if args.gvp_baseline else []
+    return argv
+
+
 def cmd_run(args: argparse.Namespace) -> int:
+    from gvpconf.pods.__main__ import main as run_from_pods
+
+    if not have_bwrap():
+        print(f"{PROG}: needs bubblewrap and setpriv (python -m gvpconf_lab install)", file=sys.stderr)
+        return 2
     workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="gvpc-netlab-"))
-    with netlab.NetLab(workdir, mcp_pods=args.mcp_pods, default_action=args.default_action) as lab:
+    with netlab.NetLab(workdir, mcp_pods=args.mcp_pods, default_action=args.default_action) as lab, \
+            LabCluster(lab, workdir / "cluster") as cluster:
         print(lab.describe(), flush=True)
-        plan = runner.pick_per_zone(lab.source_pods(), runner.roles_with_connections())
-        backend = LocalBackend(lab.inventory_path, workdir / "runs")
-        outcomes = runner.run_all(backend, plan, deny_matrix=args.deny_matrix, run_timeout=args.run_timeout,
-                                  total_timeout=args.total_timeout, parallel=args.parallel)
-    return runner.finish(outcomes, args.junitxml, reports=args.reports, prog=PROG)
+        print(f"stand-in API server {cluster.url}; every pod's container runs in the pod sandbox", flush=True)
+        return run_from_pods(runner_argv(args, cluster.url, cluster.inventory_path))
 
 
 def cmd_up(args: argparse.Namespace) -> int:

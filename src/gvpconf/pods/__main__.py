@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -38,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--image", required=True, help="the gvpconf image (deploy/Containerfile, target probe)")
     run.add_argument("--inventory", required=True, help="the inventory YAML (no secret values: references)")
     runner.add_run_options(run, run_timeout=300.0, total_timeout=1200.0, parallel=4)
-    run.add_argument("--roles", default=",".join(runner.roles_with_connections()),
+    run.add_argument("--roles", default=",".join(r for r in runner.roles_with_connections()),
                      help="source roles to run from (comma-separated)")
     run.add_argument("--selector", type=_selector, action="append", default=[],
                      help="ROLE=LABEL_SELECTOR[@SERVICE] (repeatable) to override the default selectors")
@@ -52,28 +53,89 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def read_inventory(path: str) -> dict[str, Any]:
+    """The inventory, validated with the suite's own loader before anything is created. Raises InventoryError."""
+    from gvpconf.inventory import InventoryError, load
+
+    load(path)
+    data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    if not isinstance(data, dict):  # pragma: no cover - load() said so already
+        raise InventoryError(f"{path}: not a mapping")
+    return data
+
+
+def api_failure(exc: BaseException) -> tuple[str, str]:
+    """(cause, one line) for an API server that cannot be used: refused, timeout, auth or config."""
+    from kubernetes.client.exceptions import ApiException
+    from kubernetes.config.config_exception import ConfigException
+    from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError, ReadTimeoutError
+
+    if isinstance(exc, ApiException):
+        cause = "auth" if exc.status in (401, 403) else "config"
+        return cause, f"the API server answered {exc.status} {exc.reason}"
+    if isinstance(exc, ConfigException):
+        return "config", f"no usable Kubernetes configuration: {exc}"
+    reason = exc.reason if isinstance(exc, MaxRetryError) and exc.reason is not None else exc
+    if isinstance(reason, ConnectTimeoutError | ReadTimeoutError | TimeoutError):
+        return "timeout", "the API server did not answer in time"
+    if isinstance(reason, NewConnectionError) and "refused" in str(reason).lower():
+        return "refused", "the API server refused the connection"
+    if isinstance(reason, NewConnectionError):
+        return "config", f"cannot connect to the API server: {str(reason).split(': ', 1)[-1]}"
+    return "config", f"cannot use the API server: {type(reason).__name__}: {reason}"
+
+
 def cmd_run(args: argparse.Namespace) -> int:
+    from kubernetes.client.exceptions import ApiException
+    from kubernetes.config.config_exception import ConfigException
+    from urllib3.exceptions import HTTPError
+
+    from gvpconf.inventory import InventoryError
     from gvpconf.pods import kube
 
-    selectors = {r: s for r, s in kube.DEFAULT_SELECTORS.items() if r in args.roles.split(",")}
+    roles_wanted = [r for r in args.roles.split(",") if r]
+    unknown = [r for r in roles_wanted if r not in runner.POD_ROLES]
+    if unknown:
+        print(f"{PROG}: --roles: {', '.join(unknown)} not a pod role ({', '.join(runner.POD_ROLES)})", file=sys.stderr)
+        return 2
+    selectors = {r: kube.DEFAULT_SELECTORS[r] for r in roles_wanted if r in kube.DEFAULT_SELECTORS}
     for role, sel, svc in args.selector:
         selectors[role] = kube.RoleSelector(role, sel, svc)
-    api = kube.make_api_client(host=args.api_url, kubeconfig=args.kubeconfig, context=args.context,
-                               in_cluster=args.in_cluster)
-    pods = kube.discover(api, args.namespace, selectors)
-    inventory = yaml.safe_load(Path(args.inventory).read_text(encoding="utf-8"))
+    try:
+        inventory = read_inventory(args.inventory)
+        options = runner.suite_options(args)
+    except (InventoryError, ValueError, OSError) as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return 2
+    try:
+        api = kube.make_api_client(host=args.api_url, kubeconfig=args.kubeconfig, context=args.context,
+                                   in_cluster=args.in_cluster)
+        pods = kube.discover(api, args.namespace, selectors)
+    except (ApiException, ConfigException, HTTPError, OSError) as exc:
+        cause, line = api_failure(exc)
+        print(f"{PROG}: {line} ({cause}); nothing was run", file=sys.stderr)
+        unrun = [RunOutcome(SourcePod(role=r, pod=f"<{r} pods>", location=args.namespace),
+                            error=f"not run: {line}", cause=cause, backend="kubernetes") for r in selectors]
+        return runner.finish(unrun, args.junitxml, reports=args.reports, prog=PROG)
     inventory = kube.with_discovered_targets(inventory, pods)
     backend = kube.KubernetesBackend(api, args.image, yaml.safe_dump(inventory, sort_keys=False),
-                                     allow_job=not args.no_job_fallback)
+                                     allow_job=not args.no_job_fallback, inline_files=options.files)
     plan = runner.pick_per_zone(pods, list(selectors))
     missing_roles = [r for r in selectors if not any(p.role == r for p in pods)]
 
     absent = [RunOutcome(SourcePod(role=r, pod=f"<no {r} pod>", location=args.namespace),
                          error=f"no pod matches {selectors[r].label_selector!r} in {args.namespace}",
                          cause="not-running", backend=backend.name) for r in missing_roles]
-    outcomes = absent + runner.run_all(backend, plan, deny_matrix=args.deny_matrix, run_timeout=args.run_timeout,
-                                       total_timeout=args.total_timeout, parallel=args.parallel)
-    return runner.finish(outcomes, args.junitxml, reports=args.reports, prog=PROG)
+    with runner.interruptible() as stop:
+        outcomes = absent + runner.run_all(backend, plan, deny_matrix=args.deny_matrix,
+                                           run_timeout=args.run_timeout, total_timeout=args.total_timeout,
+                                           parallel=args.parallel, extra=options.args, stop=stop)
+    code = runner.finish(outcomes, args.junitxml, reports=args.reports, prog=PROG)
+    for note in sorted({f"{o.source.where}: {n}" for o in outcomes for n in o.notes}):
+        print(f"note: {note}")
+    for left in backend.left_behind:
+        print(f"left behind: {left}")
+    return runner.INTERRUPTED if stop.is_set() else code
 
 
 def main(argv: list[str] | None = None) -> int:

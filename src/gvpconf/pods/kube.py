@@ -23,6 +23,7 @@ mapped is a note of the run (printed by the runner), never a guess.
 from __future__ import annotations
 
 import secrets
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -62,21 +63,23 @@ DEFAULT_SELECTORS: dict[str, RoleSelector] = {
     "rs": RoleSelector("rs", "app.kubernetes.io/name=gvp-rs", "gvp-rs"),
     "sd": RoleSelector("sd", "app.kubernetes.io/name=gvp-sd", "gvp-sd"),
     "configserver": RoleSelector("configserver", "app.kubernetes.io/name=gvp-configserver", "gvp-configserver"),
+    "prometheus": RoleSelector("prometheus", "app.kubernetes.io/name=prometheus"),
 }
 
 
 def make_api_client(*, host: str | None = None, kubeconfig: str | None = None, context: str | None = None,
                     in_cluster: bool = False) -> client.ApiClient:
+    cfg = client.Configuration()
     if host:
-        cfg = client.Configuration()
         cfg.host = host
-        return client.ApiClient(cfg)
-    if in_cluster:
-        config.load_incluster_config()  # type: ignore[no-untyped-call]
-        return client.ApiClient()
-    api: client.ApiClient = config.new_client_from_config(  # type: ignore[no-untyped-call]
-        config_file=kubeconfig, context=context)
-    return api
+    elif in_cluster:
+        config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
+    else:
+        config.load_kube_config(config_file=kubeconfig, context=context,  # type: ignore[no-untyped-call]
+                                client_configuration=cfg)
+    # one attempt per call: an unreachable API server is one clear failure, not three retries' tracebacks
+    cfg.retries = False
+    return client.ApiClient(cfg)
 
 
 def _ready(pod: client.V1Pod) -> bool:
@@ -162,6 +165,8 @@ class KubernetesBackend:
     inline_files: dict[str, str] = field(default_factory=dict)
     #: what each run left in the cluster that the runner could not remove (ephemeral containers cannot be)
     left_behind: list[str] = field(default_factory=list)
+    #: set by the runner on SIGINT/SIGTERM: every wait ends, Jobs are deleted, the runs are "interrupted"
+    stop: threading.Event = field(default_factory=threading.Event)
 
     def secret_mapping(self, source: SourcePod, pod_spec: Mapping[str, Any]) -> secretmap.SecretMapping:
         data = yaml.safe_load(self.inventory_yaml) or {}
@@ -254,7 +259,11 @@ class KubernetesBackend:
                                  "be removed; it ends on its own run timeout)")
                 outcome.cause = "timeout"
                 return
-            time.sleep(self.poll_s)
+            if self.stop.wait(self.poll_s):
+                outcome.error = (f"interrupted: the runner stopped waiting for ephemeral container {name} (it "
+                                 "cannot be removed; it ends on its own run timeout)")
+                outcome.cause = "interrupted"
+                return
         outcome.log = core.read_namespaced_pod_log(source.pod, source.location, container=name)
         self._take_report(outcome)
 
@@ -323,7 +332,9 @@ class KubernetesBackend:
                 if time.monotonic() >= deadline:
                     outcome.error, outcome.cause = f"Job {name} did not finish in time (phase {phase})", "timeout"
                     return outcome
-                time.sleep(self.poll_s)
+                if self.stop.wait(self.poll_s):
+                    outcome.error, outcome.cause = f"interrupted: Job {name} deleted before it finished", "interrupted"
+                    return outcome
             assert pod is not None and pod.metadata is not None and pod.metadata.name is not None
             for st in (pod.status.container_statuses or []) if pod.status is not None else []:
                 if st.state is not None and st.state.terminated is not None:

@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import contextlib
 import os
+import signal
+import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -28,6 +31,8 @@ from gvpconf.pods.reports import write_merged_reports
 
 #: roles the suite can run from (external sources such as Nuance are not pods of the GVP namespace)
 POD_ROLES = tuple(r for r in ROLES if r != "nuance")
+#: pytest's exit status for an interrupted run; both runners use it too
+INTERRUPTED = 2
 
 
 class Backend(Protocol):
@@ -76,19 +81,58 @@ def suite_args(role: str, *, deny_matrix: bool, extra: Sequence[str] = ()) -> li
     return [*args, *extra]
 
 
+@contextlib.contextmanager
+def interruptible() -> Iterator[threading.Event]:
+    """While inside: the first SIGINT or SIGTERM sets the event (the runs stop, what finished is kept and
+    reported); a second one is Python's default (KeyboardInterrupt / termination)."""
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        if stop.is_set():
+            signal.default_int_handler(signum, None)
+        print(f"{signal.Signals(signum).name}: stopping the runs; finished results are kept", flush=True)
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def run_all(backend: Backend, plan: Plan, *, deny_matrix: bool = False, run_timeout: float = 300.0,
-            total_timeout: float = 900.0, parallel: int = 4, extra: Sequence[str] = ()) -> list[RunOutcome]:
-    """Run from every planned pod (``parallel`` at once); outcomes in plan order, missing ones first."""
+            total_timeout: float = 900.0, parallel: int = 4, extra: Sequence[str] = (),
+            stop: threading.Event | None = None) -> list[RunOutcome]:
+    """Run from every planned pod (``parallel`` at once); outcomes in plan order, missing ones first.
+    When ``stop`` is set, runs not started are ``interrupted`` and the backend's own ``stop`` (if it has
+    one) ends the waits of those in flight."""
     outcomes: list[RunOutcome] = list(plan.missing)
     started = time.monotonic()
+    stop = stop or threading.Event()
+    backend_stop = getattr(backend, "stop", None)
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, parallel), thread_name_prefix="gvpconf-run")
-    futures = {src: pool.submit(backend.run, src, suite_args(src.role, deny_matrix=deny_matrix, extra=extra),
-                                run_timeout) for src in plan.runs}
+
+    def one(src: SourcePod) -> RunOutcome:
+        if stop.is_set():
+            return RunOutcome(src, error="interrupted before this run started", cause="interrupted",
+                              backend=backend.name)
+        return backend.run(src, suite_args(src.role, deny_matrix=deny_matrix, extra=extra), run_timeout)
+
+    futures = {src: pool.submit(one, src) for src in plan.runs}
     try:
         for src, fut in futures.items():
-            left = total_timeout - (time.monotonic() - started)
             try:
-                outcome = fut.result(timeout=max(0.0, left))
+                while True:
+                    left = total_timeout - (time.monotonic() - started)
+                    try:
+                        outcome = fut.result(timeout=max(0.0, min(left, 0.2)))
+                        break
+                    except concurrent.futures.TimeoutError:
+                        if stop.is_set() and isinstance(backend_stop, threading.Event):
+                            backend_stop.set()
+                        if left <= 0.2:
+                            raise
             except concurrent.futures.TimeoutError:
                 outcome = RunOutcome(src, error=f"no result within the runner's total deadline of "
                                      f"{total_timeout:.0f} s", cause="timeout", backend=backend.name)
@@ -122,6 +166,43 @@ def add_run_options(run: argparse.ArgumentParser, *, run_timeout: float, total_t
     run.add_argument("--total-timeout", type=float, default=total_timeout,
                      help=f"seconds for all runs (default {total_timeout:.0f})")
     run.add_argument("--parallel", type=int, default=parallel, help=f"runs at once (default {parallel})")
+    suite = run.add_argument_group("passed to the suite in every pod")
+    suite.add_argument("--gvp-calls", action="store_true", help="also place the opt-in test calls (#1, #4)")
+    suite.add_argument("--gvp-waivers", metavar="FILE", help="accepted exceptions (YAML), sent to every pod")
+    suite.add_argument("--gvp-baseline", metavar="RESULTS", help="results.json of an earlier run, sent to every "
+                       "pod: new failures, fixes and drift in each pod's report")
+
+
+@dataclass(frozen=True)
+class SuiteOptions:
+    """The suite's options of a run from the pods: flags for every pod's pytest, and files by their text."""
+
+    args: list[str]
+    files: dict[str, str]  # entrypoint environment variable -> the file's text (gvpconf.pods.entry)
+
+
+def suite_options(args: argparse.Namespace) -> SuiteOptions:
+    """Read and check, before any pod is touched, what ``--gvp-*`` passes to the pods. Raises ValueError
+    with one line naming the file and the problem."""
+    flags = ["--gvp-calls"] if getattr(args, "gvp_calls", False) else []
+    files: dict[str, str] = {}
+    if getattr(args, "gvp_waivers", None):
+        from gvpconf.report import waivers
+
+        try:
+            waivers.load(args.gvp_waivers)
+        except waivers.WaiverError as exc:
+            raise ValueError(f"waiver error: {exc}") from None
+        files["GVP_WAIVERS_YAML"] = Path(args.gvp_waivers).read_text(encoding="utf-8")
+    if getattr(args, "gvp_baseline", None):
+        from gvpconf.report import model
+
+        try:
+            model.load(args.gvp_baseline)
+        except ValueError as exc:
+            raise ValueError(f"baseline error: {exc} (pass the results.json of an earlier run)") from None
+        files["GVP_BASELINE_JSON"] = Path(args.gvp_baseline).read_text(encoding="utf-8")
+    return SuiteOptions(flags, files)
 
 
 def finish(outcomes: list[RunOutcome], junitxml: str | os.PathLike[str], *, reports: str | None = None,
