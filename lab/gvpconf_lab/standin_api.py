@@ -92,6 +92,7 @@ class Cluster:
     kubelet: Kubelet | None = None
     forbid_ephemeral: set[str] = field(default_factory=set)  # pod names: PATCH -> 403
     forbid_nodes: bool = True  # the default RBAC has no "get nodes"
+    forbid_pods: bool = False  # a service account without "list pods": every pod list -> 403
     hang: set[str] = field(default_factory=set)  # pod names whose containers never finish
     requests: list[tuple[str, str, str]] = field(default_factory=list)  # (method, path, content-type)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -177,6 +178,9 @@ class _Handler(RoutingHandler):
     def _pods(self, method: str, ns: str, name: str | None, sub: str | None, q: dict[str, str]) -> None:
         c = self.server.cluster
         if name is None and method == "GET":
+            if c.forbid_pods:
+                return self._send(403, _status(403, "Forbidden", f'pods is forbidden: User cannot list resource '
+                                                 f'"pods" in the namespace "{ns}"'))
             with c.lock:
                 items = [copy.deepcopy(p) for (pns, _), p in c.pods.items()
                          if pns == ns and _matches(p["metadata"].get("labels", {}), q.get("labelSelector"))]

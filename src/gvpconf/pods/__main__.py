@@ -76,12 +76,13 @@ def api_failure(exc: BaseException) -> tuple[str, str]:
     if isinstance(exc, ConfigException):
         return "config", f"no usable Kubernetes configuration: {exc}"
     reason = exc.reason if isinstance(exc, MaxRetryError) and exc.reason is not None else exc
-    if isinstance(reason, ConnectTimeoutError | ReadTimeoutError | TimeoutError):
-        return "timeout", "the API server did not answer in time"
+    # NewConnectionError is a ConnectTimeoutError in urllib3: asked first
     if isinstance(reason, NewConnectionError) and "refused" in str(reason).lower():
         return "refused", "the API server refused the connection"
-    if isinstance(reason, NewConnectionError):
+    if isinstance(reason, NewConnectionError) and "timed out" not in str(reason).lower():
         return "config", f"cannot connect to the API server: {str(reason).split(': ', 1)[-1]}"
+    if isinstance(reason, ConnectTimeoutError | ReadTimeoutError | TimeoutError):
+        return "timeout", "the API server did not answer in time"
     return "config", f"cannot use the API server: {type(reason).__name__}: {reason}"
 
 

@@ -1,0 +1,99 @@
+"""The cluster runner's command line when things go wrong before or around the runs: a bad inventory, an
+API server that is unreachable or forbids, the suite's options passed to every pod (stand-in API server)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import socket
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gvpconf.pods.__main__ import main
+from gvpconf_lab.standin_api import Cluster, StandInServer
+from selftests.pods.test_pods_kube import NS, fake_kubelet, make_cluster
+
+INVENTORY = "version: 1\ndestinations: {}\n"
+
+
+@pytest.fixture
+def served() -> Iterator[tuple[Cluster, StandInServer]]:
+    c = make_cluster()
+    with StandInServer(c) as server:
+        yield c, server
+
+
+def run(tmp_path: Path, url: str, *extra: str, inventory: str = INVENTORY) -> tuple[int, Path]:
+    inv = tmp_path / "inv.yaml"
+    inv.write_text(inventory)
+    out = tmp_path / "merged.xml"
+    code = main(["run", "--api-url", url, "--namespace", NS, "--image", "img:1", "--inventory", str(inv),
+                 "--junitxml", str(out), "--roles", "rm,mcp", "--run-timeout", "20", *extra])
+    return code, out
+
+
+def failing_cases(out: Path) -> list[tuple[str, str, str]]:
+    found = []
+    for tc in ET.parse(out).getroot().iter("testcase"):
+        props = {p.get("name"): p.get("value") for p in tc.iter("property")}
+        failure = tc.find("failure")
+        assert failure is not None
+        found.append((str(props["source.role"]), str(props["cause"]), failure.get("message", "")))
+    return found
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_unreachable_api_server_is_one_line_and_a_failing_case_per_role(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = run(tmp_path, f"http://127.0.0.1:{free_port()}")
+    err = capsys.readouterr().err
+    assert code == 1 and "Traceback" not in err and "Retrying" not in err
+    (line,) = [ln for ln in err.splitlines() if ln.strip()]
+    assert line.startswith("python -m gvpconf.pods: the API server refused the connection (refused)"), err
+    assert [(r, c) for r, c, _m in failing_cases(out)] == [("rm", "refused"), ("mcp", "refused")]
+    assert (tmp_path / "report.html").exists() and (tmp_path / "report.md").exists()
+
+
+def test_forbidden_api_server_is_cause_auth(served: tuple[Cluster, StandInServer], tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    c, server = served
+    c.forbid_pods = True
+    code, out = run(tmp_path, server.url)
+    assert code == 1 and "403 Forbidden (auth)" in capsys.readouterr().err
+    assert {(r, cause) for r, cause, _m in failing_cases(out)} == {("rm", "auth"), ("mcp", "auth")}
+
+
+def test_the_inventory_is_validated_before_anything_is_touched(
+        served: tuple[Cluster, StandInServer], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    c, server = served
+    code, out = run(tmp_path, server.url, inventory="version: 1\ndestinations: {activemq: {targets: [{port: 1}]}}\n")
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "inv.yaml" in err and "host" in err, err
+    assert c.requests == [] and not out.exists()
+
+
+def test_suite_options_reach_every_pod(served: tuple[Cluster, StandInServer], tmp_path: Path) -> None:
+    c, server = served
+    seen: list[dict[str, Any]] = []
+    c.kubelet = fake_kubelet(seen)
+    waivers = tmp_path / "waivers.yaml"
+    expires = (dt.date.today() + dt.timedelta(days=30)).isoformat()
+    waivers.write_text(f"- {{connection: 7, source: mcp, reason: r, owner: o, expires: {expires}}}\n")
+    code, _out = run(tmp_path, server.url, "--gvp-calls", "--deny-matrix", "--gvp-waivers", str(waivers))
+    assert code == 0 and len(seen) == 4
+    for s in seen:
+        container = s["container"]
+        env = {e["name"]: e.get("value") for e in container["env"]}
+        assert "--gvp-calls" in container["args"] and "--deny-matrix" in container["args"]
+        assert env["GVP_WAIVERS_YAML"] == waivers.read_text()
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("- {connection: 99}\n")
+    assert run(tmp_path, server.url, "--gvp-waivers", str(bad))[0] == 2
