@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml lab/pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install peers demo test lint typecheck schema clean pods-lab screenshot bench bench-quick
+.PHONY: install peers demo test lint typecheck schema clean pods-lab screenshot bench bench-quick constraints
 
 install: $(STAMP) peers
 
@@ -23,10 +23,15 @@ demo: install
 	mkdir -p reports
 	$(PY) -m gvpconf_lab run -- $(PY) -m pytest tests --junitxml reports/junit.xml -o junit_suite_name=gvp-conformance
 
-# the suite run from inside each simulated pod (network namespaces, NetworkPolicies as iptables rules)
+# the cluster runner against the namespace lab: every pod's generated container spec executed in the pod
+# sandbox (bubblewrap) inside the pod's namespace, NetworkPolicies as iptables rules; merged JUnit + reports
 pods-lab: install
 	mkdir -p reports/pods
 	$(PY) -m gvpconf_lab.netlab run --deny-matrix --junitxml reports/pods/junit.xml
+
+# the image's and CI's pinned dependency versions (deploy/Containerfile, ci/*), resolved from pyproject.toml
+constraints: $(STAMP)
+	$(PY) deploy/lock.py > deploy/constraints.txt.new && mv deploy/constraints.txt.new deploy/constraints.txt
 
 test: install lint typecheck bench-quick
 	$(PY) -m pytest selftests -p no:cacheprovider

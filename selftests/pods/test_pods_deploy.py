@@ -99,8 +99,9 @@ def test_inventory_configmap_loads_and_secrets_are_references() -> None:
     for name, res in resources():
         if res["kind"] in ("Job", "CronJob"):
             spec = res["spec"] if res["kind"] == "Job" else res["spec"]["jobTemplate"]["spec"]
-            env = spec["template"]["spec"]["containers"][0]["env"]
-            assert all("valueFrom" in e and "secretKeyRef" in e["valueFrom"] for e in env), name
+            # the runner needs no secret: the probe containers get the target pods' own (gvpconf.pods.secretmap)
+            runner_container = spec["template"]["spec"]["containers"][0]
+            assert "env" not in runner_container and "envFrom" not in runner_container, name
 
 
 def ci_commands() -> list[str]:
@@ -116,8 +117,37 @@ def ci_commands() -> list[str]:
     cmds += [c for c in job["script"] if "gvpconf.pods run" in c]
     jf = (ROOT / "ci" / "Jenkinsfile").read_text()
     assert re.search(r"triggers\s*\{\s*cron\('", jf) and "junit testResults: 'reports/junit-pods.xml'" in jf
-    cmds += re.findall(r"sh '(python -m gvpconf\.pods run[^']*)'", jf)
+    cmds += re.findall(r"sh '\. \.venv/bin/activate && (python -m gvpconf\.pods run[^']*)'", jf)
     return cmds
+
+
+def test_ci_examples_publish_the_reports_install_pinned_and_jenkins_uses_a_venv() -> None:
+    gh = (ROOT / "ci" / "github-actions.yml").read_text()
+    gl = yaml.safe_load((ROOT / "ci" / "gitlab-ci.yml").read_text())["gvpconf-from-the-pods"]
+    jf = (ROOT / "ci" / "Jenkinsfile").read_text()
+    for name in ("report.html", "report.md"):
+        assert f"reports/{name}" in gh and f"reports/{name}" in gl["artifacts"]["paths"] and f"reports/{name}" in jf
+    assert "pip install -c deploy/constraints.txt" in gh and any("-c deploy/constraints.txt" in c
+                                                                  for c in gl["before_script"])
+    assert "python -m venv .venv && .venv/bin/pip install -c deploy/constraints.txt" in jf
+    assert not re.search(r"sh ['\"]pip ", jf), "pip into the image's Python fails as Jenkins' non-root user"
+
+
+def test_image_is_pinned_by_digest_and_constraints_and_header_commands_build_their_stage() -> None:
+    text = (ROOT / "deploy" / "Containerfile").read_text()
+    assert re.search(r"ARG PYTHON_IMAGE=python:3\.11-slim-bookworm@sha256:[0-9a-f]{64}\n", text)
+    runs = [i for st in stages(text).values() for i in st if i.upper().startswith("RUN ") and "pip install" in i]
+    assert runs and all("--constraint=/opt/gvpconf/constraints.txt" in r for r in runs), runs
+    assert "COPY deploy/constraints.txt ./constraints.txt" in text
+    pins = dict(line.split("==") for line in (ROOT / "deploy" / "constraints.txt").read_text().splitlines()
+                if line and not line.startswith("#"))
+    assert {"pytest", "pydantic", "kubernetes", "pyyaml"} <= set(pins) and "gvpconf" not in pins
+    headers = [line for line in text.splitlines() if line.startswith("#   docker build")]
+    assert len(headers) == 2
+    for line in headers:
+        target = re.search(r"--target (\S+)", line)
+        assert target and target.group(1) in stages(text), line
+    assert [re.search(r"--target (\S+)", h).group(1) for h in headers] == ["probe", "runner"]  # type: ignore[union-attr]
 
 
 def test_ci_examples_run_the_runner_nightly_and_publish_junit() -> None:
