@@ -97,3 +97,44 @@ def test_suite_options_reach_every_pod(served: tuple[Cluster, StandInServer], tm
     bad = tmp_path / "bad.yaml"
     bad.write_text("- {connection: 99}\n")
     assert run(tmp_path, server.url, "--gvp-waivers", str(bad))[0] == 2
+
+
+def test_sigint_stops_the_runner_keeps_finished_runs_and_exits_interrupted(
+        served: tuple[Cluster, StandInServer], tmp_path: Path) -> None:
+    """Two pods answer, two never finish: the first SIGINT ends the waits at once (not at --run-timeout),
+    the finished runs are kept and the others are ``interrupted`` in the merged JUnit; exit status 2."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    c, server = served
+    c.kubelet = fake_kubelet([])
+    c.hang |= {"gvp-mcp-1", "gvp-rm-1"}
+    inv = tmp_path / "inv.yaml"
+    inv.write_text(INVENTORY)
+    out = tmp_path / "merged.xml"
+    proc = subprocess.Popen([sys.executable, "-m", "gvpconf.pods", "run", "--api-url", server.url, "--namespace", NS,
+                             "--image", "img:1", "--inventory", str(inv), "--junitxml", str(out), "--roles", "rm,mcp",
+                             "--run-timeout", "120"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while len([r for r in c.requests if r[0] == "PATCH"]) < 4 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(1.5)  # the answering pods' runs are collected
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        output, _ = proc.communicate(timeout=30)
+        stopped_in = time.monotonic() - sent
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 2 and stopped_in < 5, (proc.returncode, stopped_in, output)
+    assert "Traceback" not in output
+    cases = {}
+    for tc in ET.parse(out).getroot().iter("testcase"):
+        props = {p.get("name"): p.get("value") for p in tc.iter("property")}
+        cases.setdefault(props["source.pod"], set()).add(props.get("cause", "passed"))
+    assert cases == {"gvp-mcp-0": {"passed"}, "gvp-rm-0": {"passed"}, "gvp-mcp-1": {"interrupted"},
+                     "gvp-rm-1": {"interrupted"}}, cases
