@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import ipaddress
 import select
 import socket
 import ssl
+import threading
+import weakref
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
@@ -47,6 +50,22 @@ def resolve(host: str, port: int, deadline: Deadline, kind: int = socket.SOCK_ST
     return [(fam, sa[:2]) for fam, _t, _p, _c, sa in infos]  # type: ignore[misc]
 
 
+#: every socket connect_tcp opened and not yet collected: what an interrupt shuts down (abort_open_sockets)
+_OPEN: weakref.WeakSet[socket.socket] = weakref.WeakSet()
+_OPEN_LOCK = threading.Lock()
+
+
+def abort_open_sockets() -> int:
+    """Shut down every socket the probes opened (a run interrupted by SIGINT/SIGTERM): a recv blocked on a
+    silent peer returns at once, a connect in progress ends at its own connect timeout. Returns how many."""
+    with _OPEN_LOCK:
+        socks = list(_OPEN)
+    for sock in socks:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+    return len(socks)
+
+
 def connect_tcp(host: str, port: int, deadline: Deadline) -> socket.socket:
     """Open a TCP connection, trying each resolved address until the deadline."""
     addrs = resolve(host, port, deadline)
@@ -54,6 +73,8 @@ def connect_tcp(host: str, port: int, deadline: Deadline) -> socket.socket:
     for family, sockaddr in addrs:
         budget = deadline.connect_budget()
         sock = socket.socket(family, socket.SOCK_STREAM)
+        with _OPEN_LOCK:
+            _OPEN.add(sock)
         sock.settimeout(budget)
         try:
             sock.connect(sockaddr)

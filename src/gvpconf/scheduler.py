@@ -120,3 +120,18 @@ class Scheduler:
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def abort(self) -> None:
+        """The run was interrupted: probes not started never start, running ones have their sockets shut
+        down (they end within a connect timeout at most), and nobody waits for them."""
+        from gvpconf import net
+
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        net.abort_open_sockets()
+
+    def finished(self, key: str) -> ProbeResult | None:
+        """The result of ``key``'s probe if it finished (an interrupted run keeps those), else None."""
+        fut = self._futures.get(key)
+        if fut is None or not fut.done() or fut.cancelled():
+            return None
+        return fut.result()

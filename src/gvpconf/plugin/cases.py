@@ -66,6 +66,29 @@ def record(item: pytest.Item, row: Connection, report: pytest.TestReport, result
     return case
 
 
+def unfinished(item: pytest.Item, row: Connection, result: ProbeResult | None) -> model.CaseRecord:
+    """The record of a case an interrupt left without a report. A probe that had already failed is that
+    failure (it stands, whatever the test would have checked); otherwise the case is ``interrupted``:
+    its probe did not finish, or it passed but the test's own rule on its evidence was never checked."""
+    target = params.param_of(item)
+    address, zone = (target.address, target.zone or "") if isinstance(target, Target) else ("", "")
+    case = model.CaseRecord(nodeid=item.nodeid, connection=row.number,
+                            test=getattr(item, "originalname", item.name), target=params.target_name(item),
+                            address=address, zone=zone, probe=params.probe_of(item) or "")
+    if result is not None:
+        case.duration_ms = round(result.duration * 1000, 1)
+        case.facts = dict(result.evidence.facts)
+    if result is not None and result.failure is not None:
+        case.outcome, case.cause, case.phase = model.FAILED, result.failure.cause.value, result.failure.phase or ""
+        case.message = redact.scrub(str(result.failure))
+        case.transcript = [[d, t] for d, t in result.evidence.transcript]
+        return case
+    case.outcome = model.INTERRUPTED
+    case.reason = ("interrupted: the probe passed, the test's rule on its evidence was not checked"
+                   if result is not None and result.ok else "interrupted before its probe finished")
+    return case
+
+
 def message(report: pytest.TestReport) -> str:
     """The one-line message of a failed or skipped report."""
     longrepr = report.longrepr

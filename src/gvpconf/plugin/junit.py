@@ -83,6 +83,26 @@ def add_suite_properties(suite: ET.Element, properties: Iterable[tuple[str, str]
         ET.SubElement(props, "property", name=name, value=xml_text(value))
 
 
+def add_unfinished(suite: ET.Element, case: model.CaseRecord, prefix: str | None) -> None:
+    """A case an interrupted run never reported: an ``<error type="interrupted">``, or the ``<failure>`` its
+    probe had already given; the suite's counts follow."""
+    classname, name = testcase_key(case.nodeid, prefix)
+    testcase = ET.SubElement(suite, "testcase", classname=classname, name=name,
+                             time=f"{(case.duration_ms or 0) / 1000:.3f}")
+    props = ET.SubElement(testcase, "properties")
+    for key, value in (("connection", str(case.connection)), ("target", case.target),
+                       ("cause", case.cause or model.INTERRUPTED)):
+        ET.SubElement(props, "property", name=key, value=value)
+    if case.outcome == model.FAILED:
+        ET.SubElement(testcase, "failure", message=case.message, type=case.cause)
+        counter = "failures"
+    else:
+        ET.SubElement(testcase, "error", message=case.reason, type=model.INTERRUPTED)
+        counter = "errors"
+    for key in ("tests", counter):
+        suite.set(key, str(int(suite.get(key, "0") or 0) + 1))
+
+
 def amend(path: str | Path, cases: Sequence[model.CaseRecord], properties: Sequence[tuple[str, str]],
           prefix: str | None = None) -> bool:
     """Add the extras to the JUnit file at ``path``; False when there is no such file to amend."""
@@ -102,6 +122,8 @@ def amend(path: str | Path, cases: Sequence[model.CaseRecord], properties: Seque
         found = testcases.get(testcase_key(case.nodeid, prefix))
         if found is not None:
             add_case_extras(found, case)
+        elif case.outcome in (model.INTERRUPTED, model.FAILED):  # left without a report by an interrupt
+            add_unfinished(suite, case, prefix)
     add_suite_properties(suite, properties)
     p.write_text('<?xml version="1.0" encoding="utf-8"?>' + ET.tostring(root, encoding="unicode"),
                  encoding="utf-8")

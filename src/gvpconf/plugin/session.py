@@ -12,6 +12,8 @@ reports (``results``) and the JUnit extras (``junit``) are derived from.
 from __future__ import annotations
 
 import datetime as dt
+import signal
+import threading
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
@@ -66,6 +68,9 @@ class GvpSession:
         self.notes: list[str] = []  # run-level information: reports written, ...
         self.started = dt.datetime.now(dt.UTC)
         self.run: model.RunRecord | None = None
+        self.interrupted = False  # SIGINT (KeyboardInterrupt) or SIGTERM during the run
+        self.kept: dict[str, ProbeResult] = {}  # probes that had finished when the run was interrupted
+        self._sigterm: Any = None  # the SIGTERM handler this session replaced
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> GvpSession:
@@ -181,9 +186,18 @@ class GvpSession:
             self.deny.start(session.items)
         try:
             return (yield)
+        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (see pytest_sessionstart)
+            self.interrupted = True
+            # raised afresh: pytest renders the interrupt's traceback, and the probes' deep one took seconds
+            raise session.Interrupted(str(exc) or "SIGINT received") from None
         finally:
             if self.scheduler is not None:
-                self.scheduler.shutdown()
+                if self.interrupted:  # keep what finished before the probes' sockets are shut down
+                    self.kept = {key: r for key in self.results.keys() | {i.nodeid for i in session.items}
+                                 if (r := self.scheduler.finished(key)) is not None}
+                    self.scheduler.abort()
+                else:
+                    self.scheduler.shutdown()
             if self.deny is not None:
                 self.deny.stop()
 
@@ -311,12 +325,27 @@ class GvpSession:
     @pytest.hookimpl(trylast=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         self.started = dt.datetime.now(dt.UTC)
+        # SIGTERM (a pod deleted, a Job's deadline, the entrypoint's timeout) stops the run as Ctrl-C does
+        if threading.current_thread() is threading.main_thread() and \
+                signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+            self._sigterm = signal.signal(signal.SIGTERM, _terminated)
+
+    def _restore_sigterm(self) -> None:
+        if self._sigterm is not None and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, self._sigterm)
+            self._sigterm = None
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         """Verdicts from the case records; expired waivers fail the run; the reports are written."""
+        self._restore_sigterm()
         if not self.rows.implemented or self.options.plan:
             return
+        if self.interrupted or session.exitstatus == pytest.ExitCode.INTERRUPTED:
+            for item in session.items:
+                row = params.row_of(item)
+                if row is not None and item.nodeid not in self.cases:
+                    self.cases[item.nodeid] = cases.unfinished(item, row, self.kept.get(item.nodeid))
         if self.waivers is not None:
             self.problems += self.waivers.expired_lines()
         if self.problems and session.exitstatus == 0:
@@ -349,3 +378,7 @@ class GvpSession:
         from gvpconf.plugin import terminal
 
         terminal.write(terminalreporter, self)
+
+
+def _terminated(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(f"{signal.Signals(signum).name} received")

@@ -73,6 +73,10 @@ def judge(number: int, rows: Rows, cases: Sequence[model.CaseRecord]) -> RowVerd
     detail = "; ".join(parts)
     if failed:
         return RowVerdict(FAILED, detail, causes=causes)
+    interrupted = outcomes.count(model.INTERRUPTED)
+    if interrupted:
+        return RowVerdict(NOT_RUN, detail, why=f"interrupted: {interrupted} of {len(cases)} case(s) did not finish",
+                          causes=causes)
     if waived:
         return RowVerdict(WAIVED, detail, causes=causes)
     if flaky:

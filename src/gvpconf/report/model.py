@@ -18,6 +18,8 @@ FORMAT = "gvpconf-results/1"
 
 #: case outcomes
 PASSED, FLAKY, FAILED, WAIVED, ERROR, SKIPPED = "passed", "flaky", "failed", "waived", "error", "skipped"
+#: a case the run did not finish: SIGINT/SIGTERM came first (its probe may have finished, its rule was not checked)
+INTERRUPTED = "interrupted"
 
 
 @dataclass
