@@ -1,0 +1,57 @@
+"""The probe container's entrypoint, run as the container runs it: no writable directory needed, and a
+SIGTERM (the pod deleted, the Job's deadline) still gets the finished and the interrupted cases out
+through the log."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import yaml
+
+from gvpconf.pods.entry import extract_junit, extract_results
+from gvpconf_lab import impostors
+from selftests.helpers import ROOT
+
+
+def test_sigterm_to_the_entrypoint_prints_the_reports_with_interrupted_cases(tmp_path: Path) -> None:
+    silent = impostors.silent()
+    with silent as (host, port), impostors.refused() as (_h, closed):
+        inventory = {"version": 1, "defaults": {"timeouts": {"connect": 3.0, "read": 60.0, "probe": 60.0}},
+                     "destinations": {"sip_server": {"transport": "tcp", "targets": [
+                         {"name": "silent", "host": host, "port": port},
+                         {"name": "closed", "host": host, "port": closed}]}}}
+        env = {k: v for k, v in os.environ.items() if not k.startswith("GVP_")}
+        env.update({"GVP_INVENTORY_YAML": yaml.safe_dump(inventory), "GVP_SUITE_DIR": str(ROOT),
+                    "GVP_RUN_TIMEOUT": "120"})
+        # (the read-only root itself is the pod sandbox's test: selftests/e2e/test_pods_sandbox.py)
+        proc = subprocess.Popen([sys.executable, "-m", "gvpconf.pods.entry", "--source", "rm", "--connection", "1"],
+                                cwd="/proc", env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            deadline = time.monotonic() + 60
+            while not silent._conns and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert silent._conns, "the probe never reached the silent peer"
+            sent = time.monotonic()
+            proc.send_signal(signal.SIGTERM)  # to the entrypoint only, as the kubelet does to PID 1
+            log, _ = proc.communicate(timeout=40)
+            took = time.monotonic() - sent
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    assert proc.returncode == 2 and took < 20, (proc.returncode, took, log[-2000:])
+    assert "SIGTERM received: interrupting the run" in log
+    junit = extract_junit(log)
+    assert junit is not None and extract_results(log) is not None, log[-2000:]
+    states = {}
+    for tc in ET.fromstring(junit).iter("testcase"):
+        tag = next((t for t in ("failure", "error") if tc.find(t) is not None), "passed")
+        states[(tc.get("name") or "").split("[")[-1].rstrip("]")] = tag
+    assert states == {"closed": "failure", "silent": "error"}, states
+    assert '"outcome": "interrupted"' in (extract_results(log) or "")
