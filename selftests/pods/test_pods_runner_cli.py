@@ -138,3 +138,15 @@ def test_sigint_stops_the_runner_keeps_finished_runs_and_exits_interrupted(
         cases.setdefault(props["source.pod"], set()).add(props.get("cause", "passed"))
     assert cases == {"gvp-mcp-0": {"passed"}, "gvp-rm-0": {"passed"}, "gvp-mcp-1": {"interrupted"},
                      "gvp-rm-1": {"interrupted"}}, cases
+
+
+def test_a_selector_may_name_the_roles_namespace() -> None:
+    import argparse
+
+    from gvpconf.pods.__main__ import _selector
+
+    assert _selector("prometheus:monitoring=app.kubernetes.io/name=prometheus") == (
+        "prometheus", "app.kubernetes.io/name=prometheus", None, "monitoring")
+    assert _selector("mcp=app=gvp-mcp@gvp-mcp") == ("mcp", "app=gvp-mcp", "gvp-mcp", None)
+    with pytest.raises(argparse.ArgumentTypeError):
+        _selector("nuance=app=x")

@@ -21,13 +21,15 @@ from gvpconf.pods.model import RunOutcome, SourcePod
 PROG = "python -m gvpconf.pods"
 
 
-def _selector(text: str) -> tuple[str, str, str | None]:
-    """``ROLE=SELECTOR[@SERVICE]``."""
-    role, sep, rest = text.partition("=")
+def _selector(text: str) -> tuple[str, str, str | None, str | None]:
+    """``ROLE[:NAMESPACE]=SELECTOR[@SERVICE]``."""
+    head, sep, rest = text.partition("=")
+    role, _, namespace = head.partition(":")
     if not sep or role not in runner.POD_ROLES:
-        raise argparse.ArgumentTypeError(f"want ROLE=SELECTOR[@SERVICE] with ROLE in {', '.join(runner.POD_ROLES)}")
+        raise argparse.ArgumentTypeError(f"want ROLE[:NAMESPACE]=SELECTOR[@SERVICE] with ROLE in "
+                                         f"{', '.join(runner.POD_ROLES)}")
     sel, _, svc = rest.partition("@")
-    return role, sel, svc or None
+    return role, sel, svc or None, namespace or None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,7 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--roles", default=",".join(r for r in runner.roles_with_connections()),
                      help="source roles to run from (comma-separated)")
     run.add_argument("--selector", type=_selector, action="append", default=[],
-                     help="ROLE=LABEL_SELECTOR[@SERVICE] (repeatable) to override the default selectors")
+                     help="ROLE[:NAMESPACE]=LABEL_SELECTOR[@SERVICE] (repeatable) to override the default "
+                          "selectors, e.g. prometheus:monitoring=app.kubernetes.io/name=prometheus")
     run.add_argument("--no-job-fallback", action="store_true",
                      help="fail instead of running a Job where ephemeral containers are refused")
     where = run.add_mutually_exclusive_group()
@@ -100,8 +103,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"{PROG}: --roles: {', '.join(unknown)} not a pod role ({', '.join(runner.POD_ROLES)})", file=sys.stderr)
         return 2
     selectors = {r: kube.DEFAULT_SELECTORS[r] for r in roles_wanted if r in kube.DEFAULT_SELECTORS}
-    for role, sel, svc in args.selector:
-        selectors[role] = kube.RoleSelector(role, sel, svc)
+    for role, sel, svc, namespace in args.selector:
+        selectors[role] = kube.RoleSelector(role, sel, svc, namespace)
     try:
         inventory = read_inventory(args.inventory)
         options = runner.suite_options(args)
@@ -125,7 +128,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     missing_roles = [r for r in selectors if not any(p.role == r for p in pods)]
 
     absent = [RunOutcome(SourcePod(role=r, pod=f"<no {r} pod>", location=args.namespace),
-                         error=f"no pod matches {selectors[r].label_selector!r} in {args.namespace}",
+                         error=f"no pod matches {selectors[r].label_selector!r} in "
+                               f"{selectors[r].namespace or args.namespace}",
                          cause="not-running", backend=backend.name) for r in missing_roles]
     with runner.interruptible() as stop:
         outcomes = absent + runner.run_all(backend, plan, deny_matrix=args.deny_matrix,
