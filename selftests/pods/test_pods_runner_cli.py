@@ -4,6 +4,7 @@ API server that is unreachable or forbids, the suite's options passed to every p
 from __future__ import annotations
 
 import datetime as dt
+import json
 import socket
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -94,6 +95,15 @@ def test_suite_options_reach_every_pod(served: tuple[Cluster, StandInServer], tm
         env = {e["name"]: e.get("value") for e in container["env"]}
         assert "--gvp-calls" in container["args"] and "--deny-matrix" in container["args"]
         assert env["GVP_WAIVERS_YAML"] == waivers.read_text()
+    # the baseline is the merged results.json of an earlier run: the drift is the merged report's, per pod
+    earlier = tmp_path / "earlier.json"
+    earlier.write_text((tmp_path / "results.json").read_text())
+    seen.clear()
+    code, _out = run(tmp_path, server.url, "--gvp-baseline", str(earlier))
+    assert code == 0 and all("GVP_BASELINE_JSON" not in {e["name"] for e in s["container"]["env"]} for s in seen)
+    merged = json.loads((tmp_path / "results.json").read_text())
+    assert merged["drift"]["baseline"] == str(earlier)
+    assert not [i for i in merged["drift"]["items"] if i["kind"] in ("new case", "gone")], merged["drift"]["items"]
     bad = tmp_path / "bad.yaml"
     bad.write_text("- {connection: 99}\n")
     assert run(tmp_path, server.url, "--gvp-waivers", str(bad))[0] == 2

@@ -135,7 +135,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         outcomes = absent + runner.run_all(backend, plan, deny_matrix=args.deny_matrix,
                                            run_timeout=args.run_timeout, total_timeout=args.total_timeout,
                                            parallel=args.parallel, extra=options.args, stop=stop)
-    code = runner.finish(outcomes, args.junitxml, reports=args.reports, prog=PROG)
+    code = runner.finish(outcomes, args.junitxml, reports=args.reports, prog=PROG, baseline=args.gvp_baseline)
     for note in sorted({f"{o.source.where}: {n}" for o in outcomes for n in o.notes}):
         print(f"note: {note}")
     for left in backend.left_behind:

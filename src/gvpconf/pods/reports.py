@@ -43,14 +43,19 @@ def merged_record(outcomes: Sequence[RunOutcome]) -> RunRecord:
     return merge(inputs, unrun)
 
 
-def write_merged(outcomes: Sequence[RunOutcome], outdir: str | os.PathLike[str]) -> tuple[RunRecord, list[Path]]:
-    from gvpconf.report import write_all
+def write_merged(outcomes: Sequence[RunOutcome], outdir: str | os.PathLike[str],
+                 baseline: str | None = None) -> tuple[RunRecord, list[Path]]:
+    """The merged reports; with ``baseline`` (the merged results.json of an earlier run from the pods) the
+    drift of every case, matched per pod, in them too."""
+    from gvpconf.report import drift, write_all
 
     run = merged_record(outcomes)
+    if baseline:
+        run.drift = drift.compare(model.load(baseline), run, baseline)
     return run, write_all(run, outdir)
 
 
-def write_merged_reports(outcomes: list[RunOutcome], outdir: str, prog: str) -> bool:
+def write_merged_reports(outcomes: list[RunOutcome], outdir: str, prog: str, baseline: str | None = None) -> bool:
     """The deployment-wide acceptance report next to the merged JUnit, for both runners (cluster and
     namespace lab); prints where it went. False when it could not be written or a pod gave no results."""
     import sys
@@ -58,7 +63,7 @@ def write_merged_reports(outcomes: list[RunOutcome], outdir: str, prog: str) -> 
     from gvpconf.report import common
 
     try:
-        run, written = write_merged(outcomes, outdir)
+        run, written = write_merged(outcomes, outdir, baseline)
     except (OSError, ValueError) as exc:
         print(f"{prog}: cannot write the merged reports into {outdir}: {exc}", file=sys.stderr)
         return False

@@ -169,8 +169,8 @@ def add_run_options(run: argparse.ArgumentParser, *, run_timeout: float, total_t
     suite = run.add_argument_group("passed to the suite in every pod")
     suite.add_argument("--gvp-calls", action="store_true", help="also place the opt-in test calls (#1, #4)")
     suite.add_argument("--gvp-waivers", metavar="FILE", help="accepted exceptions (YAML), sent to every pod")
-    suite.add_argument("--gvp-baseline", metavar="RESULTS", help="results.json of an earlier run, sent to every "
-                       "pod: new failures, fixes and drift in each pod's report")
+    suite.add_argument("--gvp-baseline", metavar="RESULTS", help="the merged results.json of an earlier run from "
+                       "the pods: new failures, fixes and drift per pod in the merged report")
 
 
 @dataclass(frozen=True)
@@ -183,7 +183,8 @@ class SuiteOptions:
 
 def suite_options(args: argparse.Namespace) -> SuiteOptions:
     """Read and check, before any pod is touched, what ``--gvp-*`` passes to the pods. Raises ValueError
-    with one line naming the file and the problem."""
+    with one line naming the file and the problem. The baseline is not sent: a pod's own cases cannot be
+    matched against a merged baseline; the drift is that of the merged report (:func:`finish`)."""
     flags = ["--gvp-calls"] if getattr(args, "gvp_calls", False) else []
     files: dict[str, str] = {}
     if getattr(args, "gvp_waivers", None):
@@ -201,12 +202,11 @@ def suite_options(args: argparse.Namespace) -> SuiteOptions:
             model.load(args.gvp_baseline)
         except ValueError as exc:
             raise ValueError(f"baseline error: {exc} (pass the results.json of an earlier run)") from None
-        files["GVP_BASELINE_JSON"] = Path(args.gvp_baseline).read_text(encoding="utf-8")
     return SuiteOptions(flags, files)
 
 
 def finish(outcomes: list[RunOutcome], junitxml: str | os.PathLike[str], *, reports: str | None = None,
-           prog: str) -> int:
+           prog: str, baseline: str | None = None) -> int:
     """The end of a run from the pods, the same for both runners: the per-pod JUnit reports merged into
     ``junitxml``, a line per run, the merged acceptance report into ``reports`` (default: beside
     ``junitxml``). Returns the exit status: 0 only when every run ran and sent its results and no case
@@ -221,7 +221,7 @@ def finish(outcomes: list[RunOutcome], junitxml: str | os.PathLike[str], *, repo
     assert root is not None
     print(f"merged report: {out} ({root.get('tests')} cases, {root.get('failures')} failures, "
           f"{root.get('errors')} errors)")
-    merged_ok = write_merged_reports(outcomes, reports or str(out.parent), prog)
+    merged_ok = write_merged_reports(outcomes, reports or str(out.parent), prog, baseline=baseline)
     ok = (merged_ok and all(o.junit is not None for o in outcomes) and root.get("failures") == "0"
           and root.get("errors") == "0")
     return 0 if ok else 1
