@@ -20,7 +20,7 @@ import pytest
 from gvpconf import discovery, redact
 from gvpconf.catalog import CONNECTIONS, Connection
 from gvpconf.evidence import Fact
-from gvpconf.inventory import Inventory, InventoryError, Target, load, resolve_secrets
+from gvpconf.inventory import Inventory, InventoryError, Target, load, secret_problems
 from gvpconf.inventory.policy import retry_for
 from gvpconf.plugin import cases, params, results, selection, verdicts
 from gvpconf.plugin.deny import DenyMatrix
@@ -56,6 +56,8 @@ class GvpSession:
         self.left_out: dict[str, list[str]] = {}  # opt-in name -> node ids of the tests it left out
         self.modules: dict[int, set[str]] = {}  # row -> its module(s)
         self.secrets: dict[str, dict[str, Any]] = {}
+        #: destination -> its unusable secrets, one line each: its cases fail with cause config, nothing is sent
+        self.secret_problems: dict[str, list[str]] = {}
         self.waiver_of: dict[str, Waiver] = {}  # node id -> the waiver of its xfail mark
         self.scheduler: Scheduler | None = None
         self.deny: DenyMatrix | None = None
@@ -140,12 +142,10 @@ class GvpSession:
             return
         if self.waivers is not None:
             selection.mark_waived(self, conformance)
-        if not self.options.plan:
+        if not (self.options.plan or self.options.collect_only):  # listing and planning read no secret
             keys = {r.destination for r in (params.row_of(i) for i in conformance) if r is not None}
-            try:
-                self.secrets = resolve_secrets(self.inventory, sorted(keys), str(self.options.inventory_path))
-            except InventoryError as exc:
-                raise pytest.UsageError(f"inventory error: {exc}") from None
+            self.secrets, self.secret_problems = secret_problems(self.inventory, sorted(keys),
+                                                                 str(self.options.inventory_path))
 
     # -- running -----------------------------------------------------------------------------------
 
@@ -154,6 +154,8 @@ class GvpSession:
         inv = self.inventory
         if row is None or probe is None or not isinstance(target, Target) or inv is None:
             return None
+        if row.destination in self.secret_problems:
+            return None  # its case fails with cause config (pytest_pyfunc_call): nothing is sent
         dest = inv.destination(row.destination)
         assert dest is not None
         secrets = self.secrets.get(row.destination, {})
@@ -204,6 +206,9 @@ class GvpSession:
 
     def evidence(self, item: pytest.Item) -> dict[str, Fact]:
         """The facts of this case's probe (awaited, or run now if it was not started), into JUnit."""
+        row = params.row_of(item)
+        if row is not None and row.destination in self.secret_problems:
+            return {}  # nothing was probed; the session fails the case in its call phase
         if self.scheduler is not None and item.nodeid in self.scheduler:
             result = self.scheduler.result(item.nodeid)
         else:  # e.g. a test selected after the session started: run it here
@@ -246,6 +251,12 @@ class GvpSession:
         if isinstance(target, params.DiscoveryFailed):
             pyfuncitem.user_properties.append(("cause", "config"))
             pytest.fail(redact.scrub(f"discovery failed: {target.reason}"), pytrace=False)
+        row = params.row_of(pyfuncitem)
+        if row is not None and isinstance(target, Target) and row.destination in self.secret_problems:
+            pyfuncitem.user_properties.append(("cause", "config"))
+            pytest.fail(f"#{row.number} {row.source} -> {target.id} ({target.address}): config: a secret is "
+                        "unusable, nothing was sent: " + "; ".join(self.secret_problems[row.destination]),
+                        pytrace=False)
         result = self.results.get(pyfuncitem.nodeid)
         if result is None:
             return

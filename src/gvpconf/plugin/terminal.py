@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from gvpconf import redact
+from gvpconf.catalog import BY_NUMBER
 from gvpconf.plugin import verdicts
 from gvpconf.plugin.optin import BY_NAME
 
@@ -44,6 +45,12 @@ def write(tr: pytest.TerminalReporter, gvp: GvpSession) -> None:
             tr.section("GVP drift")
             for line in drift.lines(run.drift):
                 tr.write_line(redact.scrub(line))
+    for dest, lines in gvp.secret_problems.items():
+        rows = sorted({c.connection for c in run.cases() if c.cause == "config"
+                       and BY_NUMBER[c.connection].destination == dest}) if run is not None else []
+        failed = f" (failed: {', '.join(f'#{n}' for n in rows)})" if rows else ""
+        for line in lines:
+            tr.write_line(f"secret unusable{failed}: {line}", red=True)
     for name, nodeids in gvp.left_out.items():
         o = BY_NAME[name]
         tr.write_line(f"{len(nodeids)} {o.what} deselected: {o.what.removesuffix('(s)')}s are opt-in ({o.how}); "
