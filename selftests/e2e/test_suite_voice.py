@@ -52,6 +52,6 @@ def test_call_tests_are_deselected_without_opt_in(lab: Lab, tmp_path: Path) -> N
     names = [c.name for c in run.cases]
     assert names and not any("call" in n or "media_arrives" in n for n in names), names
     assert "call test(s) deselected" in run.stdout and "--gvp-calls" in run.stdout
-    assert run.suite_properties["connection.19.verdict"] == "not selected"
+    assert run.suite_properties["connection.19.verdict"] == "not selected (opt-in call test: --gvp-calls)"
     opted = run_suite(tmp_path, "--connection", "19", "--gvp-calls", inventory=inv)
     assert opted.suite_properties["connection.19.verdict"] == "verified", opted.stdout[-2000:]

@@ -52,8 +52,8 @@ def test_terminal_shows_failed_flaky_and_waived(scenario: tuple[Run, Path, int])
     assert re.search(r"\sflaky\s+1/1 cases passed; 1 flaky", table[2]), table[2]
     assert re.search(r"\sverified\s+2/2 cases passed", table[3]), table[3]
     assert re.search(r"\swaived\s+0/2 cases passed; 2 waived; causes: protocol", table[17]), table[17]
-    assert re.search(r"\snot selected\s+filtered out by --connection 1 2 3 17", table[8]), table[8]
-    assert "1/22 connections verified, 1 flaky, 1 waived, 1 FAILED" in run.stdout
+    assert re.search(r"\snot selected \(--connection 1 2 3 17\)$", table[8]), table[8]
+    assert "1/4 selected connections verified, 1 flaky, 1 waived, 1 FAILED, 18 not selected" in run.stdout
     assert re.search(r"^FLAKY #2 -> gvp-configserver: passed after 1 failed attempt\(s\): protocol: ", run.stdout,
                      re.M)
     assert "WAIVED #17 -> postgres-old: protocol: " in run.stdout
@@ -107,7 +107,7 @@ def test_results_json(scenario: tuple[Run, Path, int]) -> None:
     (sip,) = by_row[1]["cases"]
     assert sip["outcome"] == "failed" and sip["cause"] == "refused" and "connection refused" in sip["message"]
     assert {c["outcome"] for c in by_row[17]["cases"]} == {"waived"}
-    assert by_row[5]["why"] == "filtered out by --connection 1 2 3 17"
+    assert by_row[5]["why"] == "--connection 1 2 3 17"
     assert data["cluster"] == "gvpconf-lab" and len(data["inventory_sha256"]) == 64
     assert data["waivers"][0]["status"] == "active"
     assert data["started"] <= data["finished"] and data["exit_status"] == 1
@@ -123,7 +123,7 @@ def test_markdown(scenario: tuple[Run, Path, int]) -> None:
     assert "sip-server · zone zone-a · sip.options: FAILED (refused)" in rows[1]
     assert "| **flaky** |" in rows[2] and "flaky (passed at attempt 2)" in rows[2]
     assert "| **waived** |" in rows[17] and "waived (protocol)" in rows[17]
-    assert "| not selected |" in rows[5] and "filtered out by --connection 1 2 3 17" in rows[5]
+    assert "| not selected (--connection 1 2 3 17) |" in rows[5]
     assert "## Sign-off" in md and "| Go-live approval | | | |" in md
     assert "waived by dba@example.com until 2999-12-31: old DB host until CHG-4711 cut-over" in md
 
@@ -171,9 +171,9 @@ def test_browser_shows_the_verdicts(scenario: tuple[Run, Path, int], browser: Br
     assert len(colours) == 5, colours  # each verdict looks different
     assert rows["c01"]["bg"] == "rgb(251, 212, 212)"  # red for FAILED
     assert "refused" in rows["c01"]["text"] and "sip-server · zone zone-a" in rows["c01"]["text"]
-    assert "filtered out by --connection 1 2 3 17" in rows["c05"]["text"]
+    assert "not selected (--connection 1 2 3 17)" in rows["c05"]["text"]
     body = page.evaluate("document.body.innerText")
-    assert "1/22 connections verified, 1 flaky, 1 waived, 1 FAILED" in body
+    assert "1/4 selected connections verified, 1 flaky, 1 waived, 1 FAILED, 18 not selected" in body
     assert "Waived by dba@example.com until 2999-12-31: old DB host until CHG-4711 cut-over" in body
     assert "last protocol exchange (secrets redacted)" in body
     assert "Passed only after retries: 1 of 2 attempts failed." in body

@@ -88,6 +88,10 @@ class Options:
             if n not in BY_NUMBER:
                 raise pytest.UsageError(f"--connection {n}: the GVP table numbers connections 1-22")
         source, detected = resolve_source(config.getoption("source"))
+        workers = config.getoption("gvp_workers")
+        if workers < 1:
+            raise pytest.UsageError(f"--gvp-workers {workers}: at least 1 (how many probes run at once; default "
+                                    f"{DEFAULT_WORKERS})")
         parts = []
         if source is not None:
             parts.append(f"--source {source}")
@@ -101,7 +105,7 @@ class Options:
         return cls(
             inventory_path=config.getoption("inventory") or os.environ.get("GVP_INVENTORY") or None,
             source=source, detected=detected, connections=frozenset(wanted),
-            workers=config.getoption("gvp_workers"), reports=config.getoption("gvp_reports"),
+            workers=workers, reports=config.getoption("gvp_reports"),
             waivers=config.getoption("gvp_waivers"), baseline=config.getoption("gvp_baseline"),
             latency_threshold=config.getoption("gvp_latency_threshold"),
             pushgateway=config.getoption("gvp_pushgateway"), plan=config.getoption("plan"),
@@ -118,5 +122,12 @@ class Options:
 
     def filtered_out(self, source: str, number: int) -> bool:
         """Left out by ``--connection`` or ``--source``."""
-        return bool((self.connections and number not in self.connections)
-                    or (self.source is not None and source != self.source))
+        return bool(self.left_out_by(source, number))
+
+    def left_out_by(self, source: str, number: int) -> str:
+        """What leaves row ``number`` out: ``--connection 1 3``, ``--source mcp``, or nothing ("")."""
+        if self.connections and number not in self.connections:
+            return "--connection " + " ".join(str(n) for n in sorted(self.connections))
+        if self.source is not None and source != self.source:
+            return f"--source {self.source}"
+        return ""

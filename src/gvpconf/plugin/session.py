@@ -12,7 +12,8 @@ reports (``results``) and the JUnit extras (``junit``) are derived from.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -31,6 +32,7 @@ from gvpconf.report import model
 from gvpconf.scheduler import Job, ProbeResult, Scheduler, run_job
 
 if TYPE_CHECKING:
+    from gvpconf.report import Staged
     from gvpconf.report.waivers import Waiver, Waivers
 
 #: where the session is kept (``config.stash[SESSION]``) and the name it is registered under
@@ -68,6 +70,10 @@ class GvpSession:
         self.notes: list[str] = []  # run-level information: reports written, ...
         self.started = dt.datetime.now(dt.UTC)
         self.run: model.RunRecord | None = None
+        self.staged: Staged | None = None  # the report set, written aside until the JUnit file is amended
+        self.collected_dirs: set[Path] = set()  # where conformance modules were collected from
+        self.deselected: list[list[pytest.Item]] = []  # pytest's own -k/-m deselection, one batch per call
+        self.selecting = False  # between our first and last pytest_collection_modifyitems
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> GvpSession:
@@ -112,6 +118,16 @@ class GvpSession:
             item.add_marker(row.suite_class)
             item.add_marker(f"from_{row.source}")
             self.rows.implemented.add(row.number)
+            self.collected_dirs.add(item.path.parent)
+
+    @pytest.hookimpl(tryfirst=True, specname="pytest_collection_modifyitems")
+    def pytest_collection_modifyitems_first(self) -> None:
+        """From here to our last ``pytest_collection_modifyitems``, a deselection is pytest's ``-k``/``-m``."""
+        self.selecting = True
+
+    def pytest_deselected(self, items: Sequence[pytest.Item]) -> None:
+        if self.selecting:
+            self.deselected.append(list(items))
 
     @pytest.hookimpl(tryfirst=True, specname="pytest_collection_modifyitems")
     def pytest_collection_modifyitems_deny(self, session: pytest.Session, items: list[pytest.Item]) -> None:
@@ -130,6 +146,15 @@ class GvpSession:
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
         """After ``-m``/``-k``: ``--connection``, ``--source`` and the opt-ins select; waivers mark; secrets load."""
+        self.selecting = False
+        markexpr, keyword = str(config.getoption("markexpr", "") or ""), str(config.getoption("keyword", "") or "")
+        for i, batch in enumerate(self.deselected):
+            why = selection.deselected_by(markexpr, keyword, i, len(self.deselected))
+            for row in (params.row_of(item) for item in batch):
+                if row is not None:
+                    self.rows.leave_out(row.number, why)
+        self.rows.on_disk = selection.modules_on_disk(
+            self.collected_dirs, {c.number for c in CONNECTIONS} - self.rows.implemented)
         chosen = selection.select(self, items)
         if chosen.dropped:
             config.hook.pytest_deselected(items=chosen.dropped)
@@ -325,8 +350,9 @@ class GvpSession:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        """Verdicts from the case records; expired waivers fail the run; the reports are written."""
-        if not self.rows.implemented or self.options.plan:
+        """Verdicts from the case records; expired waivers fail the run; the reports are staged (moved in with the
+        JUnit file, ``pytest_sessionfinish_junit``). Listing and planning write nothing."""
+        if not self.rows.implemented or self.options.plan or self.options.collect_only:
             return
         if self.waivers is not None:
             self.problems += self.waivers.expired_lines()
@@ -340,20 +366,25 @@ class GvpSession:
         facts = results.RunFacts(self.options, self.inventory, self.rows, probes_of, self.started,
                                  int(session.exitstatus), list(self.problems), self.waivers, self.baseline)
         self.run = results.run_record(facts, list(self.cases.values()))
-        notes, problems = results.write(self.run, self.options)
-        self.notes += notes
+        self.staged, problems = results.stage(self.run, self.options)
         self.problems += problems
 
     @pytest.hookimpl(trylast=True, specname="pytest_sessionfinish")
     def pytest_sessionfinish_junit(self, session: pytest.Session) -> None:
-        """Once pytest's junitxml has written ``--junitxml``: the verdicts and extras into it."""
-        if self.run is None or self.options.xmlpath is None:
+        """Once pytest's junitxml has written ``--junitxml``: the verdicts and extras into it, and the staged reports
+        moved in beside it: one run's set."""
+        if self.run is None:
             return
-        from gvpconf.plugin import junit
+        if self.options.xmlpath is not None:
+            from gvpconf.plugin import junit
 
-        prefix = self.config.getoption("junitprefix", None)
-        junit.amend(self.options.xmlpath, self.run.cases(), results.suite_properties(self.run, self.problems),
-                    prefix=str(prefix) if prefix else None)
+            prefix = self.config.getoption("junitprefix", None)
+            junit.amend(self.options.xmlpath, self.run.cases(), results.suite_properties(self.run, self.problems),
+                        prefix=str(prefix) if prefix else None)
+        notes, problems = results.commit(self.run, self.staged, self.options)
+        self.staged = None
+        self.notes += notes
+        self.problems += problems
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter, exitstatus: int,
                                 config: pytest.Config) -> None:

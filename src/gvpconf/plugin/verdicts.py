@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from gvpconf.catalog import CONNECTIONS
 from gvpconf.report import model
 
 VERIFIED = "verified"
@@ -37,6 +36,15 @@ class Rows:
     disabled: set[int] = field(default_factory=set)  # rows the inventory disables
     opted_out: dict[int, str] = field(default_factory=dict)  # rows whose cases were opt-in tests left out: why
     selection: str = ""  # how the run was narrowed ("--source rm", "--connection 1 2")
+    #: what left each row's cases out, in order: "-m intra", "-k options", "path", "--connection 2",
+    #: "opt-in call test: --gvp-calls"
+    left_out: dict[int, list[str]] = field(default_factory=dict)
+    on_disk: set[int] = field(default_factory=set)  # rows with a module the run's paths did not collect
+
+    def leave_out(self, number: int, why: str) -> None:
+        reasons = self.left_out.setdefault(number, [])
+        if why not in reasons:
+            reasons.append(why)
 
 
 @dataclass(frozen=True)
@@ -50,10 +58,12 @@ class RowVerdict:
 def judge(number: int, rows: Rows, cases: Sequence[model.CaseRecord]) -> RowVerdict:
     """Row ``number``'s verdict from its case records."""
     if number not in rows.implemented:
+        if number in rows.on_disk:
+            return RowVerdict(NOT_SELECTED, why="path")
         return RowVerdict(NOT_IMPLEMENTED, why="no conformance module for this row yet")
     if number not in rows.selected:
-        why = rows.opted_out.get(number) or (f"filtered out by {rows.selection}" if rows.selection
-                                             else "filtered out by the selection")
+        why = "; ".join(rows.left_out.get(number, ())) or rows.opted_out.get(number) or (
+            rows.selection or "deselected")
         return RowVerdict(NOT_SELECTED, why=why)
     outcomes = [c.outcome for c in cases]
     passed = sum(o in (model.PASSED, model.FLAKY) for o in outcomes)
@@ -90,17 +100,25 @@ def count(connections: Sequence[model.ConnectionRecord], verdict: str) -> int:
     return sum(1 for c in connections if c.verdict == verdict)
 
 
+def verified_count(connections: Sequence[model.ConnectionRecord]) -> str:
+    """``7/7 selected`` (counted against the selection), or ``22/22`` when nothing was left out."""
+    left_out = count(connections, NOT_SELECTED)
+    verified = count(connections, VERIFIED) + count(connections, model.VERIFIED_WITH_WARNINGS)
+    return f"{verified}/{len(connections) - left_out}" + (" selected" if left_out else "")
+
+
 def totals_line(connections: Sequence[model.ConnectionRecord]) -> str:
-    line = f"{count(connections, VERIFIED)}/{len(CONNECTIONS)} connections verified"
-    extra = [f"{n} {v}" for v in (FLAKY, WAIVED, FAILED) if (n := count(connections, v))]
-    return line + (", " + ", ".join(extra) if extra else "")
+    from gvpconf.report import common
+
+    return common.headline(connections)
 
 
 def table(connections: Sequence[model.ConnectionRecord]) -> list[str]:
     """The end-of-run table: every row of the GVP table with its verdict, and the totals line."""
     head = ("#", "source", "destination", "protocol", "port", "class", "verdict", "detail")
     body = [(str(c.number), c.source_label, c.destination_label, c.protocol, c.ports or "-",
-             c.classification, c.verdict, c.detail or c.why) for c in connections]
+             c.classification, c.verdict_text, c.detail or ("" if c.verdict == NOT_SELECTED else c.why))
+            for c in connections]
     widths = [max(len(r[i]) for r in [head, *body]) for i in range(len(head) - 1)]
 
     def fmt(r: tuple[str, ...]) -> str:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
-from gvpconf.report.model import CaseRecord, ConnectionRecord, RunRecord
+from gvpconf.report.model import NOT_SELECTED, VERIFIED_WITH_WARNINGS, CaseRecord, ConnectionRecord, RunRecord
 
 #: facts shown in the table's evidence column first (the rest are in the details)
 KEY_FACTS = ("status", "server", "user_agent", "version", "tls", "rtt_ms", "latency_ms", "loss", "jitter_ms",
@@ -90,15 +91,25 @@ def transcript_text(lines: list[list[str]]) -> str:
     return "\n".join(f"{d} {t.rstrip()}" for d, t in lines)
 
 
-def summary_line(run: RunRecord) -> str:
-    counts = run.verdict_counts()
-    total = len(run.connections)
-    parts = [f"{counts.get('verified', 0)}/{total} connections verified"]
-    for verdict in ("flaky", "waived", "FAILED", "disabled in inventory", "not configured", "not selected",
-                    "not implemented yet", "not run"):
+def headline(connections: Sequence[ConnectionRecord]) -> str:
+    """``7/7 selected connections verified, 15 not selected``: counted against the selection."""
+    counts: dict[str, int] = {}
+    for c in connections:
+        counts[c.verdict] = counts.get(c.verdict, 0) + 1
+    left_out = counts.get(NOT_SELECTED, 0)
+    warned = counts.get(VERIFIED_WITH_WARNINGS, 0)
+    verified = counts.get("verified", 0) + warned
+    parts = [f"{verified}/{len(connections) - left_out} {'selected ' if left_out else ''}connections verified"
+             + (f" ({warned} with warnings)" if warned else "")]
+    for verdict in ("flaky", "waived", "FAILED", "interrupted", "disabled in inventory", "not configured",
+                    "not implemented yet", "not run", NOT_SELECTED):
         if counts.get(verdict):
             parts.append(f"{counts[verdict]} {verdict}")
-    line = ", ".join(parts)
+    return ", ".join(parts)
+
+
+def summary_line(run: RunRecord) -> str:
+    line = headline(run.connections)
     if run.merged:
         failed = sum(1 for s in run.sources if s.error)
         line += f" (merged from {len(run.sources)} source pods" + (f", {failed} could not run)" if failed else ")")

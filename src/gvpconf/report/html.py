@@ -43,9 +43,9 @@ def _e(text: object) -> str:
     return escape(str(text), quote=True)
 
 
-def _badge(verdict: str) -> str:
+def _badge(verdict: str, text: str = "") -> str:
     cls = verdict if verdict in ("verified", "flaky", "waived", "FAILED") else "not"
-    return f'<span class="v v-{cls}">{_e(verdict)}</span>'
+    return f'<span class="v v-{cls}">{_e(text or verdict)}</span>'
 
 
 def _case_badge(case: CaseRecord) -> str:
@@ -68,7 +68,7 @@ def _row(row: ConnectionRecord, merged: bool = False) -> str:
     cases = [c for c in row.cases if c.outcome != "skipped"]
     targets = "".join(f"<li>{_e(common.where(c))}: {_case_badge(c)}</li>" for c in cases)
     facts = "<br>".join(f"{_e(n)} = {_e(v)}" for n, v in common.row_facts(cases))
-    if row.why:
+    if row.why and row.verdict != "not selected":
         causes = f'<span class="why">{_e(row.why)}</span>'
     else:
         lines = [f"{_e(c.source + ': ') if c.source_pod else ''}<b>{_e(c.cause or 'prober error')}</b>: "
@@ -80,7 +80,7 @@ def _row(row: ConnectionRecord, merged: bool = False) -> str:
     return (f'<tr id="c{row.number:02d}" class="r-{verdict_class}"><td class="num">{row.number}</td>'
             f"<td>{_e(row.source_label)}</td><td>{_e(row.destination_label)}</td><td>{_e(row.protocol)}</td>"
             f"<td>{_e(row.ports or '-')}</td><td>{_e(row.classification)}</td>"
-            f'<td class="verdict">{_badge(row.verdict)}</td>'
+            f'<td class="verdict">{_badge(row.verdict, row.verdict_text)}</td>'
             f'{_per_source(row) if merged else ""}'
             f'<td>{f"<ul class=cases>{targets}</ul>" if targets else ""}</td>'
             f'<td class="facts">{facts}</td><td>{causes}</td></tr>')
@@ -147,7 +147,7 @@ def render(run: RunRecord) -> str:
     meta = [("cluster", run.cluster), ("namespace", run.namespace), ("suite version", f"gvpconf {run.suite_version}"),
             ("inventory", run.inventory_path), ("inventory digest", f"sha256 {run.inventory_sha256}"),
             ("source", source),
-            ("selection", run.selection or "every connection"),
+            ("selection", run.selection or "every connection"), ("run id", run.run_id),
             ("started", common.when(run.started)),
             ("finished", f"{common.when(run.finished)} ({common.duration(run)})")]
     status = "FAILED" if run.exit_status else "passed"

@@ -42,6 +42,7 @@ def render(run: RunRecord) -> str:
             f"| inventory digest | sha256 `{run.inventory_sha256}` |",
             f"| source | {source} |",
             f"| selection | {_cell(run.selection or 'every connection')} |",
+            f"| run id | {_cell(run.run_id or '-')} |",
             f"| started | {common.when(run.started)} |",
             f"| finished | {common.when(run.finished)} ({common.duration(run)}) |", ""]
     if run.merged:
@@ -61,14 +62,14 @@ def render(run: RunRecord) -> str:
             f"{_cell(common.targets_header(run))} | evidence | causes / why not run |",
             "|---:|---|---|---|---|---|---|" + ("---|" if run.merged else "") + "---|---|---|"]
     for row in run.connections:
-        verdict = f"**{row.verdict}**" if row.verdict in ("FAILED", "waived", "flaky") else row.verdict
+        verdict = f"**{row.verdict}**" if row.verdict in ("FAILED", "waived", "flaky") else _cell(row.verdict_text)
         per_source = ""
         if run.merged:
             per_source = " " + ("<br>".join(_cell(f"{v.where} {v.text}") for v in row.per_source) or " ") + " |"
         targets = "<br>".join(_cell(f"{common.where(c)}: {common.case_outcome(c)}") for c in row.cases
                               if c.outcome != "skipped")
         facts = "<br>".join(_cell(f"{n} = {v}") for n, v in common.row_facts(row.cases))
-        why = row.why or "; ".join(common.row_causes(row))
+        why = ("" if row.verdict == "not selected" else row.why) or "; ".join(common.row_causes(row))
         out.append(f"| {row.number} | {_cell(row.source_label)} | {_cell(row.destination_label)} | "
                    f"{_cell(row.protocol)} | {_cell(row.ports or '-')} | {row.classification} | {verdict} |{per_source}"
                    f" {targets or ' '} | {facts or ' '} | {_cell(why)} |")

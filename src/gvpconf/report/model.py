@@ -18,6 +18,9 @@ FORMAT = "gvpconf-results/1"
 
 #: case outcomes
 PASSED, FLAKY, FAILED, WAIVED, ERROR, SKIPPED = "passed", "flaky", "failed", "waived", "error", "skipped"
+#: the row verdict of a row whose cases all passed, some with a warning (expiring certificate, verification off...)
+VERIFIED_WITH_WARNINGS = "verified with warnings"
+NOT_SELECTED = "not selected"
 
 
 @dataclass
@@ -141,6 +144,13 @@ class ConnectionRecord:
     cases: list[CaseRecord] = field(default_factory=list)
     per_source: list[SourceVerdict] = field(default_factory=list)  # merged reports only
 
+    @property
+    def verdict_text(self) -> str:
+        """The verdict as every output shows it: ``not selected (-m intra)`` says what left the row out."""
+        if self.verdict == NOT_SELECTED and self.why:
+            return f"{self.verdict} ({self.why})"
+        return self.verdict
+
 
 @dataclass
 class DriftItem:
@@ -190,6 +200,8 @@ class RunRecord:
     #: merged reports only: every run merged (one per source pod), and notices that do not fail the run
     sources: list[SourceRun] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    summary: str = ""  # the headline, as the terminal and the reports say it
+    run_id: str = ""  # the same in every file of one run's report set (junit.xml, report.*, results.json, metrics)
     format: str = FORMAT
 
     @property
