@@ -126,3 +126,56 @@ def test_a_run_replaces_the_previous_set_as_a_whole(pytester: pytest.Pytester, f
     run_id = json.loads((reports / "results.json").read_text())["run_id"]
     assert run_id and all(run_id in (reports / n).read_text() for n in names)
     assert f"reports: replaced the previous set in {reports}" in result.stdout.str()
+
+
+@pytest.fixture
+def warning_prober(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every prober passes and records an expiring certificate, as tlscheck does 29 days before expiry."""
+    import gvpconf.probes
+    from gvpconf.probes.context import ProbeContext
+
+    def get(_name: str) -> object:
+        def prober(ctx: ProbeContext) -> None:
+            ctx.evidence.fact("fake.opt_ins", "none")
+            ctx.evidence.fact("tls.days_left", 29)
+            ctx.evidence.fact("tls.expiry_warning", "expires in 29 days (threshold 30)")
+
+        return prober
+
+    monkeypatch.setattr(gvpconf.probes, "get", get)
+
+
+def test_warnings_are_shown_beside_the_verdict(pytester: pytest.Pytester, warning_prober: None) -> None:
+    inventory = project(pytester)
+    result, results, junit, metrics = run(pytester, inventory, "--connection", "2")
+    assert result.ret == 0
+    warning = "tls.expiry_warning: expires in 29 days (threshold 30)"
+    assert re.search(rf"^2 .*\sverified with warnings\s+1/1 cases passed; warning: t: {re.escape(warning)}$",
+                     result.stdout.str(), re.M), result.stdout.str()
+    assert "1/19 selected connections verified (1 with warnings)" in result.stdout.str()
+    rows = results["connections"]
+    assert isinstance(rows, list)
+    (row2,) = [r for r in rows if r["number"] == 2]
+    assert row2["verdict"] == "verified with warnings" and row2["warnings"] == [f"t: {warning}"]
+    assert row2["cases"][0]["warnings"] == [warning]
+    assert junit.suite["connection.2.verdict"] == "verified with warnings"
+    assert re.search(r'gvp_connection_verdict{connection="2",[^}]*verdict="verified with warnings"', metrics)
+    assert re.search(r'probe_warning{connection="2",[^}]*warning="tls.expiry_warning"} 1', metrics), metrics
+    md = (pytester.path / "reports" / "report.md").read_text()
+    assert re.search(rf"\| verified with warnings: t: {re.escape(warning)} \|", md), md
+    html = (pytester.path / "reports" / "report.html").read_text()
+    assert re.search(r'<td class="verdict"><span class="v v-warned">verified with warnings</span>'
+                     r'<div class="warning">t: tls.expiry_warning: expires in 29 days \(threshold 30\)</div>', html)
+
+
+def test_strict_turns_warnings_into_failures(pytester: pytest.Pytester, warning_prober: None) -> None:
+    inventory = project(pytester)
+    result, results, junit, _ = run(pytester, inventory, "--connection", "2", "--gvp-strict")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["*#2 rm -> t (127.0.0.1:1): warning (--gvp-strict): tls.expiry_warning: expires in "
+                                 "29 days (threshold 30)*"])
+    assert junit.suite["connection.2.verdict"] == "FAILED"
+    rows = results["connections"]
+    assert isinstance(rows, list)
+    (row2,) = [r for r in rows if r["number"] == 2]
+    assert row2["cases"][0]["cause"] == "warning"

@@ -38,6 +38,9 @@ def add_options(parser: pytest.Parser) -> None:
                     help="latency growth, in percent, reported as drift (default 50)")
     group.addoption("--gvp-pushgateway", metavar="URL", default=None,
                     help="also push metrics.prom to this Prometheus Pushgateway")
+    group.addoption("--gvp-strict", action="store_true", default=False,
+                    help="fail a case whose probe passed with a warning (expiring certificate, verification off, "
+                         "no credentials): for the go-live sign-off")
     group.addoption("--plan", action="store_true", default=False,
                     help="print which connections and targets would be probed and what each probe sends; "
                          "send nothing")
@@ -76,6 +79,7 @@ class Options:
     pushgateway: str | None
     plan: bool
     collect_only: bool
+    strict: bool  # --gvp-strict: warnings fail
     deny_matrix: bool
     deny_timeout: float
     xmlpath: str | None  # --junitxml
@@ -110,6 +114,7 @@ class Options:
             latency_threshold=config.getoption("gvp_latency_threshold"),
             pushgateway=config.getoption("gvp_pushgateway"), plan=config.getoption("plan"),
             collect_only=bool(config.getoption("collectonly", False)),
+            strict=bool(config.getoption("gvp_strict", False)),
             deny_matrix=config.getoption("deny_matrix"), deny_timeout=float(config.getoption("deny_timeout")),
             xmlpath=str(xmlpath) if xmlpath else None, selection=", ".join(parts))
 

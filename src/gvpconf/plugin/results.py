@@ -66,7 +66,7 @@ def connections(rows: verdicts.Rows, cases: Sequence[model.CaseRecord],
             number=c.number, source=c.source, source_label=c.source_label, destination=c.destination,
             destination_label=c.destination_label, protocol=c.protocol, ports=c.ports,
             classification=c.suite_class, seed_classification=c.seed_classification, verdict=v.verdict,
-            detail=v.detail, why=v.why, causes=list(v.causes),
+            detail=v.detail, why=v.why, causes=list(v.causes), warnings=list(v.warnings),
             sends=[f"{p}: {PROBES.get(p, '')}" for p in sorted(probes_of.get(c.number, ()))], cases=row_cases))
     return out
 

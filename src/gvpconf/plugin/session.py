@@ -288,13 +288,18 @@ class GvpSession:
         if result.error is not None:
             raise result.error
         if result.failure is not None:
-            row = params.row_of(pyfuncitem)
             assert row is not None and isinstance(target, Target)
             props = pyfuncitem.user_properties
             props.append(("cause", result.failure.cause.value))
             if result.failure.phase:
                 props.append(("phase", result.failure.phase))
             msg = f"#{row.number} {row.source} -> {target.id} ({target.address}): {result.failure}"
+            pytest.fail(redact.scrub(msg), pytrace=False)
+        warnings = cases.warnings_of(result.evidence.facts) if self.options.strict else []
+        if warnings and row is not None and isinstance(target, Target):
+            pyfuncitem.user_properties.append(("cause", "warning"))
+            msg = (f"#{row.number} {row.source} -> {target.id} ({target.address}): warning (--gvp-strict): "
+                   + "; ".join(warnings))
             pytest.fail(redact.scrub(msg), pytrace=False)
 
     @pytest.hookimpl(wrapper=True)

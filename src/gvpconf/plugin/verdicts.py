@@ -2,7 +2,9 @@
 
 Verdicts, strongest first: ``FAILED`` (a failure nobody waived), ``waived`` (every failure is
 covered by a waiver: never shown as passed), ``flaky`` (every case passed, some only after a
-retry), ``verified`` (every case passed at its first attempts), then the rows that were not run:
+retry), ``verified with warnings`` (every case passed, some recorded a warning: an expiring
+certificate, verification off, a path proven without credentials; ``--gvp-strict`` fails them),
+``verified`` (every case passed at its first attempts, nothing to warn of), then the rows that were not run:
 ``disabled in inventory``, ``not configured``, ``not selected``, ``not implemented yet``.
 """
 
@@ -14,6 +16,7 @@ from dataclasses import dataclass, field
 from gvpconf.report import model
 
 VERIFIED = "verified"
+VERIFIED_WITH_WARNINGS = model.VERIFIED_WITH_WARNINGS
 FLAKY = "flaky"
 WAIVED = "waived"
 FAILED = "FAILED"
@@ -24,7 +27,7 @@ DISABLED = "disabled in inventory"
 NOT_RUN = "not run"
 
 #: verdicts of rows whose cases ran
-RAN = (FAILED, WAIVED, FLAKY, VERIFIED)
+RAN = (FAILED, WAIVED, FLAKY, VERIFIED_WITH_WARNINGS, VERIFIED)
 
 
 @dataclass
@@ -53,6 +56,7 @@ class RowVerdict:
     detail: str = ""  # "2/2 cases passed; ..." for rows that ran
     why: str = ""  # for rows that did not run
     causes: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()  # "target: warning", of the cases that passed
 
 
 def judge(number: int, rows: Rows, cases: Sequence[model.CaseRecord]) -> RowVerdict:
@@ -80,15 +84,19 @@ def judge(number: int, rows: Rows, cases: Sequence[model.CaseRecord]) -> RowVerd
         parts.append(f"{waived} waived")
     if causes:
         parts.append("causes: " + ", ".join(causes))
+    warnings = tuple(dict.fromkeys(f"{c.target}: {w}" for c in cases if c.outcome in (model.PASSED, model.FLAKY)
+                                   for w in c.warnings))
+    if warnings:
+        parts.append(("warning: " if len(warnings) == 1 else "warnings: ") + "; ".join(warnings))
     detail = "; ".join(parts)
     if failed:
         return RowVerdict(FAILED, detail, causes=causes)
     if waived:
         return RowVerdict(WAIVED, detail, causes=causes)
     if flaky:
-        return RowVerdict(FLAKY, detail, causes=causes)
+        return RowVerdict(FLAKY, detail, causes=causes, warnings=warnings)
     if passed:
-        return RowVerdict(VERIFIED, detail, causes=causes)
+        return RowVerdict(VERIFIED_WITH_WARNINGS if warnings else VERIFIED, detail, causes=causes, warnings=warnings)
     skipped = [c for c in cases if c.outcome == model.SKIPPED]
     if skipped:
         verdict = DISABLED if number in rows.disabled else NOT_CONFIGURED

@@ -28,7 +28,7 @@ def key_facts(case: CaseRecord) -> list[tuple[str, str]]:
 def case_outcome(case: CaseRecord) -> str:
     """What a reader sees for one case: ``verified``, ``flaky (2 attempts)``, ``FAILED (refused)``..."""
     if case.outcome == "passed":
-        return "verified"
+        return "verified with warnings" if case.warnings else "verified"
     if case.outcome == "flaky":
         return f"flaky (passed at attempt {len(case.attempts)})"
     if case.outcome == "waived":

@@ -10,7 +10,7 @@ from __future__ import annotations
 from html import escape
 
 from gvpconf.report import common
-from gvpconf.report.model import CaseRecord, ConnectionRecord, RunRecord, SourceVerdict
+from gvpconf.report.model import VERIFIED_WITH_WARNINGS, CaseRecord, ConnectionRecord, RunRecord, SourceVerdict
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'"
 
@@ -29,6 +29,7 @@ th{background:#eef0f3}td.num{text-align:right}
 .v{display:inline-block;padding:1px 7px;border-radius:3px;font-weight:700;white-space:nowrap}
 .v-verified{background:#d7f0db;color:#14532d}.v-flaky{background:#fff0c2;color:#7a4b00}
 .v-waived{background:#e6ddf7;color:#4a2a85}.v-FAILED,.v-failed,.v-error{background:#fbd4d4;color:#8b0000}
+.v-warned{background:#fff0c2;color:#7a4b00}.warning{font-size:12px;color:#7a4b00;margin-top:2px}
 .v-skipped,.v-not{background:#eceff1;color:#455a64;font-weight:400}
 tr.r-FAILED td.verdict{background:#fff3f3}
 tr.r-flaky td.verdict{background:#fffaf0}tr.r-waived td.verdict{background:#f8f5ff}
@@ -44,13 +45,14 @@ def _e(text: object) -> str:
 
 
 def _badge(verdict: str, text: str = "") -> str:
-    cls = verdict if verdict in ("verified", "flaky", "waived", "FAILED") else "not"
+    cls = verdict if verdict in ("verified", "flaky", "waived", "FAILED") else (
+        "warned" if verdict == VERIFIED_WITH_WARNINGS else "not")
     return f'<span class="v v-{cls}">{_e(text or verdict)}</span>'
 
 
 def _case_badge(case: CaseRecord) -> str:
     cls = case.outcome if case.outcome in ("flaky", "waived", "failed", "error") else (
-        "verified" if case.outcome == "passed" else "skipped")
+        ("warned" if case.warnings else "verified") if case.outcome == "passed" else "skipped")
     return f'<span class="v v-{cls}">{_e(common.case_outcome(case))}</span>'
 
 
@@ -76,11 +78,12 @@ def _row(row: ConnectionRecord, merged: bool = False) -> str:
         lines += [f"{_e(v.where)}: <b>could not run</b>: {_e(v.detail)}" for v in row.per_source
                   if v.causes and v.causes[0].startswith("could not run")]
         causes = "<br>".join(lines)
+    warnings = "".join(f'<div class="warning">{_e(w)}</div>' for w in row.warnings)
     verdict_class = row.verdict if row.verdict in ("FAILED", "flaky", "waived") else "other"
     return (f'<tr id="c{row.number:02d}" class="r-{verdict_class}"><td class="num">{row.number}</td>'
             f"<td>{_e(row.source_label)}</td><td>{_e(row.destination_label)}</td><td>{_e(row.protocol)}</td>"
             f"<td>{_e(row.ports or '-')}</td><td>{_e(row.classification)}</td>"
-            f'<td class="verdict">{_badge(row.verdict, row.verdict_text)}</td>'
+            f'<td class="verdict">{_badge(row.verdict, row.verdict_text)}{warnings}</td>'
             f'{_per_source(row) if merged else ""}'
             f'<td>{f"<ul class=cases>{targets}</ul>" if targets else ""}</td>'
             f'<td class="facts">{facts}</td><td>{causes}</td></tr>')

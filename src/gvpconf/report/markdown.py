@@ -63,6 +63,8 @@ def render(run: RunRecord) -> str:
             "|---:|---|---|---|---|---|---|" + ("---|" if run.merged else "") + "---|---|---|"]
     for row in run.connections:
         verdict = f"**{row.verdict}**" if row.verdict in ("FAILED", "waived", "flaky") else _cell(row.verdict_text)
+        if row.warnings:
+            verdict += ": " + "<br>".join(_cell(w) for w in row.warnings)
         per_source = ""
         if run.merged:
             per_source = " " + ("<br>".join(_cell(f"{v.where} {v.text}") for v in row.per_source) or " ") + " |"

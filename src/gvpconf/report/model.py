@@ -51,6 +51,8 @@ class CaseRecord:
     transcript: list[list[str]] = field(default_factory=list)  # the last exchange, kept for failures
     waiver: dict[str, str] | None = None
     reason: str = ""  # why a skipped case did not run
+    #: what passed but deserves attention: ``tls.expiry_warning: expires in 29 days (threshold 30)``...
+    warnings: list[str] = field(default_factory=list)
     #: where the case ran from: set in a merged report only (a single run's pod is RunRecord.source_pod)
     source_pod: str = ""
     source_zone: str = ""
@@ -140,6 +142,7 @@ class ConnectionRecord:
     detail: str = ""
     why: str = ""  # for rows not run
     causes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # its cases' warnings, each "target: warning"
     sends: list[str] = field(default_factory=list)  # what its probes send
     cases: list[CaseRecord] = field(default_factory=list)
     per_source: list[SourceVerdict] = field(default_factory=list)  # merged reports only

@@ -31,6 +31,7 @@ HELP = {
     "probe_flaky": "1 when the probe passed only after a failed attempt",
     "probe_waived": "1 when the failure is covered by an active waiver",
     "probe_failure_cause": "Why the probe failed (dns, refused, timeout, tls, protocol, auth, semantic, config)",
+    "probe_warning": "1 per warning of a passing probe (expiring certificate, verification off, no credentials)",
     "probe_measurement": "Numeric facts the probe recorded (RTT, loss, jitter, latency, versions...)",
     "gvp_connection_verdict": "Verdict of each row of the GVP connections table (1 for its current verdict)",
     "gvp_connection_source_verdict": "Verdict of each row from each source pod (merged reports; 1 for its verdict)",
@@ -76,6 +77,9 @@ def render(run: RunRecord) -> str:
             if not ok and case.cause:
                 series["probe_failure_cause"].append(
                     f"probe_failure_cause{_labels({**labels, 'cause': case.cause})} 1")
+            for warning in case.warnings:
+                series["probe_warning"].append(
+                    f"probe_warning{_labels({**labels, 'warning': warning.split(':', 1)[0]})} 1")
             for name, value in sorted(case.facts.items()):
                 if isinstance(value, int | float) and not isinstance(value, bool):
                     series["probe_measurement"].append(
