@@ -179,3 +179,16 @@ def test_strict_turns_warnings_into_failures(pytester: pytest.Pytester, warning_
     assert isinstance(rows, list)
     (row2,) = [r for r in rows if r["number"] == 2]
     assert row2["cases"][0]["cause"] == "warning"
+
+
+def test_a_lab_run_marks_its_stand_ins_and_its_temporary_inventory(pytester: pytest.Pytester,
+                                                                    fake_probers: list[Probed],
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    inventory = project(pytester)  # under the temporary directory, as the lab's is
+    monkeypatch.setenv("GVP_LAB_STAND_INS", "configserver=a silent TCP stand-in;consul=a Consul stand-in")
+    result, results, _, _ = run(pytester, inventory, "--connection", "2")
+    out = result.stdout.str()
+    assert "stand-in (lab run): #2, #5, #7, #15 GVP Config Server: a silent TCP stand-in" in out
+    assert f"inventory: {inventory} (the lab's temporary file, removed when the lab stops" in out
+    assert results["stand_ins"] == {"configserver": "a silent TCP stand-in", "consul": "a Consul stand-in"}
+    assert "t 127.0.0.1:1 (stand-in)" in (pytester.path / "reports" / "report.md").read_text()

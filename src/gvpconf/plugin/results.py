@@ -8,6 +8,7 @@ import datetime as dt
 import hashlib
 import os
 import socket
+import tempfile
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -87,11 +88,30 @@ def run_record(facts: RunFacts, cases: Sequence[model.CaseRecord]) -> model.RunR
         selection=facts.rows.selection, problems=list(facts.problems),
         waivers=facts.waivers.records() if facts.waivers is not None else [],
         connections=connections(facts.rows, cases, facts.probes_of))
+    run.stand_ins = stand_ins(os.environ.get("GVP_LAB_STAND_INS", ""))
+    run.inventory_note = inventory_note(opts.inventory_path, bool(run.stand_ins))
     run.summary = common.summary_line(run)
     run.run_id = uuid.uuid4().hex[:12]
     if facts.baseline is not None and opts.baseline:
         run.drift = drift.compare(facts.baseline, run, opts.baseline, opts.latency_threshold)
     return run
+
+
+def stand_ins(text: str) -> dict[str, str]:
+    """``$GVP_LAB_STAND_INS`` (set by the lab's ``run``): ``key=what;key=what`` -> {destination key: what}."""
+    pairs = (item.partition("=") for item in text.split(";") if item.strip())
+    return {key.strip(): what.strip() for key, _, what in pairs if key.strip()}
+
+
+def inventory_note(path: str | None, lab: bool) -> str:
+    """Said beside the inventory path when the file will not outlive the run (a temporary file, the lab's)."""
+    if not path:
+        return ""
+    resolved = Path(path).resolve()
+    if resolved.is_relative_to(Path(tempfile.gettempdir()).resolve()):
+        whose = "the lab's temporary file, removed when the lab stops" if lab else "a temporary file"
+        return f"{whose}: it may be gone after the run; its sha256 identifies the content"
+    return ""
 
 
 def suite_properties(run: model.RunRecord, problems: Sequence[str]) -> list[tuple[str, str]]:

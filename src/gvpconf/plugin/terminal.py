@@ -12,6 +12,7 @@ from gvpconf import redact
 from gvpconf.catalog import BY_NUMBER
 from gvpconf.plugin import verdicts
 from gvpconf.plugin.optin import BY_NAME
+from gvpconf.report import common
 
 if TYPE_CHECKING:
     from gvpconf.plugin.session import GvpSession
@@ -24,7 +25,10 @@ def write(tr: pytest.TerminalReporter, gvp: GvpSession) -> None:
         for line in verdicts.table(run.connections):
             tr.write_line(line)
         if gvp.options.inventory_path:
-            tr.write_line(f"inventory: {Path(gvp.options.inventory_path)}")
+            note = f" ({run.inventory_note})" if run.inventory_note else ""
+            tr.write_line(f"inventory: {Path(gvp.options.inventory_path)}{note}")
+        for line in common.stand_in_lines(run):
+            tr.write_line(f"stand-in (lab run): {line}")
         if not gvp.rows.selected:
             source = gvp.options.source
             why = f"no implemented connection starts at --source {source}" if source else "every case was deselected"

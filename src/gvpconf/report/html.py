@@ -66,10 +66,10 @@ def _per_source(row: ConnectionRecord) -> str:
     return f'<td class="per-source"><ul class="cases">{items}</ul></td>'
 
 
-def _row(row: ConnectionRecord, merged: bool = False) -> str:
+def _row(row: ConnectionRecord, merged: bool = False, stand_in: bool = False) -> str:
     cases = [c for c in row.cases if c.outcome != "skipped"]
-    targets = "".join(f"<li>{_e(common.where(c))}: {_case_badge(c)}</li>" for c in cases)
-    facts = "<br>".join(f"{_e(n)} = {_e(v)}" for n, v in common.row_facts(cases))
+    targets = "".join(f"<li>{_e(common.where(c, stand_in))}: {_case_badge(c)}</li>" for c in cases)
+    facts = "<br>".join(f"<b>{_e(t)}</b>: {_e(f)}" for t, f in common.target_facts(cases))
     if row.why and row.verdict != "not selected":
         causes = f'<span class="why">{_e(row.why)}</span>'
     else:
@@ -148,9 +148,10 @@ def render(run: RunRecord) -> str:
     else:
         source = f"role {run.source_role}, pod {run.source_pod}, zone {run.source_zone or '-'}"
     meta = [("cluster", run.cluster), ("namespace", run.namespace), ("suite version", f"gvpconf {run.suite_version}"),
-            ("inventory", run.inventory_path), ("inventory digest", f"sha256 {run.inventory_sha256}"),
+            ("inventory", common.inventory_text(run)), ("inventory digest", f"sha256 {run.inventory_sha256}"),
             ("source", source),
             ("selection", run.selection or "every connection"), ("run id", run.run_id),
+            *([("stand-ins (lab run)", "; ".join(common.stand_in_lines(run)))] if run.stand_ins else []),
             ("started", common.when(run.started)),
             ("finished", f"{common.when(run.finished)} ({common.duration(run)})")]
     status = "FAILED" if run.exit_status else "passed"
@@ -172,8 +173,14 @@ def render(run: RunRecord) -> str:
               "<th>destination</th><th>protocol</th><th>port</th><th>class</th><th>verdict</th>"
               f"{per_source}<th>{_e(common.targets_header(run))}</th><th>evidence</th><th>causes / why not run</th>"
               "</tr></thead><tbody>"]
-    parts += [_row(row, run.merged) for row in run.connections]
+    parts += [_row(row, run.merged, row.destination in run.stand_ins) for row in run.connections]
     parts.append("</tbody></table>")
+    zone_rows = common.zones(run)
+    if zone_rows:
+        parts.append('<h2>Zones</h2><table class="meta" id="zones"><tr>'
+                     + "".join(f"<th>{_e(h)}</th>" for h in common.ZONES_HEAD) + "</tr>"
+                     + "".join("<tr>" + "".join(f"<td>{_e(v)}</td>" for v in z) + "</tr>" for z in zone_rows)
+                     + "</table>")
     attention = _attention(run)
     if attention:
         parts += ["<h2>Failures, waivers and flaky cases</h2>", *attention]

@@ -204,6 +204,9 @@ class RunRecord:
     sources: list[SourceRun] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     summary: str = ""  # the headline, as the terminal and the reports say it
+    #: a lab run: destination key -> what plays it, for the peers that are stand-ins (``$GVP_LAB_STAND_INS``)
+    stand_ins: dict[str, str] = field(default_factory=dict)
+    inventory_note: str = ""  # e.g. the inventory was the lab's temporary file: it is gone after the run
     run_id: str = ""  # the same in every file of one run's report set (junit.xml, report.*, results.json, metrics)
     format: str = FORMAT
 
