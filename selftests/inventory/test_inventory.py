@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -255,3 +256,53 @@ def test_postgres_sslmode_cannot_contradict_tls_verify() -> None:
     with pytest.raises(inventory.InventoryError, match=r"verifies the server but tls\.verify is false"):
         inventory.parse({"version": 1, "destinations": {"postgres": {
             "username": "u", "sslmode": "verify-full", "tls": {"verify": False}}}})
+
+
+def test_example_inventory_with_one_secret_unset_probes_everything_else(tmp_path: Path) -> None:
+    """The example inventory, every host moved to a loopback port that refuses (nothing leaves the machine), every
+    secret given but $GVP_RS_AMQ_USER: #3 and #8 (ActiveMQ) fail with cause config naming it, before sending
+    anything; every other selected case is probed; the reports say exactly which cases failed for the secret."""
+    import yaml
+
+    data = yaml.safe_load((ROOT / "fixtures" / "inventory.example.yaml").read_text())
+    with socket.socket() as refused:
+        refused.bind(("127.0.0.1", 0))
+        port = refused.getsockname()[1]
+        loopback = f"127.0.0.1:{port}"
+        for key, dest in data["destinations"].items():
+            for t in dest.get("targets", []):
+                t["host"], t["port"] = "127.0.0.1", port
+            for field in dest:
+                ref = dest[field]
+                if isinstance(ref, dict) and set(ref) == {"file"}:
+                    (tmp_path / f"{key}-{field}").write_text(f"{key}-{field}-value")
+                    ref["file"] = str(tmp_path / f"{key}-{field}")
+        d = data["destinations"]
+        d["das"]["proxy"] = f"http://{loopback}"
+        d["gvp_metrics"]["prometheus_url"] = f"http://{loopback}"
+        d["mcp"]["ingress"]["rtsp_url"] = f"rtsp://{loopback}/synthesizer"
+        d["nuance"]["rtsp_urls"] = [f"rtsp://{loopback}/recognizer"]
+        inv = write_inventory(tmp_path, data)
+        assert "svc.cluster.local" not in inv.read_text() and "googleapis.com:" not in inv.read_text()
+        reports = tmp_path / "reports"
+        run = run_suite(tmp_path, "--gvp-reports", str(reports), inventory=inv,
+                        env={"GVP_RS_DB_READER": "reader", "GVP_CS_DB_USER": "cs"}, timeout=300)
+    out = run.stdout + run.stderr
+    assert run.rc == 1 and "Traceback" not in out and "INTERNALERROR" not in out, out[-3000:]
+    probed = [c for c in run.cases if c.outcome != "skipped"]
+    for_secret = [c for c in probed if c.properties["connection"] in ("3", "8")]
+    assert for_secret and len(for_secret) < len(probed)
+    for c in for_secret:
+        assert c.properties["cause"] == "config" and "probe" not in c.properties, c
+        assert "destinations.activemq.username: environment variable GVP_RS_AMQ_USER is not set" in c.message
+    for c in probed:
+        if c not in for_secret:
+            assert "probe" in c.properties, c  # probed: the missing secret took nothing else down
+            assert "GVP_RS_AMQ_USER" not in c.message
+    results = json.loads((reports / "results.json").read_text())
+    failed_for_it = sorted(f"#{case['connection']} {case['test']}" for row in results["connections"]
+                           for case in row["cases"] if "GVP_RS_AMQ_USER" in case["message"])
+    assert failed_for_it == sorted(f"#{c.properties['connection']} {c.name.split('[')[0]}" for c in for_secret)
+    md = (reports / "report.md").read_text()
+    assert md.count("GVP_RS_AMQ_USER is not set") >= len(for_secret)
+    assert re.search(r"^secret unusable \(failed: #3, #8\): .*GVP_RS_AMQ_USER", run.stdout, re.M), run.stdout[-3000:]
