@@ -121,7 +121,7 @@ def test_markdown_shows_a_verdict_per_pod(merged: tuple[RunRecord, Path]) -> Non
     rows = {int(m.group(1)): m.group(0) for m in re.finditer(r"^\| (\d+) \| .*$", table, re.M)}
     assert len(rows) == 22
     assert "| **FAILED** | mcp-0@zone-a verified<br>mcp-1@zone-b FAILED (timeout) |" in rows[8]
-    assert "mcp-1@zone-b → gvp-rs · activemq.stomp: FAILED (timeout)" in rows[8]
+    assert "mcp-1@zone-b → gvp-rs gvp-rs:1 · activemq.stomp · 12 ms: FAILED (timeout)" in rows[8]
     assert "mcp-1@zone-b: timeout: no answer within 5 s" in rows[8]
     assert "| verified | mcp-0@zone-a verified<br>mcp-1@zone-b not configured |" in rows[7]
     assert "| **waived** | cfg-0@zone-a waived (protocol) |" in rows[17]
