@@ -245,3 +245,15 @@ def test_recorded_runs_from_two_pods_merge_without_secrets(lab: Lab, tmp_path: P
     assert {f.name for f in files} == {"report.html", "report.md", "results.json", "metrics.prom"}
     for text in (proc.stdout, proc.stderr, *(f.read_text() for f in files)):
         assert CANARY not in text
+
+
+def test_a_pod_that_verified_with_warnings_counts_as_having_run() -> None:
+    from gvpconf.report import merge as m
+
+    warned = record("mcp-0", "zone-a", "mcp", {11: ("verified with warnings", [case(11, "ors", "http.ors")], "")})
+    warned.connections[10].warnings = ["ors: tls.expiry_warning: expires in 29 days (threshold 30)"]
+    clean = record("mcp-1", "zone-b", "mcp", {11: ("verified", [case(11, "ors", "http.ors")], "")})
+    row = m.merge([m.Input(warned), m.Input(clean)]).connections[10]
+    assert row.verdict == "verified with warnings"
+    assert row.detail == "2/2 source pods verified (1 with warnings)"
+    assert row.warnings == ["mcp-0@zone-a: ors: tls.expiry_warning: expires in 29 days (threshold 30)"]

@@ -57,7 +57,8 @@ def _case_badge(case: CaseRecord) -> str:
 
 
 def _source_badge(v: SourceVerdict) -> str:
-    cls = v.verdict if v.verdict in ("verified", "flaky", "waived", "FAILED") else "not"
+    cls = v.verdict if v.verdict in ("verified", "flaky", "waived", "FAILED") else (
+        "warned" if v.verdict == VERIFIED_WITH_WARNINGS else "not")
     return f'<span class="v v-{cls}">{_e(v.text)}</span>'
 
 
