@@ -58,6 +58,8 @@ BROKEN = {
                      ":6: destinations.sip_server.targets.0.port: a boolean where a number belongs"),
     "boolean seconds": ("version: 1\ndestinations:\n  configserver:\n    hold: yes\n    " + GOOD_TARGET + "\n",
                         ":4: destinations.configserver.hold: a boolean where a number belongs"),
+    "boolean in a list of ports": ("version: 1\ndestinations:\n  consul:\n    https_ports: [8501, true]\n",
+                                   ":4: destinations.consul.https_ports: a boolean where a number belongs"),
     "host with a space": ("version: 1\ndestinations:\n  sip_server:\n    targets: [{host: gvp sip, port: 5090}]\n",
                           ":4: destinations.sip_server.targets.0.host: 'gvp sip' is not a DNS name or an IP address"),
     "URL as host": ("version: 1\ndestinations:\n  das:\n    targets: [{host: 'http://das.gvp.svc:8081/', port: 80}]\n",
@@ -157,6 +159,11 @@ def test_a_literal_secret_is_never_echoed_by_the_cli(tmp_path: Path) -> None:
                          text=True)
     assert out.returncode == 2 and "use {env: NAME} or {file: PATH}" in out.stderr, out.stderr
     assert "s3cr3t" not in out.stdout + out.stderr
+
+
+def test_a_boolean_stays_welcome_where_the_key_takes_one() -> None:
+    inv = inventory.parse({"version": 1, "destinations": {"customer": {"json_field": "ok", "json_value": True}}})
+    assert inv.destinations.customer is not None and inv.destinations.customer.json_value is True
 
 
 @pytest.mark.parametrize("host", ["::1", "fe80::1%eth0", "2001:db8::5", "10.0.0.1", "gvp-rs.gvp.svc.cluster.local",

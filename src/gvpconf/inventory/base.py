@@ -26,7 +26,8 @@ def _numeric(annotation: Any) -> bool:
         return False
     if annotation in (int, float):
         return True
-    return any(_numeric(a) for a in get_args(annotation) if a is not type(None))
+    args = [a for a in get_args(annotation) if a is not type(None)]
+    return bool not in args and any(_numeric(a) for a in args)  # ``str | int | bool``: a boolean is welcome
 
 
 class _Model(BaseModel):
@@ -39,7 +40,9 @@ class _Model(BaseModel):
         if isinstance(data, dict):
             for name, value in data.items():
                 info = cls.model_fields.get(name) if isinstance(name, str) else None
-                if isinstance(value, bool) and info is not None and _numeric(info.annotation):
+                booleans = isinstance(value, bool) or (isinstance(value, list) and any(isinstance(v, bool)
+                                                                                       for v in value))
+                if booleans and info is not None and _numeric(info.annotation):
                     raise PydanticCustomError("bool_number", "a boolean where a number belongs (write the number)",
                                               {"field": name})
         return data
