@@ -312,4 +312,7 @@ def test_example_inventory_with_one_secret_unset_probes_everything_else(tmp_path
     assert failed_for_it == sorted(f"#{c.properties['connection']} {c.name.split('[')[0]}" for c in for_secret)
     md = (reports / "report.md").read_text()
     assert md.count("GVP_RS_AMQ_USER is not set") >= len(for_secret)
+    (note,) = [n for n in results["notes"] if n.startswith("secret unusable: ")]
+    assert "GVP_RS_AMQ_USER" in note and all(f"#{c.properties['connection']} {c.name}" in note for c in for_secret)
+    assert all(c.properties.get("warning") is None for c in for_secret)
     assert re.search(r"^secret unusable \(failed: #3, #8\): .*GVP_RS_AMQ_USER", run.stdout, re.M), run.stdout[-3000:]

@@ -97,6 +97,17 @@ def run_record(facts: RunFacts, cases: Sequence[model.CaseRecord]) -> model.RunR
     return run
 
 
+def secret_notes(run: model.RunRecord, problems: Mapping[str, Sequence[str]]) -> list[str]:
+    """One note per unusable secret, naming the cases it failed (they carry the same line as their message)."""
+    notes = []
+    for lines in problems.values():
+        failed = [c for c in run.cases() if c.cause == "config" and c.address
+                  and any(line in c.message for line in lines)]
+        which = ", ".join(f"#{c.connection} {c.test}[{c.target}]" for c in failed) or "no case ran"
+        notes += [f"secret unusable: {line}; failed: {which}" for line in lines]
+    return notes
+
+
 def stand_ins(text: str) -> dict[str, str]:
     """``$GVP_LAB_STAND_INS`` (set by the lab's ``run``): ``key=what;key=what`` -> {destination key: what}."""
     pairs = (item.partition("=") for item in text.split(";") if item.strip())

@@ -247,6 +247,7 @@ class GvpSession:
         if len(result.attempts) > 1:
             props.append(("attempts", len(result.attempts)))
         props += list(result.evidence.facts.items())
+        props += [("warning", w) for w in cases.warnings_of(result.evidence.facts)]
         # the verdict is given in the call phase (pytest_pyfunc_call), so that a probe failure is a JUnit
         # <failure>, not a setup <error>
         self.results[item.nodeid] = result
@@ -371,6 +372,7 @@ class GvpSession:
         facts = results.RunFacts(self.options, self.inventory, self.rows, probes_of, self.started,
                                  int(session.exitstatus), list(self.problems), self.waivers, self.baseline)
         self.run = results.run_record(facts, list(self.cases.values()))
+        self.run.notes += results.secret_notes(self.run, self.secret_problems)
         self.staged, problems = results.stage(self.run, self.options)
         self.problems += problems
 
