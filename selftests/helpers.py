@@ -16,6 +16,17 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 
+#: the verdicts of a row whose every case passed: plain, or with a warning beside it (the lab's leaf certificates
+#: are valid for 30 days, inside the default 30-day expiry warning threshold)
+VERIFIED = ("verified", "verified with warnings")
+
+
+def warned(run: Run, number: int) -> bool:
+    """Whether a case of row ``number`` recorded a warning (what makes a row 'verified with warnings')."""
+    return any(name.endswith("expiry_warning") or (name.endswith("tls.verify") and value.startswith("off"))
+               or (name.endswith(".auth") and value == "unauthenticated-path-proven")
+               for c in run.by_connection(number) for name, value in c.properties.items())
+
 
 @dataclass
 class Case:

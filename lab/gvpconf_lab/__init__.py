@@ -107,6 +107,16 @@ class Lab(LabLifecycle):
         path = self.secrets_dir / name
         return path if path.exists() or "-" in name else self.secrets_dir / f"{name}-password"
 
+    def stand_ins(self) -> dict[str, str]:
+        """Destination key -> what plays it, for every destination this lab plays with a stand-in."""
+        return {key: what for c in self.components.values() for key, what in type(c).stand_ins.items()}
+
+    def environment(self) -> dict[str, str]:
+        """What a suite run against this lab is told: the inventory, and which peers are stand-ins (its reports
+        mark them)."""
+        return {"GVP_INVENTORY": str(self.inventory_path),
+                "GVP_LAB_STAND_INS": ";".join(f"{k}={v}" for k, v in self.stand_ins().items())}
+
     def inventory(self) -> dict[str, Any]:
         """The inventory as data (the shape the suite's loader validates), from every component."""
         if self._inventory is None:

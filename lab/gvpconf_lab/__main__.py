@@ -142,7 +142,7 @@ def cmd_run(args: argparse.Namespace, command: Sequence[str]) -> int:
     code = 1
     try:
         with lab:
-            env = dict(os.environ, GVP_INVENTORY=str(lab.inventory_path))
+            env = dict(os.environ, **lab.environment())
             proc = subprocess.Popen(list(command), env=env)
             try:
                 code = proc.wait()

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 class Component(abc.ABC):
     #: Debian package -> "is it installed?" (``python -m gvpconf_lab install`` installs the missing ones)
     packages: ClassVar[Mapping[str, Callable[[], bool]]] = {}
+    #: destination key -> what plays it, for the destinations this component plays with a stand-in (reported as such)
+    stand_ins: ClassVar[Mapping[str, str]] = {}
 
     def __init__(self, lab: Lab, name: str) -> None:
         self.lab = lab

@@ -37,6 +37,8 @@ class SipServerComponent(Component):
 class ConfigServerComponent(Component):
     """Connections 2, 5, 7, 15: a STAND-IN for the Genesys Config Server (proprietary protocol)."""
 
+    stand_ins: ClassVar[Mapping[str, str]] = {"configserver": "a silent TCP stand-in (the protocol is proprietary)"}
+
     def make_peers(self) -> list[Peer]:
         self.standin = ConfigServerStandIn(self.name, self.workdir, self.port())
         return [self.standin]

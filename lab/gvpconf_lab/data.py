@@ -90,6 +90,7 @@ class SqlServerComponent(Component):
     """Connection 16: a TDS STAND-IN for SQL Server (FreeTDS's tsql is installed to cross-check it)."""
 
     packages: ClassVar[Mapping[str, Callable[[], bool]]] = {"freetds-bin": lambda: _have("tsql")}
+    stand_ins: ClassVar[Mapping[str, str]] = {"sqlserver": "a TDS stand-in (no SQL Server installs here)"}
 
     def make_peers(self) -> list[Peer]:
         self.tds = TdsStandIn(self.name, self.workdir, self.port())
@@ -178,6 +179,8 @@ class ConsulStandIn(Peer):
 
 class ConsulComponent(Component):
     """Connections 6 and 10: a Consul HTTP API STAND-IN holding the MCP pool's registrations."""
+
+    stand_ins: ClassVar[Mapping[str, str]] = {"consul": "a Consul HTTP API stand-in (no Consul installs here)"}
 
     def make_peers(self) -> list[Peer]:
         cert, key = self.lab.ca.issue("consul", dns=["localhost", "consul-server"], ips=[LOOPBACK])

@@ -231,6 +231,8 @@ class VoiceMcpComponent(Component):
 class VoiceSbcComponent(Component):
     """Connection 9's destination: rtpengine relaying a test call to an RTP echo, behind a SIP front."""
 
+    stand_ins: ClassVar[Mapping[str, str]] = {"sbc": "a SIP front stand-in before a real rtpengine"}
+
     packages: ClassVar[Mapping[str, Callable[[], bool]]] = {
         "rtpengine-daemon": lambda: _have("rtpengine"),
         "sip-tester": lambda: _have("sipp"),

@@ -201,6 +201,10 @@ class WebHttpComponent(Component):
     """11, 12, 20, 21: nginx on HTTP and HTTPS, and a forward proxy that 12 goes through."""
 
     packages: ClassVar[Mapping[str, Callable[[], bool]]] = {"nginx": _have("nginx")}
+    stand_ins: ClassVar[Mapping[str, str]] = {
+        "ors": "nginx serving an ORS-like endpoint (stand-in content)",
+        "das": "nginx serving stand-in VoiceXML applications",
+        "customer": "nginx serving a stand-in customer endpoint"}
 
     def make_peers(self) -> list[Peer]:
         ca = self.lab.ca
@@ -252,6 +256,8 @@ def _tcp_ready(port: int) -> Callable[[float], None]:
 class NexusComponent(Component):
     """13: STAND-IN for Nexus (TLS WebSocket server on the websockets library)."""
 
+    stand_ins: ClassVar[Mapping[str, str]] = {"nexus": "a WebSocket stand-in (the websockets library, TLS)"}
+
     def make_peers(self) -> list[Peer]:
         self.cert, self.key = self.lab.ca.issue("web-nexus")
         self.token = "nexus-" + secrets.token_urlsafe(24)
@@ -301,6 +307,8 @@ def service_account_key(client_email: str = "gvp-tts@gvpconf-lab.iam.gserviceacc
 
 class GoogleTtsComponent(Component):
     """22: STAND-IN for texttospeech.googleapis.com (grpcio, real service definition, TLS, auth enforced)."""
+
+    stand_ins: ClassVar[Mapping[str, str]] = {"google_tts": "a gRPC TextToSpeech stand-in (grpcio, the real proto)"}
 
     def make_peers(self) -> list[Peer]:
         self.cert, self.key = self.lab.ca.issue("web-tts", dns=[TTS_NAME, "localhost"], ips=["127.0.0.1"])

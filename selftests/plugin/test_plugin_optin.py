@@ -60,11 +60,11 @@ def test_call_tests_left_out_are_reported_as_opt_in(pytester: pytest.Pytester, f
     assert ("2 call test(s) deselected: call tests are opt-in (--gvp-calls, $GVP_CALLS=1, or calls: true in the "
             "destination's inventory section); nothing was sent for them") in out
     assert re.search(r"^4 .*\sverified\s+1/1 cases passed$", out, re.M)
-    assert re.search(r"^19 .*\snot selected\s+opt-in call test\(s\) not opted into \(--gvp-calls, ", out, re.M)
-    assert Junit.read(junit).suite["connection.19.verdict"] == "not selected"
+    assert re.search(r"^19 .*\snot selected \(opt-in call test: --gvp-calls\)$", out, re.M)
+    assert Junit.read(junit).suite["connection.19.verdict"] == "not selected (opt-in call test: --gvp-calls)"
     (row19,) = [c for c in json.loads((pytester.path / "r" / "results.json").read_text())["connections"]
                 if c["number"] == 19]
-    assert row19["verdict"] == "not selected" and row19["why"].startswith("opt-in call test(s) not opted into")
+    assert row19["verdict"] == "not selected" and row19["why"] == "opt-in call test: --gvp-calls"
 
 
 @pytest.mark.parametrize("how", ["flag", "environment", "inventory"])

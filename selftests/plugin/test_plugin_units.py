@@ -34,7 +34,12 @@ def test_rows_that_did_not_run_say_why() -> None:
     skipped = [case("skipped", reason="not configured: the inventory has no destinations.x.targets")]
     assert verdicts.judge(3, rows, []) == verdicts.RowVerdict("not implemented yet",
                                                               why="no conformance module for this row yet")
-    assert verdicts.judge(4, rows, []).why == "filtered out by --connection 1 2 5"
+    assert verdicts.judge(4, rows, []).why == "--connection 1 2 5"
+    rows.leave_out(4, "-m intra")
+    rows.leave_out(4, "opt-in call test: --gvp-calls")
+    assert verdicts.judge(4, rows, []).why == "-m intra; opt-in call test: --gvp-calls"
+    rows.on_disk.add(3)
+    assert verdicts.judge(3, rows, []) == verdicts.RowVerdict("not selected", why="path")
     assert verdicts.judge(19, rows, []) == verdicts.RowVerdict("not selected", why="opt-in ...")
     assert verdicts.judge(1, rows, skipped) == verdicts.RowVerdict("not configured", why=skipped[0].reason)
     assert verdicts.judge(5, rows, [case("skipped", reason="disabled")]).verdict == "disabled in inventory"

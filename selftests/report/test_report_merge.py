@@ -121,7 +121,7 @@ def test_markdown_shows_a_verdict_per_pod(merged: tuple[RunRecord, Path]) -> Non
     rows = {int(m.group(1)): m.group(0) for m in re.finditer(r"^\| (\d+) \| .*$", table, re.M)}
     assert len(rows) == 22
     assert "| **FAILED** | mcp-0@zone-a verified<br>mcp-1@zone-b FAILED (timeout) |" in rows[8]
-    assert "mcp-1@zone-b → gvp-rs · activemq.stomp: FAILED (timeout)" in rows[8]
+    assert "mcp-1@zone-b → gvp-rs gvp-rs:1 · activemq.stomp · 12 ms: FAILED (timeout)" in rows[8]
     assert "mcp-1@zone-b: timeout: no answer within 5 s" in rows[8]
     assert "| verified | mcp-0@zone-a verified<br>mcp-1@zone-b not configured |" in rows[7]
     assert "| **waived** | cfg-0@zone-a waived (protocol) |" in rows[17]
@@ -245,3 +245,15 @@ def test_recorded_runs_from_two_pods_merge_without_secrets(lab: Lab, tmp_path: P
     assert {f.name for f in files} == {"report.html", "report.md", "results.json", "metrics.prom"}
     for text in (proc.stdout, proc.stderr, *(f.read_text() for f in files)):
         assert CANARY not in text
+
+
+def test_a_pod_that_verified_with_warnings_counts_as_having_run() -> None:
+    from gvpconf.report import merge as m
+
+    warned = record("mcp-0", "zone-a", "mcp", {11: ("verified with warnings", [case(11, "ors", "http.ors")], "")})
+    warned.connections[10].warnings = ["ors: tls.expiry_warning: expires in 29 days (threshold 30)"]
+    clean = record("mcp-1", "zone-b", "mcp", {11: ("verified", [case(11, "ors", "http.ors")], "")})
+    row = m.merge([m.Input(warned), m.Input(clean)]).connections[10]
+    assert row.verdict == "verified with warnings"
+    assert row.detail == "2/2 source pods verified (1 with warnings)"
+    assert row.warnings == ["mcp-0@zone-a: ors: tls.expiry_warning: expires in 29 days (threshold 30)"]

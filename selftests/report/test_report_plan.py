@@ -27,7 +27,7 @@ def test_plan_sends_nothing(lab: Lab, tmp_path: Path) -> None:
     assert (f"#2 RM pair multi-AZ -> GVP Config Server  TCP 8888  (intra)\n    cfg-0 ({host}:{port} zone zone-a): "
             "configserver.hold: sends nothing: connect and hold (read-only); 1 attempt") in out
     assert "sip-0 (" in out and "sends one out-of-dialog SIP OPTIONS (read-only)" in out
-    assert "#8 not probed: not selected (filtered out by --source rm)" in out
+    assert "#8 not probed: not selected (--source rm)" in out
     assert "nothing was sent (--plan)" in out
     assert not reports.exists()
     assert run.cases == []

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import threading
+from typing import Any
 
 from gvpconf.inventory import Inventory, InventoryError, Target, resolve_secret
 from gvpconf.inventory.base import reveal
@@ -78,8 +79,21 @@ def _targets(inventory: Inventory, destination: str) -> list[Target]:
             if not host:
                 raise DiscoveryError(f"destinations.consul.node_agent: environment variable {agent.host_env} is not "
                                      "set (give the pod the node's IP: downward API status.hostIP)")
-            static.append(Target(host=host, port=agent.port, name=agent.name, zone=None))
+            static.append(_target(f"destinations.consul.node_agent ({agent.host_env})", host=host, port=agent.port,
+                                  name=agent.name, zone=None))
     return static
+
+
+def _target(where: str, **fields: Any) -> Target:
+    """A target learnt at run time, checked as the inventory's are (a host that is no name or address: one line)."""
+    from pydantic import ValidationError
+
+    try:
+        return Target(**fields)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise DiscoveryError(f"{where}: gave {'.'.join(str(p) for p in err['loc'])}: "
+                             f"{str(err['msg']).removeprefix('Value error, ')}") from None
 
 
 def _from_consul(inventory: Inventory, destination: str) -> list[Target]:
@@ -120,8 +134,8 @@ def _from_consul(inventory: Inventory, destination: str) -> list[Target]:
             continue
         meta = service.get("Meta") or {}
         zone = meta.get("zone") or ((entry.get("Node") or {}).get("Meta") or {}).get("zone")
-        targets.append(Target(host=address, port=cfg.port or port, name=str(service.get("ID") or address),
-                              zone=str(zone) if zone else None))
+        targets.append(_target(f"{where}: Consul at {server.address}", host=address, port=cfg.port or port,
+                               name=str(service.get("ID") or address), zone=str(zone) if zone else None))
     if not targets:
         which = "passing " if cfg.passing_only else ""
         tag = f" tagged {cfg.tag!r}" if cfg.tag else ""

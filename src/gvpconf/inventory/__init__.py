@@ -63,7 +63,7 @@ from gvpconf.inventory.web import (
     OrsDestination,
     WebDestination,
 )
-from gvpconf.yamlfile import one_line, read_yaml
+from gvpconf.yamlfile import Lines, first_error, line_of, one_line, read_yaml_lines
 
 __all__ = [
     "ActiveMQDestination",
@@ -84,6 +84,7 @@ __all__ = [
     "parse",
     "resolve_secret",
     "resolve_secrets",
+    "secret_problems",
 ]
 
 
@@ -170,15 +171,32 @@ class Inventory(_Model):
 
 # -- loading -------------------------------------------------------------------------------------------
 
+def _is_tag(part: int | str) -> bool:
+    """A union member's tag pydantic puts in a location (``str``, ``SecretRef``, ``function-after[...]``...)."""
+    return isinstance(part, str) and (part in _UNION_TAGS or part.startswith(("function-", "constrained-")))
+
+
+def _clean(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
+    return tuple(p for p in loc if not _is_tag(p))
+
+
 def _loc(loc: tuple[int | str, ...]) -> str:
-    return ".".join(str(p) for p in loc if not (isinstance(p, str) and p in _UNION_TAGS)) or "(top level)"
+    return ".".join(str(p) for p in _clean(loc)) or "(top level)"
 
 
-_UNION_TAGS = {"str", "SecretRef", "function-after[_exactly_one(), SecretRef]"}
+_UNION_TAGS = {"str", "int", "float", "bool", "SecretRef", "function-after[_exactly_one(), SecretRef]"}
+
+
+def _error_loc(err: dict[str, Any]) -> tuple[int | str, ...]:
+    """Where an error is, down to the key (a boolean-for-a-number error is raised by the key's mapping)."""
+    loc = _clean(tuple(err.get("loc", ())))
+    field = (err.get("ctx") or {}).get("field")
+    return (*loc, field) if err.get("type") == "bool_number" and field else loc
 
 
 def _describe(err: dict[str, Any]) -> str:
-    loc = tuple(err.get("loc", ()))
+    raw = tuple(err.get("loc", ()))
+    loc = _error_loc(err)
     kind = err.get("type", "")
     where = _loc(loc)
     if kind == "missing":
@@ -187,31 +205,43 @@ def _describe(err: dict[str, Any]) -> str:
     if kind == "extra_forbidden":
         parent = _loc(loc[:-1]) if len(loc) > 1 else "(top level)"
         return f"{parent}: unknown key {loc[-1]!r} (remove it or check its spelling)"
-    msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+    secret = "SecretRef" in raw or (err.get("ctx") or {}).get("class_name") == "SecretRef"
     value = err.get("input")
-    shown = "" if isinstance(value, dict | list) or value is None else f" (got {value!r})"
+    if secret and kind == "model_type" and not _is_tag(raw[-1]) and isinstance(value, str | int | float):
+        # the value is a password, a token...: never shown, not even in this error
+        return f"{where}: a secret is never written in the inventory: use {{env: NAME}} or {{file: PATH}}"
+    msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+    hidden = secret or isinstance(value, dict | list) or value is None
+    shown = "" if hidden else f" (got {value!r})"
     return f"{where}: {msg}{shown}"
 
 
-def parse(data: Any, source: str = "<inventory>") -> Inventory:
-    """Validate already-parsed YAML/JSON data."""
+def parse(data: Any, source: str = "<inventory>", lines: Lines | None = None) -> Inventory:
+    """Validate already-parsed YAML/JSON data; ``lines`` (from the YAML) lets an error name its line."""
     if not isinstance(data, dict):
         raise InventoryError(f"{source}: the top level must be a mapping with 'version: 1' and "
                              "'destinations' (see fixtures/inventory.example.yaml)")
     try:
         return Inventory.model_validate(data)
     except ValidationError as exc:
-        raise InventoryError(f"{source}: {one_line(exc, _describe)}") from None
+        line = line_of(lines or {}, _error_loc(first_error(exc.errors())))
+        at = f"{source}:{line}" if line is not None else source
+        raise InventoryError(f"{at}: {one_line(exc, _describe)}") from None
 
 
 def load(path: str | os.PathLike[str]) -> Inventory:
     """Read and validate an inventory file. Raises InventoryError (one line) on any problem."""
-    return parse(read_yaml(path, "inventory", "--inventory", InventoryError), str(path))
+    data, lines = read_yaml_lines(path, "inventory", "--inventory", InventoryError)
+    return parse(data, str(path), lines)
 
 
-def resolve_secrets(inv: Inventory, destination_keys: Iterable[str], source: str) -> dict[str, dict[str, Any]]:
-    """Read the secret references of the given destinations. One line per problem, naming file and key."""
+def secret_problems(inv: Inventory, destination_keys: Iterable[str], source: str,
+                    ) -> tuple[dict[str, dict[str, Any]], dict[str, list[str]]]:
+    """Read the secret references of the given destinations: (resolved values per destination, problems per
+    destination). Every problem is found, not just the first, each one line naming file, key, source and fix;
+    a destination with a problem gets no values (its connections fail with cause ``config``, the others run)."""
     resolved: dict[str, dict[str, Any]] = {}
+    problems: dict[str, list[str]] = {}
     for key in destination_keys:
         dest = inv.destination(key)
         if dest is None:
@@ -221,8 +251,17 @@ def resolve_secrets(inv: Inventory, destination_keys: Iterable[str], source: str
             try:
                 values[field] = resolve_secret(getattr(dest, field))
             except InventoryError as exc:
-                raise InventoryError(f"{source}: destinations.{key}.{field}: {exc}") from None
-        resolved[key] = values
+                problems.setdefault(key, []).append(f"{source}: destinations.{key}.{field}: {exc}")
+        if key not in problems:
+            resolved[key] = values
+    return resolved, problems
+
+
+def resolve_secrets(inv: Inventory, destination_keys: Iterable[str], source: str) -> dict[str, dict[str, Any]]:
+    """Read the secret references of the given destinations; the first problem raises (one line)."""
+    resolved, problems = secret_problems(inv, destination_keys, source)
+    for lines in problems.values():
+        raise InventoryError(lines[0])
     return resolved
 
 
@@ -248,11 +287,15 @@ def main() -> None:
         raise SystemExit(2)
     try:
         inv = load(args[0])
-        if check_secrets:
-            resolve_secrets(inv, DESTINATIONS, args[0])
     except InventoryError as exc:
         print(f"inventory error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
+    if check_secrets:
+        _resolved, problems = secret_problems(inv, DESTINATIONS, args[0])
+        for line in (line for lines in problems.values() for line in lines):
+            print(f"inventory error: {line}", file=sys.stderr)
+        if problems:
+            raise SystemExit(2)
     n = sum(len(d.targets) for d in (inv.destination(k) for k in DESTINATIONS) if d is not None)
     print(f"{args[0]}: OK, cluster {inv.cluster.name}, {n} targets")
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
+import urllib.parse
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from gvpconf import redact
 
@@ -16,8 +20,32 @@ class InventoryError(Exception):
     """The inventory cannot be used. ``str()`` is one line naming the file, the key and the fix."""
 
 
+def _numeric(annotation: Any) -> bool:
+    """Whether a field takes a number (int or float, possibly optional or constrained), not a boolean."""
+    if annotation is bool:
+        return False
+    if annotation in (int, float):
+        return True
+    args = [a for a in get_args(annotation) if a is not type(None)]
+    return bool not in args and any(_numeric(a) for a in args)  # ``str | int | bool``: a boolean is welcome
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_boolean_numbers(cls, data: Any) -> Any:
+        """YAML's ``true``/``yes`` is not a number: pydantic would take it as 1 (``port: true`` -> port 1)."""
+        if isinstance(data, dict):
+            for name, value in data.items():
+                info = cls.model_fields.get(name) if isinstance(name, str) else None
+                booleans = isinstance(value, bool) or (isinstance(value, list) and any(isinstance(v, bool)
+                                                                                       for v in value))
+                if booleans and info is not None and _numeric(info.annotation):
+                    raise PydanticCustomError("bool_number", "a boolean where a number belongs (write the number)",
+                                              {"field": name})
+        return data
 
 
 Seconds = Annotated[float, Field(gt=0, le=600)]
@@ -85,11 +113,45 @@ def resolve_secret(ref: SecretRef | str | None) -> Secret | str | None:
         return Secret(value)
     assert ref.file is not None
     try:
-        text = ref.file.read_text(encoding="utf-8")
+        with ref.file.open("rb") as fh:  # bounded: a secret is small, /dev/zero never ends
+            data = fh.read(MAX_SECRET_BYTES + 1)
     except OSError as exc:
         raise InventoryError(f"secret file {ref.file} is unreadable: {exc.strerror} (mount the secret "
                              "there or fix the path)") from None
+    if len(data) > MAX_SECRET_BYTES:
+        raise InventoryError(f"secret file {ref.file} is larger than {MAX_SECRET_BYTES // 1024} KiB (point at the "
+                             "secret itself, not at a bundle or a device)")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InventoryError(f"secret file {ref.file} is not UTF-8 text (store the secret as text, e.g. the "
+                             "decoded value of the Kubernetes secret)") from None
     return Secret(text.rstrip("\r\n"))
+
+
+#: the largest secret file read (a password, a token, a service-account key are far smaller)
+MAX_SECRET_BYTES = 64 * 1024
+
+_LABEL = re.compile(r"^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)$")
+
+
+def check_host(host: str) -> str:
+    """A DNS name (RFC 1123 labels; ``_`` allowed, as in SRV names) or an IP literal (IPv6 bare, with an optional
+    ``%zone``); a URL gets "give the host, not a URL"."""
+    if "://" in host:
+        parts = urllib.parse.urlsplit(host)
+        port = f", port: {parts.port}" if parts.port else ""
+        raise ValueError(f"give the host, not a URL (host: {parts.hostname}{port})")
+    try:
+        ipaddress.ip_address(host)
+        return host
+    except ValueError:
+        pass
+    name = host[:-1] if host.endswith(".") else host
+    if len(name) > 253 or not name or not all(_LABEL.match(label) for label in name.split(".")):
+        hint = " (write IPv6 without brackets)" if host.startswith("[") else " (give a DNS name or an IP address)"
+        raise ValueError(f"{host!r} is not a DNS name or an IP address{hint}")
+    return host
 
 
 class Target(_Model):
@@ -99,6 +161,11 @@ class Target(_Model):
     port: int = Field(ge=1, le=65535)
     name: str | None = Field(None, min_length=1, description="readable id (pod name); default host:port")
     zone: str | None = Field(None, description="availability zone, e.g. topology.kubernetes.io/zone")
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        return check_host(value)
 
     @property
     def id(self) -> str:
@@ -115,6 +182,18 @@ class Destination(_Model):
 
     targets: list[Target] = Field(default_factory=list)
     timeouts: TimeoutsModel = TimeoutsModel()
+
+    @field_validator("targets")
+    @classmethod
+    def _unique_names(cls, value: list[Target]) -> list[Target]:
+        """Each target is one case, named by its id: two of the same name would be told apart by nothing."""
+        seen: dict[str, int] = {}
+        for i, t in enumerate(value):
+            if t.id in seen:
+                raise ValueError(f"duplicate target name {t.id!r} (targets {seen[t.id]} and {i}: give each its own "
+                                 "name)")
+            seen[t.id] = i
+        return value
 
     def secret_fields(self) -> Iterable[str]:
         return ()

@@ -36,7 +36,8 @@ class PortRange(_Model):
     @model_validator(mode="after")
     def _ordered(self) -> PortRange:
         if self.min > self.max:
-            raise ValueError(f"port range min {self.min} is above max {self.max}")
+            raise ValueError(f"port range min {self.min} is above max {self.max} (swap them: min is the lowest "
+                             "port of the range, max the highest)")
         return self
 
 

@@ -40,7 +40,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     options.add_options(parser)
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("collectonly", False) or config.getoption("plan", False):
+        # listing and planning write nothing: not even pytest's junit.xml (before junitxml reads the option), so
+        # the previous run's set stays whole
+        config.option.xmlpath = None
     config.addinivalue_line("markers", "gvp_connection(number): conformance test of connection NUMBER")
     config.addinivalue_line("markers", "gvp_probe(name): the prober whose evidence the test asserts on")
     config.addinivalue_line("markers", f"{optin.MARKER}(name): a test that runs only when opted into "

@@ -7,12 +7,14 @@ these records; nothing else counts outcomes.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 import pytest
 
 from gvpconf import redact
 from gvpconf.catalog import Connection
+from gvpconf.evidence import Fact
 from gvpconf.inventory import Target
 from gvpconf.plugin import params
 from gvpconf.report import model
@@ -20,6 +22,18 @@ from gvpconf.scheduler import ProbeResult
 
 if TYPE_CHECKING:
     from gvpconf.report.waivers import Waiver
+
+
+def warnings_of(facts: Mapping[str, Fact]) -> list[str]:
+    """What a passing probe recorded that deserves attention beside its verdict: a certificate about to expire,
+    verification switched off by the inventory, a gRPC path proven without credentials."""
+    out = []
+    for name, value in facts.items():
+        text = str(value)
+        if (name.endswith("expiry_warning") or (name.endswith("tls.verify") and text.startswith("off"))
+                or (name.endswith(".auth") and text == "unauthenticated-path-proven")):
+            out.append(f"{name}: {text}")
+    return out
 
 
 def record(item: pytest.Item, row: Connection, report: pytest.TestReport, result: ProbeResult | None,
@@ -36,6 +50,7 @@ def record(item: pytest.Item, row: Connection, report: pytest.TestReport, result
     if result is not None:
         case.duration_ms = round(result.duration * 1000, 1)
         case.facts = dict(result.evidence.facts)
+        case.warnings = warnings_of(case.facts)
         case.attempts = [model.Attempt(
             outcome="passed" if a.ok else ("error" if a.error is not None else "failed"),
             duration_ms=round(a.duration * 1000, 1),

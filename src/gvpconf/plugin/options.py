@@ -38,6 +38,9 @@ def add_options(parser: pytest.Parser) -> None:
                     help="latency growth, in percent, reported as drift (default 50)")
     group.addoption("--gvp-pushgateway", metavar="URL", default=None,
                     help="also push metrics.prom to this Prometheus Pushgateway")
+    group.addoption("--gvp-strict", action="store_true", default=False,
+                    help="fail a case whose probe passed with a warning (expiring certificate, verification off, "
+                         "no credentials): for the go-live sign-off")
     group.addoption("--plan", action="store_true", default=False,
                     help="print which connections and targets would be probed and what each probe sends; "
                          "send nothing")
@@ -76,6 +79,7 @@ class Options:
     pushgateway: str | None
     plan: bool
     collect_only: bool
+    strict: bool  # --gvp-strict: warnings fail
     deny_matrix: bool
     deny_timeout: float
     xmlpath: str | None  # --junitxml
@@ -88,6 +92,10 @@ class Options:
             if n not in BY_NUMBER:
                 raise pytest.UsageError(f"--connection {n}: the GVP table numbers connections 1-22")
         source, detected = resolve_source(config.getoption("source"))
+        workers = config.getoption("gvp_workers")
+        if workers < 1:
+            raise pytest.UsageError(f"--gvp-workers {workers}: at least 1 (how many probes run at once; default "
+                                    f"{DEFAULT_WORKERS})")
         parts = []
         if source is not None:
             parts.append(f"--source {source}")
@@ -101,11 +109,12 @@ class Options:
         return cls(
             inventory_path=config.getoption("inventory") or os.environ.get("GVP_INVENTORY") or None,
             source=source, detected=detected, connections=frozenset(wanted),
-            workers=config.getoption("gvp_workers"), reports=config.getoption("gvp_reports"),
+            workers=workers, reports=config.getoption("gvp_reports"),
             waivers=config.getoption("gvp_waivers"), baseline=config.getoption("gvp_baseline"),
             latency_threshold=config.getoption("gvp_latency_threshold"),
             pushgateway=config.getoption("gvp_pushgateway"), plan=config.getoption("plan"),
             collect_only=bool(config.getoption("collectonly", False)),
+            strict=bool(config.getoption("gvp_strict", False)),
             deny_matrix=config.getoption("deny_matrix"), deny_timeout=float(config.getoption("deny_timeout")),
             xmlpath=str(xmlpath) if xmlpath else None, selection=", ".join(parts))
 
@@ -118,5 +127,12 @@ class Options:
 
     def filtered_out(self, source: str, number: int) -> bool:
         """Left out by ``--connection`` or ``--source``."""
-        return bool((self.connections and number not in self.connections)
-                    or (self.source is not None and source != self.source))
+        return bool(self.left_out_by(source, number))
+
+    def left_out_by(self, source: str, number: int) -> str:
+        """What leaves row ``number`` out: ``--connection 1 3``, ``--source mcp``, or nothing ("")."""
+        if self.connections and number not in self.connections:
+            return "--connection " + " ".join(str(n) for n in sorted(self.connections))
+        if self.source is not None and source != self.source:
+            return f"--source {self.source}"
+        return ""

@@ -3,10 +3,13 @@ report files, a Pushgateway, the JUnit testsuite properties."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import os
 import socket
+import tempfile
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +23,7 @@ from gvpconf.plugin.options import Options
 from gvpconf.report import model
 
 if TYPE_CHECKING:
+    from gvpconf.report import Staged
     from gvpconf.report.waivers import Waivers
 
 
@@ -63,13 +67,13 @@ def connections(rows: verdicts.Rows, cases: Sequence[model.CaseRecord],
             number=c.number, source=c.source, source_label=c.source_label, destination=c.destination,
             destination_label=c.destination_label, protocol=c.protocol, ports=c.ports,
             classification=c.suite_class, seed_classification=c.seed_classification, verdict=v.verdict,
-            detail=v.detail, why=v.why, causes=list(v.causes),
+            detail=v.detail, why=v.why, causes=list(v.causes), warnings=list(v.warnings),
             sends=[f"{p}: {PROBES.get(p, '')}" for p in sorted(probes_of.get(c.number, ()))], cases=row_cases))
     return out
 
 
 def run_record(facts: RunFacts, cases: Sequence[model.CaseRecord]) -> model.RunRecord:
-    from gvpconf.report import drift
+    from gvpconf.report import common, drift
 
     finished = dt.datetime.now(dt.UTC)
     inv, opts = facts.inventory, facts.options
@@ -84,15 +88,48 @@ def run_record(facts: RunFacts, cases: Sequence[model.CaseRecord]) -> model.RunR
         selection=facts.rows.selection, problems=list(facts.problems),
         waivers=facts.waivers.records() if facts.waivers is not None else [],
         connections=connections(facts.rows, cases, facts.probes_of))
+    run.stand_ins = stand_ins(os.environ.get("GVP_LAB_STAND_INS", ""))
+    run.inventory_note = inventory_note(opts.inventory_path, bool(run.stand_ins))
+    run.summary = common.summary_line(run)
+    run.run_id = uuid.uuid4().hex[:12]
     if facts.baseline is not None and opts.baseline:
         run.drift = drift.compare(facts.baseline, run, opts.baseline, opts.latency_threshold)
     return run
 
 
+def secret_notes(run: model.RunRecord, problems: Mapping[str, Sequence[str]]) -> list[str]:
+    """One note per unusable secret, naming the cases it failed (they carry the same line as their message)."""
+    notes = []
+    for lines in problems.values():
+        failed = [c for c in run.cases() if c.cause == "config" and c.address
+                  and any(line in c.message for line in lines)]
+        which = ", ".join(f"#{c.connection} {c.test}[{c.target}]" for c in failed) or "no case ran"
+        notes += [f"secret unusable: {line}; failed: {which}" for line in lines]
+    return notes
+
+
+def stand_ins(text: str) -> dict[str, str]:
+    """``$GVP_LAB_STAND_INS`` (set by the lab's ``run``): ``key=what;key=what`` -> {destination key: what}."""
+    pairs = (item.partition("=") for item in text.split(";") if item.strip())
+    return {key.strip(): what.strip() for key, _, what in pairs if key.strip()}
+
+
+def inventory_note(path: str | None, lab: bool) -> str:
+    """Said beside the inventory path when the file will not outlive the run (a temporary file, the lab's)."""
+    if not path:
+        return ""
+    resolved = Path(path).resolve()
+    if resolved.is_relative_to(Path(tempfile.gettempdir()).resolve()):
+        whose = "the lab's temporary file, removed when the lab stops" if lab else "a temporary file"
+        return f"{whose}: it may be gone after the run; its sha256 identifies the content"
+    return ""
+
+
 def suite_properties(run: model.RunRecord, problems: Sequence[str]) -> list[tuple[str, str]]:
     """The JUnit testsuite properties: every row's verdict, the counts, where the run ran, its errors."""
-    props = [(f"connection.{c.number}.verdict", c.verdict) for c in run.connections]
-    props.append(("connections.verified", f"{verdicts.count(run.connections, verdicts.VERIFIED)}/{len(CONNECTIONS)}"))
+    props = [(f"connection.{c.number}.verdict", c.verdict_text) for c in run.connections]
+    props.append(("connections.verified", verdicts.verified_count(run.connections)))
+    props.append(("connections.summary", run.summary))
     for verdict in (verdicts.FLAKY, verdicts.WAIVED, verdicts.FAILED):
         props.append((f"connections.{verdict.lower()}", str(verdicts.count(run.connections, verdict))))
     if run.cluster:
@@ -100,24 +137,50 @@ def suite_properties(run: model.RunRecord, problems: Sequence[str]) -> list[tupl
     if run.inventory_path:
         props.append(("inventory.sha256", run.inventory_sha256))
     props.append(("suite.version", run.suite_version))
+    props.append(("run.id", run.run_id))
     props += [("run.error", problem) for problem in problems]
     return props
 
 
-def write(run: model.RunRecord, options: Options) -> tuple[list[str], list[str]]:
-    """Write the reports (and push the metrics when asked): (notes, problems) for the end of the run."""
+def stage(run: model.RunRecord, options: Options) -> tuple[Staged | None, list[str]]:
+    """Render and write the report set to temporary files (``commit`` moves them in with the JUnit file):
+    (the staged set, problems). When it cannot be written, the previous set is removed rather than left beside
+    this run's junit.xml."""
     from gvpconf import report
 
+    outdir = options.reports_dir
+    if not outdir or outdir == "none":
+        return None, []
+    try:
+        return report.Staged(run, outdir), []
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            report.remove_set(outdir, keep=junit_path(options))
+        return None, [f"report error: cannot write {outdir}: {exc.strerror or exc} (the previous reports there "
+                      "were removed, so no mixed set is left)"]
+
+
+def junit_path(options: Options) -> Path | None:
+    return Path(os.path.expanduser(os.path.expandvars(options.xmlpath))) if options.xmlpath else None
+
+
+def commit(run: model.RunRecord, staged: Staged | None, options: Options) -> tuple[list[str], list[str]]:
+    """Move the staged set in (and push the metrics when asked): (notes, problems) for the end of the run."""
     notes: list[str] = []
     problems: list[str] = []
-    outdir = options.reports_dir
-    if outdir and outdir != "none":
+    if staged is not None:
         try:
-            written = report.write_all(run, outdir)
+            written = staged.commit(junit_path(options))
         except OSError as exc:
-            problems.append(f"report error: cannot write {outdir}: {exc.strerror or exc}")
+            staged.discard()
+            problems.append(f"report error: cannot write {staged.outdir}: {exc.strerror or exc}")
         else:
-            notes.append("reports: " + ", ".join(str(p) for p in written))
+            names = ", ".join(p.name for p in written)
+            junit = junit_path(options)
+            together = " and junit.xml" if junit is not None and junit.parent.resolve() == staged.outdir.resolve() \
+                else ""
+            notes.append(f"reports: replaced the previous set in {staged.outdir}: {names}{together} (run id "
+                         f"{run.run_id})")
     url = options.pushgateway
     if url:
         from gvpconf.report import prometheus
@@ -129,3 +192,10 @@ def write(run: model.RunRecord, options: Options) -> tuple[list[str], list[str]]
         else:
             notes.append(f"pushgateway: pushed to {url}")
     return notes, problems
+
+
+def write(run: model.RunRecord, options: Options) -> tuple[list[str], list[str]]:
+    """Stage and commit at once (no JUnit file to wait for)."""
+    staged, problems = stage(run, options)
+    notes, more = commit(run, staged, options)
+    return notes, problems + more

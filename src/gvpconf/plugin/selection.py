@@ -9,6 +9,7 @@ waived (JUnit ``<skipped type="pytest.xfail">``) and a pass stays a pass.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -39,8 +40,10 @@ def select(gvp: GvpSession, items: list[pytest.Item]) -> Chosen:
             chosen.kept.append(item)
             continue
         check_layout(item, row, gvp.modules)
-        if gvp.options.filtered_out(row.source, row.number):
+        by = gvp.options.left_out_by(row.source, row.number)
+        if by:
             chosen.dropped.append(item)
+            gvp.rows.leave_out(row.number, by)
             continue
         opt_in = item_opt_in(item)
         if opt_in is not None and not gvp.opt_ins.enabled(opt_in.name, row.destination):
@@ -54,7 +57,25 @@ def select(gvp: GvpSession, items: list[pytest.Item]) -> Chosen:
         if row.number not in gvp.rows.selected:
             o = BY_NAME[name]
             gvp.rows.opted_out[row.number] = f"opt-in {o.what} not opted into ({o.how})"
+            gvp.rows.leave_out(row.number, f"opt-in {o.what.removesuffix('(s)')}: {o.flag}")
     return chosen
+
+
+def deselected_by(options_markexpr: str, options_keyword: str, batch: int, batches: int) -> str:
+    """What pytest's own selection deselected a batch with: ``-k`` first, then ``-m`` (pytest's mark plugin
+    deselects by keyword, then by mark, one ``pytest_deselected`` call each)."""
+    k = f"-k {options_keyword}" if options_keyword else ""
+    m = f"-m {options_markexpr}" if options_markexpr else ""
+    if k and m:
+        return (k if batch == 0 else m) if batches == 2 else f"{k} or {m}"
+    return k or m or "deselected"
+
+
+def modules_on_disk(collected: set[Path], numbers: set[int]) -> set[int]:
+    """Rows among ``numbers`` whose module exists beside the collected ones (``tests/<class>/test_cNN_*.py``):
+    a run given a narrower path left them out; they are not missing."""
+    roots = {d.parent if d.name in ("egress", "intra", "ingress") else d for d in collected}
+    return {n for n in numbers if any(next(root.rglob(f"test_c{n:02d}_*.py"), None) for root in roots)}
 
 
 def check_layout(item: pytest.Item, row: Connection, modules: dict[int, set[str]]) -> None:

@@ -14,7 +14,8 @@ from __future__ import annotations
 import datetime as dt
 import signal
 import threading
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -22,7 +23,7 @@ import pytest
 from gvpconf import discovery, redact
 from gvpconf.catalog import CONNECTIONS, Connection
 from gvpconf.evidence import Fact
-from gvpconf.inventory import Inventory, InventoryError, Target, load, resolve_secrets
+from gvpconf.inventory import Inventory, InventoryError, Target, load, secret_problems
 from gvpconf.inventory.policy import retry_for
 from gvpconf.plugin import cases, params, results, selection, verdicts
 from gvpconf.plugin.deny import DenyMatrix
@@ -33,6 +34,7 @@ from gvpconf.report import model
 from gvpconf.scheduler import Job, ProbeResult, Scheduler, run_job
 
 if TYPE_CHECKING:
+    from gvpconf.report import Staged
     from gvpconf.report.waivers import Waiver, Waivers
 
 #: where the session is kept (``config.stash[SESSION]``) and the name it is registered under
@@ -58,6 +60,8 @@ class GvpSession:
         self.left_out: dict[str, list[str]] = {}  # opt-in name -> node ids of the tests it left out
         self.modules: dict[int, set[str]] = {}  # row -> its module(s)
         self.secrets: dict[str, dict[str, Any]] = {}
+        #: destination -> its unusable secrets, one line each: its cases fail with cause config, nothing is sent
+        self.secret_problems: dict[str, list[str]] = {}
         self.waiver_of: dict[str, Waiver] = {}  # node id -> the waiver of its xfail mark
         self.scheduler: Scheduler | None = None
         self.deny: DenyMatrix | None = None
@@ -71,6 +75,10 @@ class GvpSession:
         self.interrupted = False  # SIGINT (KeyboardInterrupt) or SIGTERM during the run
         self.kept: dict[str, ProbeResult] = {}  # probes that had finished when the run was interrupted
         self._sigterm: Any = None  # the SIGTERM handler this session replaced
+        self.staged: Staged | None = None  # the report set, written aside until the JUnit file is amended
+        self.collected_dirs: set[Path] = set()  # where conformance modules were collected from
+        self.deselected: list[list[pytest.Item]] = []  # pytest's own -k/-m deselection, one batch per call
+        self.selecting = False  # between our first and last pytest_collection_modifyitems
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> GvpSession:
@@ -115,6 +123,16 @@ class GvpSession:
             item.add_marker(row.suite_class)
             item.add_marker(f"from_{row.source}")
             self.rows.implemented.add(row.number)
+            self.collected_dirs.add(item.path.parent)
+
+    @pytest.hookimpl(tryfirst=True, specname="pytest_collection_modifyitems")
+    def pytest_collection_modifyitems_first(self) -> None:
+        """From here to our last ``pytest_collection_modifyitems``, a deselection is pytest's ``-k``/``-m``."""
+        self.selecting = True
+
+    def pytest_deselected(self, items: Sequence[pytest.Item]) -> None:
+        if self.selecting:
+            self.deselected.append(list(items))
 
     @pytest.hookimpl(tryfirst=True, specname="pytest_collection_modifyitems")
     def pytest_collection_modifyitems_deny(self, session: pytest.Session, items: list[pytest.Item]) -> None:
@@ -133,6 +151,15 @@ class GvpSession:
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
         """After ``-m``/``-k``: ``--connection``, ``--source`` and the opt-ins select; waivers mark; secrets load."""
+        self.selecting = False
+        markexpr, keyword = str(config.getoption("markexpr", "") or ""), str(config.getoption("keyword", "") or "")
+        for i, batch in enumerate(self.deselected):
+            why = selection.deselected_by(markexpr, keyword, i, len(self.deselected))
+            for row in (params.row_of(item) for item in batch):
+                if row is not None:
+                    self.rows.leave_out(row.number, why)
+        self.rows.on_disk = selection.modules_on_disk(
+            self.collected_dirs, {c.number for c in CONNECTIONS} - self.rows.implemented)
         chosen = selection.select(self, items)
         if chosen.dropped:
             config.hook.pytest_deselected(items=chosen.dropped)
@@ -145,12 +172,10 @@ class GvpSession:
             return
         if self.waivers is not None:
             selection.mark_waived(self, conformance)
-        if not self.options.plan:
+        if not (self.options.plan or self.options.collect_only):  # listing and planning read no secret
             keys = {r.destination for r in (params.row_of(i) for i in conformance) if r is not None}
-            try:
-                self.secrets = resolve_secrets(self.inventory, sorted(keys), str(self.options.inventory_path))
-            except InventoryError as exc:
-                raise pytest.UsageError(f"inventory error: {exc}") from None
+            self.secrets, self.secret_problems = secret_problems(self.inventory, sorted(keys),
+                                                                 str(self.options.inventory_path))
 
     # -- running -----------------------------------------------------------------------------------
 
@@ -159,6 +184,8 @@ class GvpSession:
         inv = self.inventory
         if row is None or probe is None or not isinstance(target, Target) or inv is None:
             return None
+        if row.destination in self.secret_problems:
+            return None  # its case fails with cause config (pytest_pyfunc_call): nothing is sent
         dest = inv.destination(row.destination)
         assert dest is not None
         secrets = self.secrets.get(row.destination, {})
@@ -218,6 +245,9 @@ class GvpSession:
 
     def evidence(self, item: pytest.Item) -> dict[str, Fact]:
         """The facts of this case's probe (awaited, or run now if it was not started), into JUnit."""
+        row = params.row_of(item)
+        if row is not None and row.destination in self.secret_problems:
+            return {}  # nothing was probed; the session fails the case in its call phase
         if self.scheduler is not None and item.nodeid in self.scheduler:
             result = self.scheduler.result(item.nodeid)
         else:  # e.g. a test selected after the session started: run it here
@@ -231,6 +261,7 @@ class GvpSession:
         if len(result.attempts) > 1:
             props.append(("attempts", len(result.attempts)))
         props += list(result.evidence.facts.items())
+        props += [("warning", w) for w in cases.warnings_of(result.evidence.facts)]
         # the verdict is given in the call phase (pytest_pyfunc_call), so that a probe failure is a JUnit
         # <failure>, not a setup <error>
         self.results[item.nodeid] = result
@@ -260,19 +291,30 @@ class GvpSession:
         if isinstance(target, params.DiscoveryFailed):
             pyfuncitem.user_properties.append(("cause", "config"))
             pytest.fail(redact.scrub(f"discovery failed: {target.reason}"), pytrace=False)
+        row = params.row_of(pyfuncitem)
+        if row is not None and isinstance(target, Target) and row.destination in self.secret_problems:
+            pyfuncitem.user_properties.append(("cause", "config"))
+            pytest.fail(f"#{row.number} {row.source} -> {target.id} ({target.address}): config: a secret is "
+                        "unusable, nothing was sent: " + "; ".join(self.secret_problems[row.destination]),
+                        pytrace=False)
         result = self.results.get(pyfuncitem.nodeid)
         if result is None:
             return
         if result.error is not None:
             raise result.error
         if result.failure is not None:
-            row = params.row_of(pyfuncitem)
             assert row is not None and isinstance(target, Target)
             props = pyfuncitem.user_properties
             props.append(("cause", result.failure.cause.value))
             if result.failure.phase:
                 props.append(("phase", result.failure.phase))
             msg = f"#{row.number} {row.source} -> {target.id} ({target.address}): {result.failure}"
+            pytest.fail(redact.scrub(msg), pytrace=False)
+        warnings = cases.warnings_of(result.evidence.facts) if self.options.strict else []
+        if warnings and row is not None and isinstance(target, Target):
+            pyfuncitem.user_properties.append(("cause", "warning"))
+            msg = (f"#{row.number} {row.source} -> {target.id} ({target.address}): warning (--gvp-strict): "
+                   + "; ".join(warnings))
             pytest.fail(redact.scrub(msg), pytrace=False)
 
     @pytest.hookimpl(wrapper=True)
@@ -337,9 +379,10 @@ class GvpSession:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        """Verdicts from the case records; expired waivers fail the run; the reports are written."""
+        """Verdicts from the case records; expired waivers fail the run; the reports are staged (moved in with the
+        JUnit file, ``pytest_sessionfinish_junit``). Listing and planning write nothing."""
         self._restore_sigterm()
-        if not self.rows.implemented or self.options.plan:
+        if not self.rows.implemented or self.options.plan or self.options.collect_only:
             return
         if self.interrupted or session.exitstatus == pytest.ExitCode.INTERRUPTED:
             for item in session.items:
@@ -358,20 +401,26 @@ class GvpSession:
         facts = results.RunFacts(self.options, self.inventory, self.rows, probes_of, self.started,
                                  int(session.exitstatus), list(self.problems), self.waivers, self.baseline)
         self.run = results.run_record(facts, list(self.cases.values()))
-        notes, problems = results.write(self.run, self.options)
-        self.notes += notes
+        self.run.notes += results.secret_notes(self.run, self.secret_problems)
+        self.staged, problems = results.stage(self.run, self.options)
         self.problems += problems
 
     @pytest.hookimpl(trylast=True, specname="pytest_sessionfinish")
     def pytest_sessionfinish_junit(self, session: pytest.Session) -> None:
-        """Once pytest's junitxml has written ``--junitxml``: the verdicts and extras into it."""
-        if self.run is None or self.options.xmlpath is None:
+        """Once pytest's junitxml has written ``--junitxml``: the verdicts and extras into it, and the staged reports
+        moved in beside it: one run's set."""
+        if self.run is None:
             return
-        from gvpconf.plugin import junit
+        if self.options.xmlpath is not None:
+            from gvpconf.plugin import junit
 
-        prefix = self.config.getoption("junitprefix", None)
-        junit.amend(self.options.xmlpath, self.run.cases(), results.suite_properties(self.run, self.problems),
-                    prefix=str(prefix) if prefix else None)
+            prefix = self.config.getoption("junitprefix", None)
+            junit.amend(self.options.xmlpath, self.run.cases(), results.suite_properties(self.run, self.problems),
+                        prefix=str(prefix) if prefix else None)
+        notes, problems = results.commit(self.run, self.staged, self.options)
+        self.staged = None
+        self.notes += notes
+        self.problems += problems
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter, exitstatus: int,
                                 config: pytest.Config) -> None:

@@ -9,8 +9,10 @@ from typing import TYPE_CHECKING
 import pytest
 
 from gvpconf import redact
+from gvpconf.catalog import BY_NUMBER
 from gvpconf.plugin import verdicts
 from gvpconf.plugin.optin import BY_NAME
+from gvpconf.report import common
 
 if TYPE_CHECKING:
     from gvpconf.plugin.session import GvpSession
@@ -23,7 +25,10 @@ def write(tr: pytest.TerminalReporter, gvp: GvpSession) -> None:
         for line in verdicts.table(run.connections):
             tr.write_line(line)
         if gvp.options.inventory_path:
-            tr.write_line(f"inventory: {Path(gvp.options.inventory_path)}")
+            note = f" ({run.inventory_note})" if run.inventory_note else ""
+            tr.write_line(f"inventory: {Path(gvp.options.inventory_path)}{note}")
+        for line in common.stand_in_lines(run):
+            tr.write_line(f"stand-in (lab run): {line}")
         if not gvp.rows.selected:
             source = gvp.options.source
             why = f"no implemented connection starts at --source {source}" if source else "every case was deselected"
@@ -44,6 +49,12 @@ def write(tr: pytest.TerminalReporter, gvp: GvpSession) -> None:
             tr.section("GVP drift")
             for line in drift.lines(run.drift):
                 tr.write_line(redact.scrub(line))
+    for dest, lines in gvp.secret_problems.items():
+        rows = sorted({c.connection for c in run.cases() if c.cause == "config"
+                       and BY_NUMBER[c.connection].destination == dest}) if run is not None else []
+        failed = f" (failed: {', '.join(f'#{n}' for n in rows)})" if rows else ""
+        for line in lines:
+            tr.write_line(f"secret unusable{failed}: {line}", red=True)
     for name, nodeids in gvp.left_out.items():
         o = BY_NAME[name]
         tr.write_line(f"{len(nodeids)} {o.what} deselected: {o.what.removesuffix('(s)')}s are opt-in ({o.how}); "

@@ -2,7 +2,9 @@
 
 Verdicts, strongest first: ``FAILED`` (a failure nobody waived), ``waived`` (every failure is
 covered by a waiver: never shown as passed), ``flaky`` (every case passed, some only after a
-retry), ``verified`` (every case passed at its first attempts), then the rows that were not run:
+retry), ``verified with warnings`` (every case passed, some recorded a warning: an expiring
+certificate, verification off, a path proven without credentials; ``--gvp-strict`` fails them),
+``verified`` (every case passed at its first attempts, nothing to warn of), then the rows that were not run:
 ``disabled in inventory``, ``not configured``, ``not selected``, ``not implemented yet``.
 """
 
@@ -11,10 +13,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from gvpconf.catalog import CONNECTIONS
 from gvpconf.report import model
 
 VERIFIED = "verified"
+VERIFIED_WITH_WARNINGS = model.VERIFIED_WITH_WARNINGS
 FLAKY = "flaky"
 WAIVED = "waived"
 FAILED = "FAILED"
@@ -25,7 +27,7 @@ DISABLED = "disabled in inventory"
 NOT_RUN = "not run"
 
 #: verdicts of rows whose cases ran
-RAN = (FAILED, WAIVED, FLAKY, VERIFIED)
+RAN = (FAILED, WAIVED, FLAKY, VERIFIED_WITH_WARNINGS, VERIFIED)
 
 
 @dataclass
@@ -37,6 +39,15 @@ class Rows:
     disabled: set[int] = field(default_factory=set)  # rows the inventory disables
     opted_out: dict[int, str] = field(default_factory=dict)  # rows whose cases were opt-in tests left out: why
     selection: str = ""  # how the run was narrowed ("--source rm", "--connection 1 2")
+    #: what left each row's cases out, in order: "-m intra", "-k options", "path", "--connection 2",
+    #: "opt-in call test: --gvp-calls"
+    left_out: dict[int, list[str]] = field(default_factory=dict)
+    on_disk: set[int] = field(default_factory=set)  # rows with a module the run's paths did not collect
+
+    def leave_out(self, number: int, why: str) -> None:
+        reasons = self.left_out.setdefault(number, [])
+        if why not in reasons:
+            reasons.append(why)
 
 
 @dataclass(frozen=True)
@@ -45,15 +56,18 @@ class RowVerdict:
     detail: str = ""  # "2/2 cases passed; ..." for rows that ran
     why: str = ""  # for rows that did not run
     causes: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()  # "target: warning", of the cases that passed
 
 
 def judge(number: int, rows: Rows, cases: Sequence[model.CaseRecord]) -> RowVerdict:
     """Row ``number``'s verdict from its case records."""
     if number not in rows.implemented:
+        if number in rows.on_disk:
+            return RowVerdict(NOT_SELECTED, why="path")
         return RowVerdict(NOT_IMPLEMENTED, why="no conformance module for this row yet")
     if number not in rows.selected:
-        why = rows.opted_out.get(number) or (f"filtered out by {rows.selection}" if rows.selection
-                                             else "filtered out by the selection")
+        why = "; ".join(rows.left_out.get(number, ())) or rows.opted_out.get(number) or (
+            rows.selection or "deselected")
         return RowVerdict(NOT_SELECTED, why=why)
     outcomes = [c.outcome for c in cases]
     passed = sum(o in (model.PASSED, model.FLAKY) for o in outcomes)
@@ -70,6 +84,10 @@ def judge(number: int, rows: Rows, cases: Sequence[model.CaseRecord]) -> RowVerd
         parts.append(f"{waived} waived")
     if causes:
         parts.append("causes: " + ", ".join(causes))
+    warnings = tuple(dict.fromkeys(f"{c.target}: {w}" for c in cases if c.outcome in (model.PASSED, model.FLAKY)
+                                   for w in c.warnings))
+    if warnings:
+        parts.append(("warning: " if len(warnings) == 1 else "warnings: ") + "; ".join(warnings))
     detail = "; ".join(parts)
     if failed:
         return RowVerdict(FAILED, detail, causes=causes)
@@ -80,9 +98,9 @@ def judge(number: int, rows: Rows, cases: Sequence[model.CaseRecord]) -> RowVerd
     if waived:
         return RowVerdict(WAIVED, detail, causes=causes)
     if flaky:
-        return RowVerdict(FLAKY, detail, causes=causes)
+        return RowVerdict(FLAKY, detail, causes=causes, warnings=warnings)
     if passed:
-        return RowVerdict(VERIFIED, detail, causes=causes)
+        return RowVerdict(VERIFIED_WITH_WARNINGS if warnings else VERIFIED, detail, causes=causes, warnings=warnings)
     skipped = [c for c in cases if c.outcome == model.SKIPPED]
     if skipped:
         verdict = DISABLED if number in rows.disabled else NOT_CONFIGURED
@@ -94,17 +112,25 @@ def count(connections: Sequence[model.ConnectionRecord], verdict: str) -> int:
     return sum(1 for c in connections if c.verdict == verdict)
 
 
+def verified_count(connections: Sequence[model.ConnectionRecord]) -> str:
+    """``7/7 selected`` (counted against the selection), or ``22/22`` when nothing was left out."""
+    left_out = count(connections, NOT_SELECTED)
+    verified = count(connections, VERIFIED) + count(connections, model.VERIFIED_WITH_WARNINGS)
+    return f"{verified}/{len(connections) - left_out}" + (" selected" if left_out else "")
+
+
 def totals_line(connections: Sequence[model.ConnectionRecord]) -> str:
-    line = f"{count(connections, VERIFIED)}/{len(CONNECTIONS)} connections verified"
-    extra = [f"{n} {v}" for v in (FLAKY, WAIVED, FAILED) if (n := count(connections, v))]
-    return line + (", " + ", ".join(extra) if extra else "")
+    from gvpconf.report import common
+
+    return common.headline(connections)
 
 
 def table(connections: Sequence[model.ConnectionRecord]) -> list[str]:
     """The end-of-run table: every row of the GVP table with its verdict, and the totals line."""
     head = ("#", "source", "destination", "protocol", "port", "class", "verdict", "detail")
     body = [(str(c.number), c.source_label, c.destination_label, c.protocol, c.ports or "-",
-             c.classification, c.verdict, c.detail or c.why) for c in connections]
+             c.classification, c.verdict_text, c.detail or ("" if c.verdict == NOT_SELECTED else c.why))
+            for c in connections]
     widths = [max(len(r[i]) for r in [head, *body]) for i in range(len(head) - 1)]
 
     def fmt(r: tuple[str, ...]) -> str:

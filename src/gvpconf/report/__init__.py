@@ -53,3 +53,50 @@ def write_all(run: RunRecord, outdir: str | os.PathLike[str]) -> list[Path]:
         _write(out / name, text)
         written.append(out / name)
     return written
+
+
+#: the files of one run's report set (``junit.xml`` is pytest's, amended by the plugin)
+SET = ("junit.xml", "report.html", "report.md", "results.json", "metrics.prom")
+
+
+class Staged:
+    """A run's report set written to temporary files beside their places, moved in by ``commit`` all at once: a
+    failure while rendering or writing leaves the previous set untouched, never half replaced."""
+
+    def __init__(self, run: RunRecord, outdir: str | os.PathLike[str]) -> None:
+        self.outdir = Path(outdir)
+        self.files: list[tuple[Path, Path]] = []  # (temporary, final)
+        texts = render_all(run)
+        self.outdir.mkdir(parents=True, exist_ok=True)
+        try:
+            for name, text in texts.items():
+                fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=self.outdir)
+                self.files.append((Path(tmp), self.outdir / name))
+                with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                    fh.write(text)
+                os.chmod(tmp, 0o644)
+        except BaseException:
+            self.discard()
+            raise
+
+    def commit(self, junit: Path | None) -> list[Path]:
+        """Move the set in; a ``junit.xml`` of an earlier run left in the directory goes (this run wrote its own
+        elsewhere, or none): what stays is one run's set."""
+        for tmp, final in self.files:
+            os.replace(tmp, final)
+        stale = self.outdir / "junit.xml"
+        if stale.exists() and (junit is None or stale.resolve() != junit.resolve()):
+            stale.unlink()
+        return [final for _tmp, final in self.files]
+
+    def discard(self) -> None:
+        for tmp, _final in self.files:
+            tmp.unlink(missing_ok=True)
+
+
+def remove_set(outdir: str | os.PathLike[str], keep: Path | None = None) -> None:
+    """Remove a previous run's report files (when this run's cannot be written, rather than leave a mixed set)."""
+    for name in SET:
+        path = Path(outdir) / name
+        if path.exists() and (keep is None or path.resolve() != keep.resolve()):
+            path.unlink(missing_ok=True)

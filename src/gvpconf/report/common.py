@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
-from gvpconf.report.model import CaseRecord, ConnectionRecord, RunRecord
+from gvpconf.report.model import NOT_SELECTED, VERIFIED_WITH_WARNINGS, CaseRecord, ConnectionRecord, RunRecord
 
 #: facts shown in the table's evidence column first (the rest are in the details)
 KEY_FACTS = ("status", "server", "user_agent", "version", "tls", "rtt_ms", "latency_ms", "loss", "jitter_ms",
@@ -27,7 +28,7 @@ def key_facts(case: CaseRecord) -> list[tuple[str, str]]:
 def case_outcome(case: CaseRecord) -> str:
     """What a reader sees for one case: ``verified``, ``flaky (2 attempts)``, ``FAILED (refused)``..."""
     if case.outcome == "passed":
-        return "verified"
+        return "verified with warnings" if case.warnings else "verified"
     if case.outcome == "flaky":
         return f"flaky (passed at attempt {len(case.attempts)})"
     if case.outcome == "waived":
@@ -37,16 +38,62 @@ def case_outcome(case: CaseRecord) -> str:
     return case.reason or "skipped"
 
 
-def where(case: CaseRecord) -> str:
-    """``sip-server · zone zone-a · sip.options``; in a merged report prefixed with the source ``mcp-0@zone-a → ``."""
+def where(case: CaseRecord, stand_in: bool = False) -> str:
+    """``sip-server 10.0.0.5:5090 · zone zone-a · sip.options · 12 ms``: the address really probed; in a merged report
+    prefixed with the source ``mcp-0@zone-a → ``; ``(stand-in)`` after the address of a lab stand-in."""
+    address = f" {case.address}" if case.address and case.address != case.target else ""
+    marked = " (stand-in)" if stand_in else ""
     zone = f" · zone {case.zone}" if case.zone else ""
     probe = f" · {case.probe}" if case.probe else ""
+    took = f" · {case.duration_ms:.0f} ms" if case.duration_ms is not None else ""
     source = f"{case.source} → " if case.source_pod else ""
-    return f"{source}{case.target}{zone}{probe}"
+    return f"{source}{case.target}{address}{marked}{zone}{probe}{took}"
+
+
+def target_facts(cases: list[CaseRecord]) -> list[tuple[str, str]]:
+    """The key facts of each case, under its own target: (target, "name = value, ..."), one per case."""
+    out = []
+    for c in cases:
+        facts = ", ".join(f"{n} = {v}" for n, v in key_facts(c))
+        if facts:
+            out.append((c.target + (f" ({c.probe})" if sum(k.target == c.target for k in cases) > 1 else ""),
+                        facts))
+    return out
+
+
+def zones(run: RunRecord) -> list[tuple[str, int, int, int, int]]:
+    """Per zone of the targets: (zone, cases, verified, failed, other: waived/flaky), zone-less cases last."""
+    table: dict[str, list[int]] = {}
+    for c in run.cases():
+        if c.outcome == "skipped":
+            continue
+        counts = table.setdefault(c.zone or "(no zone)", [0, 0, 0, 0])
+        counts[0] += 1
+        counts[1 if c.outcome == "passed" else 2 if c.outcome in ("failed", "error") else 3] += 1
+    order = sorted(table, key=lambda z: (z == "(no zone)", z))
+    return [(z, *table[z]) for z in order]  # type: ignore[misc]
+
+
+ZONES_HEAD = ("zone", "cases", "verified", "FAILED", "waived / flaky / other")
+
+
+def stand_in_lines(run: RunRecord) -> list[str]:
+    """``#6, #10 Consul: the Consul HTTP API stand-in``: the rows a lab run's stand-ins answered."""
+    out = []
+    for key, what in run.stand_ins.items():
+        rows = [c for c in run.connections if c.destination == key]
+        if rows:
+            out.append(f"{', '.join(f'#{c.number}' for c in rows)} {rows[0].destination_label}: {what}")
+    return out
+
+
+def inventory_text(run: RunRecord) -> str:
+    return run.inventory_path + (f" ({run.inventory_note})" if run.inventory_note else "")
 
 
 def targets_header(run: RunRecord) -> str:
-    return "per target (source pod → target)" if run.merged else f"per target (from pod {run.source_pod})"
+    zone = f", zone {run.source_zone}" if run.source_zone else ""
+    return "per target (source pod → target)" if run.merged else f"per target (from pod {run.source_pod}{zone})"
 
 
 def source_run_rows(run: RunRecord) -> list[tuple[str, ...]]:
@@ -90,15 +137,25 @@ def transcript_text(lines: list[list[str]]) -> str:
     return "\n".join(f"{d} {t.rstrip()}" for d, t in lines)
 
 
-def summary_line(run: RunRecord) -> str:
-    counts = run.verdict_counts()
-    total = len(run.connections)
-    parts = [f"{counts.get('verified', 0)}/{total} connections verified"]
-    for verdict in ("flaky", "waived", "FAILED", "disabled in inventory", "not configured", "not selected",
-                    "not implemented yet", "not run"):
+def headline(connections: Sequence[ConnectionRecord]) -> str:
+    """``7/7 selected connections verified, 15 not selected``: counted against the selection."""
+    counts: dict[str, int] = {}
+    for c in connections:
+        counts[c.verdict] = counts.get(c.verdict, 0) + 1
+    left_out = counts.get(NOT_SELECTED, 0)
+    warned = counts.get(VERIFIED_WITH_WARNINGS, 0)
+    verified = counts.get("verified", 0) + warned
+    parts = [f"{verified}/{len(connections) - left_out} {'selected ' if left_out else ''}connections verified"
+             + (f" ({warned} with warnings)" if warned else "")]
+    for verdict in ("flaky", "waived", "FAILED", "interrupted", "disabled in inventory", "not configured",
+                    "not implemented yet", "not run", NOT_SELECTED):
         if counts.get(verdict):
             parts.append(f"{counts[verdict]} {verdict}")
-    line = ", ".join(parts)
+    return ", ".join(parts)
+
+
+def summary_line(run: RunRecord) -> str:
+    line = headline(run.connections)
     if run.merged:
         failed = sum(1 for s in run.sources if s.error)
         line += f" (merged from {len(run.sources)} source pods" + (f", {failed} could not run)" if failed else ")")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from html import escape
 
 from gvpconf.report import common
-from gvpconf.report.model import CaseRecord, ConnectionRecord, RunRecord, SourceVerdict
+from gvpconf.report.model import VERIFIED_WITH_WARNINGS, CaseRecord, ConnectionRecord, RunRecord, SourceVerdict
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'"
 
@@ -29,6 +29,7 @@ th{background:#eef0f3}td.num{text-align:right}
 .v{display:inline-block;padding:1px 7px;border-radius:3px;font-weight:700;white-space:nowrap}
 .v-verified{background:#d7f0db;color:#14532d}.v-flaky{background:#fff0c2;color:#7a4b00}
 .v-waived{background:#e6ddf7;color:#4a2a85}.v-FAILED,.v-failed,.v-error{background:#fbd4d4;color:#8b0000}
+.v-warned{background:#fff0c2;color:#7a4b00}.warning{font-size:12px;color:#7a4b00;margin-top:2px}
 .v-skipped,.v-not{background:#eceff1;color:#455a64;font-weight:400}
 tr.r-FAILED td.verdict{background:#fff3f3}
 tr.r-flaky td.verdict{background:#fffaf0}tr.r-waived td.verdict{background:#f8f5ff}
@@ -43,19 +44,21 @@ def _e(text: object) -> str:
     return escape(str(text), quote=True)
 
 
-def _badge(verdict: str) -> str:
-    cls = verdict if verdict in ("verified", "flaky", "waived", "FAILED") else "not"
-    return f'<span class="v v-{cls}">{_e(verdict)}</span>'
+def _badge(verdict: str, text: str = "") -> str:
+    cls = verdict if verdict in ("verified", "flaky", "waived", "FAILED") else (
+        "warned" if verdict == VERIFIED_WITH_WARNINGS else "not")
+    return f'<span class="v v-{cls}">{_e(text or verdict)}</span>'
 
 
 def _case_badge(case: CaseRecord) -> str:
     cls = case.outcome if case.outcome in ("flaky", "waived", "failed", "error") else (
-        "verified" if case.outcome == "passed" else "skipped")
+        ("warned" if case.warnings else "verified") if case.outcome == "passed" else "skipped")
     return f'<span class="v v-{cls}">{_e(common.case_outcome(case))}</span>'
 
 
 def _source_badge(v: SourceVerdict) -> str:
-    cls = v.verdict if v.verdict in ("verified", "flaky", "waived", "FAILED") else "not"
+    cls = v.verdict if v.verdict in ("verified", "flaky", "waived", "FAILED") else (
+        "warned" if v.verdict == VERIFIED_WITH_WARNINGS else "not")
     return f'<span class="v v-{cls}">{_e(v.text)}</span>'
 
 
@@ -64,11 +67,11 @@ def _per_source(row: ConnectionRecord) -> str:
     return f'<td class="per-source"><ul class="cases">{items}</ul></td>'
 
 
-def _row(row: ConnectionRecord, merged: bool = False) -> str:
+def _row(row: ConnectionRecord, merged: bool = False, stand_in: bool = False) -> str:
     cases = [c for c in row.cases if c.outcome != "skipped"]
-    targets = "".join(f"<li>{_e(common.where(c))}: {_case_badge(c)}</li>" for c in cases)
-    facts = "<br>".join(f"{_e(n)} = {_e(v)}" for n, v in common.row_facts(cases))
-    if row.why:
+    targets = "".join(f"<li>{_e(common.where(c, stand_in))}: {_case_badge(c)}</li>" for c in cases)
+    facts = "<br>".join(f"<b>{_e(t)}</b>: {_e(f)}" for t, f in common.target_facts(cases))
+    if row.why and row.verdict != "not selected":
         causes = f'<span class="why">{_e(row.why)}</span>'
     else:
         lines = [f"{_e(c.source + ': ') if c.source_pod else ''}<b>{_e(c.cause or 'prober error')}</b>: "
@@ -76,11 +79,12 @@ def _row(row: ConnectionRecord, merged: bool = False) -> str:
         lines += [f"{_e(v.where)}: <b>could not run</b>: {_e(v.detail)}" for v in row.per_source
                   if v.causes and v.causes[0].startswith("could not run")]
         causes = "<br>".join(lines)
+    warnings = "".join(f'<div class="warning">{_e(w)}</div>' for w in row.warnings)
     verdict_class = row.verdict if row.verdict in ("FAILED", "flaky", "waived") else "other"
     return (f'<tr id="c{row.number:02d}" class="r-{verdict_class}"><td class="num">{row.number}</td>'
             f"<td>{_e(row.source_label)}</td><td>{_e(row.destination_label)}</td><td>{_e(row.protocol)}</td>"
             f"<td>{_e(row.ports or '-')}</td><td>{_e(row.classification)}</td>"
-            f'<td class="verdict">{_badge(row.verdict)}</td>'
+            f'<td class="verdict">{_badge(row.verdict, row.verdict_text)}{warnings}</td>'
             f'{_per_source(row) if merged else ""}'
             f'<td>{f"<ul class=cases>{targets}</ul>" if targets else ""}</td>'
             f'<td class="facts">{facts}</td><td>{causes}</td></tr>')
@@ -145,9 +149,10 @@ def render(run: RunRecord) -> str:
     else:
         source = f"role {run.source_role}, pod {run.source_pod}, zone {run.source_zone or '-'}"
     meta = [("cluster", run.cluster), ("namespace", run.namespace), ("suite version", f"gvpconf {run.suite_version}"),
-            ("inventory", run.inventory_path), ("inventory digest", f"sha256 {run.inventory_sha256}"),
+            ("inventory", common.inventory_text(run)), ("inventory digest", f"sha256 {run.inventory_sha256}"),
             ("source", source),
-            ("selection", run.selection or "every connection"),
+            ("selection", run.selection or "every connection"), ("run id", run.run_id),
+            *([("stand-ins (lab run)", "; ".join(common.stand_in_lines(run)))] if run.stand_ins else []),
             ("started", common.when(run.started)),
             ("finished", f"{common.when(run.finished)} ({common.duration(run)})")]
     status = "FAILED" if run.exit_status else "passed"
@@ -169,8 +174,14 @@ def render(run: RunRecord) -> str:
               "<th>destination</th><th>protocol</th><th>port</th><th>class</th><th>verdict</th>"
               f"{per_source}<th>{_e(common.targets_header(run))}</th><th>evidence</th><th>causes / why not run</th>"
               "</tr></thead><tbody>"]
-    parts += [_row(row, run.merged) for row in run.connections]
+    parts += [_row(row, run.merged, row.destination in run.stand_ins) for row in run.connections]
     parts.append("</tbody></table>")
+    zone_rows = common.zones(run)
+    if zone_rows:
+        parts.append('<h2>Zones</h2><table class="meta" id="zones"><tr>'
+                     + "".join(f"<th>{_e(h)}</th>" for h in common.ZONES_HEAD) + "</tr>"
+                     + "".join("<tr>" + "".join(f"<td>{_e(v)}</td>" for v in z) + "</tr>" for z in zone_rows)
+                     + "</table>")
     attention = _attention(run)
     if attention:
         parts += ["<h2>Failures, waivers and flaky cases</h2>", *attention]

@@ -38,10 +38,14 @@ def render(run: RunRecord) -> str:
             f"| cluster | {_cell(run.cluster)} |",
             f"| namespace | {_cell(run.namespace)} |",
             f"| suite version | gvpconf {_cell(run.suite_version)} |",
-            f"| inventory | `{_cell(run.inventory_path)}` |",
+            f"| inventory | `{_cell(run.inventory_path)}`"
+            f"{' (' + _cell(run.inventory_note) + ')' if run.inventory_note else ''} |",
             f"| inventory digest | sha256 `{run.inventory_sha256}` |",
             f"| source | {source} |",
             f"| selection | {_cell(run.selection or 'every connection')} |",
+            *([f"| stand-ins (lab run) | {'<br>'.join(_cell(s) for s in common.stand_in_lines(run))} |"]
+              if run.stand_ins else []),
+            f"| run id | {_cell(run.run_id or '-')} |",
             f"| started | {common.when(run.started)} |",
             f"| finished | {common.when(run.finished)} ({common.duration(run)}) |", ""]
     if run.merged:
@@ -61,18 +65,26 @@ def render(run: RunRecord) -> str:
             f"{_cell(common.targets_header(run))} | evidence | causes / why not run |",
             "|---:|---|---|---|---|---|---|" + ("---|" if run.merged else "") + "---|---|---|"]
     for row in run.connections:
-        verdict = f"**{row.verdict}**" if row.verdict in ("FAILED", "waived", "flaky") else row.verdict
+        verdict = f"**{row.verdict}**" if row.verdict in ("FAILED", "waived", "flaky") else _cell(row.verdict_text)
+        if row.warnings:
+            verdict += ": " + "<br>".join(_cell(w) for w in row.warnings)
         per_source = ""
         if run.merged:
             per_source = " " + ("<br>".join(_cell(f"{v.where} {v.text}") for v in row.per_source) or " ") + " |"
-        targets = "<br>".join(_cell(f"{common.where(c)}: {common.case_outcome(c)}") for c in row.cases
+        stand_in = row.destination in run.stand_ins
+        targets = "<br>".join(_cell(f"{common.where(c, stand_in)}: {common.case_outcome(c)}") for c in row.cases
                               if c.outcome != "skipped")
-        facts = "<br>".join(_cell(f"{n} = {v}") for n, v in common.row_facts(row.cases))
-        why = row.why or "; ".join(common.row_causes(row))
+        facts = "<br>".join(_cell(f"{t}: {f}") for t, f in common.target_facts(row.cases))
+        why = ("" if row.verdict == "not selected" else row.why) or "; ".join(common.row_causes(row))
         out.append(f"| {row.number} | {_cell(row.source_label)} | {_cell(row.destination_label)} | "
                    f"{_cell(row.protocol)} | {_cell(row.ports or '-')} | {row.classification} | {verdict} |{per_source}"
                    f" {targets or ' '} | {facts or ' '} | {_cell(why)} |")
     out.append("")
+    zone_rows = common.zones(run)
+    if zone_rows:
+        out += ["## Zones", "", "| " + " | ".join(common.ZONES_HEAD) + " |", "|---|---:|---:|---:|---:|"]
+        out += ["| " + " | ".join(_cell(str(v)) for v in z) + " |" for z in zone_rows]
+        out.append("")
     attention = [(row, c) for row in run.connections for c in row.cases if c.outcome in
                  ("failed", "error", "waived", "flaky")]
     if attention:

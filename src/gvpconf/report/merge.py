@@ -7,7 +7,8 @@ and whose ``sources`` list every run (pod, zone, role, start/end, inventory dige
 that could not run (:class:`Unrun`, a failure of its role's rows, with the reason).
 
 A row's overall verdict, strongest first: ``FAILED`` when any pod failed it (or a pod of its source
-role could not run), ``waived``, ``flaky``, ``verified`` only when every pod that ran it verified it;
+role could not run), ``waived``, ``flaky``, ``verified with warnings`` (a pod verified it with a warning),
+``verified`` only when every pod that ran it verified it;
 a row no pod ran keeps the pods' reason (``not selected``, ``not implemented yet``...) or says that
 no run from its source role was merged.
 
@@ -30,7 +31,8 @@ from gvpconf.report.model import (
 )
 
 FAILED, WAIVED, FLAKY, VERIFIED = "FAILED", "waived", "flaky", "verified"
-RAN = (FAILED, WAIVED, FLAKY, VERIFIED)
+WARNED = "verified with warnings"
+RAN = (FAILED, WAIVED, FLAKY, WARNED, VERIFIED)
 NOT_RUN = "not run"
 #: rows no pod runs whatever happens (no module, disabled in the inventory)
 MOOT = ("not implemented yet", "disabled in inventory")
@@ -114,7 +116,8 @@ def _case_copy(case: CaseRecord, source: SourceRun) -> CaseRecord:
 def _detail(verdicts: Sequence[SourceVerdict]) -> str:
     ran = [v for v in verdicts if v.verdict in RAN]
     counts = {k: sum(1 for v in ran if v.verdict == k) for k in RAN}
-    parts = [f"{counts[VERIFIED]}/{len(ran)} source pods verified"]
+    parts = [f"{counts[VERIFIED] + counts[WARNED]}/{len(ran)} source pods verified"
+             + (f" ({counts[WARNED]} with warnings)" if counts[WARNED] else "")]
     parts += [f"{counts[k]} {k}" for k in (FLAKY, WAIVED, FAILED) if counts[k]]
     return "; ".join(parts)
 
@@ -154,6 +157,7 @@ def merge(inputs: Sequence[Input], unrun: Sequence[Unrun] = ()) -> RunRecord:
         verdicts: list[SourceVerdict] = []
         cases: list[CaseRecord] = []
         sends: list[str] = []
+        warnings: list[str] = []
         for source, rows_of in zip(sources, by_number, strict=True):
             row = rows_of.get(conn.number)
             if row is None:
@@ -165,6 +169,7 @@ def merge(inputs: Sequence[Input], unrun: Sequence[Unrun] = ()) -> RunRecord:
                                           detail))
             cases += [_case_copy(c, source) for c in row.cases]
             sends += row.sends
+            warnings += [f"{source.where}: {w}" for w in row.warnings]
         # a row no pod could run anyway (no module for it, disabled in the inventory) does not fail because a
         # pod of its role could not run; that pod is still listed, and fails every other row of its role
         moot = bool(verdicts) and all(v.verdict in MOOT for v in verdicts)
@@ -191,8 +196,8 @@ def merge(inputs: Sequence[Input], unrun: Sequence[Unrun] = ()) -> RunRecord:
             number=conn.number, source=conn.source, source_label=conn.source_label, destination=conn.destination,
             destination_label=conn.destination_label, protocol=conn.protocol, ports=conn.ports,
             classification=conn.suite_class, seed_classification=conn.seed_classification, verdict=overall,
-            detail=detail, why=why, causes=causes, sends=list(dict.fromkeys(sends)), cases=cases,
-            per_source=verdicts))
+            detail=detail, why=why, causes=causes, warnings=warnings if overall in (WARNED, FLAKY) else [],
+            sends=list(dict.fromkeys(sends)), cases=cases, per_source=verdicts))
 
     all_sources = sources + failed_sources
     starts = [t for s in sources if (t := _parse(s.started)) is not None]

@@ -20,6 +20,9 @@ FORMAT = "gvpconf-results/1"
 PASSED, FLAKY, FAILED, WAIVED, ERROR, SKIPPED = "passed", "flaky", "failed", "waived", "error", "skipped"
 #: a case the run did not finish: SIGINT/SIGTERM came first (its probe may have finished, its rule was not checked)
 INTERRUPTED = "interrupted"
+#: the row verdict of a row whose cases all passed, some with a warning (expiring certificate, verification off...)
+VERIFIED_WITH_WARNINGS = "verified with warnings"
+NOT_SELECTED = "not selected"
 
 
 @dataclass
@@ -50,6 +53,8 @@ class CaseRecord:
     transcript: list[list[str]] = field(default_factory=list)  # the last exchange, kept for failures
     waiver: dict[str, str] | None = None
     reason: str = ""  # why a skipped case did not run
+    #: what passed but deserves attention: ``tls.expiry_warning: expires in 29 days (threshold 30)``...
+    warnings: list[str] = field(default_factory=list)
     #: where the case ran from: set in a merged report only (a single run's pod is RunRecord.source_pod)
     source_pod: str = ""
     source_zone: str = ""
@@ -139,9 +144,17 @@ class ConnectionRecord:
     detail: str = ""
     why: str = ""  # for rows not run
     causes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # its cases' warnings, each "target: warning"
     sends: list[str] = field(default_factory=list)  # what its probes send
     cases: list[CaseRecord] = field(default_factory=list)
     per_source: list[SourceVerdict] = field(default_factory=list)  # merged reports only
+
+    @property
+    def verdict_text(self) -> str:
+        """The verdict as every output shows it: ``not selected (-m intra)`` says what left the row out."""
+        if self.verdict == NOT_SELECTED and self.why:
+            return f"{self.verdict} ({self.why})"
+        return self.verdict
 
 
 @dataclass
@@ -192,6 +205,11 @@ class RunRecord:
     #: merged reports only: every run merged (one per source pod), and notices that do not fail the run
     sources: list[SourceRun] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    summary: str = ""  # the headline, as the terminal and the reports say it
+    #: a lab run: destination key -> what plays it, for the peers that are stand-ins (``$GVP_LAB_STAND_INS``)
+    stand_ins: dict[str, str] = field(default_factory=dict)
+    inventory_note: str = ""  # e.g. the inventory was the lab's temporary file: it is gone after the run
+    run_id: str = ""  # the same in every file of one run's report set (junit.xml, report.*, results.json, metrics)
     format: str = FORMAT
 
     @property

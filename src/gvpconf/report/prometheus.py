@@ -11,7 +11,9 @@ One series per case (connection, source, target, probe)::
     probe_measurement{...,fact="sip.rtt_ms"} 3.1   (every numeric fact: RTT, loss, jitter, latency...)
 
 plus one series per row, ``gvp_connection_verdict{connection="8",verdict="verified"} 1``, and
-``gvp_run_timestamp_seconds``. ``push`` sends the same text to a Pushgateway.
+``gvp_run_timestamp_seconds`` (labelled with the run id every file of the run's report set carries). A row
+left out says what left it out: ``verdict="not selected",reason="-m intra"``. ``push`` sends the same text
+to a Pushgateway.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import datetime as dt
 import urllib.parse
 import urllib.request
 
-from gvpconf.report.model import FLAKY, PASSED, SKIPPED, WAIVED, CaseRecord, ConnectionRecord, RunRecord
+from gvpconf.report.model import FLAKY, NOT_SELECTED, PASSED, SKIPPED, WAIVED, CaseRecord, ConnectionRecord, RunRecord
 
 HELP = {
     "probe_success": "Whether the probe of the connection succeeded (flaky passes count as success)",
@@ -29,6 +31,7 @@ HELP = {
     "probe_flaky": "1 when the probe passed only after a failed attempt",
     "probe_waived": "1 when the failure is covered by an active waiver",
     "probe_failure_cause": "Why the probe failed (dns, refused, timeout, tls, protocol, auth, semantic, config)",
+    "probe_warning": "1 per warning of a passing probe (expiring certificate, verification off, no credentials)",
     "probe_measurement": "Numeric facts the probe recorded (RTT, loss, jitter, latency, versions...)",
     "gvp_connection_verdict": "Verdict of each row of the GVP connections table (1 for its current verdict)",
     "gvp_connection_source_verdict": "Verdict of each row from each source pod (merged reports; 1 for its verdict)",
@@ -74,21 +77,25 @@ def render(run: RunRecord) -> str:
             if not ok and case.cause:
                 series["probe_failure_cause"].append(
                     f"probe_failure_cause{_labels({**labels, 'cause': case.cause})} 1")
+            for warning in case.warnings:
+                series["probe_warning"].append(
+                    f"probe_warning{_labels({**labels, 'warning': warning.split(':', 1)[0]})} 1")
             for name, value in sorted(case.facts.items()):
                 if isinstance(value, int | float) and not isinstance(value, bool):
                     series["probe_measurement"].append(
                         f"probe_measurement{_labels({**labels, 'fact': name})} {_num(value)}")
         row_labels = {"connection": str(row.number), "source": row.source, "destination": row.destination,
-                      "verdict": row.verdict, "cluster": run.cluster}
+                      "verdict": row.verdict, "reason": row.why if row.verdict == NOT_SELECTED else "",
+                      "cluster": run.cluster}
         series["gvp_connection_verdict"].append(f"gvp_connection_verdict{_labels(row_labels)} 1")
         for v in row.per_source:
-            labels = {**row_labels, "verdict": v.verdict, "source_pod": v.pod, "source_zone": v.zone}
+            labels = {**row_labels, "verdict": v.verdict, "reason": "", "source_pod": v.pod, "source_zone": v.zone}
             series["gvp_connection_source_verdict"].append(f"gvp_connection_source_verdict{_labels(labels)} 1")
     runs = [(s.pod, s.finished) for s in run.sources if s.finished] if run.merged else [(run.source_pod, run.finished)]
     for pod, when in runs:
         finished = dt.datetime.fromisoformat(when).timestamp()
         series["gvp_run_timestamp_seconds"].append(
-            f"gvp_run_timestamp_seconds{_labels({'cluster': run.cluster, 'source_pod': pod})} "
+            f"gvp_run_timestamp_seconds{_labels({'cluster': run.cluster, 'source_pod': pod, 'run_id': run.run_id})} "
             f"{_num(round(finished, 3))}")
     out: list[str] = []
     for name, lines in series.items():

@@ -1,0 +1,194 @@
+"""What the outputs say must be true: a deselected row says what deselected it (never "not implemented yet"),
+the headline counts against the selection, listing and planning read no secret and write no report, a run
+replaces the previous report set as a whole, and warnings are shown beside the verdict."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from selftests.plugin.conftest import QUIET, Junit, Probed, write_inventory
+from selftests.plugin.test_plugin_optin import module
+
+C01 = module(1, ("sip.options", "options", False))  # egress
+C02 = module(2, ("configserver.hold", "holds", False))  # intra
+C04 = module(4, ("sip.options", "options", False), ("sip.call", "call", True))  # intra
+C19 = module(19, ("rtp.ingress", "media_arrives", True))  # ingress, opt-in only
+
+
+def project(pytester: pytest.Pytester) -> Path:
+    pytester.makepyfile(test_c01_rm_sip=C01, test_c02_rm_configserver=C02, test_c04_rm_mcp=C04,
+                        test_c19_nuance_mcp=C19)
+    t = [{"name": "t", "host": "127.0.0.1", "port": 1}]
+    return write_inventory(pytester.path / "inventory.yaml", {
+        "sip_server": {"targets": t}, "configserver": {"targets": t}, "mcp": {"targets": t}})
+
+
+def run(pytester: pytest.Pytester, inventory: Path, *args: str) -> tuple[pytest.RunResult, dict[str, object], Junit,
+                                                                          str]:
+    reports = pytester.path / "reports"
+    result = pytester.runpytest("--inventory", str(inventory), "--junitxml", str(reports / "junit.xml"), *QUIET, *args)
+    results = json.loads((reports / "results.json").read_text())
+    return result, results, Junit.read(reports / "junit.xml"), (reports / "metrics.prom").read_text()
+
+
+def verdict_of(results: dict[str, object], number: int) -> str:
+    rows = results["connections"]
+    assert isinstance(rows, list)
+    (row,) = [r for r in rows if r["number"] == number]
+    return f"{row['verdict']} ({row['why']})" if row["why"] else str(row["verdict"])
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (("-m", "intra"), {1: "not selected (-m intra)", 19: "not selected (-m intra)"}),
+    (("-k", "options"), {2: "not selected (-k options)", 19: "not selected (-k options)"}),
+    (("--connection", "2"), {1: "not selected (--connection 2)", 4: "not selected (--connection 2)"}),
+    (("test_c02_rm_configserver.py",), {1: "not selected (path)", 4: "not selected (path)", 19: "not selected (path)"}),
+    ((), {19: "not selected (opt-in call test: --gvp-calls)"}),
+])
+def test_a_deselected_row_says_what_deselected_it(pytester: pytest.Pytester, fake_probers: list[Probed],
+                                                  args: tuple[str, ...], expected: dict[int, str]) -> None:
+    result, results, junit, metrics = run(pytester, project(pytester), *args)
+    assert result.ret == 0, result.stdout.str()
+    out = result.stdout.str()
+    for number, text in expected.items():
+        assert verdict_of(results, number) == text  # results.json
+        assert junit.suite[f"connection.{number}.verdict"] == text  # JUnit suite properties
+        assert re.search(rf"^{number}\s+.*\s{re.escape(text)}$", out, re.M), out  # the terminal table
+        reason = text.removeprefix("not selected (")[:-1]
+        assert re.search(rf'gvp_connection_verdict{{connection="{number}",[^}}]*verdict="not selected",'
+                         rf'[^}}]*reason="{re.escape(reason)}"', metrics), metrics
+    report = (pytester.path / "reports" / "report.md").read_text() + (pytester.path / "reports" / "report.html"
+                                                                         ).read_text()
+    for text in expected.values():
+        assert text in report
+    assert "not implemented yet" not in verdict_of(results, 1) + verdict_of(results, 19)
+
+
+def test_the_headline_counts_against_the_selection(pytester: pytest.Pytester, fake_probers: list[Probed]) -> None:
+    inventory = project(pytester)
+    result, results, junit, _ = run(pytester, inventory, "--connection", "2", "--connection", "4")
+    # the project has four modules: the 18 other rows are in the selection, and not implemented
+    line = "2/20 selected connections verified, 18 not implemented yet, 2 not selected"
+    assert line in result.stdout.str()
+    assert results["summary"] == line
+    assert junit.suite["connections.verified"] == "2/20 selected"
+    assert line in (pytester.path / "reports" / "report.md").read_text()
+
+
+def test_workers_below_one_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    for value in ("0", "-1"):
+        result = pytester.runpytest("--gvp-workers", value, *QUIET)
+        assert result.ret == pytest.ExitCode.USAGE_ERROR
+        assert f"--gvp-workers {value}: at least 1" in result.stderr.str()
+
+
+def test_plan_names_the_opt_in(pytester: pytest.Pytester, fake_probers: list[Probed]) -> None:
+    inventory = project(pytester)
+    result = pytester.runpytest("--inventory", str(inventory), "--plan", "--connection", "19", *QUIET)
+    assert "#19 not probed: not selected (opt-in call test: --gvp-calls)" in result.stdout.str()
+
+
+@pytest.mark.parametrize("flag", ["--collect-only", "--plan"])
+def test_listing_and_planning_read_no_secret_and_write_no_report(pytester: pytest.Pytester,
+                                                                  fake_probers: list[Probed], flag: str) -> None:
+    project(pytester)
+    inventory = write_inventory(pytester.path / "secret.yaml", {
+        "configserver": {"targets": [{"name": "t", "host": "127.0.0.1", "port": 1}]},
+        "activemq": {"password": {"env": "GVP_UNSET_PASSWORD"},
+                     "targets": [{"name": "t", "host": "127.0.0.1", "port": 1}]}})
+    pytester.makepyfile(test_c03_rm_rs=module(3, ("activemq.openwire", "openwire", False)))
+    reports = pytester.path / "reports"
+    reports.mkdir()
+    before = {"junit.xml": "<old/>", "report.md": "old", "results.json": "{}", "metrics.prom": "", "report.html": ""}
+    for name, text in before.items():
+        (reports / name).write_text(text)
+    result = pytester.runpytest("--inventory", str(inventory), "--junitxml", str(reports / "junit.xml"), flag, *QUIET)
+    assert result.ret == 0, result.stdout.str() + result.stderr.str()
+    assert "GVP_UNSET_PASSWORD" not in result.stdout.str() + result.stderr.str()
+    assert {p.name: p.read_text() for p in reports.iterdir()} == before
+    assert not fake_probers
+
+
+def test_a_run_replaces_the_previous_set_as_a_whole(pytester: pytest.Pytester, fake_probers: list[Probed]) -> None:
+    """A run without --junitxml writing into a directory that holds an older junit.xml leaves no mixed set."""
+    inventory = project(pytester)
+    reports = pytester.path / "reports"
+    reports.mkdir()
+    (reports / "junit.xml").write_text("<old/>")
+    result = pytester.runpytest("--inventory", str(inventory), "--gvp-reports", str(reports), *QUIET)
+    assert result.ret == 0
+    names = sorted(p.name for p in reports.iterdir())
+    assert names == ["metrics.prom", "report.html", "report.md", "results.json"], names
+    run_id = json.loads((reports / "results.json").read_text())["run_id"]
+    assert run_id and all(run_id in (reports / n).read_text() for n in names)
+    assert f"reports: replaced the previous set in {reports}" in result.stdout.str()
+
+
+@pytest.fixture
+def warning_prober(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every prober passes and records an expiring certificate, as tlscheck does 29 days before expiry."""
+    import gvpconf.probes
+    from gvpconf.probes.context import ProbeContext
+
+    def get(_name: str) -> object:
+        def prober(ctx: ProbeContext) -> None:
+            ctx.evidence.fact("fake.opt_ins", "none")
+            ctx.evidence.fact("tls.days_left", 29)
+            ctx.evidence.fact("tls.expiry_warning", "expires in 29 days (threshold 30)")
+
+        return prober
+
+    monkeypatch.setattr(gvpconf.probes, "get", get)
+
+
+def test_warnings_are_shown_beside_the_verdict(pytester: pytest.Pytester, warning_prober: None) -> None:
+    inventory = project(pytester)
+    result, results, junit, metrics = run(pytester, inventory, "--connection", "2")
+    assert result.ret == 0
+    warning = "tls.expiry_warning: expires in 29 days (threshold 30)"
+    assert re.search(rf"^2 .*\sverified with warnings\s+1/1 cases passed; warning: t: {re.escape(warning)}$",
+                     result.stdout.str(), re.M), result.stdout.str()
+    assert "1/19 selected connections verified (1 with warnings)" in result.stdout.str()
+    rows = results["connections"]
+    assert isinstance(rows, list)
+    (row2,) = [r for r in rows if r["number"] == 2]
+    assert row2["verdict"] == "verified with warnings" and row2["warnings"] == [f"t: {warning}"]
+    assert row2["cases"][0]["warnings"] == [warning]
+    assert junit.suite["connection.2.verdict"] == "verified with warnings"
+    assert re.search(r'gvp_connection_verdict{connection="2",[^}]*verdict="verified with warnings"', metrics)
+    assert re.search(r'probe_warning{connection="2",[^}]*warning="tls.expiry_warning"} 1', metrics), metrics
+    md = (pytester.path / "reports" / "report.md").read_text()
+    assert re.search(rf"\| verified with warnings: t: {re.escape(warning)} \|", md), md
+    html = (pytester.path / "reports" / "report.html").read_text()
+    assert re.search(r'<td class="verdict"><span class="v v-warned">verified with warnings</span>'
+                     r'<div class="warning">t: tls.expiry_warning: expires in 29 days \(threshold 30\)</div>', html)
+
+
+def test_strict_turns_warnings_into_failures(pytester: pytest.Pytester, warning_prober: None) -> None:
+    inventory = project(pytester)
+    result, results, junit, _ = run(pytester, inventory, "--connection", "2", "--gvp-strict")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["*#2 rm -> t (127.0.0.1:1): warning (--gvp-strict): tls.expiry_warning: expires in "
+                                 "29 days (threshold 30)*"])
+    assert junit.suite["connection.2.verdict"] == "FAILED"
+    rows = results["connections"]
+    assert isinstance(rows, list)
+    (row2,) = [r for r in rows if r["number"] == 2]
+    assert row2["cases"][0]["cause"] == "warning"
+
+
+def test_a_lab_run_marks_its_stand_ins_and_its_temporary_inventory(pytester: pytest.Pytester,
+                                                                    fake_probers: list[Probed],
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    inventory = project(pytester)  # under the temporary directory, as the lab's is
+    monkeypatch.setenv("GVP_LAB_STAND_INS", "configserver=a silent TCP stand-in;consul=a Consul stand-in")
+    result, results, _, _ = run(pytester, inventory, "--connection", "2")
+    out = result.stdout.str()
+    assert "stand-in (lab run): #2, #5, #7, #15 GVP Config Server: a silent TCP stand-in" in out
+    assert f"inventory: {inventory} (the lab's temporary file, removed when the lab stops" in out
+    assert results["stand_ins"] == {"configserver": "a silent TCP stand-in", "consul": "a Consul stand-in"}
+    assert "t 127.0.0.1:1 (stand-in)" in (pytester.path / "reports" / "report.md").read_text()
