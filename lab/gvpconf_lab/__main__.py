@@ -116,7 +116,7 @@ def _make_lab(args: argparse.Namespace) -> tuple[Lab, Path, bool]:
     ports = _parse_ports(args.port)
     workdir, temp = _workdir(args)
     try:
-        return Lab(workdir, peers=peers, ports=ports), workdir, temp
+        return Lab(workdir, peers=peers, ports=ports, activemq_stomp=args.activemq_stomp), workdir, temp
     except LabError:
         if temp:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -174,6 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="fixed port for a peer (repeatable); default: free ports")
         p.add_argument("--peers", help=f"comma-separated subset of {','.join(DEFAULT_PEERS)}")
         p.add_argument("--keep", action="store_true", help="keep a temp workdir after stopping")
+        p.add_argument("--activemq-stomp", action="store_true",
+                       help="give the broker a separate stomp:// connector (stock: OpenWire only)")
     return parser
 
 
