@@ -225,10 +225,14 @@ def answering(reply: Answer) -> _TcpImpostor:
     return _TcpImpostor("answering", on_data=on_data)
 
 
-def http_reflector(status: bytes = b"403 Forbidden") -> _TcpImpostor:
+def http_reflector(status: bytes = b"403 Forbidden", seen: list[bytes] | None = None,
+                   fixed: dict[bytes, bytes] | None = None) -> _TcpImpostor:
     """A reflecting peer: every HTTP request is answered ``status`` with the request itself (request line and
     headers, ``Authorization`` and ``X-Consul-Token`` included) as a text/plain body, then closed. What a
-    debugging proxy or a misconfigured echo endpoint does; secrets sent to it come back in the answer."""
+    debugging proxy or a misconfigured echo endpoint does; secrets sent to it come back in the answer.
+    Each request's header section is appended to ``seen``. A request whose request line starts with a key of
+    ``fixed`` is answered ``200 OK`` with its JSON value instead (to lead a client to the request that
+    carries its secret, e.g. Consul's ``GET /v1/status/leader`` before ``/v1/acl/token/self``)."""
     pending: dict[int, bytes] = {}
 
     def on_data(conn: socket.socket, data: bytes) -> Action:
@@ -237,8 +241,13 @@ def http_reflector(status: bytes = b"403 Forbidden") -> _TcpImpostor:
             pending[conn.fileno()] = request
             return "keep"
         body = request.split(b"\r\n\r\n", 1)[0] + b"\r\n"
-        _send(conn, b"HTTP/1.1 " + status + b"\r\nContent-Type: text/plain\r\nContent-Length: "
-              + str(len(body)).encode() + b"\r\nConnection: close\r\n\r\n" + body)
+        if seen is not None:
+            seen.append(body)
+        answer = next((v for k, v in (fixed or {}).items() if request.startswith(k)), None)
+        head, kind = (b"200 OK", b"application/json") if answer is not None else (status, b"text/plain")
+        answer = body if answer is None else answer
+        _send(conn, b"HTTP/1.1 " + head + b"\r\nContent-Type: " + kind + b"\r\nContent-Length: "
+              + str(len(answer)).encode() + b"\r\nConnection: close\r\n\r\n" + answer)
         return "close"
 
     return _TcpImpostor("http-reflector", on_data=on_data)
