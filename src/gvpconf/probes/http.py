@@ -116,7 +116,7 @@ def _client(ctx: ProbeContext, dest: _HttpBase) -> httpx.Client:
     verify: ssl.SSLContext | bool = (
         tlscheck.client_context(dest.tls, ["h2", "http/1.1"] if dest.http2 else ["http/1.1"]) if uses_tls else False)
     timeout = httpx.Timeout(connect=connect, read=read, write=read, pool=connect)
-    return httpx.Client(verify=verify, http2=dest.http2 and dest.scheme == "https", proxy=dest.proxy,
+    return httpx.Client(verify=verify, http2=dest.http2 and dest.scheme == "https", proxy=dest.proxy_url(),
                         trust_env=False, follow_redirects=False, timeout=timeout,
                         headers={"User-Agent": USER_AGENT})
 
