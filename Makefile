@@ -50,7 +50,7 @@ mutants: $(STAMP)
 	$(PY) bench/mutants.py $(foreach m,$(MUTANTS),'$(m)')
 
 # the codec property tests with the long hypothesis profile: many examples, a per-example deadline that turns
-# a slow input into a failure (selftests/wire/wirehelp.py); FUZZ_EXAMPLES per test
+# a slow input into a failure (1 s; selftests/wire/wirehelp.py); FUZZ_EXAMPLES per test
 FUZZ_EXAMPLES ?= 20000
 fuzz: $(STAMP)
 	GVPCONF_FUZZ=long GVPCONF_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest selftests/wire selftests/probes/test_vxml.py \

@@ -1,6 +1,7 @@
 """The kill ratio and the survivors of the last ``mutmut run`` (``make mutants``): figures, never assertions.
 
     python bench/mutants.py [--diff] PATTERN...
+    python bench/mutants.py --pick N PATTERN...   # N mutant names drawn (seeded) from each group, for a sample run
 
 PATTERNs are the mutant-name globs the run was given (``gvpconf.wire.*``); the figures are per group (the wire
 codecs, the probes' checking functions). A mutant counts as killed when a test failed (or timed out, or the
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
+import random
 import subprocess
 import sys
 from collections import Counter
@@ -24,13 +26,14 @@ SURVIVED = {"survived", "no tests", "suspicious", "segfault"}
 
 def group(name: str) -> str:
     module = name.split(".x_")[0].split(".xǁ")[0]
-    return "wire/" if module.startswith("gvpconf.wire.") else module.removeprefix("gvpconf.")
+    return "wire/" if module.startswith("gvpconf.wire") else module.removeprefix("gvpconf.")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("patterns", nargs="+")
     parser.add_argument("--diff", action="store_true", help="print each survivor's diff")
+    parser.add_argument("--pick", type=int, metavar="N", help="print N names per group, drawn with a fixed seed")
     args = parser.parse_args()
     mutmut = str(Path(sys.executable).with_name("mutmut"))
     out = subprocess.run([mutmut, "results", "--all", "true"], capture_output=True, text=True, check=True).stdout
@@ -39,6 +42,14 @@ def main() -> int:
         name, sep, state = line.strip().rpartition(": ")
         if sep and any(fnmatch.fnmatchcase(name, p) for p in args.patterns):
             status[name] = state
+    if args.pick:
+        by_group: dict[str, list[str]] = {}
+        for name in sorted(status):
+            by_group.setdefault(group(name), []).append(name)
+        draw = random.Random(17)
+        for names in by_group.values():
+            print("\n".join(sorted(draw.sample(names, min(args.pick, len(names))))))
+        return 0
     counts: dict[str, Counter[str]] = {}
     for name, state in status.items():
         counts.setdefault(group(name), Counter())[state] += 1
