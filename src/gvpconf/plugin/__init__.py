@@ -21,6 +21,7 @@ its methods are the hooks. Nothing here holds state between runs.
 ``deny``       ``--deny-matrix``: the expected-deny checks
 ``terminal``   the end of the run in the terminal
 ``fixtures``   ``gvp_target`` and ``evidence``
+``scrub``      the one scrubbing point: logs, captured output, reports, terminal, JUnit, report files
 =============  ====================================================================================
 """
 
@@ -29,7 +30,8 @@ from __future__ import annotations
 import pytest
 
 from gvpconf.catalog import CONNECTIONS, ROLES
-from gvpconf.plugin import optin, options
+from gvpconf.plugin import optin, options, scrub
+from gvpconf.plugin.scrub import Scrubber
 from gvpconf.plugin.session import NAME, SESSION, GvpSession
 
 #: fixtures live in their own module, loaded with this one
@@ -60,9 +62,16 @@ def pytest_configure(config: pytest.Config) -> None:
     session = GvpSession.from_config(config)
     config.stash[SESSION] = session
     config.pluginmanager.register(session, NAME)
+    scrubber = Scrubber(config, session.options.reports_dir)
+    scrubber.install()
+    config.pluginmanager.register(scrubber, scrub.NAME)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    scrubber = config.pluginmanager.get_plugin(scrub.NAME)
+    if scrubber is not None:
+        scrubber.finish(config)  # the last writer has written: scrub the files, restore logging
+        config.pluginmanager.unregister(scrubber, scrub.NAME)
     session = config.stash.get(SESSION, None)
     if session is not None:
         config.pluginmanager.unregister(session, NAME)

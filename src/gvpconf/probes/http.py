@@ -57,11 +57,12 @@ class Fetched:
 
 def _proxy_url(dest: _HttpBase) -> str | None:
     """The proxy URL requests go through (the inventory's ``proxy``), None without one."""
+    reveal = getattr(dest, "proxy_url", None)  # the inventory masks userinfo in ``proxy``; this reveals it
+    if callable(reveal):
+        url = reveal()
+        return None if url is None else str(url)
     proxy = getattr(dest, "proxy", None)
-    if proxy is None:
-        return None
-    reveal = getattr(proxy, "reveal", None)  # a proxy URL kept as a secret (userinfo) reveals itself
-    return str(reveal() if callable(reveal) else proxy)
+    return None if proxy is None else str(proxy)
 
 
 def proxy_name(dest: _HttpBase) -> str | None:

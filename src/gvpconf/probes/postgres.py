@@ -51,25 +51,31 @@ def probe_sslrequest(ctx: ProbeContext) -> None:
             raise ProbeFailure(Cause.PROTOCOL, "the peer closed the connection without answering the "
                                "SSLRequest; a PostgreSQL server answers 'S' or 'N'", phase="SSLRequest")
         ev.received(banner.describe(data))
-        try:
-            offered = postgres.parse_ssl_response(data[:1] if data[:1] in (b"S", b"N") else data)
-        except WireError as exc:
-            kind = banner.identify(data)
-            what = f" (it looks like {kind})" if kind else ""
-            raise ProbeFailure(Cause.PROTOCOL, f"not a PostgreSQL answer to SSLRequest{what}: {exc}",
-                               phase="SSLRequest") from exc
-        if len(data) > 1 and offered:
-            # RFC-less but documented: nothing may follow 'S' before the TLS handshake (CVE-2021-23214)
-            raise ProbeFailure(Cause.PROTOCOL, f"{len(data) - 1} unexpected bytes after 'S' (possible "
-                               "injection by a man in the middle)", phase="SSLRequest")
-        ev.fact("postgres.ssl_offered", offered)
         mode = dest.effective_sslmode
         ev.fact("postgres.sslmode", mode)
-        if not offered and mode in _NEEDS_TLS:
-            raise ProbeFailure(Cause.TLS, f"the server answered 'N' (no TLS) but sslmode is {mode}",
-                               phase="SSLRequest")
+        offered = check_ssl_answer(data, mode)
+        ev.fact("postgres.ssl_offered", offered)
         if offered and mode != "disable":
             tlscheck.wrap(ctx, sock, dest.tls, hostname=dest.checks_hostname, starttls=ssl_request).close()
+
+
+def check_ssl_answer(data: bytes, mode: str) -> bool:
+    """Whether the server offers TLS, from its whole first answer to the SSLRequest, checked against ``mode``.
+
+    The one byte ``S`` or ``N``, and nothing after it: bytes after ``S`` were sent before the TLS handshake,
+    unencrypted, and a client that read them as TLS-protected is the CVE-2021-23222 class (a man in the middle
+    injecting a response). ``N`` where ``mode`` needs TLS is a TLS failure.
+    """
+    try:
+        offered = postgres.parse_ssl_response(data)
+    except WireError as exc:
+        kind = banner.identify(data)
+        what = f" (it looks like {kind})" if kind else ""
+        raise ProbeFailure(Cause.PROTOCOL, f"not a PostgreSQL answer to SSLRequest{what}: {exc}",
+                           phase="SSLRequest") from exc
+    if not offered and mode in _NEEDS_TLS:
+        raise ProbeFailure(Cause.TLS, f"the server answered 'N' (no TLS) but sslmode is {mode}", phase="SSLRequest")
+    return offered
 
 
 def ssl_request(sock: socket.socket, timeout: float) -> None:

@@ -319,20 +319,21 @@ def parse_wireformat_info(frame: OpenWireFrame) -> WireFormatInfo:
 class OpenWireDecoder(BufferedDecoder[OpenWireFrame]):
     """Incremental splitter of size-prefixed OpenWire frames: ``feed``, then ``next_message``.
 
-    After a WireError the decoder stays broken and raises the same error again.
+    A frame may be at most ``max_message_size`` bytes after its 4-byte size (``MAX_FRAME_SIZE``, 1 MB,
+    the MaxFrameSize we announce): a larger size is a WireError before any of it is buffered. After a
+    WireError the decoder stays broken and raises the same error again.
     """
 
-    def __init__(self, *, max_frame_size: int = MAX_FRAME_SIZE) -> None:
-        super().__init__()
-        self._max_frame_size = max_frame_size
+    def __init__(self, *, max_message_size: int = MAX_FRAME_SIZE) -> None:
+        super().__init__(max_message_size=max_message_size)
 
     def _next(self) -> OpenWireFrame | None:
         buf = self._buffer
         if len(buf) < 4:
             return None
         size = int.from_bytes(buf[:4], "big", signed=True)
-        if not 1 <= size <= self._max_frame_size:
-            raise WireError(f"OpenWire frame size {size} is outside 1..{self._max_frame_size}; the peer sent "
+        if not 1 <= size <= self.max_message_size:
+            raise WireError(f"OpenWire frame size {size} is outside 1..{self.max_message_size}; the peer sent "
                             f"{describe(bytes(buf))}")
         if len(buf) < 4 + size:
             return None
