@@ -90,6 +90,11 @@ def command_version(argv: Sequence[str], pattern: str = r"(\d+\.\d+[\w.+~-]*)") 
     return m.group(1) if m else "?"
 
 
+def debian_version(package: str) -> str:
+    """The installed version of a Debian package ("?" when it is not installed)."""
+    return command_version(["dpkg-query", "-W", "-f", "${Version}", package], r"(\S+)")
+
+
 def npm_version(package: str) -> str:
     import json
 
@@ -161,7 +166,7 @@ class KamailioPeer(Peer):
                 raise ConnectionError(f"OPTIONS over {transport} answered {head.splitlines()[0]!r}")
 
     def version(self) -> str:
-        return command_version(["kamailio", "-v"], r"kamailio (\S+)")
+        return debian_version("kamailio")
 
     def summary(self) -> str:
         return "Kamailio (Debian's stock kamailio.cfg, listen= added) over UDP and TCP"
@@ -237,7 +242,7 @@ class VlcRtspPeer(_PrivateDirPeer):
             raise ConnectionError(f"RTSP OPTIONS answered {line!r}")
 
     def version(self) -> str:
-        return command_version(["dpkg-query", "-W", "-f", "${Version}", "vlc-bin"], r"(\S+)")
+        return debian_version("vlc-bin")
 
     def summary(self) -> str:
         return f"VLC RTSP server ({self.url}, cvlc as {self.user})"
@@ -296,7 +301,7 @@ class LighttpdPeer(_PrivateDirPeer):
         _tcp_connect(self.host, self.port, timeout)
 
     def version(self) -> str:
-        return command_version(["lighttpd", "-v"], r"lighttpd/(\S+)")
+        return debian_version("lighttpd")
 
     def summary(self) -> str:
         return "lighttpd (Debian's stock lighttpd.conf, port/root/logs changed)"
@@ -353,7 +358,7 @@ class SquidPeer(_PrivateDirPeer):
             return ""
 
     def version(self) -> str:
-        return command_version(["squid", "-v"], r"Version (\S+)")
+        return debian_version("squid")
 
     def summary(self) -> str:
         return f"squid (stock squid.conf; DAS origins {self.allowed_host}:{self.allowed_ports} only)"
@@ -400,7 +405,7 @@ class TinyproxyPeer(_PrivateDirPeer):
         _tcp_connect(self.host, self.port, timeout)
 
     def version(self) -> str:
-        return command_version(["tinyproxy", "-v"], r"tinyproxy (\S+)")
+        return debian_version("tinyproxy")
 
     def summary(self) -> str:
         return f"tinyproxy (stock tinyproxy.conf; only {self.allowed_prefix})"
@@ -478,7 +483,7 @@ class PgbouncerPeer(_PrivateDirPeer):
         _tcp_connect(self.host, self.port, timeout)
 
     def version(self) -> str:
-        return command_version(["pgbouncer", "--version"], r"PgBouncer (\S+)")
+        return debian_version("pgbouncer")
 
     def summary(self) -> str:
         tls = "client TLS offered" if self.client_tls else "client TLS off (stock)"
@@ -512,7 +517,7 @@ class OpensslServerPeer(Peer):
             pass
 
     def version(self) -> str:
-        return command_version(["openssl", "version"], r"OpenSSL (\S+)")
+        return debian_version("openssl")
 
     def summary(self) -> str:
         return "openssl s_server -www" + (" -tls1_2" if self.tls1_2_only else "")
@@ -589,7 +594,7 @@ class ActiveMQConnectorsPeer(ActiveMQPeer):
             _tcp_connect(self.host, port, timeout)
 
     def version(self) -> str:
-        return command_version(["dpkg-query", "-W", "-f", "${Version}", "activemq"], r"(\S+)")
+        return debian_version("activemq")
 
 
 def wait_until(check: Callable[[], bool], timeout: float = 5.0) -> bool:

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import json
 import os
-import time
 
 import pytest
 
 from gvpconf_lab.tlsca import CA, make_ca
 from selftests.interop import matrix
 
-_STARTED = time.monotonic()
+_DURATIONS: list[float] = []
 RESULTS_FILE = matrix.ROOT / "reports" / "interop-results.json"
 
 
@@ -26,10 +25,14 @@ def untrusted_ca(tmp_path_factory: pytest.TempPathFactory) -> CA:
     return make_ca(tmp_path_factory.mktemp("interop-untrusted-ca"), common_name="gvpconf UNTRUSTED CA")
 
 
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    _DURATIONS.append(report.duration)  # setup (the peers' start), call and teardown of every case
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if not matrix.RESULTS:
         return
-    runtime = time.monotonic() - _STARTED
+    runtime = sum(_DURATIONS)
     data = {"runtime_s": round(runtime, 1),
             "versions": {k: list(v) for k, v in matrix.VERSIONS.items()},
             "cells": [{"protocol": c.protocol, "implementation": c.implementation, "scenario": c.scenario,

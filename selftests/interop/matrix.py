@@ -45,10 +45,6 @@ class Cell:
     def id(self) -> str:
         return f"{self.implementation}/{self.scenario}".replace(" ", "-")
 
-    @property
-    def module(self) -> str:
-        return f"test_interop_{self.protocol.lower().replace(' ', '_').split('(')[0].strip('_')}.py"
-
 
 def fail(cause: str) -> str:
     return f"fail: {cause}"

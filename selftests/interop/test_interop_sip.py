@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from gvpconf.inventory import SipDestination
-from gvpconf_lab.interop_peers import KamailioPeer, command_version, running
+from gvpconf_lab.interop_peers import KamailioPeer, debian_version, running
 from gvpconf_lab.ports import free_port
 from gvpconf_lab.sipp import SippPeer
 from selftests.interop import matrix
@@ -30,7 +30,7 @@ def peers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     }
     kamailio = KamailioPeer("kamailio", wd / "kamailio", free_port())
     with running(*made.values(), kamailio):
-        matrix.version("sipp", "sip-tester (Debian)", lambda: command_version(["sipp", "-v"], r"v(\d[\w.-]+)"))
+        matrix.version("sipp", "sip-tester (Debian)", debian_version("sip-tester"))
         matrix.version("Kamailio", "kamailio (Debian)", kamailio.version)
         made[("Kamailio", "tcp")] = made[("Kamailio", "udp")] = kamailio
         yield {f"{k[0]}/{k[1]}": v for k, v in made.items()}
