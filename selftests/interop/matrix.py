@@ -94,7 +94,8 @@ for _impl in ("websockets", "ws (Node.js)"):
 # gRPC (22)
 for _impl in ("grpcio", "@grpc/grpc-js"):
     _add("gRPC", "grpc.tts_list_voices", _impl, ("ListVoices with a service-account key", PASS),
-         ("without credentials: UNAUTHENTICATED", PASS), ("service not served: UNIMPLEMENTED", fail("semantic")))
+         ("without credentials: UNAUTHENTICATED proves the path", PASS),
+         ("key the server does not know", fail("auth")), ("service not served: UNIMPLEMENTED", fail("semantic")))
 # TLS (the checks every TLS probe shares), through http.ors over https
 for _impl in ("Python ssl", "openssl s_server"):
     _add("TLS", "http.ors (https)", _impl, ("trusted certificate", PASS), ("untrusted CA", fail("tls")),
