@@ -56,7 +56,7 @@ def _have(binary: str) -> Callable[[], bool]:
 PACKAGES: dict[str, Callable[[], bool]] = {
     "kamailio": _have("kamailio"),
     "vlc-bin": _have("cvlc"),
-    "vlc-plugin-base": lambda: bool(list(Path("/usr/lib").glob("*/vlc/plugins/stream_out/libstream_out_rtp_plugin.so"))),
+    "vlc-plugin-base": lambda: any(Path("/usr/lib").glob("*/vlc/plugins/stream_out/libstream_out_rtp_plugin.so")),
     "lighttpd": _have("lighttpd"),
     "squid": _have("squid"),
     "tinyproxy": _have("tinyproxy"),
@@ -75,7 +75,7 @@ def install_node_modules() -> int:
     if not node_modules_missing():
         return 0
     verb = "ci" if (NODE_DIR / "package-lock.json").exists() else "install"
-    argv = ["npm", verb, "--no-audit", "--no-fund", "--prefix", str(NODE_DIR)]
+    argv = ["npm", verb, "--no-audit", "--no-fund", "--ignore-scripts", "--prefix", str(NODE_DIR)]
     print("+ " + " ".join(argv), flush=True)
     return subprocess.run(argv, cwd=NODE_DIR, check=False).returncode
 
@@ -161,7 +161,7 @@ class KamailioPeer(Peer):
 
     def probe(self, timeout: float) -> None:
         for transport in ("tcp", "udp"):
-            head = sip_options(self.host, self.port, transport, min(timeout, 0.5))  # type: ignore[arg-type]
+            head = sip_options(self.host, self.port, transport, min(timeout, 0.5))
             if not head.startswith("SIP/2.0 200 "):
                 raise ConnectionError(f"OPTIONS over {transport} answered {head.splitlines()[0]!r}")
 
@@ -452,9 +452,10 @@ class PgbouncerPeer(_PrivateDirPeer):
                   "auth_type": "scram-sha-256", "auth_file": str(userlist)}
         extra = ["server_tls_sslmode = require"]
         if self.client_tls is not None:
-            cert = own(Path(shutil.copyfile(self.client_tls[0], private / "client.crt")), 0o644)
-            key = own(Path(shutil.copyfile(self.client_tls[1], private / "client.key")), 0o600)
-            extra += ["client_tls_sslmode = allow", f"client_tls_cert_file = {cert}", f"client_tls_key_file = {key}"]
+            cert_file = own(Path(shutil.copyfile(self.client_tls[0], private / "client.crt")), 0o644)
+            key_file = own(Path(shutil.copyfile(self.client_tls[1], private / "client.key")), 0o600)
+            extra += ["client_tls_sslmode = allow", f"client_tls_cert_file = {cert_file}",
+                      f"client_tls_key_file = {key_file}"]
         lines: list[str] = []
         for line in PGBOUNCER_INI.read_text().splitlines():
             key = line.split("=", 1)[0].strip()

@@ -36,9 +36,8 @@ def peers(tmp_path_factory: pytest.TempPathFactory, ca: CA, untrusted_ca: CA) ->
     tinyproxy = TinyproxyPeer("tinyproxy", wd / "tinyproxy", free_port(),
                               allowed_prefix=f"http://{nginx.host}:{nginx.port}/")
     with running(nginx, lighttpd, squid, tinyproxy):
-        for name, package, peer in (("nginx", "nginx", nginx), ("lighttpd", "lighttpd", lighttpd),
-                                    ("squid", "squid", squid), ("tinyproxy", "tinyproxy", tinyproxy)):
-            matrix.version(name, f"{package} (Debian)", debian_version(package))
+        for package in ("nginx", "lighttpd", "squid", "tinyproxy"):
+            matrix.version(package, f"{package} (Debian)", debian_version(package))
         yield {"nginx": nginx, "lighttpd": lighttpd, "squid": squid, "tinyproxy": tinyproxy}
 
 

@@ -47,7 +47,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory, ca: CA, untrusted_ca: CA) 
 
 @pytest.mark.parametrize("cell", matrix.cells(PROTOCOL), ids=lambda c: c.id)
 def test_tls_checks(cell: matrix.Cell, servers: dict[str, tuple[str, int]], ca: CA) -> None:
-    host, port = servers[f"{cell.implementation}/{cell.scenario}"]
+    _host, port = servers[f"{cell.implementation}/{cell.scenario}"]
     minimum = "TLSv1.3" if "TLSv1.3" in cell.scenario else "TLSv1.2"
     tls = TlsSettings(ca_file=ca.ca_cert, expected_issuers=[ca.common_name], min_version=minimum)
     r = matrix.run("http.ors", 11, OrsDestination(scheme="https", tls=tls), "localhost", port)
