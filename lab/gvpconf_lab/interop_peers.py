@@ -174,17 +174,17 @@ class KamailioPeer(Peer):
 
 # -- RTSP: VLC --------------------------------------------------------------------------------------------------
 
-def write_tone(path: Path, seconds: float = 2.0, rate: int = 8000) -> None:
-    """A 440 Hz mono 16-bit WAV file."""
+def write_tone(path: Path, seconds: int = 180, rate: int = 8000) -> None:
+    """A 400 Hz mono 16-bit WAV file (one 20-sample period, repeated)."""
     import math
     import struct
 
+    period = b"".join(struct.pack("<h", int(8000 * math.sin(2 * math.pi * i / 20))) for i in range(20))
     with wave.open(str(path), "wb") as w:
         w.setnchannels(1)
         w.setsampwidth(2)
         w.setframerate(rate)
-        w.writeframes(b"".join(struct.pack("<h", int(8000 * math.sin(2 * math.pi * 440 * i / rate)))
-                               for i in range(int(seconds * rate))))
+        w.writeframes(period * (seconds * rate // 20))
 
 
 def rtsp_options_line(host: str, port: int, path: str, timeout: float) -> str:
@@ -200,8 +200,10 @@ def rtsp_options_line(host: str, port: int, path: str, timeout: float) -> str:
 
 
 class VlcRtspPeer(_PrivateDirPeer):
-    """VLC's RTSP server (``cvlc --sout '#...:rtp{sdp=rtsp://...}'``) streaming a looped PCMU tone, run as the
-    ``nobody`` user (VLC refuses to run as root)."""
+    """VLC's RTSP server (``cvlc --sout '#...:rtp{sdp=rtsp://...}'``) streaming a PCMU tone, run as the ``nobody``
+    user (VLC refuses to run as root). The tone lasts 3 minutes: when VLC's input starts over (``--input-repeat``)
+    its RTSP server answers DESCRIBE with 500 for a while (measured with VLC 3.0.24), so a run of the cells must
+    never see a repeat."""
 
     kind: ClassVar[str] = "vlc"
     default_ready_deadline_s: ClassVar[float] = 20.0
@@ -227,8 +229,9 @@ class VlcRtspPeer(_PrivateDirPeer):
         sout = f"#transcode{{acodec=ulaw,channels=1,samplerate=8000}}:rtp{{sdp={self.url}}}"
         group = "nogroup"
         return ["setpriv", f"--reuid={self.user}", f"--regid={group}", "--clear-groups", "--",
-                "cvlc", "-I", "dummy", "--no-dbus", "--no-video", "--input-repeat=-1", str(self.private / "tone.wav"),
-                "--sout", sout]
+                # --sout-keep: one RTSP server for the whole run (without it each repeat of the input restarts it)
+                "cvlc", "-I", "dummy", "--no-dbus", "--no-video", "--sout-keep", "--input-repeat=-1",
+                str(self.private / "tone.wav"), "--sout", sout]
 
     def environment(self) -> Mapping[str, str]:
         return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(self.private)}
@@ -342,7 +345,7 @@ class SquidPeer(_PrivateDirPeer):
         text = text.replace("\nhttp_port 3128", f"\nhttp_port {self.host}:{self.port}", 1)
         text += (f"\n# gvpconf lab: files of this instance\npid_filename {private}/squid.pid\n"
                  f"access_log stdio:{private}/access.log\ncache_log {private}/cache.log\n"
-                 f"coredump_dir {private}\n")
+                 f"coredump_dir {private}\nshutdown_lifetime 0 seconds\n")
         (private / "squid.conf").write_text(text)
 
     def command(self) -> Sequence[str]:

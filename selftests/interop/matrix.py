@@ -69,8 +69,11 @@ _add("ActiveMQ", "activemq.stomp", "ActiveMQ stomp://",
 _add("ActiveMQ", "activemq.openwire", "ActiveMQ auto://", ("OpenWire round trip", PASS))
 _add("ActiveMQ", "activemq.stomp", "ActiveMQ auto://", ("STOMP round trip", PASS))
 # RTSP (14): OPTIONS + DESCRIBE
-for _impl in ("GStreamer rtsp-server", "VLC"):
-    _add("RTSP", "rtsp.describe", _impl, ("OPTIONS and DESCRIBE", PASS), ("unknown path", fail("semantic")))
+# VLC answers DESCRIBE of an unknown path with 404 and no CSeq, which RFC 2326 §12.17 requires in every response:
+# the probe cannot tie that answer to its request, and says so (protocol)
+for _impl, _unknown in (("GStreamer rtsp-server", fail("semantic")), ("VLC", fail("protocol"))):
+    _add("RTSP", "rtsp.describe", _impl, ("OPTIONS and DESCRIBE", PASS), ("unknown path", _unknown))
+    _add("RTSP", "rtsp.setup", _impl, ("SETUP, RTP burst, TEARDOWN (opt-in)", PASS))
 # HTTP (20): VoiceXML fetched and parsed
 for _impl in ("nginx", "lighttpd"):
     _add("HTTP", "http.vxml", _impl, ("VoiceXML application", PASS), ("missing application (404)", fail("semantic")),

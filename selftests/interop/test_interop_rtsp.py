@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from gvpconf.inventory.voice import NuanceDestination
+from gvpconf.inventory.voice import MediaSettings, NuanceDestination
 from gvpconf_lab.interop_peers import VlcRtspPeer, debian_version, running
 from gvpconf_lab.ports import free_port
 from gvpconf_lab.voice import RtspServerPeer
@@ -29,14 +29,22 @@ def urls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, tuple[s
 
 
 @pytest.mark.parametrize("cell", matrix.cells(PROTOCOL), ids=lambda c: c.id)
-def test_rtsp_describe(cell: matrix.Cell, urls: dict[str, tuple[str, int, str]]) -> None:
+def test_rtsp(cell: matrix.Cell, urls: dict[str, tuple[str, int, str]]) -> None:
     host, port, url = urls[cell.implementation]
     if cell.scenario == "unknown path":
         url = url.rsplit("/", 1)[0] + "/no-such-resource"
-    r = matrix.run("rtsp.describe", 14, NuanceDestination(rtsp_urls=[url]), host, port)
-    got = matrix.record(cell, matrix.verdict(r), r.evidence.facts, keep=("rtsp.public", "rtsp.sdp_media"))
+    dest = NuanceDestination(rtsp_urls=[url], media=MediaSettings(packets=10))
+    r = matrix.run(cell.probe, 14, dest, host, port)
+    got = matrix.record(cell, matrix.verdict(r), r.evidence.facts,
+                        keep=("rtsp.public", "rtsp.sdp_media", "rtsp.server_port", "rtp.sent"))
     assert got == cell.expected, r.failure
-    if got == matrix.PASS:
+    if got == matrix.PASS and cell.probe == "rtsp.describe":
         assert r.evidence.facts["rtsp.sdp_media"].startswith("audio RTP/AVP 0"), r.evidence.facts
-    else:
+    elif got == matrix.PASS:
+        assert r.evidence.facts["rtp.sent"] == 10 and r.evidence.facts["rtp.unreachable"] == 0
+        assert r.evidence.facts["rtsp.teardown"] == "200"
+    elif got == matrix.fail("semantic"):
         assert "404" in str(r.failure), r.failure
+    else:  # the 404 came back, without the CSeq that ties it to our DESCRIBE
+        assert ("<-", "RTSP/1.0 404 Not found") in r.evidence.transcript, r.evidence.transcript
+        assert "CSeq" in str(r.failure), r.failure
