@@ -89,7 +89,8 @@ _add("PostgreSQL", "postgres.sslrequest + postgres.login", "PostgreSQL (hostssl)
 _add("PostgreSQL", "postgres.sslrequest + postgres.login", "pgbouncer, client TLS off (stock)",
      ("sslmode disable", PASS), ("sslmode verify-full", fail("tls")))
 _add("PostgreSQL", "postgres.sslrequest + postgres.login", "pgbouncer, client TLS on",
-     ("sslmode verify-full", PASS), ("sslmode require", PASS), ("wrong password", fail("auth")))
+     ("sslmode verify-full", PASS), ("sslmode require", PASS), ("sslmode disable", PASS),
+     ("wrong password", fail("auth")))
 # WebSocket (13)
 for _impl in ("websockets", "ws (Node.js)"):
     _add("WebSocket", "websocket.session", _impl, ("wss, token, subprotocol", PASS), ("wrong token", fail("auth")),
