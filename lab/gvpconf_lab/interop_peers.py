@@ -568,34 +568,26 @@ def tcp_ready(host: str, port: int) -> Callable[[float], None]:
 
 class ActiveMQConnectorsPeer(ActiveMQPeer):
     """ActiveMQ Classic with three connectors, as a deployment could enable them: the stock ``tcp://`` (OpenWire
-    only, the broker's default), ``stomp://`` on its own port and ``auto://`` (OpenWire and STOMP on one port);
-    one user (``simpleAuthenticationPlugin``, no anonymous access). ``port`` is the ``tcp://`` connector."""
+    only, the broker's default), ``stomp://`` on its own port (``ActiveMQPeer``'s ``stomp_port``) and ``auto://``
+    (OpenWire and STOMP on one port); one user (``simpleAuthenticationPlugin``, no anonymous access).
+    ``port`` is the ``tcp://`` connector."""
 
     def __init__(self, name: str, workdir: Path, port: int, *, stomp_port: int, auto_port: int,
                  host: str = LOOPBACK) -> None:
-        super().__init__(name, workdir, port, host)
-        self.stomp_port = stomp_port
+        super().__init__(name, workdir, port, host, stomp_port=stomp_port)
         self.auto_port = auto_port
 
     def prepare(self) -> None:
         super().prepare()
         conf = self.conf_dir / "activemq.xml"
         xml = conf.read_text()
-        start, end = xml.index("<transportConnectors>"), xml.index("</transportConnectors>")
-        connectors = "".join(
-            f'\n      <transportConnector name="{name}" uri="{scheme}://{self.host}:{port}"/>'
-            for name, scheme, port in (("openwire", "tcp", self.port), ("stomp", "stomp", self.stomp_port),
-                                       ("auto", "auto", self.auto_port)))
-        conf.write_text(xml[:start] + "<transportConnectors>" + connectors + "\n    " + xml[end:])
+        end = xml.index("</transportConnectors>")
+        auto = f'  <transportConnector name="auto" uri="auto://{self.host}:{self.auto_port}"/>\n    '
+        conf.write_text(xml[:end] + auto + xml[end:])
 
     def probe(self, timeout: float) -> None:
-        from gvpconf_lab.activemq import stomp_connect
-
-        frame = stomp_connect(self.host, self.stomp_port, self.username, self.password, timeout)
-        if not frame.startswith(b"CONNECTED\n"):
-            raise ConnectionError(f"STOMP CONNECT answered {frame[:200]!r}")
-        for port in (self.port, self.auto_port):
-            _tcp_connect(self.host, port, timeout)
+        super().probe(timeout)
+        _tcp_connect(self.host, self.auto_port, timeout)
 
     def version(self) -> str:
         return debian_version("activemq")

@@ -66,7 +66,8 @@ _add("ActiveMQ", "activemq.openwire", "ActiveMQ tcp://",
      ("OpenWire round trip", PASS), ("OpenWire, wrong password", fail("auth")))
 _add("ActiveMQ", "activemq.stomp", "ActiveMQ stomp://",
      ("STOMP round trip on stomp_port", PASS), ("STOMP, wrong password", fail("auth")))
-_add("ActiveMQ", "activemq.openwire", "ActiveMQ auto://", ("OpenWire round trip", PASS))
+_add("ActiveMQ", "activemq.openwire", "ActiveMQ auto://",
+     ("OpenWire round trip", PASS), ("OpenWire, wrong password", fail("auth")))
 _add("ActiveMQ", "activemq.stomp", "ActiveMQ auto://", ("STOMP round trip", PASS))
 # RTSP (14): OPTIONS + DESCRIBE
 # VLC answers DESCRIBE of an unknown path with 404 and no CSeq, which RFC 2326 §12.17 requires in every response:
