@@ -82,7 +82,7 @@ CASES: list[tuple[str, str, str, dict[str, Any], dict[str, Any], dict[str, Any]]
      {"vxml.parsed": 2, "vxml.version": "2.0, 2.1"}, {"vxml.parsed": 1}),
     ("egress/test_c13_mcp_nexus.py", "websocket.session", "nexus", {"subprotocol": "nexus.v1"},
      {"ws.status": 101, "ws.subprotocol": "nexus.v1", "ws.close_code": 1000}, {"ws.close_code": 1006}),
-    ("egress/test_c14_mcp_nuance.py", "rtsp.setup", "nuance", {},
+    ("egress/test_c14_mcp_nuance.py", "rtsp.setup", "nuance", {"rtsp_urls": ["rtsp://127.0.0.1:9/asr"]},
      {"sip.transaction": "ours", "sip.status": 200, "rtsp.public": "OPTIONS, DESCRIBE, SETUP",
       "rtsp.sdp_media": "audio RTP/AVP 0", "rtp.unreachable": 0}, {"rtp.unreachable": 3}),
     ("egress/test_c17_configserver_postgres.py", "postgres.login", "postgres", {"username": "u"},
