@@ -17,7 +17,7 @@ PROTOCOL = "RTSP"
 
 
 @pytest.fixture(scope="module")
-def urls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, tuple[str, int, str]]]:
+def urls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     wd = tmp_path_factory.mktemp("interop-rtsp")
     gst = RtspServerPeer("gst-rtsp", wd / "gst", free_port(), path="nuance")
     vlc = VlcRtspPeer("vlc-rtsp", wd / "vlc", free_port(), path="nuance")
@@ -25,16 +25,18 @@ def urls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, tuple[s
         matrix.version("GStreamer rtsp-server", "gir1.2-gst-rtsp-server-1.0 (Debian)",
                        debian_version("gir1.2-gst-rtsp-server-1.0"))
         matrix.version("VLC", "vlc-bin + vlc-plugin-base (Debian)", vlc.version())
-        yield {"GStreamer rtsp-server": (gst.host, gst.port, gst.url), "VLC": (vlc.host, vlc.port, vlc.url)}
+        yield {"GStreamer rtsp-server": gst.url, "VLC": vlc.url}
 
 
 @pytest.mark.parametrize("cell", matrix.cells(PROTOCOL), ids=lambda c: c.id)
-def test_rtsp(cell: matrix.Cell, urls: dict[str, tuple[str, int, str]]) -> None:
-    host, port, url = urls[cell.implementation]
+def test_rtsp(cell: matrix.Cell, urls: dict[str, str]) -> None:
+    url = urls[cell.implementation]
     if cell.scenario == "unknown path":
         url = url.rsplit("/", 1)[0] + "/no-such-resource"
-    dest = NuanceDestination(rtsp_urls=[url], media=MediaSettings(packets=10))
-    r = matrix.run(cell.probe, 14, dest, host, port)
+    dest = NuanceDestination(rtsp_urls=[url], media=MediaSettings(packets=10))  # the inventory's defaults otherwise
+    targets = dest.probe_targets(cell.probe, [])  # one case per URL, as the plugin plans it
+    assert isinstance(targets, list) and [t.name for t in targets] == [url]
+    r = matrix.run(cell.probe, 14, dest, targets[0].host, targets[0].port, name=url)
     got = matrix.record(cell, matrix.verdict(r), r.evidence.facts,
                         keep=("rtsp.public", "rtsp.sdp_media", "rtsp.server_port", "rtp.sent"))
     assert got == cell.expected, r.failure
