@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import glob
 import os
 import shutil
 import subprocess
@@ -35,6 +36,11 @@ def missing_packages(components: Sequence[str] = DEFAULT_PEERS) -> list[str]:
         "chromium": lambda: shutil.which("chromium") is not None,  # the HTML report's browser check
         # the benchmark's side-by-side comparison (bench/bench.py)
         "prometheus-blackbox-exporter": lambda: shutil.which("prometheus-blackbox-exporter") is not None,
+        # peers of single selftests: the DAS fetch proxy (squid), PostgreSQL behind a pooler, VLC's RTSP server
+        "squid": lambda: Path("/usr/sbin/squid").exists(),
+        "pgbouncer": lambda: Path("/usr/sbin/pgbouncer").exists(),
+        "vlc-bin": lambda: shutil.which("cvlc") is not None,
+        "vlc-plugin-base": lambda: bool(glob.glob("/usr/lib/*/vlc/plugins/stream_out/libstream_out_rtp_plugin.so")),
     }
     for name in components:
         checks.update(component_class(name).packages)
@@ -117,7 +123,7 @@ def _make_lab(args: argparse.Namespace) -> tuple[Lab, Path, bool]:
     ports = _parse_ports(args.port)
     workdir, temp = _workdir(args)
     try:
-        return Lab(workdir, peers=peers, ports=ports), workdir, temp
+        return Lab(workdir, peers=peers, ports=ports, activemq_stomp=args.activemq_stomp), workdir, temp
     except LabError:
         if temp:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -175,6 +181,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="fixed port for a peer (repeatable); default: free ports")
         p.add_argument("--peers", help=f"comma-separated subset of {','.join(DEFAULT_PEERS)}")
         p.add_argument("--keep", action="store_true", help="keep a temp workdir after stopping")
+        p.add_argument("--activemq-stomp", action="store_true",
+                       help="give the broker a separate stomp:// connector (stock: OpenWire only)")
     return parser
 
 
