@@ -82,8 +82,8 @@ for _impl in ("nginx", "lighttpd"):
 # the DAS fetch proxy (12)
 for _impl in ("squid", "tinyproxy"):
     _add("DAS fetch proxy", "http.vxml", _impl, ("allowed: DAS origin", PASS),
-         ("denied: origin not allowed", fail("protocol")))
-_add("DAS fetch proxy", "http.vxml", "nginx posing as a proxy", ("answers by itself", fail("protocol")))
+         ("denied: origin not allowed", fail("refused")))
+_add("DAS fetch proxy", "http.vxml", "nginx posing as a proxy", ("answers by itself, no Via", fail("protocol")))
 # PostgreSQL (17): directly and through pgbouncer, with TLS modes
 _add("PostgreSQL", "postgres.sslrequest + postgres.login", "PostgreSQL (hostssl)",
      ("sslmode verify-full", PASS), ("sslmode require", PASS), ("sslmode disable", fail("auth")))
