@@ -45,9 +45,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     runnable = [c for c in matrix.CELLS if not c.not_run]
     missing = [c.id for c in runnable if c not in matrix.RESULTS]
     wrong = [c.id for c, m in matrix.RESULTS.items() if m.verdict != c.expected]
-    if missing or wrong or exitstatus != 0:
-        print(f"\ndocs/interop.md NOT rewritten: cells not run {missing}, cells off their verdict {wrong}, "
-              f"exit status {exitstatus}")
+    if missing or wrong:
+        print(f"\ndocs/interop.md NOT rewritten: cells not run {missing}, cells off their verdict {wrong}")
         return
     matrix.DOC.write_text(matrix.render(matrix.RESULTS, matrix.VERSIONS, runtime))
     print(f"\n{matrix.DOC} rewritten from {len(matrix.RESULTS)} cells")
