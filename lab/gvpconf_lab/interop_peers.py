@@ -34,7 +34,6 @@ import socket
 import ssl
 import subprocess
 import tempfile
-import time
 import wave
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -354,12 +353,6 @@ class SquidPeer(_PrivateDirPeer):
     def probe(self, timeout: float) -> None:
         _tcp_connect(self.host, self.port, timeout)
 
-    def access_log(self) -> str:
-        try:
-            return (self.private / "access.log").read_text()
-        except OSError:
-            return ""
-
     def version(self) -> str:
         return debian_version("squid")
 
@@ -591,15 +584,6 @@ class ActiveMQConnectorsPeer(ActiveMQPeer):
 
     def version(self) -> str:
         return debian_version("activemq")
-
-
-def wait_until(check: Callable[[], bool], timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.05)
-    return check()
 
 
 @contextlib.contextmanager
