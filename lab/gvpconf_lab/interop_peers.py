@@ -186,9 +186,11 @@ def write_tone(path: Path, seconds: int = 180, rate: int = 8000) -> None:
         w.writeframes(period * (seconds * rate // 20))
 
 
-def rtsp_options_line(host: str, port: int, path: str, timeout: float) -> str:
+def rtsp_status_line(host: str, port: int, path: str, timeout: float, method: str = "OPTIONS") -> str:
+    """The status line of the answer to one RTSP request (DESCRIBE asks for SDP)."""
+    accept = "Accept: application/sdp\r\n" if method == "DESCRIBE" else ""
     with socket.create_connection((host, port), timeout=timeout) as sock:
-        sock.sendall(f"OPTIONS rtsp://{host}:{port}/{path} RTSP/1.0\r\nCSeq: 1\r\n\r\n".encode())
+        sock.sendall(f"{method} rtsp://{host}:{port}/{path} RTSP/1.0\r\nCSeq: 1\r\n{accept}\r\n".encode())
         data = b""
         while b"\r\n" not in data:
             chunk = sock.recv(4096)
@@ -239,9 +241,10 @@ class VlcRtspPeer(_PrivateDirPeer):
         return self.private
 
     def probe(self, timeout: float) -> None:
-        line = rtsp_options_line(self.host, self.port, self.path, min(timeout, 0.5))
+        # DESCRIBE, not only OPTIONS: ready means the stream, and so its SDP, is there
+        line = rtsp_status_line(self.host, self.port, self.path, min(timeout, 1.0), "DESCRIBE")
         if not line.startswith("RTSP/1.0 200"):
-            raise ConnectionError(f"RTSP OPTIONS answered {line!r}")
+            raise ConnectionError(f"RTSP DESCRIBE answered {line!r}")
 
     def version(self) -> str:
         return debian_version("vlc-bin")
