@@ -12,6 +12,7 @@ from gvpconf_lab.tlsca import CA, make_ca
 from selftests.interop import matrix
 
 _DURATIONS: list[float] = []
+_FAILED: list[str] = []
 RESULTS_FILE = matrix.ROOT / "reports" / "interop-results.json"
 
 
@@ -27,6 +28,8 @@ def untrusted_ca(tmp_path_factory: pytest.TempPathFactory) -> CA:
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     _DURATIONS.append(report.duration)  # setup (the peers' start), call and teardown of every case
+    if report.failed:  # a cell at its verdict whose other assertions failed is no green cell
+        _FAILED.append(report.nodeid)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -45,8 +48,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     runnable = [c for c in matrix.CELLS if not c.not_run]
     missing = [c.id for c in runnable if c not in matrix.RESULTS]
     wrong = [c.id for c, m in matrix.RESULTS.items() if m.verdict != c.expected]
-    if missing or wrong:
-        print(f"\ndocs/interop.md NOT rewritten: cells not run {missing}, cells off their verdict {wrong}")
+    if missing or wrong or _FAILED:
+        print(f"\ndocs/interop.md NOT rewritten: cells not run {missing}, cells off their verdict {wrong}, "
+              f"failed {_FAILED}")
         return
     matrix.DOC.write_text(matrix.render(matrix.RESULTS, matrix.VERSIONS, runtime))
     print(f"\n{matrix.DOC} rewritten from {len(matrix.RESULTS)} cells")
