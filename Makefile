@@ -7,7 +7,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml lab/pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install peers demo test lint typecheck schema clean pods-lab screenshot bench bench-quick constraints mutants fuzz
+.PHONY: install peers demo test lint typecheck schema clean pods-lab screenshot bench bench-quick constraints mutants fuzz interop-doc
 
 install: $(STAMP) peers
 
@@ -71,6 +71,10 @@ typecheck: $(STAMP)
 # refresh docs/report-screenshot.png (the README's picture of the acceptance report, taken by the browser test)
 screenshot: install
 	GVPCONF_UPDATE_SCREENSHOT=1 $(PY) -m pytest selftests/report/test_report_scenario.py -p no:cacheprovider -k browser
+
+# rewrite docs/interop.md from the interop cells (every cell run; written only when all hold their verdict)
+interop-doc: install
+	GVPCONF_UPDATE_INTEROP=1 $(PY) -m pytest selftests/interop -p no:cacheprovider -q
 
 schema: $(STAMP)
 	$(PY) -m gvpconf.inventory --schema > fixtures/inventory.schema.json

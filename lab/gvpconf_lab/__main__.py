@@ -20,7 +20,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-from gvpconf_lab import DEFAULT_PEERS, Lab, LabError, component_class
+from gvpconf_lab import DEFAULT_PEERS, Lab, LabError, component_class, interop_peers
 from gvpconf_lab.base import stop_process
 from gvpconf_lab.lifecycle import run_command
 
@@ -45,6 +45,7 @@ def missing_packages(components: Sequence[str] = DEFAULT_PEERS) -> list[str]:
     }
     for name in components:
         checks.update(component_class(name).packages)
+    checks.update(interop_peers.PACKAGES)  # the interoperability matrix's second implementations (selftests/interop)
     return [pkg for pkg, installed in checks.items() if not installed()]
 
 
@@ -68,6 +69,12 @@ def _no_service_starts() -> Iterator[None]:
 
 
 def cmd_install(_args: argparse.Namespace) -> int:
+    code = _install_debian()
+    # the interop matrix's Node.js peers (ws, @grpc/grpc-js) from npm, into lab/gvpconf_lab/node/node_modules
+    return code or interop_peers.install_node_modules()
+
+
+def _install_debian() -> int:
     missing = missing_packages()
     if not missing:
         print("lab peers already installed")

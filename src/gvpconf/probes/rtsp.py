@@ -68,7 +68,7 @@ class RtspClient:
         self.ctx.evidence.received(f"RTSP/1.0 {resp.status} {resp.reason}")
         if resp.cseq != self.cseq:
             raise ProbeFailure(Cause.PROTOCOL, f"expected CSeq {self.cseq} echoed in the response to {method}, got "
-                               f"{resp.header('CSeq')!r}", phase=during)
+                               f"{resp.header('CSeq')!r} in RTSP/1.0 {resp.status} {resp.reason}", phase=during)
         if resp.status != 200:
             raise ProbeFailure(Cause.SEMANTIC, f"expected RTSP/1.0 200 to {method} {uri}, got {resp.status} "
                                f"{resp.reason}", phase=during)
