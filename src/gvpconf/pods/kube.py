@@ -32,6 +32,7 @@ from typing import Any
 import yaml
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
+from urllib3.exceptions import HTTPError
 
 from gvpconf.pods import secretmap
 from gvpconf.pods.entry import extract_junit, extract_results
@@ -46,6 +47,13 @@ CONTROLLER_LABELS = ("controller-revision-hash", "pod-template-hash", "statefuls
 IMAGE_FAILURES = {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "CreateContainerConfigError",
                   "CreateContainerError"}
 FALLBACK_STATUSES = {403, 404, 405, 415, 422}
+#: (connect, read) seconds of every API request: a silent API server is a timeout, never a hang
+REQUEST_TIMEOUT: tuple[float, float] = (5.0, 30.0)
+
+
+def _t() -> tuple[float, float]:
+    """The ``_request_timeout`` of an API call (read at call time, so a test may shorten it)."""
+    return REQUEST_TIMEOUT
 
 
 @dataclass(frozen=True)
@@ -98,11 +106,11 @@ def discover(api: client.ApiClient, namespace: str,
     node_zones: dict[str, str | None] = {}
     for role, sel in selectors.items():
         ns = sel.namespace or namespace
-        pods = core.list_namespaced_pod(ns, label_selector=sel.label_selector).items
+        pods = core.list_namespaced_pod(ns, label_selector=sel.label_selector, _request_timeout=_t()).items
         zone_of: dict[str, str] = {}
         if sel.service:
             slices = disc.list_namespaced_endpoint_slice(
-                ns, label_selector=f"kubernetes.io/service-name={sel.service}").items
+                ns, label_selector=f"kubernetes.io/service-name={sel.service}", _request_timeout=_t()).items
             for sl in slices:
                 for ep in sl.endpoints or []:
                     ref = ep.target_ref
@@ -127,7 +135,7 @@ def discover(api: client.ApiClient, namespace: str,
 
 def _node_zone(core: client.CoreV1Api, node: str) -> str | None:
     try:
-        meta = core.read_node(node).metadata
+        meta = core.read_node(node, _request_timeout=_t()).metadata
         labels = (meta.labels if meta is not None else None) or {}
     except ApiException:  # no RBAC for nodes (the default manifests do not grant it): zone stays unknown
         return None
@@ -194,12 +202,24 @@ class KubernetesBackend:
         return container
 
     def _target_spec(self, core: client.CoreV1Api, source: SourcePod) -> dict[str, Any]:
-        obj = core.read_namespaced_pod(source.pod, source.location)
+        obj = core.read_namespaced_pod(source.pod, source.location, _request_timeout=_t())
         spec: dict[str, Any] = (self.api.sanitize_for_serialization(obj.spec)  # type: ignore[no-untyped-call]
                                 if obj.spec is not None else {})
         return spec
 
     def run(self, source: SourcePod, suite_args: Sequence[str], timeout: float) -> RunOutcome:
+        started = time.monotonic()
+        try:
+            return self._run(source, suite_args, timeout)
+        except HTTPError as exc:  # the API server stopped answering (REQUEST_TIMEOUT) or the connection broke
+            from gvpconf.pods.__main__ import api_failure
+
+            cause, line = api_failure(exc)
+            outcome = RunOutcome(source, backend=self.name, error=f"API request failed: {line}", cause=cause)
+            outcome.duration = time.monotonic() - started
+            return outcome
+
+    def _run(self, source: SourcePod, suite_args: Sequence[str], timeout: float) -> RunOutcome:
         started = time.monotonic()
         deadline = started + timeout
         name = f"gvpconf-{secrets.token_hex(3)}"
@@ -217,7 +237,7 @@ class KubernetesBackend:
         try:
             core.patch_namespaced_pod_ephemeralcontainers(
                 source.pod, source.location, {"spec": {"ephemeralContainers": [container]}},
-                _content_type="application/strategic-merge-patch+json")
+                _content_type="application/strategic-merge-patch+json", _request_timeout=_t())
         except ApiException as exc:
             if self.allow_job and exc.status in FALLBACK_STATUSES:
                 outcome = self._run_job(source, container, deadline, mapping)
@@ -242,7 +262,7 @@ class KubernetesBackend:
     def _wait_ephemeral(self, core: client.CoreV1Api, source: SourcePod, name: str, deadline: float,
                         outcome: RunOutcome) -> None:
         while True:
-            pod = core.read_namespaced_pod(source.pod, source.location)
+            pod = core.read_namespaced_pod(source.pod, source.location, _request_timeout=_t())
             statuses = (pod.status.ephemeral_container_statuses or []) if pod.status is not None else []
             mine = next((s for s in statuses if s.name == name), None)
             state = mine.state if mine is not None else None
@@ -264,7 +284,8 @@ class KubernetesBackend:
                                  "cannot be removed; it ends on its own run timeout)")
                 outcome.cause = "interrupted"
                 return
-        outcome.log = core.read_namespaced_pod_log(source.pod, source.location, container=name)
+        outcome.log = core.read_namespaced_pod_log(source.pod, source.location, container=name,
+                                                     _request_timeout=_t())
         self._take_report(outcome)
 
     def _take_report(self, outcome: RunOutcome) -> None:
@@ -316,7 +337,7 @@ class KubernetesBackend:
         try:
             job = client.V1Job.from_dict(body)
             assert job is not None
-            batch.create_namespaced_job(source.location, job)
+            batch.create_namespaced_job(source.location, job, _request_timeout=_t())
         except ApiException as exc:
             outcome.error = f"cannot attach to {source.pod} (ephemeral container refused) nor create a Job: " \
                             f"{exc.status} {exc.reason}"
@@ -324,7 +345,8 @@ class KubernetesBackend:
             return outcome
         try:
             while True:
-                pods = core.list_namespaced_pod(source.location, label_selector=f"{RUN_LABEL}={name}").items
+                pods = core.list_namespaced_pod(source.location, label_selector=f"{RUN_LABEL}={name}",
+                                            _request_timeout=_t()).items
                 pod = pods[0] if pods else None
                 phase = pod.status.phase if pod is not None and pod.status is not None else None
                 if pod is not None and phase in ("Succeeded", "Failed"):
@@ -339,7 +361,7 @@ class KubernetesBackend:
             for st in (pod.status.container_statuses or []) if pod.status is not None else []:
                 if st.state is not None and st.state.terminated is not None:
                     outcome.exit_code = st.state.terminated.exit_code
-            outcome.log = core.read_namespaced_pod_log(pod.metadata.name, source.location)
+            outcome.log = core.read_namespaced_pod_log(pod.metadata.name, source.location, _request_timeout=_t())
             self._take_report(outcome)
             return outcome
         except ApiException as exc:
@@ -347,7 +369,11 @@ class KubernetesBackend:
             return outcome
         finally:
             try:
-                batch.delete_namespaced_job(name, source.location, propagation_policy="Background")
+                batch.delete_namespaced_job(name, source.location, propagation_policy="Background",
+                                            _request_timeout=_t())
             except ApiException as exc:
-                self.left_behind.append(f"Job {source.location}/{name}: delete refused ({exc.status} {exc.reason}); "
-                                        "ttlSecondsAfterFinished (600 s) removes it")
+                self.left_behind.append(f"Job {source.location}/{name} (run from {source.pod}): delete refused "
+                                        f"({exc.status} {exc.reason}); ttlSecondsAfterFinished (600 s) removes it")
+            except HTTPError as exc:
+                self.left_behind.append(f"Job {source.location}/{name} (run from {source.pod}): delete failed "
+                                        f"({type(exc).__name__}); ttlSecondsAfterFinished (600 s) removes it")
