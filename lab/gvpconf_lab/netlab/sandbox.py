@@ -228,6 +228,15 @@ class PodSandbox:
                 raise SandboxError("CreateContainerConfigError", f"volumeMounts: volume {m['name']!r} is not a "
                                    f"volume of pod {pod.get('metadata', {}).get('name')}")
             src, forced_ro = self.volume_dir(pod, volumes[m["name"]])
+            if m.get("subPath"):  # one file or directory of the volume at mountPath, as the kubelet does
+                sub = Path(m["subPath"])
+                if sub.is_absolute() or ".." in sub.parts:
+                    raise SandboxError("CreateContainerConfigError", f"volumeMounts: subPath {m['subPath']!r} "
+                                       "must be a relative path without '..'")
+                src = src / sub
+                if not src.exists():
+                    raise SandboxError("CreateContainerConfigError", f"volumeMounts: subPath {m['subPath']!r} "
+                                       f"is not in volume {m['name']!r}")
             out.append((src, m["mountPath"], forced_ro or bool(m.get("readOnly"))))
         return out
 
@@ -261,8 +270,8 @@ class PodSandbox:
         bounding = "-all" + "".join(f",+{c.lower()}" for c in caps)
         argv += ["--", "setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups", "--inh-caps=-all",
                  f"--bounding-set={bounding}"]
-        if uid != 0 and caps:
-            argv.append("--ambient-caps=" + ",".join(f"+{c.lower()}" for c in caps if c in container_added(container)))
+        # no ambient capabilities: as in Kubernetes, added capabilities only widen the bounding set; a
+        # non-root process gets none of them unless its file has them (or it is root)
         if csc.get("allowPrivilegeEscalation") is False:
             argv.append("--no-new-privs")
         command = list(container.get("command") or self.image.entrypoint)

@@ -35,7 +35,7 @@ from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
 from gvpconf.pods import secretmap
-from gvpconf.pods.entry import extract_junit, extract_results
+from gvpconf.pods.entry import GRACE, extract_junit, extract_results
 from gvpconf.pods.model import RunOutcome, SourcePod
 
 ZONE_LABEL = "topology.kubernetes.io/zone"
@@ -226,13 +226,15 @@ class KubernetesBackend:
         outcome = RunOutcome(source, backend="ephemeral-container")
         core = client.CoreV1Api(self.api)
         try:
-            mapping = self.secret_mapping(source, self._target_spec(core, source))
+            target_spec = self._target_spec(core, source)
+            mapping = self.secret_mapping(source, target_spec)
         except ApiException as exc:
             outcome.error = f"cannot read pod {source.pod}: {exc.status} {exc.reason}"
             outcome.cause = "attach"
             outcome.duration = time.monotonic() - started
             return outcome
         notes = [f"secret not mapped: {line}" for line in mapping.unmapped]
+        ephemeral_notes = [f"secret not mapped: {line}" for line in mapping.ephemeral_problems]
         container = self._container(source, suite_args, timeout, name, mapping)
         try:
             core.patch_namespaced_pod_ephemeralcontainers(
@@ -240,15 +242,17 @@ class KubernetesBackend:
                 _content_type="application/strategic-merge-patch+json", _request_timeout=_t())
         except ApiException as exc:
             if self.allow_job and exc.status in FALLBACK_STATUSES:
-                outcome = self._run_job(source, container, deadline, mapping)
+                outcome = self._run_job(source, container, deadline, mapping,
+                                        target_spec.get("securityContext") or {})
                 outcome.notes.insert(0, f"ephemeral container refused ({exc.status} {exc.reason}): ran as a Job")
                 outcome.notes += notes + [f"secret not mapped: {line}" for line in mapping.job_problems()]
+                outcome.notes += [f"not copied into the Job: {line}" for line in mapping.job_token_problems()]
             else:
                 outcome.error = f"cannot attach an ephemeral container to {source.pod}: {exc.status} {exc.reason}"
                 outcome.cause = "attach"
             outcome.duration = time.monotonic() - started
             return outcome
-        outcome.notes += notes
+        outcome.notes += notes + ephemeral_notes
         # an ephemeral container cannot be removed from its pod: it stays in the spec, terminated
         self.left_behind.append(f"ephemeral container {name} in pod {source.location}/{source.pod} (cannot be "
                                 "removed; it is terminated once the run ends, and goes with the pod)")
@@ -261,6 +265,7 @@ class KubernetesBackend:
 
     def _wait_ephemeral(self, core: client.CoreV1Api, source: SourcePod, name: str, deadline: float,
                         outcome: RunOutcome) -> None:
+        running = False
         while True:
             pod = core.read_namespaced_pod(source.pod, source.location, _request_timeout=_t())
             statuses = (pod.status.ephemeral_container_statuses or []) if pod.status is not None else []
@@ -269,12 +274,14 @@ class KubernetesBackend:
             if state is not None and state.terminated is not None:
                 outcome.exit_code = state.terminated.exit_code
                 break
+            running = running or (state is not None and state.running is not None)
             if state is not None and state.waiting is not None and state.waiting.reason in IMAGE_FAILURES:
                 outcome.error = f"ephemeral container {name} cannot start: {state.waiting.reason}: " \
                                 f"{state.waiting.message or ''}".rstrip(": ")
                 outcome.cause = "attach"
                 return
-            if time.monotonic() >= deadline:
+            # once running, the entrypoint's own timeout and grace may end it just after the deadline
+            if time.monotonic() >= deadline + ((GRACE + self.poll_s) if running else 0):
                 outcome.error = (f"ephemeral container {name} in {source.pod} did not finish in time (it cannot "
                                  "be removed; it ends on its own run timeout)")
                 outcome.cause = "timeout"
@@ -296,7 +303,14 @@ class KubernetesBackend:
             outcome.cause = "no-report"
 
     def job_manifest(self, source: SourcePod, container: Mapping[str, Any], timeout: float,
-                     mapping: secretmap.SecretMapping | None = None) -> dict[str, Any]:
+                     mapping: secretmap.SecretMapping | None = None,
+                     pod_security: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The Job of a run where ephemeral containers are refused. Its pod copies the target pod's
+        ``fsGroup``/``supplementalGroups`` (a Secret volume with a restrictive ``defaultMode`` is readable
+        through them) and the Secret volumes the mounts need, never a projected volume with a
+        ``serviceAccountToken`` (the pod's token is not the probe's). ``activeDeadlineSeconds`` is the run's
+        own timeout plus half the entrypoint's grace: the entrypoint stops pytest itself first, and the
+        runner waits a full grace and a poll more, so an interrupted run's reports are read before deletion."""
         labels = {k: v for k, v in source.labels if not any(k == c or (c.endswith("/") and k.startswith(c))
                                                              for c in CONTROLLER_LABELS)}
         name = str(container["name"])
@@ -307,9 +321,14 @@ class KubernetesBackend:
             "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
             "containers": [dict(container)],
         }
+        for key in ("fsGroup", "supplementalGroups"):
+            if (pod_security or {}).get(key) is not None:
+                spec["securityContext"][key] = pod_security[key]  # type: ignore[index]
         if mapping is not None:
+            container = {**container, "volumeMounts": [*(container.get("volumeMounts") or []),
+                                                       *(dict(m) for m in mapping.job_mounts)]}
             volumes = [dict(v) for v in mapping.volumes if next((k for k in v if k != "name"), "")
-                       in secretmap.COPYABLE_VOLUMES]
+                       in secretmap.COPYABLE_VOLUMES and not secretmap.has_token(v)]
             if volumes:
                 spec["volumes"] = volumes
                 names = {v["name"] for v in volumes}
@@ -324,15 +343,17 @@ class KubernetesBackend:
             spec["serviceAccountName"] = self.job_service_account
         return {"apiVersion": "batch/v1", "kind": "Job",
                 "metadata": {"name": name, "labels": {RUN_LABEL: name, "app.kubernetes.io/name": "gvpconf"}},
-                "spec": {"backoffLimit": 0, "activeDeadlineSeconds": max(1, int(timeout)),
+                "spec": {"backoffLimit": 0, "activeDeadlineSeconds": max(1, int(timeout + GRACE / 2)),
                          "ttlSecondsAfterFinished": 600,
                          "template": {"metadata": {"labels": labels}, "spec": spec}}}
 
     def _run_job(self, source: SourcePod, container: Mapping[str, Any], deadline: float,
-                 mapping: secretmap.SecretMapping | None = None) -> RunOutcome:
+                 mapping: secretmap.SecretMapping | None = None,
+                 pod_security: Mapping[str, Any] | None = None) -> RunOutcome:
         outcome = RunOutcome(source, backend="job")
         core, batch = client.CoreV1Api(self.api), client.BatchV1Api(self.api)
-        body = self.job_manifest(source, container, deadline - time.monotonic(), mapping)
+        body = self.job_manifest(source, container, deadline - time.monotonic(), mapping, pod_security)
+        running = False
         name = body["metadata"]["name"]
         try:
             job = client.V1Job.from_dict(body)
@@ -351,7 +372,9 @@ class KubernetesBackend:
                 phase = pod.status.phase if pod is not None and pod.status is not None else None
                 if pod is not None and phase in ("Succeeded", "Failed"):
                     break
-                if time.monotonic() >= deadline:
+                running = running or phase == "Running"
+                # once running, the entrypoint's own timeout and grace may end it just after the deadline
+                if time.monotonic() >= deadline + ((GRACE + self.poll_s) if running else 0):
                     outcome.error, outcome.cause = f"Job {name} did not finish in time (phase {phase})", "timeout"
                     return outcome
                 if self.stop.wait(self.poll_s):
