@@ -56,6 +56,7 @@ def test_sigterm_to_the_entrypoint_prints_the_reports_with_interrupted_cases(tmp
                 proc.wait()
     assert proc.returncode == 2 and took < 20, (proc.returncode, took, log[-2000:])
     assert f"{how.split('-')[0]} received: interrupting the run" in log
+    assert "inventory: /proc/self/fd" not in log and "inventory: $GVP_INVENTORY_YAML (inline)" in log
     junit = extract_junit(log)
     assert junit is not None and extract_results(log) is not None, log[-2000:]
     states = {}

@@ -23,7 +23,9 @@ def write(tr: pytest.TerminalReporter, gvp: GvpSession) -> None:
         for line in verdicts.table(run.connections):
             tr.write_line(line)
         if gvp.options.inventory_path:
-            tr.write_line(f"inventory: {Path(gvp.options.inventory_path)}")
+            from gvpconf.plugin.results import inventory_name
+
+            tr.write_line(f"inventory: {inventory_name(Path(gvp.options.inventory_path))}")
         if not gvp.rows.selected:
             source = gvp.options.source
             why = f"no implemented connection starts at --source {source}" if source else "every case was deselected"

@@ -126,7 +126,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         api, pods = found
         inventory = kube.with_discovered_targets(inventory, pods)
         backend = kube.KubernetesBackend(api, args.image, yaml.safe_dump(inventory, sort_keys=False),
-                                         allow_job=not args.no_job_fallback, inline_files=options.files)
+                                         allow_job=not args.no_job_fallback, inline_files=options.files,
+                                         inventory_name=f"{args.inventory} (sent by the runner)")
         plan = runner.pick_per_zone(pods, list(selectors))
         missing_roles = [r for r in selectors if not any(p.role == r for p in pods)]
 

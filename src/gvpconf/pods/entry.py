@@ -130,6 +130,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     cmd += args
     env = {k: v for k, v in os.environ.items() if k not in {e for e, _o in INLINE_FILES}}
     env[RESULTS_FD_ENV] = str(results_fd)
+    # the reports name the inventory by what it is, not by its in-memory file (/proc/self/fd/N)
+    env.setdefault("GVP_INVENTORY_NAME", "$GVP_INVENTORY_YAML (inline)")
     code = run_bounded(cmd, env, fds, timeout)
     junit = read_memfile(junit_fd)
     if junit:

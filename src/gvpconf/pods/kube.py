@@ -171,6 +171,8 @@ class KubernetesBackend:
     image_pull_policy: str = "IfNotPresent"
     #: files handed to every run inline (``GVP_WAIVERS_YAML``, ``GVP_BASELINE_JSON``: gvpconf.pods.entry)
     inline_files: dict[str, str] = field(default_factory=dict)
+    #: how the pods' reports name the inventory (``GVP_INVENTORY_NAME``: they get it inline, as a memfd)
+    inventory_name: str = ""
     #: what each run left in the cluster that the runner could not remove (ephemeral containers cannot be)
     left_behind: list[str] = field(default_factory=list)
     #: set by the runner on SIGINT/SIGTERM: every wait ends, Jobs are deleted, the runs are "interrupted"
@@ -185,6 +187,7 @@ class KubernetesBackend:
         env = {"GVP_SOURCE_ROLE": source.role, "GVP_POD_NAME": source.pod, "GVP_POD_ZONE": source.zone,
                "GVP_SOURCE_POD": source.pod, "GVP_SOURCE_ZONE": source.zone,
                "GVP_RUN_TIMEOUT": str(int(max(1, timeout - 10))), "GVP_INVENTORY_YAML": self.inventory_yaml,
+               **({"GVP_INVENTORY_NAME": self.inventory_name} if self.inventory_name else {}),
                **self.inline_files}
         container: dict[str, Any] = {
             "name": name, "image": self.image, "imagePullPolicy": self.image_pull_policy,
