@@ -67,6 +67,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(scrubber, scrub.NAME)
 
 
+@pytest.hookimpl(trylast=True)
 def pytest_unconfigure(config: pytest.Config) -> None:
     scrubber = config.pluginmanager.get_plugin(scrub.NAME)
     if scrubber is not None:
@@ -76,3 +77,29 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     if session is not None:
         config.pluginmanager.unregister(session, NAME)
         del config.stash[SESSION]
+        if session.interrupted:
+            _end_interrupted_run()
+
+
+def _end_interrupted_run() -> None:
+    """An interrupted run whose probes are still running (a client library's own sockets, a DNS lookup: the
+    interrupt cannot shut those down) ends now, its reports written and flushed: at exit Python joins the
+    probe pool's threads, which would keep the process alive until each probe's own timeout."""
+    import os
+    import sys
+    import threading
+
+    main = threading.main_thread()
+    if threading.current_thread() is not main:  # pragma: no cover - pytest runs hooks in the main thread
+        return
+    lingering = [t for t in threading.enumerate() if t is not main and not t.daemon and t.is_alive()
+                 and t.name.startswith("gvpconf-")]
+    if not lingering:
+        return
+    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+        try:
+            if stream is not None:
+                stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(int(pytest.ExitCode.INTERRUPTED))

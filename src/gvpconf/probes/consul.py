@@ -349,7 +349,7 @@ def _checks(entry: Mapping[str, Any]) -> list[dict[str, Any]]:
 def _local_address(host: str, port: int, deadline: Deadline) -> str:
     """The address this pod uses to reach Consul (a UDP socket's source address; nothing is sent)."""
     family, sockaddr = net.resolve(host, port, deadline, socket.SOCK_DGRAM)[0]
-    with socket.socket(family, socket.SOCK_DGRAM) as sock:
+    with net.udp_socket(family) as sock:
         try:
             sock.connect(sockaddr)
         except OSError as exc:

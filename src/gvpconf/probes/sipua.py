@@ -43,7 +43,7 @@ class Channel:
             self.sock = net.connect_tcp(host, port, dl)
         else:
             family, addr = net.resolve(host, port, dl, socket.SOCK_DGRAM)[0]
-            self.sock = socket.socket(family, socket.SOCK_DGRAM)
+            self.sock = net.udp_socket(family)
             try:
                 net.call(lambda: self.sock.connect(addr), during="UDP connect", timeout=0)
             except BaseException:
