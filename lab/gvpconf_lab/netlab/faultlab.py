@@ -1,0 +1,367 @@
+"""The namespace lab with the levers the fault catalog pulls (``gvpconf_lab.netlab.faults``).
+
+``FaultLab`` is ``NetLab`` plus:
+
+* a resolver: dnsmasq (a real DNS server, Debian's ``dnsmasq-base``) in a node of its own (``dns``),
+  authoritative for ``gvp.lab`` (``--local``: a name it does not hold is NXDOMAIN), its records in a hosts
+  file it re-reads on SIGHUP. Every namespace gets ``/etc/netns/<ns>/resolv.conf`` pointing at it (``ip
+  netns exec`` mounts it over ``/etc/resolv.conf``; the files are removed at teardown). The SIP Server
+  (connection 1) is named ``sip-server.gvp.lab`` in the inventory, so its probes resolve it;
+* PostgreSQL's TLS minimum in the inventory is TLSv1.3 (what a hardened deployment asks): a server capped
+  at TLSv1.2 is then a fault the suite must name;
+* levers: a rule in a pod's egress chain or in a node's INPUT chain (each returns its undo), signals to a
+  peer's process, the resolver's records and state.
+
+Every lever returns a callable that undoes it; the catalog calls it before the next fault.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+from gvpconf_lab.base import LabError, Peer, stop_process
+from gvpconf_lab.netlab import netns, policy
+from gvpconf_lab.netlab.lab import SUBNET, NetLab, Node
+from gvpconf_lab.netlab.peers import NetnsActiveMQ, NetnsPeer, NetnsPostgres
+from gvpconf_lab.tlsca import CA, make_ca
+
+Undo = Callable[[], None]
+DOMAIN = "gvp.lab"
+SIP_SERVER_NAME = f"sip-server.{DOMAIN}"
+RESOLV_OPTIONS = "options timeout:1 attempts:2\n"
+
+
+def dns_query(name: str, qtype: int = 1, ident: int = 0x4756) -> bytes:
+    """A DNS query (RFC 1035 §4.1) for ``name``, recursion desired."""
+    labels = b"".join(bytes([len(p)]) + p.encode("ascii") for p in name.rstrip(".").split("."))
+    return struct.pack("!HHHHHH", ident, 0x0100, 1, 0, 0, 0) + labels + b"\x00" + struct.pack("!HH", qtype, 1)
+
+
+def dns_rcode(answer: bytes, ident: int = 0x4756) -> tuple[int, int]:
+    """(RCODE, ANCOUNT) of a DNS answer to ``dns_query``; ValueError when it is not one."""
+    if len(answer) < 12:
+        raise ValueError(f"a {len(answer)}-byte answer is no DNS message")
+    got, flags, _qd, ancount = struct.unpack("!HHHH", answer[:8])
+    if got != ident or not flags & 0x8000:
+        raise ValueError("not an answer to our query")
+    return flags & 0x000F, ancount
+
+
+class _DnsmasqServer(Peer):
+    """dnsmasq as the cluster's resolver: authoritative for ``gvp.lab``, records from ``hosts``, no upstream."""
+
+    kind: ClassVar[str] = "dnsmasq"
+
+    def __init__(self, name: str, workdir: Path, port: int, host: str, records: dict[str, str],
+                 upstream: str | None = None) -> None:
+        super().__init__(name, workdir, port, host)
+        self.records = dict(records)
+        self.hosts_file = self.workdir / "hosts"
+        #: ``addr#port``: forward the zone there instead of answering it (the SERVFAIL fault's broken upstream)
+        self.upstream = upstream
+
+    def write_records(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.hosts_file.write_text("".join(f"{addr} {name}\n" for name, addr in self.records.items()))
+        self.hosts_file.chmod(0o644)
+
+    def prepare(self) -> None:
+        self.write_records()
+        os.chmod(self.workdir, 0o755)  # dnsmasq drops to nobody and re-reads the hosts file on SIGHUP
+
+    def command(self) -> Sequence[str]:
+        zone = f"--server=/{DOMAIN}/{self.upstream}" if self.upstream else f"--local=/{DOMAIN}/"
+        return [shutil.which("dnsmasq") or "/usr/sbin/dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null",
+                "--no-resolv", "--no-hosts", f"--addn-hosts={self.hosts_file}", zone, "--domain-needed",
+                f"--listen-address={self.host}", "--bind-interfaces", f"--port={self.port}",
+                "--pid-file=", "--log-facility=-", "--cache-size=0"]
+
+    def port_kind(self) -> str:
+        return "udp"
+
+    def query(self, name: str, timeout: float) -> tuple[int, int]:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.settimeout(timeout)
+            sock.sendto(dns_query(name), (self.host, self.port))
+            return dns_rcode(sock.recv(512))
+
+    def probe(self, timeout: float) -> None:
+        rcode, count = self.query(next(iter(self.records), f"probe.{DOMAIN}"), timeout)
+        if self.upstream and rcode == 2:
+            return  # SERVFAIL is what this resolver is for
+        if rcode != 0 or count < 1:
+            raise ConnectionError(f"dnsmasq answered rcode {rcode} with {count} records")
+
+    def reload(self) -> None:
+        """Write the records and make dnsmasq re-read them (SIGHUP)."""
+        self.write_records()
+        if self.pid is not None:
+            os.kill(self.pid, signal.SIGHUP)
+
+    def summary(self) -> str:
+        return f"dnsmasq (resolver, authoritative for {DOMAIN})"
+
+
+class DnsmasqPeer(NetnsPeer, _DnsmasqServer):
+    """The resolver in its node's namespace."""
+
+
+class NetnsActiveMQWithoutConnector(NetnsActiveMQ):
+    """The broker with its ``transportConnectors`` emptied: the JVM runs, nothing listens on 61616."""
+
+    def prepare(self) -> None:
+        super().prepare()
+        conf = self.conf_dir / "activemq.xml"
+        xml = conf.read_text()
+        start, end = xml.index("<transportConnectors>"), xml.index("</transportConnectors>")
+        conf.write_text(xml[:start] + "<transportConnectors/>" + xml[end + len("</transportConnectors>"):])
+
+    def probe(self, timeout: float) -> None:
+        if "started" not in self.log_path.read_text(errors="replace").rsplit("Apache ActiveMQ", 1)[-1]:
+            raise ConnectionError("the broker has not said it started")
+
+    def owns_port(self) -> bool:
+        return True  # it holds no port: that is the fault
+
+
+def serve_servfail(host: str, port: int) -> None:
+    """A broken authoritative server: every query is answered SERVFAIL (RFC 1035 RCODE 2)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind((host, port))
+        while True:
+            query, peer = sock.recvfrom(512)
+            if len(query) >= 12:
+                sock.sendto(query[:2] + bytes([0x80 | (query[2] & 0x79), 0x82]) + query[4:6] + bytes(6) + query[12:],
+                            peer)
+
+
+class FaultLab(NetLab):
+    """NetLab with a resolver and named targets, and the levers the fault catalog pulls."""
+
+    label: ClassVar[str] = "netns fault lab"
+
+    def __init__(self, workdir: Path, **kwargs: Any) -> None:
+        super().__init__(workdir, **kwargs)
+        hosts = list(SUBNET.hosts())
+        dns = Node("dns", None, "external", str(hosts[9 + len(self.nodes)]), len(self.nodes))
+        self.nodes.append(dns)
+        self.by_name[dns.name] = dns
+        self.segment = netns.Segment(self.switch, str(SUBNET), {self.ns(n.name): n.address for n in self.nodes})
+        self._resolv_dirs: list[Path] = []
+        self._rotated: CA | None = None
+
+    # -- wiring: the resolver for every namespace ------------------------------------------------------
+    def prepare(self) -> None:
+        super().prepare()
+        resolver = self.by_name["dns"].address
+        for node in self.nodes:
+            d = Path("/etc/netns") / self.ns(node.name)
+            d.mkdir(parents=True, exist_ok=True)
+            (d / "resolv.conf").write_text(f"# gvpconf fault lab\nnameserver {resolver}\n{RESOLV_OPTIONS}")
+            self._resolv_dirs.append(d)
+
+    def teardown(self) -> list[str]:
+        errors = super().teardown()
+        for d in self._resolv_dirs:
+            shutil.rmtree(d, ignore_errors=True)
+        self._resolv_dirs.clear()
+        return errors
+
+    def make_peers(self) -> list[Peer]:
+        made = super().make_peers()
+        node = self.by_name["dns"]
+        sip = self.by_name["sip-server"]
+        self.resolver = DnsmasqPeer("dns", self.workdir / "peers" / "dns", 53, node.address,
+                                {SIP_SERVER_NAME: sip.address})
+        self.resolver.netns = self.ns("dns")
+        made.append(self.resolver)
+        return made
+
+    def apply_policies(self) -> None:
+        """The generated chains, plus what every cluster's policies allow: DNS to the cluster resolver."""
+        super().apply_policies()
+        resolver = self.by_name["dns"].address
+        for node in self.pods():
+            for proto in ("udp", "tcp"):
+                netns.iptables(self.ns(node.name), "-I", policy.CHAIN, "3", "-d", f"{resolver}/32", "-p", proto,
+                               "--dport", "53", "-m", "comment", "--comment", "gvpc dns", "-j", "ACCEPT")
+
+    def _make_inventory(self) -> dict[str, Any]:
+        inv = super()._make_inventory()
+        dests = inv["destinations"]
+        for target in dests["sip_server"]["targets"]:
+            target["host"] = SIP_SERVER_NAME
+        dests["postgres"]["tls"]["min_version"] = "TLSv1.3"
+        return inv
+
+    # -- levers ----------------------------------------------------------------------------------------
+    def egress_rule(self, source: str, spec: Sequence[str]) -> Undo:
+        """Insert ``spec`` (iptables match + target) in pod ``source``'s egress chain, before the allow rules."""
+        ns = self.ns(source)
+        netns.iptables(ns, "-I", policy.CHAIN, "3", *spec)
+
+        def undo() -> None:
+            netns.iptables(ns, "-D", policy.CHAIN, *spec)
+        return undo
+
+    def block(self, source: str, dest: str, port: int, action: str = "DROP", proto: str = "tcp") -> Undo:
+        """Pod ``source`` may no longer reach node ``dest`` on ``port``: DROP (filtered) or REJECT (refused)."""
+        target = ["-j", "DROP"] if action == "DROP" else ["-j", "REJECT", "--reject-with",
+                                                          "icmp-port-unreachable" if proto == "udp" else "tcp-reset"]
+        return self.egress_rule(source, ["-d", f"{self.by_name[dest].address}/32", "-p", proto, "--dport", str(port),
+                                         "-m", "comment", "--comment", f"gvpc fault {source}->{dest}:{port}",
+                                         *target])
+
+    def input_rule(self, node: str, spec: Sequence[str]) -> Undo:
+        """A rule at the top of node ``node``'s INPUT chain (what reaches the peer itself)."""
+        ns = self.ns(node)
+        netns.iptables(ns, "-I", "INPUT", "1", *spec)
+
+        def undo() -> None:
+            netns.iptables(ns, "-D", "INPUT", *spec)
+        return undo
+
+    def signal_peer(self, peer: str, sig: signal.Signals, undo_sig: signal.Signals | None = None) -> Undo:
+        pid = self.peers[peer].pid
+        if pid is None:
+            raise LabError(f"peer {peer} is not running")
+        os.kill(pid, sig)
+        return (lambda: os.kill(pid, undo_sig)) if undo_sig is not None else (lambda: None)
+
+    def restart_resolver(self, upstream: str | None, records: dict[str, str] | None = None) -> DnsmasqPeer:
+        """Stop the resolver and start a new one (its records, or forwarding the zone to ``upstream``)."""
+        old = self.resolver
+        old.stop()
+        new = DnsmasqPeer(old.name, old.workdir, old.port, old.host,
+                          old.records if records is None else records, upstream=upstream)
+        new.netns = old.netns
+        self.resolver = new
+        self.peers[old.name] = new
+        new.start()
+        new.wait_ready(10)
+        return new
+
+    def resolver_servfail(self) -> Undo:
+        """The resolver forwards ``gvp.lab`` to an upstream that answers SERVFAIL (a broken authoritative server:
+        ``python -m gvpconf_lab.netlab.faultlab servfail``, on the resolver node's loopback), so it answers
+        SERVFAIL itself, as dnsmasq does when its upstreams fail."""
+        records = dict(self.resolver.records)
+        upstream = subprocess.Popen([*netns.exec_prefix(self.ns("dns")), sys.executable, "-m",
+                                     "gvpconf_lab.netlab.faultlab", "servfail", "127.0.0.1", "5353"],
+                                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, start_new_session=True)
+        try:
+            self.restart_resolver("127.0.0.1#5353", {})
+        except BaseException:
+            stop_process(upstream)
+            raise
+
+        def undo() -> None:
+            try:
+                self.restart_resolver(None, records)
+            finally:
+                stop_process(upstream)
+        return undo
+
+    def rotated_ca(self) -> CA:
+        """A CA the inventory does not trust (the deployment's CA after a rotation the suite did not follow)."""
+        if self._rotated is None:
+            self._rotated = make_ca(self.tls_dir / "rotated", common_name="gvpconf lab CA (rotated)")
+        return self._rotated
+
+    def postgres(self) -> NetnsPostgres:
+        pg = self.peers["postgres"]
+        assert isinstance(pg, NetnsPostgres)
+        return pg
+
+    def pg_sql(self, *statements: str | Any) -> None:
+        """Run statements as the superuser, from the PostgreSQL node itself (autocommit)."""
+        pg = self.postgres()
+
+        def run() -> None:
+            import psycopg
+
+            info = pg.conninfo(pg.superuser, pg.superuser_password, "postgres") | {"sslmode": "require"}
+            with psycopg.connect(**info, autocommit=True) as conn:  # type: ignore[arg-type]
+                for statement in statements:
+                    conn.execute(statement)
+        self.in_node("postgres", run)
+
+    def pg_settings(self, **settings: str) -> Undo:
+        """``ALTER SYSTEM`` these settings and reload (back as they were on undo)."""
+        pg = self.postgres()
+        before = self.in_node("postgres", lambda: pg._alter(settings, 10.0))
+
+        def undo() -> None:
+            self.in_node("postgres", lambda: pg._alter(dict.fromkeys(settings), 10.0, expect=before))
+        return undo
+
+    def pg_hba_reject(self, address: str) -> Undo:
+        """A ``reject`` line for ``address`` at the top of pg_hba.conf, reloaded."""
+        hba = self.postgres().data_dir / "pg_hba.conf"
+        before = hba.read_text()
+        hba.write_text(f"hostssl all all {address}/32 reject\nhost all all {address}/32 reject\n" + before)
+        self.pg_sql("SELECT pg_reload_conf()")
+        time.sleep(0.5)  # the postmaster reloads on SIGHUP, asynchronously
+
+        def undo() -> None:
+            hba.write_text(before)
+            self.pg_sql("SELECT pg_reload_conf()")
+            time.sleep(0.5)
+        return undo
+
+    def pg_revoke_connect(self) -> Undo:
+        from psycopg import sql
+
+        pg = self.postgres()
+        db, user = sql.Identifier(pg.database), sql.Identifier(pg.username)
+        self.pg_sql(sql.SQL("REVOKE CONNECT ON DATABASE {} FROM {}").format(db, user))
+        return lambda: self.pg_sql(sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(db, user))
+
+    def amq_without_connector(self) -> Undo:
+        """Restart the broker with no transport connector (its port closed while the JVM runs)."""
+        old = self.peers["activemq"]
+        assert isinstance(old, NetnsActiveMQ)
+        old.stop()
+        bare = NetnsActiveMQWithoutConnector(old.name, old.workdir, old.port, host=old.host, username=old.username,
+                                             password=old.password)
+        bare.netns = old.netns
+        self.peers[old.name] = bare
+        bare.start()
+        bare.wait_ready(60)
+
+        def undo() -> None:
+            bare.stop()
+            again = NetnsActiveMQ(old.name, old.workdir, old.port, host=old.host, username=old.username,
+                                  password=old.password)
+            again.netns = old.netns
+            self.peers[old.name] = again
+            again.start()
+            again.wait_ready(60)
+        return undo
+
+    def in_node(self, node: str, fn: Callable[[], Any], timeout: float = 30.0) -> Any:
+        return netns.in_netns(self.ns(node), fn, timeout=timeout)
+
+    def address(self, node: str) -> str:
+        return self.by_name[node].address
+
+    def node_network(self, node: str) -> str:
+        return str(ipaddress.ip_network(f"{self.address(node)}/32"))
+
+
+if __name__ == "__main__":  # python -m gvpconf_lab.netlab.faultlab servfail HOST PORT
+    if len(sys.argv) == 4 and sys.argv[1] == "servfail":
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        serve_servfail(sys.argv[2], int(sys.argv[3]))
+    sys.exit("usage: python -m gvpconf_lab.netlab.faultlab servfail HOST PORT")
