@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml lab/pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install peers demo test lint typecheck schema clean pods-lab screenshot bench bench-quick
+.PHONY: install peers demo test lint typecheck schema clean pods-lab screenshot bench bench-quick faults soak
 
 install: $(STAMP) peers
 
@@ -27,6 +27,16 @@ demo: install
 pods-lab: install
 	mkdir -p reports/pods
 	$(PY) -m gvpconf_lab.netlab run --deny-matrix --junitxml reports/pods/junit.xml
+
+# the fault catalog injected one at a time into the namespace lab: a table, reports/faults.md, reports/faults-junit.xml
+faults: install
+	mkdir -p reports
+	$(PY) -m gvpconf_lab.netlab.faults --report reports/faults.md --junitxml reports/faults-junit.xml
+
+# the false-alarm soak (a benchmark): the whole suite N times against the healthy namespace lab
+N ?= 100
+soak: install
+	$(PY) bench/soak.py --runs $(N)
 
 test: install lint typecheck bench-quick
 	$(PY) -m pytest selftests -p no:cacheprovider

@@ -32,6 +32,7 @@ def missing_packages(components: Sequence[str] = DEFAULT_PEERS) -> list[str]:
         "openssl": lambda: shutil.which("openssl") is not None,  # the lab CA
         "iproute2": lambda: shutil.which("ip") is not None,  # the network-namespace lab
         "iptables": lambda: shutil.which("iptables") is not None,
+        "dnsmasq-base": lambda: shutil.which("dnsmasq") is not None,  # the fault lab's cluster resolver
         "chromium": lambda: shutil.which("chromium") is not None,  # the HTML report's browser check
         # the benchmark's side-by-side comparison (bench/bench.py)
         "prometheus-blackbox-exporter": lambda: shutil.which("prometheus-blackbox-exporter") is not None,

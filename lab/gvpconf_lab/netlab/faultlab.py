@@ -18,6 +18,7 @@ Every lever returns a callable that undoes it; the catalog calls it before the n
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import shutil
 import signal
@@ -31,9 +32,11 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from gvpconf_lab.base import LabError, Peer, stop_process
+from gvpconf_lab.data import CONSUL_SERVICE, WRITE_PREFIX, ConsulStandIn
 from gvpconf_lab.netlab import netns, policy
 from gvpconf_lab.netlab.lab import SUBNET, NetLab, Node
 from gvpconf_lab.netlab.peers import NetnsActiveMQ, NetnsPeer, NetnsPostgres
+from gvpconf_lab.netlab.policy import Endpoint
 from gvpconf_lab.tlsca import CA, make_ca
 
 Undo = Callable[[], None]
@@ -146,6 +149,33 @@ def serve_servfail(host: str, port: int) -> None:
                             peer)
 
 
+class NetnsConsul(NetnsPeer, ConsulStandIn):
+    """The Consul STAND-IN (``gvpconf_lab.data_consul``: HTTP API subset, ACLs on; NOT Consul) in the consul node;
+    the lab's own API calls (registrations, checks) are made from inside that node."""
+
+    def request(self, method: str, path: str, body: Any = None, *, https: bool = False, timeout: float = 3.0,
+                token: str | None = None) -> Any:
+        parent = super().request
+        return netns.in_netns(self.netns, lambda: parent(method, path, body, https=https, timeout=timeout,
+                                                         token=token), timeout=timeout + 10)
+
+
+class NetnsConsulNoLeader(NetnsConsul):
+    """The same stand-in started with no elected leader (reads answer 500 "No cluster leader", as Consul does)."""
+
+    def prepare(self) -> None:
+        super().prepare()
+        state = json.loads(self.state_file.read_text())
+        state["leader"] = ""
+        self.state_file.write_text(json.dumps(state))
+
+    def probe(self, timeout: float) -> None:
+        def ask() -> None:
+            if self.request("GET", "/v1/status/leader", timeout=timeout) != "":
+                raise ConnectionError("a leader is reported")
+        netns.in_netns(self.netns, ask, timeout=timeout + 10)
+
+
 class FaultLab(NetLab):
     """NetLab with a resolver and named targets, and the levers the fault catalog pulls."""
 
@@ -186,7 +216,59 @@ class FaultLab(NetLab):
                                 {SIP_SERVER_NAME: sip.address})
         self.resolver.netns = self.ns("dns")
         made.append(self.resolver)
+        # Consul (6, 10): the stand-in replaces the netns lab's listener-only deny-matrix target
+        made = [p for p in made if p.name != "consul"]
+        node = self.by_name["consul"]
+        cert, key = self.ca.issue("consul", dns=("consul-server",), ips=(node.address,))
+        self.consul = self._consul(NetnsConsul, cert, key)
+        self.endpoints["consul"] = [Endpoint("consul", node.address, 8500), Endpoint("consul", node.address, 8501)]
+        made.append(self.consul)
         return made
+
+    def _consul(self, cls: type[NetnsConsul], cert: Path, key: Path, token: str | None = None) -> NetnsConsul:
+        node = self.by_name["consul"]
+        peer = cls("consul", self.workdir / "peers" / "consul-standin", 8500, https_port=8501, cert=cert, key=key,
+                   ca_file=self.ca.ca_cert)
+        peer.host, peer.netns = node.address, self.ns("consul")
+        if token is not None:
+            peer.token = token
+        return peer
+
+    def after_up(self) -> None:
+        super().after_up()
+        self.register_mcps()
+
+    def register_mcps(self) -> None:
+        for e in self.endpoints["mcp"]:
+            self.consul.register_mcp(f"gvp-{e.node}", e.address, e.port)
+
+    def restart_consul(self, cls: type[NetnsConsul]) -> None:
+        """A new Consul stand-in process (same token, certificate and port), the MCPs registered again."""
+        old = self.consul
+        old.stop()
+        new = self._consul(cls, old.cert, old.key, token=old.token)
+        new.admin_token = old.admin_token
+        self.consul = new
+        self.peers[old.name] = new
+        new.start()
+        new.wait_ready(15)
+        self.register_mcps()
+
+    def consul_no_leader(self) -> Undo:
+        self.restart_consul(NetnsConsulNoLeader)
+        return lambda: self.restart_consul(NetnsConsul)
+
+    def consul_deregister(self, mcp: str) -> Undo:
+        e = next(e for e in self.endpoints["mcp"] if e.node == mcp)
+        self.consul.request("PUT", f"/v1/agent/service/deregister/gvp-{mcp}")
+        return lambda: self.consul.register_mcp(f"gvp-{mcp}", e.address, e.port)
+
+    def consul_check(self, mcp: str, status: str) -> Undo:
+        def put(value: str) -> None:
+            self.consul.request("PUT", f"/v1/agent/check/update/service:gvp-{mcp}", {"Status": value,
+                                                                                     "Output": f"lab: {value}"})
+        put(status)
+        return lambda: put("passing")
 
     def apply_policies(self) -> None:
         """The generated chains, plus what every cluster's policies allow: DNS to the cluster resolver."""
@@ -203,6 +285,14 @@ class FaultLab(NetLab):
         for target in dests["sip_server"]["targets"]:
             target["host"] = SIP_SERVER_NAME
         dests["postgres"]["tls"]["min_version"] = "TLSv1.3"
+        for row in ("6", "10"):
+            inv["connections"].pop(row, None)
+        dests["consul"] = {
+            "token": {"file": str(self.write_secret("consul-token", self.consul.token))},
+            "tls": {"ca_file": str(self.ca.ca_cert)}, "https_ports": [8501], "service": CONSUL_SERVICE,
+            "sip_port": 5070, "tenants_prefix": "tenants", "write_prefix": WRITE_PREFIX,
+            "targets": [{"name": "consul-http", "host": self.consul.host, "port": 8500},
+                        {"name": "consul-https", "host": self.consul.host, "port": 8501}]}
         return inv
 
     # -- levers ----------------------------------------------------------------------------------------

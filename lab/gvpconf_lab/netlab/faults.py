@@ -102,6 +102,7 @@ class Case:
     cause: str
     message: str
     duration_s: float
+    attempts: int = 1
 
     @property
     def failed(self) -> bool:
@@ -260,6 +261,22 @@ def mtu_blackhole(node: str, port: int, proto: str = "tcp", above: int = 1000) -
     return inject
 
 
+def consul_no_leader(lab: FaultLab) -> Undo:
+    return lab.consul_no_leader()
+
+
+def consul_deregistered(mcp: str) -> Callable[[FaultLab], Undo]:
+    def inject(lab: FaultLab) -> Undo:
+        return lab.consul_deregister(mcp)
+    return inject
+
+
+def consul_check(mcp: str, status: str) -> Callable[[FaultLab], Undo]:
+    def inject(lab: FaultLab) -> Undo:
+        return lab.consul_check(mcp, status)
+    return inject
+
+
 # -- the catalog ------------------------------------------------------------------------------------
 RM = ("rm-0", "rm-1")
 MCP = ("mcp-0", "mcp-1")
@@ -301,6 +318,14 @@ CATALOG: tuple[Fault, ...] = (
           pg_revoke_connect, (expect(17, "auth"),)),
     Fault("pg-wrong-password", "the PostgreSQL password in the pod's secret no longer matches",
           wrong_secret("postgres-password"), (expect(17, "auth"),)),
+    Fault("consul-token-revoked", "the Consul ACL token the pods hold was revoked (Consul no longer knows it)",
+          wrong_secret("consul-token"), (expect(6, "auth"), expect(10, "auth"))),
+    Fault("consul-mcp-deregistered", "mcp-1 is no longer registered in Consul",
+          consul_deregistered("mcp-1"), (expect(10, "semantic", pods=["mcp-1"], message="registered"),)),
+    Fault("consul-check-critical", "mcp-0's health check in Consul is critical",
+          consul_check("mcp-0", "critical"), (expect(10, "semantic", pods=["mcp-0"], message="critical|passing"),)),
+    Fault("consul-no-leader", "Consul has no elected leader",
+          consul_no_leader, (expect(6, "semantic", message="leader"), expect(10, "semantic", message="leader"))),
     Fault("hung-sip-server", "the SIP Server process hangs (accepts TCP, never answers)",
           hung("sip-server"), (expect(1, "timeout", pods=RM),)),
     Fault("hung-mcp", "one MCP pod's SIP process hangs",
@@ -328,7 +353,7 @@ def read_cases(outcomes: Sequence[RunOutcome]) -> tuple[list[Case], list[str]]:
             for c in row["cases"]:
                 cases.append(Case(o.source.pod, int(c["connection"]), c["target"], c.get("probe") or c["test"],
                                   c["outcome"], c.get("cause", ""), c.get("message", ""),
-                                  (c.get("duration_ms") or 0.0) / 1000))
+                                  (c.get("duration_ms") or 0.0) / 1000, max(1, len(c.get("attempts") or []))))
     return cases, errors
 
 
@@ -354,9 +379,11 @@ def judge(fault: Fault, cases: list[Case], budget_s: float) -> Verdict:
     return v
 
 
-def run_suite(lab: FaultLab, workdir: Path, *, run_timeout: float = 120.0, parallel: int = 3) -> list[RunOutcome]:
+def run_suite(lab: FaultLab, workdir: Path, *, run_timeout: float = 120.0, parallel: int = 3,
+              inventory: Path | None = None) -> list[RunOutcome]:
+    """The whole suite from every pod (one per role and zone), each inside its namespace."""
     plan = runner.pick_per_zone(lab.source_pods(), runner.roles_with_connections())
-    backend = LocalBackend(lab.inventory_path, workdir)
+    backend = LocalBackend(inventory or lab.inventory_path, workdir)
     return runner.run_all(backend, plan, run_timeout=run_timeout, total_timeout=run_timeout * 3, parallel=parallel)
 
 
