@@ -39,7 +39,7 @@ def _stream(data: bytes) -> sip.SipMessage:
 
 def _answer(req: sip.SipRequest) -> sip.SipResponse:
     keep = ("Via", "From", "To", "Call-ID", "CSeq")
-    return sip.SipResponse(200, "OK", tuple((n, v) for n, v in req.headers if n in keep) + (("Content-Length", "0"),))
+    return sip.SipResponse(200, "OK", (*((n, v) for n, v in req.headers if n in keep), ("Content-Length", "0")))
 
 
 @pytest.mark.parametrize("size", [NATURAL + 21, NATURAL + 22, NATURAL + 84, NATURAL + 85, NATURAL + 105, 1300, 1500,
