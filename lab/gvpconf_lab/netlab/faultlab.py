@@ -35,7 +35,7 @@ from gvpconf_lab.base import LabError, Peer, stop_process
 from gvpconf_lab.data import CONSUL_SERVICE, WRITE_PREFIX, ConsulStandIn
 from gvpconf_lab.netlab import netns, policy
 from gvpconf_lab.netlab.lab import SUBNET, NetLab, Node
-from gvpconf_lab.netlab.peers import NetnsActiveMQ, NetnsPeer, NetnsPostgres
+from gvpconf_lab.netlab.peers import NetnsActiveMQ, NetnsPeer, NetnsPostgres, NetnsSipp
 from gvpconf_lab.netlab.policy import Endpoint
 from gvpconf_lab.tlsca import CA, make_ca
 
@@ -43,6 +43,7 @@ Undo = Callable[[], None]
 DOMAIN = "gvp.lab"
 SIP_SERVER_NAME = f"sip-server.{DOMAIN}"
 RESOLV_OPTIONS = "options timeout:1 attempts:2\n"
+SBC_RANGE = (20000, 45000)
 
 
 def dns_query(name: str, qtype: int = 1, ident: int = 0x4756) -> bytes:
@@ -184,9 +185,10 @@ class FaultLab(NetLab):
     def __init__(self, workdir: Path, **kwargs: Any) -> None:
         super().__init__(workdir, **kwargs)
         hosts = list(SUBNET.hosts())
-        dns = Node("dns", None, "external", str(hosts[9 + len(self.nodes)]), len(self.nodes))
-        self.nodes.append(dns)
-        self.by_name[dns.name] = dns
+        for name in ("dns", "sbc"):  # the cluster resolver; the SBC's SIP address and media range (9)
+            node = Node(name, None, "external", str(hosts[9 + len(self.nodes)]), len(self.nodes))
+            self.nodes.append(node)
+            self.by_name[node.name] = node
         self.segment = netns.Segment(self.switch, str(SUBNET), {self.ns(n.name): n.address for n in self.nodes})
         self._resolv_dirs: list[Path] = []
         self._rotated: CA | None = None
@@ -194,6 +196,8 @@ class FaultLab(NetLab):
     # -- wiring: the resolver for every namespace ------------------------------------------------------
     def prepare(self) -> None:
         super().prepare()
+        # the SBC answers every probed port of its range with ICMP at once (no per-destination rate limit)
+        netns.run([*netns.exec_prefix(self.ns("sbc")), "sysctl", "-q", "-w", "net.ipv4.icmp_ratelimit=0"])
         resolver = self.by_name["dns"].address
         for node in self.nodes:
             d = Path("/etc/netns") / self.ns(node.name)
@@ -216,6 +220,13 @@ class FaultLab(NetLab):
                                 {SIP_SERVER_NAME: sip.address})
         self.resolver.netns = self.ns("dns")
         made.append(self.resolver)
+        # the SBC (9): sipp over UDP on its SIP address; nothing listens on its media range, so every RTP port
+        # answers ICMP port unreachable (the path is open: what rtp.range accepts) unless a rule drops it
+        sbc = self.by_name["sbc"]
+        sbc_sip = NetnsSipp("sbc-sip", self.workdir / "peers" / "sbc", 5060, host=sbc.address, transport="udp",
+                            server_header="sipp-sbc")
+        sbc_sip.netns = self.ns("sbc")
+        made.append(sbc_sip)
         # Consul (6, 10): the stand-in replaces the netns lab's listener-only deny-matrix target
         made = [p for p in made if p.name != "consul"]
         node = self.by_name["consul"]
@@ -273,11 +284,15 @@ class FaultLab(NetLab):
     def apply_policies(self) -> None:
         """The generated chains, plus what every cluster's policies allow: DNS to the cluster resolver."""
         super().apply_policies()
-        resolver = self.by_name["dns"].address
+        resolver, sbc = self.by_name["dns"].address, self.by_name["sbc"].address
         for node in self.pods():
-            for proto in ("udp", "tcp"):
-                netns.iptables(self.ns(node.name), "-I", policy.CHAIN, "3", "-d", f"{resolver}/32", "-p", proto,
-                               "--dport", "53", "-m", "comment", "--comment", "gvpc dns", "-j", "ACCEPT")
+            allow = [(resolver, proto, "53", "gvpc dns") for proto in ("udp", "tcp")]
+            if node.role == "mcp":  # 9: SIP over UDP to the SBC, RTP/RTCP to its media range
+                allow += [(sbc, "udp", "5060", "gvpc #9 sip"), (sbc, "udp", f"{SBC_RANGE[0]}:{SBC_RANGE[1]}",
+                                                                "gvpc #9 rtp")]
+            for address, proto, ports, comment in allow:
+                netns.iptables(self.ns(node.name), "-I", policy.CHAIN, "3", "-d", f"{address}/32", "-p", proto,
+                               "--dport", ports, "-m", "comment", "--comment", comment, "-j", "ACCEPT")
 
     def _make_inventory(self) -> dict[str, Any]:
         inv = super()._make_inventory()
@@ -285,6 +300,9 @@ class FaultLab(NetLab):
         for target in dests["sip_server"]["targets"]:
             target["host"] = SIP_SERVER_NAME
         dests["postgres"]["tls"]["min_version"] = "TLSv1.3"
+        sbc = self.by_name["sbc"].address
+        dests["sbc"] = {"transport": "udp", "rtp_range": {"min": SBC_RANGE[0], "max": SBC_RANGE[1]},
+                        "targets": [{"name": "sbc", "host": sbc, "port": 5060, "zone": "external"}]}
         for row in ("6", "10"):
             inv["connections"].pop(row, None)
         dests["consul"] = {
@@ -374,27 +392,50 @@ class FaultLab(NetLab):
         assert isinstance(pg, NetnsPostgres)
         return pg
 
-    def pg_sql(self, *statements: str | Any) -> None:
-        """Run statements as the superuser, from the PostgreSQL node itself (autocommit)."""
+    def _pg_connect(self) -> Any:
+        """A superuser session from the PostgreSQL node itself, TLS unverified: the fault may be the server's
+        certificate (libpq verifies whenever its root certificate file exists, so none is named)."""
+        import psycopg
+
         pg = self.postgres()
+        info = pg.conninfo(pg.superuser, pg.superuser_password, "postgres") | {
+            "sslmode": "require", "sslrootcert": str(self.workdir / "no-root-certificate")}
+        return psycopg.connect(**info, autocommit=True)  # type: ignore[arg-type]
 
-        def run() -> None:
-            import psycopg
-
-            info = pg.conninfo(pg.superuser, pg.superuser_password, "postgres") | {"sslmode": "require"}
-            with psycopg.connect(**info, autocommit=True) as conn:  # type: ignore[arg-type]
+    def pg_sql(self, *statements: Any) -> list[Any]:
+        """Run statements as the superuser (autocommit); the first column of each one's first row."""
+        def run() -> list[Any]:
+            with self._pg_connect() as conn:
+                out = []
                 for statement in statements:
-                    conn.execute(statement)
-        self.in_node("postgres", run)
+                    cur = conn.execute(statement)
+                    row = cur.fetchone() if cur.description else None
+                    out.append(row[0] if row else None)
+                return out
+        result: list[Any] = self.in_node("postgres", run)
+        return result
 
     def pg_settings(self, **settings: str) -> Undo:
-        """``ALTER SYSTEM`` these settings and reload (back as they were on undo)."""
-        pg = self.postgres()
-        before = self.in_node("postgres", lambda: pg._alter(settings, 10.0))
+        """``ALTER SYSTEM`` these settings and reload, until new sessions see them (back as they were on undo)."""
+        from psycopg import sql
 
-        def undo() -> None:
-            self.in_node("postgres", lambda: pg._alter(dict.fromkeys(settings), 10.0, expect=before))
-        return undo
+        keys = list(settings)
+        before = dict(zip(keys, self.pg_sql(*(sql.SQL("SELECT current_setting({})").format(sql.Literal(k))
+                                              for k in keys)), strict=True))
+
+        def apply(values: dict[str, str | None], wanted: dict[str, str]) -> None:
+            self.pg_sql(*(sql.SQL("ALTER SYSTEM RESET {}").format(sql.Identifier(k)) if v is None else
+                          sql.SQL("ALTER SYSTEM SET {} = {}").format(sql.Identifier(k), sql.Literal(v))
+                          for k, v in values.items()), "SELECT pg_reload_conf()")
+            deadline = time.monotonic() + 10
+            while dict(zip(keys, self.pg_sql(*(sql.SQL("SELECT current_setting({})").format(sql.Literal(k))
+                                               for k in keys)), strict=True)) != wanted:
+                if time.monotonic() > deadline:
+                    raise LabError(f"PostgreSQL settings {wanted} not in effect after 10 s")
+                time.sleep(0.05)
+
+        apply(dict(settings), dict(settings))
+        return lambda: apply(dict.fromkeys(keys), before)
 
     def pg_hba_reject(self, address: str) -> Undo:
         """A ``reject`` line for ``address`` at the top of pg_hba.conf, reloaded."""
@@ -416,7 +457,10 @@ class FaultLab(NetLab):
         pg = self.postgres()
         db, user = sql.Identifier(pg.database), sql.Identifier(pg.username)
         self.pg_sql(sql.SQL("REVOKE CONNECT ON DATABASE {} FROM {}").format(db, user))
-        return lambda: self.pg_sql(sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(db, user))
+
+        def undo() -> None:
+            self.pg_sql(sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(db, user))
+        return undo
 
     def amq_without_connector(self) -> Undo:
         """Restart the broker with no transport connector (its port closed while the JVM runs)."""

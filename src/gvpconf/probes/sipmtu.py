@@ -13,7 +13,8 @@ one connection per size).
   largest size.
 * The natural size itself unanswered: the path or the peer is down; that failure is reported as it is
   (refused, timeout...), not as MTU.
-* Small sizes answered, a larger one not: ``timeout``, "path MTU blackhole: a 1300-byte OPTIONS ... no
+* Small sizes answered, a larger one not within the read timeout after the first answer (UDP; over TCP
+  each connection has its own read timeout): ``timeout``, "path MTU blackhole: a 1300-byte OPTIONS ... no
   answer; the largest that passed was 1100 bytes"; ``sipmtu.failed_size`` / ``sipmtu.largest_ok`` say so.
 * A larger one refused by the peer (513 Message Too Large, §21.5.2, or any status not accepted):
   ``semantic``, naming the size.
@@ -149,6 +150,7 @@ def _udp(ctx: ProbeContext) -> list[_Try]:
         ctx.evidence.sent(f"{len(tries)} OPTIONS of {', '.join(str(tr.size) for tr in tries)} bytes")
         start = time.monotonic()
         interval, next_send, sends = T1, start, 0
+        answered_at = 0.0
         pending = list(tries)
         while pending:
             now = time.monotonic()
@@ -158,13 +160,15 @@ def _udp(ctx: ProbeContext) -> list[_Try]:
                 sends += 1
                 next_send = now + interval
                 interval = min(interval * 2, T2)
-            if dl.remaining() <= 0:
+            # once a size is answered the peer is there: the others get the read timeout more, as over TCP
+            wait_until = min(dl.expires, answered_at + dl.timeouts.read) if answered_at else dl.expires
+            if time.monotonic() >= wait_until:
                 for tr in pending:
                     tr.failure = ProbeFailure(Cause.TIMEOUT, f"no SIP response to a {tr.size}-byte OPTIONS over UDP "
                                               f"after {sends} transmissions in {dl.elapsed():.1f} s", phase=_PHASE)
                 break
             try:
-                got = net.wait_datagram([sock], min(next_send - time.monotonic(), dl.remaining()), "padded OPTIONS")
+                got = net.wait_datagram([sock], min(next_send, wait_until) - time.monotonic(), "padded OPTIONS")
             except ProbeFailure as exc:
                 if exc.cause is Cause.REFUSED and not any(tr.answered for tr in tries):
                     raise  # nothing listens at all
@@ -184,6 +188,7 @@ def _udp(ctx: ProbeContext) -> list[_Try]:
             if tr_found is None or tr_found not in pending:
                 continue  # not ours, or a retransmitted answer
             _check(tr_found, msg)
+            answered_at = answered_at or time.monotonic()
             ctx.evidence.received(f"SIP/2.0 {msg.status} {msg.reason} to the {tr_found.size}-byte OPTIONS")
             pending.remove(tr_found)
         return tries
