@@ -20,9 +20,11 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
+import ssl
 import struct
 import subprocess
 import sys
@@ -38,6 +40,7 @@ from gvpconf_lab.netlab.lab import SUBNET, NetLab, Node
 from gvpconf_lab.netlab.peers import NetnsActiveMQ, NetnsPeer, NetnsPostgres, NetnsSipp
 from gvpconf_lab.netlab.policy import Endpoint
 from gvpconf_lab.tlsca import CA, make_ca
+from gvpconf_lab.web import NEXUS_PATH, NEXUS_SUBPROTOCOL, TTS_NAME, PythonServerPeer, service_account_key
 
 Undo = Callable[[], None]
 DOMAIN = "gvp.lab"
@@ -177,6 +180,10 @@ class NetnsConsulNoLeader(NetnsConsul):
         netns.in_netns(self.netns, ask, timeout=timeout + 10)
 
 
+class NetnsPythonServer(NetnsPeer, PythonServerPeer):
+    """One of the loopback lab's ``gvpconf_lab.web_servers`` STAND-INS, in a node's namespace."""
+
+
 class FaultLab(NetLab):
     """NetLab with a resolver and named targets, and the levers the fault catalog pulls."""
 
@@ -185,7 +192,8 @@ class FaultLab(NetLab):
     def __init__(self, workdir: Path, **kwargs: Any) -> None:
         super().__init__(workdir, **kwargs)
         hosts = list(SUBNET.hosts())
-        for name in ("dns", "sbc"):  # the cluster resolver; the SBC's SIP address and media range (9)
+        # the cluster resolver; the SBC's SIP address and media range (9); Nexus (13); Google's TTS API (22)
+        for name in ("dns", "sbc", "nexus", "google"):
             node = Node(name, None, "external", str(hosts[9 + len(self.nodes)]), len(self.nodes))
             self.nodes.append(node)
             self.by_name[node.name] = node
@@ -227,6 +235,7 @@ class FaultLab(NetLab):
                             server_header="sipp-sbc")
         sbc_sip.netns = self.ns("sbc")
         made.append(sbc_sip)
+        made += self._web_standins()
         # Consul (6, 10): the stand-in replaces the netns lab's listener-only deny-matrix target
         made = [p for p in made if p.name != "consul"]
         node = self.by_name["consul"]
@@ -235,6 +244,71 @@ class FaultLab(NetLab):
         self.endpoints["consul"] = [Endpoint("consul", node.address, 8500), Endpoint("consul", node.address, 8501)]
         made.append(self.consul)
         return made
+
+    def _web_standins(self) -> list[Peer]:
+        """Nexus (13) and Google TTS (22): the loopback lab's STAND-INS, each on 443 of its node."""
+        nexus, google = self.by_name["nexus"], self.by_name["google"]
+        wd = self.workdir / "peers"
+        self.nexus_cert = self.ca.issue("nexus", dns=("nexus",), ips=(nexus.address,))
+        self.nexus_token = "nexus-" + secrets.token_urlsafe(24)
+        self.nexus_token_file = self.write_secret("nexus-token-server", self.nexus_token)
+        self.nexus = self._nexus(NEXUS_SUBPROTOCOL)
+        cert, key = self.ca.issue("google-tts", dns=(TTS_NAME,), ips=(google.address,))
+        key_json, public = service_account_key()
+        self.tts_credentials = key_json
+        (wd / "google").mkdir(parents=True, exist_ok=True)
+        public_key = wd / "google" / "sa-public.pem"
+        public_key.write_text(public)
+        ca = self.ca.ca_cert
+
+        def tts_ready(timeout: float) -> None:
+            ctx = ssl.create_default_context(cafile=str(ca))
+            ctx.set_alpn_protocols(["h2"])
+            with socket.create_connection((google.address, 443), timeout=timeout) as raw, \
+                    ctx.wrap_socket(raw, server_hostname=TTS_NAME) as tls:
+                if tls.selected_alpn_protocol() != "h2":
+                    raise ConnectionError("no h2")
+
+        self.tts = NetnsPythonServer("google-tts", wd / "google", 443, "tts",
+                                     ["--cert", str(cert), "--key", str(key), "--public-key", str(public_key)],
+                                     tts_ready, f"STAND-IN for {TTS_NAME}: grpcio TextToSpeech (real proto), TLS, "
+                                     "JWT required")
+        self.tts.host, self.tts.netns = google.address, self.ns("google")
+        self.endpoints["nexus"] = [Endpoint("nexus", nexus.address, 443)]
+        self.endpoints["google_tts"] = [Endpoint("google", google.address, 443)]
+        return [self.nexus, self.tts]
+
+    def _nexus(self, subprotocol: str) -> NetnsPythonServer:
+        node = self.by_name["nexus"]
+        cert, key = self.nexus_cert
+        ca = self.ca.ca_cert
+
+        def ready(timeout: float) -> None:
+            ctx = ssl.create_default_context(cafile=str(ca))
+            with socket.create_connection((node.address, 443), timeout=timeout) as raw, \
+                    ctx.wrap_socket(raw, server_hostname=node.address) as tls:
+                tls.sendall(f"GET {NEXUS_PATH} HTTP/1.1\r\nHost: nexus\r\nConnection: close\r\n\r\n".encode())
+                if not tls.recv(64).startswith(b"HTTP/1.1 401"):
+                    raise ConnectionError("nexus stand-in does not answer 401 yet")
+
+        peer = NetnsPythonServer("nexus", self.workdir / "peers" / "nexus", 443, "nexus",
+                                 ["--cert", str(cert), "--key", str(key), "--token-file", str(self.nexus_token_file),
+                                  "--subprotocol", subprotocol, "--path", NEXUS_PATH], ready,
+                                 f"STAND-IN for Nexus: websockets TLS server, path {NEXUS_PATH}, subprotocol "
+                                 f"{subprotocol}, bearer token required")
+        peer.host, peer.netns = node.address, self.ns("nexus")
+        return peer
+
+    def nexus_subprotocol(self, subprotocol: str) -> Undo:
+        """Nexus restarted speaking another subprotocol (an upgrade the inventory did not follow)."""
+        def restart(value: str) -> None:
+            self.nexus.stop()
+            self.nexus = self._nexus(value)
+            self.peers["nexus"] = self.nexus
+            self.nexus.start()
+            self.nexus.wait_ready(20)
+        restart(subprotocol)
+        return lambda: restart(NEXUS_SUBPROTOCOL)
 
     def _consul(self, cls: type[NetnsConsul], cert: Path, key: Path, token: str | None = None) -> NetnsConsul:
         node = self.by_name["consul"]
@@ -300,6 +374,14 @@ class FaultLab(NetLab):
         for target in dests["sip_server"]["targets"]:
             target["host"] = SIP_SERVER_NAME
         dests["postgres"]["tls"]["min_version"] = "TLSv1.3"
+        nexus, google = self.by_name["nexus"].address, self.by_name["google"].address
+        dests["nexus"] = {"scheme": "wss", "path": NEXUS_PATH, "subprotocol": NEXUS_SUBPROTOCOL,
+                          "token": {"file": str(self.write_secret("nexus-token", self.nexus_token))},
+                          "tls": {"ca_file": str(self.ca.ca_cert)},
+                          "targets": [{"name": "nexus", "host": nexus, "port": 443, "zone": "external"}]}
+        dests["google_tts"] = {"credentials": {"file": str(self.write_secret("tts-credentials", self.tts_credentials))},
+                               "tls": {"ca_file": str(self.ca.ca_cert), "server_name": TTS_NAME},
+                               "targets": [{"name": "google-tts", "host": google, "port": 443, "zone": "external"}]}
         sbc = self.by_name["sbc"].address
         dests["sbc"] = {"transport": "udp", "rtp_range": {"min": SBC_RANGE[0], "max": SBC_RANGE[1]},
                         "targets": [{"name": "sbc", "host": sbc, "port": 5060, "zone": "external"}]}
