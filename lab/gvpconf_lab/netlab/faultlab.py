@@ -33,9 +33,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
+from gvpconf.vxml import VXML_NS
 from gvpconf_lab.base import LabError, Peer, stop_process
 from gvpconf_lab.data import CONSUL_SERVICE, WRITE_PREFIX, ConsulStandIn
 from gvpconf_lab.netlab import netns, policy
+from gvpconf_lab.netlab.faultpeers import DAS_APP, VXML, NetnsDasNginx, NetnsTinyproxy
 from gvpconf_lab.netlab.lab import SUBNET, NetLab, Node
 from gvpconf_lab.netlab.peers import NetnsActiveMQ, NetnsPeer, NetnsPostgres, NetnsSipp
 from gvpconf_lab.netlab.policy import Endpoint
@@ -192,8 +194,9 @@ class FaultLab(NetLab):
     def __init__(self, workdir: Path, **kwargs: Any) -> None:
         super().__init__(workdir, **kwargs)
         hosts = list(SUBNET.hosts())
-        # the cluster resolver; the SBC's SIP address and media range (9); Nexus (13); Google's TTS API (22)
-        for name in ("dns", "sbc", "nexus", "google"):
+        # the cluster resolver; the SBC's SIP address and media range (9); Nexus (13); Google's TTS API (22);
+        # the DAS (12) and the MCP's fetch proxy
+        for name in ("dns", "sbc", "nexus", "google", "das", "proxy"):
             node = Node(name, None, "external", str(hosts[9 + len(self.nodes)]), len(self.nodes))
             self.nodes.append(node)
             self.by_name[node.name] = node
@@ -236,6 +239,11 @@ class FaultLab(NetLab):
         sbc_sip.netns = self.ns("sbc")
         made.append(sbc_sip)
         made += self._web_standins()
+        das, proxy = self.by_name["das"], self.by_name["proxy"]
+        self.das = NetnsDasNginx("das", self.workdir / "peers" / "das", 80, das.address)
+        self.proxy = NetnsTinyproxy("proxy", self.workdir / "peers" / "proxy", 3128, proxy.address, str(SUBNET))
+        self.das.netns, self.proxy.netns = self.ns("das"), self.ns("proxy")
+        made += [self.das, self.proxy]
         # Consul (6, 10): the stand-in replaces the netns lab's listener-only deny-matrix target
         made = [p for p in made if p.name != "consul"]
         node = self.by_name["consul"]
@@ -299,6 +307,16 @@ class FaultLab(NetLab):
         peer.host, peer.netns = node.address, self.ns("nexus")
         return peer
 
+    def das_serves(self, text: str) -> Undo:
+        """The DAS serves ``text`` (status 200) where its VoiceXML application was."""
+        self.das.serve(text)
+        return lambda: self.das.serve(VXML.format(ns=VXML_NS))
+
+    def proxy_denies(self, node: str) -> Undo:
+        """The fetch proxy's filter list names ``node``'s address: the proxy answers 403 for it."""
+        self.proxy.deny([self.address(node)])
+        return lambda: self.proxy.deny([])
+
     def nexus_subprotocol(self, subprotocol: str) -> Undo:
         """Nexus restarted speaking another subprotocol (an upgrade the inventory did not follow)."""
         def restart(value: str) -> None:
@@ -361,9 +379,10 @@ class FaultLab(NetLab):
         resolver, sbc = self.by_name["dns"].address, self.by_name["sbc"].address
         for node in self.pods():
             allow = [(resolver, proto, "53", "gvpc dns") for proto in ("udp", "tcp")]
-            if node.role == "mcp":  # 9: SIP over UDP to the SBC, RTP/RTCP to its media range
+            if node.role == "mcp":  # 9: SIP over UDP to the SBC, RTP/RTCP to its media range; 12: the fetch proxy
                 allow += [(sbc, "udp", "5060", "gvpc #9 sip"), (sbc, "udp", f"{SBC_RANGE[0]}:{SBC_RANGE[1]}",
-                                                                "gvpc #9 rtp")]
+                                                                "gvpc #9 rtp"),
+                          (self.by_name["proxy"].address, "tcp", "3128", "gvpc #12 fetch proxy")]
             for address, proto, ports, comment in allow:
                 netns.iptables(self.ns(node.name), "-I", policy.CHAIN, "3", "-d", f"{address}/32", "-p", proto,
                                "--dport", ports, "-m", "comment", "--comment", comment, "-j", "ACCEPT")
@@ -382,6 +401,9 @@ class FaultLab(NetLab):
         dests["google_tts"] = {"credentials": {"file": str(self.write_secret("tts-credentials", self.tts_credentials))},
                                "tls": {"ca_file": str(self.ca.ca_cert), "server_name": TTS_NAME},
                                "targets": [{"name": "google-tts", "host": google, "port": 443, "zone": "external"}]}
+        dests["das"] = {"scheme": "http", "proxy": f"http://{self.proxy.host}:{self.proxy.port}",
+                        "applications": [DAS_APP],
+                        "targets": [{"name": "gvp-das", "host": self.das.host, "port": 80, "zone": "external"}]}
         sbc = self.by_name["sbc"].address
         dests["sbc"] = {"transport": "udp", "rtp_range": {"min": SBC_RANGE[0], "max": SBC_RANGE[1]},
                         "targets": [{"name": "sbc", "host": sbc, "port": 5060, "zone": "external"}]}

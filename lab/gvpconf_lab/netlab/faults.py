@@ -44,6 +44,7 @@ from gvpconf_lab.base import LabError
 from gvpconf_lab.lifecycle import DEFAULT_TIMEOUTS, run_command
 from gvpconf_lab.netlab.backend import LocalBackend
 from gvpconf_lab.netlab.faultlab import SIP_SERVER_NAME, FaultLab, Undo
+from gvpconf_lab.netlab.faultpeers import HTML_ERROR
 from gvpconf_lab.netlab.netns import NetnsError
 from gvpconf_lab.netlab.peers import NetnsPostgres
 
@@ -331,6 +332,10 @@ CATALOG: tuple[Fault, ...] = (
           (expect(9, "timeout", pods=MCP),)),
     Fault("mtu-blackhole-sbc-udp", "the path to the SBC's SIP address drops UDP packets over 1000 bytes",
           mtu_blackhole("sbc", 5060, "udp"), (expect(9, "timeout", pods=MCP, message="MTU"),)),
+    Fault("proxy-denies-das", "the MCP's fetch proxy denies the DAS host (403 from its filter)",
+          lambda lab: lab.proxy_denies("das"), (expect(12, "auth", pods=MCP),)),
+    Fault("das-html-200", "the DAS serves an HTML error page with status 200 where the VoiceXML was",
+          lambda lab: lab.das_serves(HTML_ERROR), (expect(12, "semantic", pods=MCP),)),
     Fault("nexus-403", "Nexus no longer accepts the token the pods hold (403)",
           wrong_secret("nexus-token"), (expect(13, "auth", pods=MCP),)),
     Fault("nexus-subprotocol-changed", "Nexus now speaks another subprotocol than the inventory's",
