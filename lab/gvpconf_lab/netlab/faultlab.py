@@ -29,6 +29,7 @@ import struct
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -42,7 +43,14 @@ from gvpconf_lab.netlab.lab import SUBNET, NetLab, Node
 from gvpconf_lab.netlab.peers import NetnsActiveMQ, NetnsPeer, NetnsPostgres, NetnsSipp
 from gvpconf_lab.netlab.policy import Endpoint
 from gvpconf_lab.tlsca import CA, make_ca
-from gvpconf_lab.web import NEXUS_PATH, NEXUS_SUBPROTOCOL, TTS_NAME, PythonServerPeer, service_account_key
+from gvpconf_lab.web import (
+    NEXUS_PATH,
+    NEXUS_SUBPROTOCOL,
+    TTS_NAME,
+    PrometheusPeer,
+    PythonServerPeer,
+    service_account_key,
+)
 
 Undo = Callable[[], None]
 DOMAIN = "gvp.lab"
@@ -186,6 +194,15 @@ class NetnsPythonServer(NetnsPeer, PythonServerPeer):
     """One of the loopback lab's ``gvpconf_lab.web_servers`` STAND-INS, in a node's namespace."""
 
 
+class NetnsPrometheus(NetnsPeer, PrometheusPeer):
+    """Prometheus from Debian in the prometheus pod's namespace."""
+
+
+#: GVP pods that expose metrics in the fault lab, and their families (the sample dashboards' names)
+METRICS_PODS = {"rm-0": ["rmPRStatus", "rmPRActiveCalls", "rmPRTotalCalls"],
+                "mcp-0": ["mcpSipCurrentInboundSessions"], "rs": ["rsQueueSize"]}
+
+
 class FaultLab(NetLab):
     """NetLab with a resolver and named targets, and the levers the fault catalog pulls."""
 
@@ -239,6 +256,7 @@ class FaultLab(NetLab):
         sbc_sip.netns = self.ns("sbc")
         made.append(sbc_sip)
         made += self._web_standins()
+        made += self._metrics()
         das, proxy = self.by_name["das"], self.by_name["proxy"]
         self.das = NetnsDasNginx("das", self.workdir / "peers" / "das", 80, das.address)
         self.proxy = NetnsTinyproxy("proxy", self.workdir / "peers" / "proxy", 3128, proxy.address, str(SUBNET))
@@ -306,6 +324,58 @@ class FaultLab(NetLab):
                                  f"{subprotocol}, bearer token required")
         peer.host, peer.netns = node.address, self.ns("nexus")
         return peer
+
+    def _metrics(self) -> list[Peer]:
+        """18: prometheus_client endpoints in GVP pods (9116, as the sample's SNMP exporter) and Prometheus from
+        Debian in the prometheus pod, scraping them."""
+        made: list[Peer] = []
+        self.endpoints["gvp_metrics"] = []
+        for pod, families in METRICS_PODS.items():
+            node = self.by_name[pod]
+
+            def ready(timeout: float, address: str = node.address) -> None:
+                with urllib.request.urlopen(f"http://{address}:9116/metrics", timeout=timeout) as resp:
+                    if resp.status != 200:
+                        raise ConnectionError(f"metrics answered {resp.status}")
+
+            peer = NetnsPythonServer(f"metrics-{pod}", self.workdir / "peers" / f"metrics-{pod}", 9116, "metrics",
+                                     ["--families", ",".join(families)], ready,
+                                     f"prometheus_client metrics endpoint in gvp-{pod} ({', '.join(families)})")
+            peer.host, peer.netns = node.address, self.ns(pod)
+            made.append(peer)
+            self.endpoints["gvp_metrics"].append(Endpoint(pod, node.address, 9116))
+        prom = self.by_name["prometheus"]
+        self.prometheus = NetnsPrometheus("prometheus", self.workdir / "peers" / "prometheus", 9090,
+                                          up=[f"{e.address}:{e.port}" for e in self.endpoints["gvp_metrics"]], down=[])
+        self.prometheus.host, self.prometheus.netns = prom.address, self.ns("prometheus")
+        return [*made, self.prometheus]
+
+    def prometheus_drops(self, pod: str) -> Undo:
+        """Prometheus' configuration reloaded (SIGHUP) without ``pod``'s target, as when its PodMonitor or
+        annotation is lost; back, and scraped up again, on undo."""
+        prom = self.prometheus
+        everything = list(prom.up_targets)
+        gone = f"{self.address(pod)}:9116"
+
+        def reload(targets: list[str]) -> None:
+            prom.up_targets = targets
+            prom.prepare()
+            if prom.pid is not None:
+                os.kill(prom.pid, signal.SIGHUP)
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    found = netns.in_netns(prom.netns, lambda: prom.targets(2.0), timeout=10)
+                    if set(found) == set(targets) and all(found[t].get("health") == "up" for t in targets):
+                        return
+                except OSError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise LabError(f"Prometheus does not scrape exactly {targets} 30 s after its reload")
+                time.sleep(0.2)
+
+        reload([t for t in everything if t != gone])
+        return lambda: reload(everything)
 
     def das_serves(self, text: str) -> Undo:
         """The DAS serves ``text`` (status 200) where its VoiceXML application was."""
@@ -401,6 +471,10 @@ class FaultLab(NetLab):
         dests["google_tts"] = {"credentials": {"file": str(self.write_secret("tts-credentials", self.tts_credentials))},
                                "tls": {"ca_file": str(self.ca.ca_cert), "server_name": TTS_NAME},
                                "targets": [{"name": "google-tts", "host": google, "port": 443, "zone": "external"}]}
+        dests["gvp_metrics"] = {
+            "path": "/metrics", "prometheus_url": f"http://{self.prometheus.host}:9090", "prometheus_job": "gvp",
+            "targets": [{"name": f"gvp-{e.node}", "host": e.address, "port": e.port,
+                         "zone": self.by_name[e.node].zone} for e in self.endpoints["gvp_metrics"]]}
         dests["das"] = {"scheme": "http", "proxy": f"http://{self.proxy.host}:{self.proxy.port}",
                         "applications": [DAS_APP],
                         "targets": [{"name": "gvp-das", "host": self.das.host, "port": 80, "zone": "external"}]}
