@@ -28,6 +28,7 @@ import concurrent.futures
 import functools
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from gvpconf import net
@@ -201,8 +202,12 @@ def _tcp_one(ctx: ProbeContext, tr_size: int, dl: Deadline) -> _Try:
         tr = min(tries, key=lambda x: abs(x.size - tr_size))
         net.send_all(sock, tr.wire, dl, "sending padded OPTIONS")
         decoder = sip.SipStreamDecoder()
+        check: Callable[[bytes], None] | None = net.expect_prefix(
+            (b"SIP/2.0 ",), expected="a SIP/2.0 response to OPTIONS", protocol="SIP", phase=_PHASE, skip=b"\r\n")
         while True:
-            msg = net.read_message(sock, decoder, dl, _PHASE, protocol="SIP", malformed="malformed SIP response")
+            msg = net.read_message(sock, decoder, dl, _PHASE, protocol="SIP", malformed="malformed SIP response",
+                                   check_start=check, start_size=len(b"SIP/2.0 "))
+            check = None
             if isinstance(msg, sip.SipRequest):
                 raise ProbeFailure(Cause.PROTOCOL, f"expected a SIP response, the peer sent a {msg.method} request",
                                    phase=_PHASE)
