@@ -52,6 +52,17 @@ def test_a_verdict_later_than_the_budget_is_a_problem() -> None:
     assert not v.ok and v.problems == ["verdict after 12.5 s, over the 11.0 s budget"]
 
 
+def test_a_known_limit_passes_when_nothing_fails_and_says_so_when_something_does() -> None:
+    limit = Fault("hung", "a hung peer", FAULT.inject, (), limit="the protocol's client speaks first")
+    quiet = judge(limit, [case(2)], 11.0)
+    assert quiet.ok and faults.rows([quiet])[0][1:] == ("none (known limit)", "none", "none", "0.0 s / 11",
+                                                         "known limit")
+    seen = judge(limit, [case(2, "timeout")], 11.0)
+    assert not seen.ok and faults.rows([seen])[0][-1].startswith("LIMIT GONE? #2 timeout")
+    assert "1/1 faults detected" not in faults.summary([quiet]) and "1/1 known limits confirmed" in faults.summary(
+        [quiet])
+
+
 def test_table_markdown_and_junit_say_the_same() -> None:
     good = judge(FAULT, [case(4, "timeout", target="gvp-mcp-1", message="MTU")], 11.0)
     bad = judge(Fault("g", "another", FAULT.inject, (expect(3, "auth"),)), [case(3, "timeout")], 11.0)
@@ -77,6 +88,7 @@ def test_the_catalog_holds_the_issues_faults() -> None:
             "dns-resolver-silent", "dns-servfail", "tls-expired", "tls-rotated-ca", "tls-wrong-name",
             "tls-below-minimum", "amq-wrong-password", "amq-connector-disabled", "pg-hba-rejects-configserver",
             "pg-user-lacks-connect", "hung-sip-server", "mtu-blackhole-mcp"} <= names
-    assert all(f.expects for f in CATALOG)
+    assert all(bool(f.expects) != bool(f.limit) for f in CATALOG)  # each states its failures, or why it cannot
+    assert len([f for f in CATALOG if not f.limit]) >= 25
     assert [f.name for f in faults.select([], quick=True)] == [f.name for f in CATALOG if f.quick]
     assert 3 <= len(faults.select([], quick=True)) <= 5

@@ -91,6 +91,9 @@ class Fault:
     inject: Callable[[FaultLab], Undo]
     expects: tuple[Expect, ...]
     quick: bool = False
+    #: a fault the suite cannot detect in principle, and why: it must show no failure at all (if one
+    #: appears, the limit is gone and the README's known limits must be updated)
+    limit: str | None = None
 
 
 @dataclass(frozen=True)
@@ -349,6 +352,12 @@ CATALOG: tuple[Fault, ...] = (
           hung("sip-server"), (expect(1, "timeout", pods=RM),)),
     Fault("hung-mcp", "one MCP pod's SIP process hangs",
           hung("sip-mcp-1"), (expect(4, "timeout", pods=RM, targets=["gvp-mcp-1"]),)),
+    Fault("hung-configserver", "the Config Server process hangs (accepts TCP, never answers)",
+          hung("configserver"), (),
+          limit="the real Config Server is silent until its client speaks Genesys' proprietary protocol, which "
+                "the suite does not speak (it connects and holds, sending nothing): a hung server looks the same. "
+                "Connections 2, 5, 7 and 15 prove reachability and that nothing resets or speaks another protocol, "
+                "no more"),
     Fault("mtu-blackhole-mcp", "the path to mcp-0 drops packets over 1000 bytes (path-MTU blackhole)",
           mtu_blackhole("mcp-0", 5070),
           (expect(4, "timeout", pods=RM, targets=["gvp-mcp-0"], message="MTU"),), quick=True),
@@ -446,9 +455,16 @@ def rows(verdicts: Sequence[Verdict]) -> list[tuple[str, ...]]:
     out: list[tuple[str, ...]] = []
     for v in verdicts:
         collateral = "; ".join(sorted({c.text for c in v.collateral})) or "none"
-        result = "detected" if v.ok else "MISSED: " + "; ".join(v.problems + v.run_errors) if (
-            v.problems or v.run_errors) else "COLLATERAL"
-        out.append((v.fault.name, "; ".join(e.text for e in v.fault.expects), _observed(v), collateral,
+        if v.fault.limit:
+            result = "known limit" if v.ok else "LIMIT GONE? " + "; ".join(
+                [c.text for c in v.collateral] + v.run_errors)
+        elif v.ok:
+            result = "detected"
+        else:
+            result = ("MISSED: " + "; ".join(v.problems + v.run_errors)) if v.problems or v.run_errors \
+                else "COLLATERAL"
+        expected = "; ".join(e.text for e in v.fault.expects) or "none (known limit)"
+        out.append((v.fault.name, expected, _observed(v), collateral,
                     f"{v.time_to_verdict_s:.1f} s / {v.budget_s:.0f}", result))
     return out
 
@@ -468,7 +484,8 @@ def markdown(verdicts: Sequence[Verdict], header: str) -> str:
     lines = [header, "", "| " + " | ".join(HEAD) + " |", "|" + "---|" * len(HEAD)]
     lines += ["| " + " | ".join(esc(c) for c in r) + " |" for r in rows(verdicts)]
     lines += ["", "What each fault is:", ""]
-    lines += [f"- `{v.fault.name}`: {v.fault.what}" for v in verdicts]
+    lines += [f"- `{v.fault.name}`: {v.fault.what}" + (f" **Known limit**: {v.fault.limit}" if v.fault.limit else "")
+              for v in verdicts]
     return "\n".join(lines) + "\n"
 
 
@@ -487,6 +504,18 @@ def junit(verdicts: Sequence[Verdict]) -> ET.ElementTree:
             failure.text = "\n".join(c.text + ": " + c.message for c in v.observed)
     ET.indent(suite)
     return ET.ElementTree(suite)
+
+
+def summary(verdicts: Sequence[Verdict]) -> str:
+    faults = [v for v in verdicts if not v.fault.limit]
+    limits = [v for v in verdicts if v.fault.limit]
+    text = (f"{sum(v.ok for v in faults)}/{len(faults)} faults detected with the right cause; "
+            f"{sum(len(v.collateral) for v in faults)} collateral failures; slowest verdict "
+            f"{max((v.time_to_verdict_s for v in faults), default=0):.1f} s (budget: probe timeout "
+            f"{DEFAULT_TIMEOUTS['probe']:.0f} s + 1 s).")
+    if limits:
+        text += f" {sum(v.ok for v in limits)}/{len(limits)} known limits confirmed undetectable."
+    return text
 
 
 # -- main -------------------------------------------------------------------------------------------
@@ -515,8 +544,7 @@ def run_catalog(faults: Sequence[Fault], workdir: Path, *, report: Path | None, 
             log(f"{fault.name}: {'detected' if v.ok else 'NOT OK'} in {v.wall_s:.1f} s")
             verdicts.append(v)
     header = (f"# Fault catalog: {len(verdicts)} faults injected one at a time into the namespace lab\n\n"
-              f"{sum(v.ok for v in verdicts)}/{len(verdicts)} detected with the right cause and no collateral "
-              f"failure; verdict budget = probe timeout {DEFAULT_TIMEOUTS['probe']:.0f} s + 1 s.")
+              + summary(verdicts))
     if report is not None:
         report.parent.mkdir(parents=True, exist_ok=True)
         report.write_text(markdown(verdicts, header))
@@ -552,8 +580,7 @@ def main(argv: list[str] | None = None) -> int:
         workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="gvpc-faults-"))
         verdicts = run_catalog(faults, workdir, report=Path(args.report), junitxml=Path(args.junitxml))
         print(table(verdicts))
-        print(f"{sum(v.ok for v in verdicts)}/{len(verdicts)} faults detected with the right cause, "
-              f"{sum(len(v.collateral) for v in verdicts)} collateral failures; table in {args.report}")
+        print(f"{summary(verdicts)} Table in {args.report}")
         return 0 if all(v.ok for v in verdicts) else 1
 
     return run_command(PROG, command, (LabError, NetnsError, subprocess.SubprocessError))
