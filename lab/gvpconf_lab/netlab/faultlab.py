@@ -95,12 +95,12 @@ class _DnsmasqServer(Peer):
 
     def prepare(self) -> None:
         self.write_records()
-        os.chmod(self.workdir, 0o755)  # dnsmasq drops to nobody and re-reads the hosts file on SIGHUP
 
     def command(self) -> Sequence[str]:
         zone = f"--server=/{DOMAIN}/{self.upstream}" if self.upstream else f"--local=/{DOMAIN}/"
         return [shutil.which("dnsmasq") or "/usr/sbin/dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null",
                 "--no-resolv", "--no-hosts", f"--addn-hosts={self.hosts_file}", zone, "--domain-needed",
+                "--user=root",  # its files may live under a 0700 directory: it keeps the lab's user, as nginx does
                 f"--listen-address={self.host}", "--bind-interfaces", f"--port={self.port}",
                 "--pid-file=", "--log-facility=-", "--cache-size=0"]
 

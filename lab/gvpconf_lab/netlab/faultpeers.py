@@ -52,9 +52,8 @@ http {{
 }}
 """
 
-_TINYPROXY = """User nobody
-Group nogroup
-Port {port}
+# no User: it keeps the lab's user, as the lab's other peers do (its files may live under a 0700 directory)
+_TINYPROXY = """Port {port}
 Listen {host}
 Timeout 10
 LogLevel Info
@@ -116,7 +115,6 @@ class _Tinyproxy(Peer):
 
     def prepare(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        os.chmod(self.workdir, 0o755)  # tinyproxy drops to nobody and re-reads its filter on SIGUSR1
         self.deny([])
         (self.workdir / "tinyproxy.conf").write_text(_TINYPROXY.format(
             port=self.port, host=self.host, wd=self.workdir, allow=self.allow, filter=self.filter))
