@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import statistics
 import sys
 import tempfile
@@ -26,6 +27,10 @@ import yaml
 
 from gvpconf_lab.netlab.faultlab import FaultLab
 from gvpconf_lab.netlab.faults import Case, read_cases, run_suite
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,6 +49,28 @@ def main(argv: list[str] | None = None) -> int:
     flaky: list[tuple[int, Case]] = []
     errors: list[tuple[int, str]] = []
     cases_per_run: Counter[int] = Counter()
+    signal.signal(signal.SIGTERM, _interrupt)  # stopped by PID: the lab unwinds, the figures so far are printed
+    done = 0
+    try:
+        done = soak(args, workdir, walls, failed_runs, flaky, errors, cases_per_run)
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the figures of the runs done so far
+        done = len(walls)
+        print(f"\nsoak interrupted after {done} runs")
+    if not walls:
+        return 1
+    retries = sum(c.attempts - 1 for _i, c in flaky)
+    print()
+    print(f"runs: {done} of {args.runs}; cases per run: {dict(cases_per_run)}")
+    print(f"runs with any failure: {len(failed_runs)} (target 0)")
+    print(f"retries used: {retries} (in {len(flaky)} cases that passed only on a retry)")
+    for i, c in flaky:
+        print(f"    run {i + 1}: {c.text}")
+    print(f"slowest run: {max(walls):.1f} s (median {statistics.median(walls):.1f} s)")
+    return 0
+
+
+def soak(args: argparse.Namespace, workdir: Path, walls: list[float], failed_runs: list[tuple[int, list[Case]]],
+         flaky: list[tuple[int, Case]], errors: list[tuple[int, str]], cases_per_run: Counter[int]) -> int:
     with FaultLab(workdir) as lab:
         inv = yaml.safe_load(lab.inventory_path.read_text())
         inv["retry"] = {"default": {"attempts": args.attempts, "delay": 0.5}}
@@ -63,18 +90,13 @@ def main(argv: list[str] | None = None) -> int:
             if failed or run_errors:
                 failed_runs.append((i, failed))
             mark = "FAIL" if failed or run_errors else "ok"
-            print(f"run {i + 1:3d}/{args.runs}: {mark} {len(cases)} cases, {walls[-1]:.1f} s"
+            retried = [c for n, c in flaky if n == i]
+            print(f"run {i + 1:3d}/{args.runs}: {mark} {len(cases)} cases, {walls[-1]:.1f} s, "
+                  f"{sum(c.attempts - 1 for c in retried)} retries"
                   + "".join(f"\n    {c.text}: {c.message}" for c in failed)
+                  + "".join(f"\n    retried: {c.text}" for c in retried)
                   + "".join(f"\n    {e}" for n, e in errors if n == i), flush=True)
-    retries = sum(c.attempts - 1 for _i, c in flaky)
-    print()
-    print(f"runs: {args.runs}; cases per run: {dict(cases_per_run)}")
-    print(f"runs with any failure: {len(failed_runs)} (target 0)")
-    print(f"retries used: {retries} (in {len(flaky)} cases that passed only on a retry)")
-    for i, c in flaky:
-        print(f"    run {i + 1}: {c.text}")
-    print(f"slowest run: {max(walls):.1f} s (median {statistics.median(walls):.1f} s)")
-    return 0
+    return args.runs
 
 
 if __name__ == "__main__":
