@@ -96,7 +96,7 @@ def soak(args: argparse.Namespace, workdir: Path, walls: list[float], failed_run
                   + "".join(f"\n    {c.text}: {c.message}" for c in failed)
                   + "".join(f"\n    retried: {c.text}" for c in retried)
                   + "".join(f"\n    {e}" for n, e in errors if n == i), flush=True)
-    return args.runs
+    return int(args.runs)
 
 
 if __name__ == "__main__":
