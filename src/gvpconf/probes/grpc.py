@@ -16,15 +16,21 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import MutableMapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+# Imported with the module, which the scheduler loads before the probe's clock starts: these imports cost about
+# a second of CPU (google.cloud's proto-plus types above all), and a second of CPU on a busy node is not a
+# second of the network's time. Inside the probe they ran on its deadline: under load the fault catalog saw
+# "timeout before ListVoices: probe budget of 10.0 s used up" for a healthy Google API (a false alarm).
+import grpc  # type: ignore[import-untyped]
+from google.auth import jwt
+from google.cloud.texttospeech_v1.types import cloud_tts
+from google.oauth2 import service_account
 
 from gvpconf.errors import Cause, ProbeFailure
 from gvpconf.inventory.web import GoogleTtsDestination
 from gvpconf.probes import tlscheck
 from gvpconf.probes.context import ProbeContext
-
-if TYPE_CHECKING:
-    import grpc  # type: ignore[import-untyped]
 
 SERVICE = "google.cloud.texttospeech.v1.TextToSpeech"
 METHOD = f"/{SERVICE}/ListVoices"
@@ -37,9 +43,6 @@ def bearer_from_service_account(key_json: str, audience: str = AUDIENCE,
     """A self-signed JWT from a service-account key (no network: Google accepts these for its APIs). The parsed
     key (~35 ms of RSA parsing) is kept in ``memo`` (the run's, from the probe context) by its digest, so a run
     parses each key once; the JWT itself is signed afresh on every call."""
-    from google.auth import jwt
-    from google.oauth2 import service_account
-
     slot = "grpc.service_account." + hashlib.sha256(key_json.encode()).hexdigest()
     sa = memo.get(slot) if memo is not None else None
     if sa is None:
@@ -58,8 +61,6 @@ def bearer_from_service_account(key_json: str, audience: str = AUDIENCE,
 
 def translate(exc: grpc.RpcError, budget: float, authenticated: bool) -> ProbeFailure:
     """The one place grpcio's status codes become causes (OK and the unauthenticated proof are not failures)."""
-    import grpc
-
     code = exc.code() if hasattr(exc, "code") else grpc.StatusCode.UNKNOWN
     details = (exc.details() if hasattr(exc, "details") else "") or ""
     details = details.splitlines()[0][:200] if details else ""
@@ -105,9 +106,6 @@ def probe_tts_list_voices(ctx: ProbeContext) -> None:
 
         redact.register(token)
         metadata.append(("authorization", f"Bearer {token}"))
-    import grpc
-    from google.cloud.texttospeech_v1.types import cloud_tts
-
     root: bytes | None = None
     if dest.tls.ca_file is not None:
         root = dest.tls.ca_file.read_bytes()
