@@ -98,7 +98,8 @@ def test_the_documented_command_runs_from_every_pod_and_merges(tmp_path: Path) -
     assert pods == {"rm-0", "rm-1", "mcp-0", "mcp-1", "rs", "sd", "configserver", "prometheus"}
     for role, numbers in OWN.items():
         for n in numbers:
-            ran = [c for c in by_connection(cs, n) if c["props"]["source.role"] == role]
+            # a case skipped as not configured (a stock broker has no STOMP) is not a failure; the rest must pass
+            ran = [c for c in by_connection(cs, n) if c["props"]["source.role"] == role and c["state"] != "skipped"]
             assert ran and all(c["state"] == "passed" for c in ran), (role, n, ran)
             # from a role that does not own it, a connection is never run
             assert {c["props"]["source.role"] for c in by_connection(cs, n)} == {role}

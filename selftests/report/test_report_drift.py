@@ -75,6 +75,7 @@ def test_drift_between_two_recorded_runs(lab: Lab, tmp_path: Path) -> None:
     got = [(i["kind"], i["key"], i["what"], i["before"]) for i in result["items"]]
     assert got == [
         ("new failure", "#1 sip-server sip.options", "", "passed"),
+        ("new failure", "#1 sip-server sipmtu.options", "", "passed"),
         ("fixed", "#17 postgres postgres.login", "", "failed"),
         ("verdict", "#1", "", "verified"),
         ("latency", "#2 gvp-configserver configserver.hold", "duration", "100.0 ms"),
