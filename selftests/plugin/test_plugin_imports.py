@@ -18,8 +18,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 #: the heavy libraries of the probes, and those of the pods runner
 HEAVY = ("grpc", "google.cloud.texttospeech_v1", "google.auth", "kubernetes", "pymssql", "psycopg", "cryptography",
-         "httpx", "httpcore", "h2", "websockets", "consul", "requests", "stomp", "prometheus_client", "defusedxml",
-         "scapy")
+         "httpx", "httpcore", "h2", "anyio", "websockets", "consul", "requests", "stomp", "prometheus_client",
+         "defusedxml", "scapy")
 
 _RUN = """
 import json, sys, pytest
