@@ -1,8 +1,9 @@
 """gRPC prober (22: MCP -> Google API 443): ``google.cloud.texttospeech.v1.TextToSpeech/ListVoices`` with grpcio.
 
-First a TLS handshake of our own offering ALPN ``h2`` (``tlscheck``: chain, hostname, version, expiry,
-interception; gRPC needs HTTP/2, so ``h2`` must be selected), then the ListVoices call on a grpcio channel
-with the same trust anchors and name, serialized with the proto-plus types of google-cloud-texttospeech.
+One TLS handshake, ours, offering ALPN ``h2`` (``tlscheck``: chain, hostname, version, expiry, interception;
+gRPC needs HTTP/2, so ``h2`` must be selected), then the ListVoices call on a grpcio channel that rides that very
+TLS connection (``gvpconf.probes.relay``: grpcio does not expose its own session's certificate), serialized with
+the proto-plus types of google-cloud-texttospeech.
 
 Credentials: a service-account key (JSON) from a secret reference, turned into a self-signed JWT for the
 TextToSpeech audience by google-auth (computed locally: no call to Google's token endpoint). With it the call
