@@ -1,12 +1,13 @@
 # GVP connectivity conformance suite.
 #   make demo   install everything, start the lab, run the suite against it, write reports/junit.xml
 #   make test   install everything, run the project's own tests (lab peers, impostors, codecs), ruff, mypy
+#   make mutants / make fuzz   slow, not in `make test`: mutation testing, and the long fuzz run of the codecs
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml lab/pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install peers demo test lint typecheck schema clean pods-lab screenshot bench bench-quick constraints
+.PHONY: install peers demo test lint typecheck schema clean pods-lab screenshot bench bench-quick constraints mutants fuzz interop-doc
 
 install: $(STAMP) peers
 
@@ -43,6 +44,24 @@ bench: install
 bench-quick: install
 	$(PY) bench/bench.py --quick
 
+# mutation testing (mutmut, README "Mutation testing"): the wire codecs and the probes' checking functions,
+# against the selftests that hold them; prints the kill ratio per group and the survivors. Results are cached
+# in ./mutants: a second run tries only what changed (`rm -rf mutants` for a fresh one).
+MUTANTS ?= gvpconf.wire.* gvpconf.vxml.* gvpconf.probes.postgres.x_check_ssl_answer__mutmut_* \
+           gvpconf.probes.activemq.x__expect_receipt__mutmut_* gvpconf.probes.activemq.x_probe_stomp__mutmut_*
+mutants: $(STAMP)
+	GVPCONF_FUZZ=mutants GVPCONF_LINEAR_BOUND_S=30 $(VENV)/bin/mutmut run --max-children 2 $(foreach m,$(MUTANTS),'$(m)') \
+	  > mutants.log 2>&1 || (tail -40 mutants.log; exit 1)
+	$(PY) bench/mutants.py $(foreach m,$(MUTANTS),'$(m)')
+
+# the codec property tests with the long hypothesis profile: many examples, a per-example deadline that turns
+# a slow input into a failure (1 s; selftests/wire/wirehelp.py); FUZZ_EXAMPLES per test
+FUZZ_EXAMPLES ?= 20000
+fuzz: $(STAMP)
+	GVPCONF_FUZZ=long GVPCONF_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest selftests/wire selftests/probes/test_vxml.py \
+	  selftests/lab/test_lab_tds.py -p no:cacheprovider -q --hypothesis-show-statistics \
+	  -k "fuzz or round_trip or arbitrary or well_framed or never_fail or raise_only or repeated_patterns"
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src lab selftests tests bench
 
@@ -53,8 +72,12 @@ typecheck: $(STAMP)
 screenshot: install
 	GVPCONF_UPDATE_SCREENSHOT=1 $(PY) -m pytest selftests/report/test_report_scenario.py -p no:cacheprovider -k browser
 
+# rewrite docs/interop.md from the interop cells (every cell run; written only when all hold their verdict)
+interop-doc: install
+	GVPCONF_UPDATE_INTEROP=1 $(PY) -m pytest selftests/interop -p no:cacheprovider -q
+
 schema: $(STAMP)
 	$(PY) -m gvpconf.inventory --schema > fixtures/inventory.schema.json
 
 clean:
-	rm -rf $(VENV) reports/*.xml reports/*.html reports/*.md reports/*.json reports/*.prom
+	rm -rf $(VENV) mutants mutants.log reports/*.xml reports/*.html reports/*.md reports/*.json reports/*.prom

@@ -15,9 +15,10 @@ pytest_plugins = ["pytester"]
 
 @pytest.fixture(scope="session")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    """Every peer of the lab (ActiveMQ, sipp, PostgreSQL, the Config Server stand-in), started once."""
+    """Every peer of the lab (ActiveMQ, sipp, PostgreSQL, the Config Server stand-in), started once. Its broker has
+    a STOMP connector besides Debian's OpenWire one: the STOMP probe and the report tests need it."""
     workdir = tmp_path_factory.mktemp("lab")
-    with Lab(workdir) as running:
+    with Lab(workdir, activemq_stomp=True) as running:
         pids = running.processes()
         assert len(pids) > 4  # four peers, and postgres forks its workers
         yield running

@@ -76,7 +76,8 @@ class Lab(LabLifecycle):
     """A set of running peers plus the inventory that describes them. Use as a context manager."""
 
     def __init__(self, workdir: Path, peers: Iterable[str] = DEFAULT_PEERS,
-                 ports: Mapping[str, int] | None = None, *, sip_server_header: str = "sipp-lab") -> None:
+                 ports: Mapping[str, int] | None = None, *, sip_server_header: str = "sipp-lab",
+                 activemq_stomp: bool = False) -> None:
         super().__init__(workdir)
         wanted = list(dict.fromkeys(peers))
         unknown = [p for p in wanted if p not in KNOWN_PEERS]
@@ -88,6 +89,7 @@ class Lab(LabLifecycle):
         self.peer_names = [p for p in COMPONENTS if p in wanted]
         self.requested_ports = dict(ports or {})
         self.sip_server_header = sip_server_header
+        self.activemq_stomp = activemq_stomp  # a separate stomp:// connector, for the tests that need STOMP
         self.components: dict[str, Component] = {}
         self._inventory: dict[str, Any] | None = None
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import glob
 import os
 import shutil
 import subprocess
@@ -19,7 +20,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-from gvpconf_lab import DEFAULT_PEERS, Lab, LabError, component_class
+from gvpconf_lab import DEFAULT_PEERS, Lab, LabError, component_class, interop_peers
 from gvpconf_lab.base import stop_process
 from gvpconf_lab.lifecycle import run_command
 
@@ -36,9 +37,15 @@ def missing_packages(components: Sequence[str] = DEFAULT_PEERS) -> list[str]:
         "chromium": lambda: shutil.which("chromium") is not None,  # the HTML report's browser check
         # the benchmark's side-by-side comparison (bench/bench.py)
         "prometheus-blackbox-exporter": lambda: shutil.which("prometheus-blackbox-exporter") is not None,
+        # peers of single selftests: the DAS fetch proxy (squid), PostgreSQL behind a pooler, VLC's RTSP server
+        "squid": lambda: Path("/usr/sbin/squid").exists(),
+        "pgbouncer": lambda: Path("/usr/sbin/pgbouncer").exists(),
+        "vlc-bin": lambda: shutil.which("cvlc") is not None,
+        "vlc-plugin-base": lambda: bool(glob.glob("/usr/lib/*/vlc/plugins/stream_out/libstream_out_rtp_plugin.so")),
     }
     for name in components:
         checks.update(component_class(name).packages)
+    checks.update(interop_peers.PACKAGES)  # the interoperability matrix's second implementations (selftests/interop)
     return [pkg for pkg, installed in checks.items() if not installed()]
 
 
@@ -62,6 +69,12 @@ def _no_service_starts() -> Iterator[None]:
 
 
 def cmd_install(_args: argparse.Namespace) -> int:
+    code = _install_debian()
+    # the interop matrix's Node.js peers (ws, @grpc/grpc-js) from npm, into lab/gvpconf_lab/node/node_modules
+    return code or interop_peers.install_node_modules()
+
+
+def _install_debian() -> int:
     missing = missing_packages()
     if not missing:
         print("lab peers already installed")
@@ -111,7 +124,7 @@ def _make_lab(args: argparse.Namespace) -> tuple[Lab, Path, bool]:
     ports = _parse_ports(args.port)
     workdir, temp = _workdir(args)
     try:
-        return Lab(workdir, peers=peers, ports=ports), workdir, temp
+        return Lab(workdir, peers=peers, ports=ports, activemq_stomp=args.activemq_stomp), workdir, temp
     except LabError:
         if temp:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -169,6 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="fixed port for a peer (repeatable); default: free ports")
         p.add_argument("--peers", help=f"comma-separated subset of {','.join(DEFAULT_PEERS)}")
         p.add_argument("--keep", action="store_true", help="keep a temp workdir after stopping")
+        p.add_argument("--activemq-stomp", action="store_true",
+                       help="give the broker a separate stomp:// connector (stock: OpenWire only)")
     return parser
 
 

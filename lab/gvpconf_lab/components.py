@@ -49,18 +49,23 @@ class ConfigServerComponent(Component):
 
 
 class ActiveMQComponent(Component):
-    """Connections 3, 8: ActiveMQ Classic from Debian, auto transport, login required."""
+    """Connections 3, 8: ActiveMQ Classic from Debian, its stock ``tcp://`` OpenWire connector, login required;
+    a separate ``stomp://`` connector only when the lab is asked for one (``Lab(..., activemq_stomp=True)``)."""
 
     packages: ClassVar[Mapping[str, Callable[[], bool]]] = {"activemq": lambda: ACTIVEMQ_JAR.exists() and _have("java")}
 
     def make_peers(self) -> list[Peer]:
-        self.broker = ActiveMQPeer(self.name, self.workdir, self.port())
+        stomp = self.port("stomp") if self.lab.activemq_stomp else None
+        self.broker = ActiveMQPeer(self.name, self.workdir, self.port(), stomp_port=stomp)
         return [self.broker]
 
     def destinations(self) -> dict[str, Any]:
         secret = self.write_secret("password", self.broker.password)
-        return {"activemq": {"username": self.broker.username, "password": {"file": str(secret)},
-                             "targets": [{"name": "gvp-rs", "host": self.broker.host, "port": self.broker.port}]}}
+        section: dict[str, Any] = {"username": self.broker.username, "password": {"file": str(secret)},
+                                   "targets": [{"name": "gvp-rs", "host": self.broker.host, "port": self.broker.port}]}
+        if self.broker.stomp_port is not None:
+            section["stomp_port"] = self.broker.stomp_port
+        return {"activemq": section}
 
 
 class PostgresComponent(Component):

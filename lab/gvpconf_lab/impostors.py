@@ -10,6 +10,8 @@ thread (a thread still running afterwards raises RuntimeError):
 ``http_banner_server()``  greets with ``HTTP/1.1 400 Bad Request`` on accept (then FIN)
 ``garbage()``             64 random bytes on accept and after every read; keeps open
 ``echo()``                echoes what it receives
+``answering(reply)``      answers each read with ``reply(data)`` (a peer with the right framing and a wrong word)
+``http_reflector()``      answers every HTTP request with a 403 whose body is the request, headers included
 ``blackhole()``           connect() times out (full accept queue: Linux drops the SYNs)
 ``refused()``             nothing listens: connect() raises ConnectionRefusedError
 ``udp_silent()``          a bound UDP port that reads and never answers (no ICMP unreachable)
@@ -40,6 +42,7 @@ HTTP_400 = (b"HTTP/1.1 400 Bad Request\r\nServer: gvpconf-impostor\r\nContent-Ty
 
 OnAccept = Callable[[socket.socket], Action]
 OnData = Callable[[socket.socket, bytes], Action]
+Answer = Callable[[bytes], bytes | None]
 
 
 def _send(conn: socket.socket, data: bytes) -> None:
@@ -205,6 +208,49 @@ def echo() -> _TcpImpostor:
         return "keep"
 
     return _TcpImpostor("echo", on_data=on_data)
+
+
+def answering(reply: Answer) -> _TcpImpostor:
+    """Answers each read with ``reply(data)`` (nothing when it returns None); keeps the connection open.
+
+    For impostors that speak the protocol but break one rule: a STOMP broker whose RECEIPT names another
+    receipt, a PostgreSQL server that answers ``N``, or ``S`` and more bytes."""
+
+    def on_data(conn: socket.socket, data: bytes) -> Action:
+        answer = reply(data)
+        if answer:
+            _send(conn, answer)
+        return "keep"
+
+    return _TcpImpostor("answering", on_data=on_data)
+
+
+def http_reflector(status: bytes = b"403 Forbidden", seen: list[bytes] | None = None,
+                   fixed: dict[bytes, bytes] | None = None) -> _TcpImpostor:
+    """A reflecting peer: every HTTP request is answered ``status`` with the request itself (request line and
+    headers, ``Authorization`` and ``X-Consul-Token`` included) as a text/plain body, then closed. What a
+    debugging proxy or a misconfigured echo endpoint does; secrets sent to it come back in the answer.
+    Each request's header section is appended to ``seen``. A request whose request line starts with a key of
+    ``fixed`` is answered ``200 OK`` with its JSON value instead (to lead a client to the request that
+    carries its secret, e.g. Consul's ``GET /v1/status/leader`` before ``/v1/acl/token/self``)."""
+    pending: dict[int, bytes] = {}
+
+    def on_data(conn: socket.socket, data: bytes) -> Action:
+        request = pending.pop(conn.fileno(), b"") + data
+        if b"\r\n\r\n" not in request:
+            pending[conn.fileno()] = request
+            return "keep"
+        body = request.split(b"\r\n\r\n", 1)[0] + b"\r\n"
+        if seen is not None:
+            seen.append(body)
+        answer = next((v for k, v in (fixed or {}).items() if request.startswith(k)), None)
+        head, kind = (b"200 OK", b"application/json") if answer is not None else (status, b"text/plain")
+        answer = body if answer is None else answer
+        _send(conn, b"HTTP/1.1 " + head + b"\r\nContent-Type: " + kind + b"\r\nContent-Length: "
+              + str(len(answer)).encode() + b"\r\nConnection: close\r\n\r\n" + answer)
+        return "close"
+
+    return _TcpImpostor("http-reflector", on_data=on_data)
 
 
 @contextlib.contextmanager

@@ -79,6 +79,10 @@ def _matches(labels: dict[str, str], selector: str | None) -> bool:
     return True
 
 
+#: container fields an ephemeral container may not have (the API answers 422)
+FORBIDDEN_EPHEMERAL = ("ports", "resources", "livenessProbe", "readinessProbe", "startupProbe", "lifecycle",
+                       "resizePolicy")
+
 @dataclass
 class Cluster:
     """The stand-in's state. Tests fill ``pods``, ``slices``, ``nodes`` and may set the failure knobs."""
@@ -216,6 +220,14 @@ class _Handler(RoutingHandler):
                 added = [e for e in new if e["name"] not in names]
                 if any("name" not in e or "image" not in e for e in added):
                     return self._send(422, _status(422, "Invalid", "ephemeral container needs name and image"))
+                for e in added:  # what ValidateEphemeralContainers refuses (k8s.io/kubernetes validation.go)
+                    bad = [f"spec.ephemeralContainers[{e['name']}].{k}" for k in FORBIDDEN_EPHEMERAL if e.get(k)]
+                    bad += [f"spec.ephemeralContainers[{e['name']}].volumeMounts[{i}].{k}"
+                            for i, m in enumerate(e.get("volumeMounts") or []) for k in ("subPath", "subPathExpr")
+                            if m.get(k)]
+                    if bad:
+                        return self._send(422, _status(422, "Invalid", f'Pod "{name}" is invalid: ' + ", ".join(
+                            f"{b}: Forbidden: cannot be set for an Ephemeral Container" for b in bad)))
                 have.extend(added)
                 for e in added:
                     c.start(ns, obj["metadata"]["name"], e, "ephemeralContainerStatuses")

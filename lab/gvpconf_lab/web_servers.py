@@ -187,6 +187,19 @@ class _ProxyHandler(socketserver.StreamRequestHandler):
         kept = [h for h in head if not h.lower().startswith(("proxy-", "connection:"))]
         upstream.sendall(f"{method} /{path} HTTP/1.1\r\n".encode("latin-1") + "".join(kept).encode("latin-1")
                          + b"Connection: close\r\nVia: 1.1 gvpconf-lab-proxy\r\n\r\n")
+        # RFC 9110 §7.6.3: a proxy adds Via to the response it forwards too
+        upstream.settimeout(10)
+        answer = b""
+        with contextlib.suppress(OSError):
+            while b"\r\n\r\n" not in answer and len(answer) < 65536:
+                chunk = upstream.recv(65536)
+                if not chunk:
+                    break
+                answer += chunk
+        head_end = answer.find(b"\r\n\r\n")
+        if head_end >= 0:
+            answer = answer[:head_end] + b"\r\nVia: 1.1 gvpconf-lab-proxy" + answer[head_end:]
+        self.wfile.write(answer)
         self._pipe(upstream)
 
     def _pipe(self, upstream: socket.socket) -> None:

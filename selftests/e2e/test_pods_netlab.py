@@ -136,7 +136,7 @@ def test_removing_one_allow_rule_breaks_exactly_that_connection_with_timeout(net
     by_pod = {o.source.pod: cases(o.junit or "") for o in outcomes}
     failed = [c for c in by_pod["mcp-0"] if c["state"] in ("failed", "error")]
     assert failed and {c["props"]["connection"] for c in failed} == {"8"}, failed
-    assert len(failed) == len(by_connection(by_pod["mcp-0"], 8))
+    assert len(failed) == len([c for c in by_connection(by_pod["mcp-0"], 8) if c["state"] != "skipped"])
     assert all(c["props"]["cause"] == "timeout" for c in failed), failed
     assert all(c["state"] == "passed" for c in by_connection(by_pod["mcp-0"], 7))
     assert all(c["state"] in ("passed", "skipped") for c in by_pod["mcp-1"]), "only the pod whose rule went fails"
@@ -214,7 +214,10 @@ def test_kubernetes_backend_runs_the_image_entrypoint_in_the_pods_namespace(netl
     cs = cases(ET.tostring(junit.merge(outcomes).getroot(), encoding="unicode"))
     assert {(c["props"]["source.pod"], c["props"]["connection"]) for c in cs} == {
         ("gvp-rm-0", "3"), ("gvp-rm-1", "3"), ("gvp-mcp-0", "8"), ("gvp-mcp-1", "8")}
-    assert all(c["state"] == "passed" for c in cs), [c["message"] for c in cs]
+    # the RS's broker is Debian's stock tcp:// connector: OpenWire verified, STOMP not probed (no stomp_port)
+    stomp = [c for c in cs if c["name"].startswith("test_stomp_round_trip_where_enabled")]
+    assert len(stomp) == 4 and all(c["state"] == "skipped" for c in stomp), stomp
+    assert all(c["state"] == "passed" for c in cs if c not in stomp), [c["message"] for c in cs]
 
 
 def test_up_stops_and_deletes_everything_on_sigterm(tmp_path: Path) -> None:

@@ -144,3 +144,27 @@ def test_the_sandbox_gives_what_the_spec_declares_and_nothing_else() -> None:
         assert code == 128 and 'CreateContainerConfigError: secret "missing" not found' in log
         code, log = sandbox.run(obj, {**container, "securityContext": {"runAsUser": 0, "runAsNonRoot": True}})
         assert code == 128 and "runAsNonRoot" in log
+        # an optional secretKeyRef whose key is missing is skipped; the last one found wins
+        code, log = sandbox.run(obj, {**container, "command": ["sh", "-c", "echo U=$U"], "env": [
+            {"name": "U", "valueFrom": {"secretKeyRef": {"name": "s", "key": "username", "optional": True}}},
+            {"name": "U", "valueFrom": {"secretKeyRef": {"name": "s", "key": "nope", "optional": True}}}]})
+        assert code == 0 and "U=u-1" in log, log
+        # subPath: one file of the volume at the mount path
+        code, log = sandbox.run(obj, {**container, "command": ["sh", "-c", "cat /run/gvp/pw"], "volumeMounts": [
+            {"name": "s", "mountPath": "/run/gvp/pw", "subPath": "password", "readOnly": True}]})
+        assert code == 0 and log.strip() == "pw-1", log
+        # an added capability widens the bounding set only: a non-root process has none in effect or ambient
+        code, log = sandbox.run(obj, {**container, "command": ["sh", "-c", "grep -E '^Cap(Eff|Amb)' /proc/self/status"],
+                                      "securityContext": {**container["securityContext"],  # type: ignore[dict-item]
+                                                          "capabilities": {"drop": ["ALL"], "add": ["NET_RAW"]}}})
+        assert code == 0 and log.split() == ["CapEff:", "0000000000000000", "CapAmb:", "0000000000000000"], log
+        # a restrictive defaultMode (0440) is readable through the pod's fsGroup, and only through it
+        strict = pod("gvp-y-0", "gvp", {"app": "y"}, ip="10.0.0.2", node="n")
+        strict["spec"]["volumes"] = [{"name": "s", "secret": {"secretName": "s", "defaultMode": 0o440}}]
+        reader = {**container, "command": ["sh", "-c", "cat /var/run/secrets/s/password"],
+                  "volumeMounts": [{"name": "s", "mountPath": "/var/run/secrets/s", "readOnly": True}]}
+        code, log = sandbox.run(strict, reader)
+        assert code != 0 and "Permission denied" in log, log
+        strict["spec"]["securityContext"] = {"fsGroup": 2000}
+        code, log = sandbox.run(strict, reader)
+        assert code == 0 and log.strip() == "pw-1", log

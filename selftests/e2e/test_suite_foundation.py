@@ -173,7 +173,7 @@ def stomp_messages(lab: Lab, destination: str, wait: float) -> list[bytes]:
             received.append(frame.body if isinstance(frame.body, bytes) else frame.body.encode())
             done.set()
 
-    conn = stomp.Connection12([(peer.host, peer.port)], auto_decode=False)
+    conn = stomp.Connection12([(peer.host, peer.stomp_port)], auto_decode=False)
     conn.set_listener("l", Listener())
     conn.connect(peer.username, lab.secret_path("activemq").read_text(), wait=True)
     conn.subscribe(destination, id="check", ack="auto")
@@ -189,7 +189,7 @@ def test_stomp_codec_reads_what_an_independent_client_sends(lab: Lab) -> None:
     peer = lab["activemq"]
     password = lab.secret_path("activemq").read_text()
     destination = "/queue/gvpconf.crosscheck"
-    with socket.create_connection((peer.host, peer.port), timeout=5) as sock:
+    with socket.create_connection((peer.host, peer.stomp_port), timeout=5) as sock:
         def send(frame: stomp_codec.Frame) -> None:
             sock.sendall(stomp_codec.encode(frame))
 
@@ -205,7 +205,7 @@ def test_stomp_codec_reads_what_an_independent_client_sends(lab: Lab) -> None:
         assert receive().command == "CONNECTED"
         send(stomp_codec.Frame("SUBSCRIBE", (("id", "x"), ("destination", destination), ("receipt", "r"))))
         assert receive().command == "RECEIPT"
-        other = stomp.Connection12([(peer.host, peer.port)])
+        other = stomp.Connection12([(peer.host, peer.stomp_port)])
         other.connect(peer.username, password, wait=True)
         body = "héllo: with colon\nand newline"
         other.send(destination, body, headers={"x-odd": "a:b\\c"})

@@ -120,7 +120,7 @@ def test_secret_problem_fails_only_the_connections_that_need_it(tmp_path: Path, 
         inv = write_inventory(tmp_path, {"version": 1, "destinations": {
             "configserver": {"hold": 0.2, "targets": t},
             "activemq": {"username": {"env": "GVP_NO_SUCH_USER"}, "password": secret_ref(tmp_path, ref),
-                         "targets": t}}})
+                         "stomp_port": port, "targets": t}}})  # STOMP enabled: both of #3's cases need the login
         run = run_suite(tmp_path, "--connection", "2", "--connection", "3", inventory=inv)
     out = run.stdout + run.stderr
     assert run.rc == 1, out

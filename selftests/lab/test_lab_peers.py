@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import socket
 import stat
@@ -15,7 +16,7 @@ import pytest
 import yaml
 
 from gvpconf_lab import ActiveMQPeer, ConfigServerStandIn, Lab, PostgresPeer, SippPeer
-from gvpconf_lab.activemq import stomp_connect
+from gvpconf_lab.activemq import openwire_hello, stomp_connect
 from gvpconf_lab.sipp import sip_options
 
 
@@ -38,6 +39,9 @@ def _secret(lab: Lab, dest: str) -> str:
 def test_inventory_has_the_agreed_shape(lab: Lab) -> None:
     inv = _inventory(lab)
     ports = {name: peer.port for name, peer in lab.peers.items()}
+    broker = lab["activemq"]
+    assert isinstance(broker, ActiveMQPeer)
+    stomp_port = broker.stomp_port  # the session lab asks for a STOMP connector: some tests need STOMP
     foundation = ("sip_server", "configserver", "activemq", "postgres")
     inv = {**inv, "destinations": {k: inv["destinations"][k] for k in foundation}}
     inv.pop("connections", None)
@@ -52,7 +56,8 @@ def test_inventory_has_the_agreed_shape(lab: Lab) -> None:
                 {"name": "gvp-configserver", "host": "127.0.0.1", "port": ports["configserver"]}]},
             "activemq": {"username": "gvp-rs",
                          "password": {"file": str(lab.workdir / "secrets" / "activemq-password")},
-                         "targets": [{"name": "gvp-rs", "host": "127.0.0.1", "port": ports["activemq"]}]},
+                         "targets": [{"name": "gvp-rs", "host": "127.0.0.1", "port": ports["activemq"]}],
+                         "stomp_port": stomp_port},
             "postgres": {"database": "gvp", "username": "gvp_reader",
                          "password": {"file": str(lab.workdir / "secrets" / "postgres-password")},
                          "tls": {"ca_file": str(lab.workdir / "tls" / "ca.pem"),
@@ -83,8 +88,27 @@ def test_describe_names_each_peer_with_pid_and_port(lab: Lab) -> None:
 
 
 # -- ActiveMQ -------------------------------------------------------------------------------------
-def test_activemq_accepts_the_inventory_credentials(lab: Lab) -> None:
+def _stomp(lab: Lab) -> tuple[str, int]:
+    inv = _inventory(lab)["destinations"]["activemq"]
+    return inv["targets"][0]["host"], inv["stomp_port"]
+
+
+def test_activemq_openwire_connector_speaks_first_with_a_wireformat_info(lab: Lab) -> None:
+    """Debian's tcp:// connector: OpenWire only, the broker's WireFormatInfo sent unasked."""
     host, port = _target(lab, "activemq")
+    assert openwire_hello(host, port, timeout=5.0)[4:13] == b"\x01ActiveMQ"
+    with socket.create_connection((host, port), timeout=5.0) as sock:  # not STOMP: a STOMP client gets no frame
+        sock.settimeout(5.0)
+        sock.sendall(b"CONNECT\naccept-version:1.2\nhost:localhost\n\n\0")
+        data = b""
+        with contextlib.suppress(OSError):
+            while chunk := sock.recv(4096):
+                data += chunk
+    assert not data.startswith((b"CONNECTED", b"ERROR")), data[:60]
+
+
+def test_activemq_accepts_the_inventory_credentials(lab: Lab) -> None:
+    host, port = _stomp(lab)
     frame = stomp_connect(host, port, "gvp-rs", _secret(lab, "activemq"), timeout=5.0)
     assert frame.startswith(b"CONNECTED\n")
     assert b"server:ActiveMQ/" in frame
@@ -92,14 +116,14 @@ def test_activemq_accepts_the_inventory_credentials(lab: Lab) -> None:
 
 
 def test_activemq_rejects_a_wrong_password_with_an_error_frame(lab: Lab) -> None:
-    host, port = _target(lab, "activemq")
+    host, port = _stomp(lab)
     frame = stomp_connect(host, port, "gvp-rs", "not-the-password", timeout=5.0)
     assert frame.startswith(b"ERROR\n")
     assert b"User name [gvp-rs] or password is invalid" in frame
 
 
 def test_activemq_rejects_anonymous(lab: Lab) -> None:
-    host, port = _target(lab, "activemq")
+    host, port = _stomp(lab)
     with socket.create_connection((host, port), timeout=5.0) as sock:
         sock.settimeout(5.0)
         sock.sendall(b"CONNECT\naccept-version:1.2\nhost:localhost\n\n\0")

@@ -46,6 +46,9 @@ def test_at_least(version: Any, minimum: Any, expected: bool) -> None:
 # Each row: a module of tests/, the probe whose rule is broken, the inventory section, facts that keep every rule
 # of the module, and one change of a fact that breaks that probe's rule. The fake prober passes in both runs: only
 # the test body can tell them apart.
+AMQ_FACTS = {"openwire.version": 12, "openwire.login": "accepted", "openwire.received": "1 of 1",
+             "openwire.sent_bytes": 38, "openwire.received_bytes": 38, "stomp.version": "1.2", "stomp.sent_bytes": 40,
+             "stomp.received_bytes": 40}
 CASES: list[tuple[str, str, str, dict[str, Any], dict[str, Any], dict[str, Any]]] = [
     ("egress/test_c01_rm_sip_server.py", "sip.options", "sip_server", {},
      {"sip.transaction": "ours", "sip.status": 200}, {"sip.status": 404}),
@@ -65,9 +68,10 @@ CASES: list[tuple[str, str, str, dict[str, Any], dict[str, Any], dict[str, Any]]
      {"username": "r", "require_encryption": True},
      {"mssql.product": "Microsoft SQL Server 2019", "mssql.database": "gvp_rs", "mssql.encryption": "REQ",
       "mssql.version": "15.0.2000"}, {"mssql.encryption": "OFF"}),
-    ("intra/test_c03_rm_rs_activemq.py", "activemq.stomp", "activemq", {},
-     {"openwire.version": 12, "stomp.version": "1.2", "stomp.sent_bytes": 40, "stomp.received_bytes": 40},
-     {"stomp.received_bytes": 39}),
+    ("intra/test_c03_rm_rs_activemq.py", "activemq.stomp", "activemq", {"stomp_port": 61613},
+     {**AMQ_FACTS}, {"stomp.received_bytes": 39}),
+    ("intra/test_c08_mcp_rs_activemq.py", "activemq.openwire", "activemq", {"stomp_port": 61613},
+     {**AMQ_FACTS}, {"openwire.received_bytes": 37}),
     ("egress/test_c09_mcp_sbc_rtp.py", "rtp.range", "sbc", {},
      {"rtp.range_ports": "20000,32000,45000", "rtp.range_echoed": 1, "rtp.range_unreachable": 2,
       "rtp.loss_pct": 0.0, "rtp.jitter_ms": 0.5}, {"rtp.range_unreachable": 1}),
@@ -78,7 +82,7 @@ CASES: list[tuple[str, str, str, dict[str, Any], dict[str, Any], dict[str, Any]]
      {"vxml.parsed": 2, "vxml.version": "2.0, 2.1"}, {"vxml.parsed": 1}),
     ("egress/test_c13_mcp_nexus.py", "websocket.session", "nexus", {"subprotocol": "nexus.v1"},
      {"ws.status": 101, "ws.subprotocol": "nexus.v1", "ws.close_code": 1000}, {"ws.close_code": 1006}),
-    ("egress/test_c14_mcp_nuance.py", "rtsp.setup", "nuance", {},
+    ("egress/test_c14_mcp_nuance.py", "rtsp.setup", "nuance", {"rtsp_urls": ["rtsp://127.0.0.1:9/asr"]},
      {"sip.transaction": "ours", "sip.status": 200, "rtsp.public": "OPTIONS, DESCRIBE, SETUP",
       "rtsp.sdp_media": "audio RTP/AVP 0", "rtp.unreachable": 0}, {"rtp.unreachable": 3}),
     ("egress/test_c17_configserver_postgres.py", "postgres.login", "postgres", {"username": "u"},

@@ -12,6 +12,7 @@ import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import pytest
 import yaml
 
 from gvpconf.pods.entry import extract_junit, extract_results
@@ -19,7 +20,11 @@ from gvpconf_lab import impostors
 from selftests.helpers import ROOT
 
 
-def test_sigterm_to_the_entrypoint_prints_the_reports_with_interrupted_cases(tmp_path: Path) -> None:
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGINT-group"])
+def test_sigterm_to_the_entrypoint_prints_the_reports_with_interrupted_cases(tmp_path: Path, how: str) -> None:
+    """SIGTERM to the entrypoint alone (the kubelet to PID 1); SIGINT to its whole process group (Ctrl-C in
+    an interactive debug pod): pytest gets one interrupt either way, never two (a second one is a traceback
+    and exit 254)."""
     silent = impostors.silent()
     with silent as (host, port), impostors.refused() as (_h, closed):
         inventory = {"version": 1, "defaults": {"timeouts": {"connect": 3.0, "read": 60.0, "probe": 60.0}},
@@ -31,14 +36,18 @@ def test_sigterm_to_the_entrypoint_prints_the_reports_with_interrupted_cases(tmp
                     "GVP_RUN_TIMEOUT": "120"})
         # (the read-only root itself is the pod sandbox's test: selftests/e2e/test_pods_sandbox.py)
         proc = subprocess.Popen([sys.executable, "-m", "gvpconf.pods.entry", "--source", "rm", "--connection", "1"],
-                                cwd="/proc", env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                                cwd="/proc", env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                start_new_session=True)
         try:
             deadline = time.monotonic() + 60
             while not silent._conns and time.monotonic() < deadline:
                 time.sleep(0.05)
             assert silent._conns, "the probe never reached the silent peer"
             sent = time.monotonic()
-            proc.send_signal(signal.SIGTERM)  # to the entrypoint only, as the kubelet does to PID 1
+            if how == "SIGTERM":
+                proc.send_signal(signal.SIGTERM)  # to the entrypoint only, as the kubelet does to PID 1
+            else:
+                os.killpg(proc.pid, signal.SIGINT)  # the terminal's Ctrl-C: every process of the foreground group
             log, _ = proc.communicate(timeout=40)
             took = time.monotonic() - sent
         finally:
@@ -46,7 +55,8 @@ def test_sigterm_to_the_entrypoint_prints_the_reports_with_interrupted_cases(tmp
                 proc.kill()
                 proc.wait()
     assert proc.returncode == 2 and took < 20, (proc.returncode, took, log[-2000:])
-    assert "SIGTERM received: interrupting the run" in log
+    assert f"{how.split('-')[0]} received: interrupting the run" in log
+    assert "inventory: /proc/self/fd" not in log and "inventory: $GVP_INVENTORY_YAML (inline)" in log
     junit = extract_junit(log)
     assert junit is not None and extract_results(log) is not None, log[-2000:]
     states = {}

@@ -169,7 +169,10 @@ def test_unattachable_pod_and_hung_container_are_reported_failures(cluster: tupl
     outcomes = runner.run_all(backend, runner.pick_per_zone(pods, ["mcp"]), run_timeout=1.5, total_timeout=30)
     by_pod = {o.source.pod: o for o in outcomes}
     assert by_pod["gvp-mcp-0"].cause == "attach" and "403" in (by_pod["gvp-mcp-0"].error or "")
-    assert by_pod["gvp-mcp-1"].cause == "timeout" and by_pod["gvp-mcp-1"].duration < 10
+    # a running container gets the entrypoint's grace past the deadline (its own timeout may end it there)
+    from gvpconf.pods.entry import GRACE
+
+    assert by_pod["gvp-mcp-1"].cause == "timeout" and 1.5 + GRACE <= by_pod["gvp-mcp-1"].duration < 1.5 + GRACE + 8
     root = junit.merge(outcomes).getroot()
     assert root.get("failures") == "2"
 
@@ -197,3 +200,50 @@ def test_runner_cli_against_the_stand_in(cluster: tuple[Cluster, StandInServer],
     assert row17["verdict"] == "FAILED" and "no pod matches" in row17["per_source"][0]["detail"]
     html = (tmp_path / "report.html").read_text()
     assert "gvp-mcp-1@eu-west-1b" in html and "gvp-rm-0@eu-west-1a" in html
+
+
+def test_job_gets_sub_path_mounts_fs_group_and_no_token_volume_and_a_deadline_margin() -> None:
+    from gvpconf.pods import secretmap
+    from gvpconf.pods.entry import GRACE
+
+    backend = kube.KubernetesBackend(None, "img:1", "version: 1\n")  # type: ignore[arg-type]
+    src = SourcePod("mcp", "gvp-mcp-0", "a", "gvp", "node-a")
+    token = {"name": "creds", "projected": {"sources": [{"secret": {"name": "amq"}},
+                                                         {"serviceAccountToken": {"path": "token"}}]}}
+    spec = {"securityContext": {"fsGroup": 2000, "supplementalGroups": [3000], "runAsUser": 0},
+            "volumes": [{"name": "amq", "secret": {"secretName": "amq", "defaultMode": 0o440}}, token],
+            "containers": [{"name": "m", "volumeMounts": [
+                {"name": "amq", "mountPath": "/etc/amq/password", "subPath": "password"},
+                {"name": "creds", "mountPath": "/var/run/creds"}]}]}
+    mapping = secretmap.map_secrets([secretmap.Reference("file", "/etc/amq/password", "a.password"),
+                                     secretmap.Reference("file", "/var/run/creds/user", "a.username")], spec, "p")
+    container = backend._container(src, ["--source", "mcp"], 60, "gvpconf-abc", mapping)
+    assert [m["name"] for m in container["volumeMounts"]] == ["creds"]  # the ephemeral container: no subPath
+    manifest = backend.job_manifest(src, container, 60, mapping, spec["securityContext"])
+    pod_spec = manifest["spec"]["template"]["spec"]
+    assert pod_spec["securityContext"]["fsGroup"] == 2000 and pod_spec["securityContext"]["supplementalGroups"] == [
+        3000] and "runAsUser" not in pod_spec["securityContext"]
+    assert [v["name"] for v in pod_spec["volumes"]] == ["amq"]  # the token's projected volume is not copied
+    assert pod_spec["containers"][0]["volumeMounts"] == [
+        {"name": "amq", "mountPath": "/etc/amq/password", "readOnly": True, "subPath": "password"}]
+    assert mapping.job_token_problems() and "serviceAccountToken" in mapping.job_token_problems()[0]
+    assert manifest["spec"]["activeDeadlineSeconds"] == int(60 + GRACE / 2)
+    assert kv.validate(manifest, "1.30.0", strict=True) == "1.30"
+
+
+@pytest.mark.parametrize("field", [{"volumeMounts": [{"name": "v", "mountPath": "/x", "subPath": "a"}]},
+                                   {"ports": [{"containerPort": 80}]}, {"resources": {"limits": {"cpu": "1"}}},
+                                   {"readinessProbe": {"exec": {"command": ["true"]}}}])
+def test_the_stand_in_refuses_what_an_ephemeral_container_may_not_have(
+        cluster: tuple[Cluster, StandInServer], field: dict[str, Any]) -> None:
+    import urllib.error
+    import urllib.request
+
+    _c, server = cluster
+    body = {"spec": {"ephemeralContainers": [{"name": "dbg", "image": "img:1", **field}]}}
+    req = urllib.request.Request(f"{server.url}/api/v1/namespaces/{NS}/pods/gvp-mcp-0/ephemeralcontainers",
+                                 data=json.dumps(body).encode(), method="PATCH",
+                                 headers={"Content-Type": "application/strategic-merge-patch+json"})
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(req, timeout=10)
+    assert info.value.code == 422 and b"cannot be set for an Ephemeral Container" in info.value.read()

@@ -63,6 +63,59 @@ def test_unreachable_api_server_is_one_line_and_a_failing_case_per_role(
     assert (tmp_path / "report.html").exists() and (tmp_path / "report.md").exists()
 
 
+def test_a_silent_api_server_is_a_timeout_not_a_hang(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """An API server that accepts and never answers: every request has a (connect, read) timeout."""
+    import time
+
+    from gvpconf.pods import kube
+    from gvpconf_lab import impostors
+
+    monkeypatch.setattr(kube, "REQUEST_TIMEOUT", (1.0, 2.0))
+    with impostors.silent() as (host, port):
+        started = time.monotonic()
+        code, out = run(tmp_path, f"http://{host}:{port}")
+        took = time.monotonic() - started
+    err = capsys.readouterr().err
+    assert took < 15, f"the runner took {took:.1f} s against a silent API server"
+    assert code == 1 and "Traceback" not in err
+    (line,) = [ln for ln in err.splitlines() if ln.strip()]
+    assert line.startswith("python -m gvpconf.pods: the API server did not answer in time (timeout)"), err
+    assert [(r, c) for r, c, _m in failing_cases(out)] == [("rm", "timeout"), ("mcp", "timeout")]
+
+
+def test_an_unwritable_report_path_stops_before_any_api_request(
+        served: tuple[Cluster, StandInServer], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    c, server = served
+    inv = tmp_path / "inv.yaml"
+    inv.write_text(INVENTORY)
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    for extra in (["--junitxml", str(blocker / "junit.xml")], ["--reports", str(blocker / "reports")]):
+        code = main(["run", "--api-url", server.url, "--namespace", NS, "--image", "img:1", "--inventory",
+                     str(inv), "--roles", "rm", *(extra if extra[0] == "--junitxml" else
+                                                  ["--junitxml", str(tmp_path / "j.xml"), *extra])])
+        err = capsys.readouterr().err
+        (line,) = [ln for ln in err.splitlines() if ln.strip()]
+        assert code == 2 and line.startswith(f"python -m gvpconf.pods: {extra[0]}: cannot create"), err
+    assert c.requests == []
+
+
+def test_a_malformed_kubeconfig_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    inv = tmp_path / "inv.yaml"
+    inv.write_text(INVENTORY)
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text("apiVersion: v1\nclusters: [\n  - {name: x\n")
+    out = tmp_path / "junit.xml"
+    code = main(["run", "--kubeconfig", str(kubeconfig), "--namespace", NS, "--image", "img:1", "--inventory",
+                 str(inv), "--roles", "rm", "--junitxml", str(out)])
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    (line,) = [ln for ln in err.splitlines() if ln.strip()]
+    assert code == 1 and "the kubeconfig is not valid YAML" in line and line.endswith("(config); nothing was run")
+    assert [(r, cause) for r, cause, _m in failing_cases(out)] == [("rm", "config")]
+
+
 def test_forbidden_api_server_is_cause_auth(served: tuple[Cluster, StandInServer], tmp_path: Path,
                                             capsys: pytest.CaptureFixture[str]) -> None:
     c, server = served
@@ -128,12 +181,13 @@ def test_sigint_stops_the_runner_keeps_finished_runs_and_exits_interrupted(
                              "--image", "img:1", "--inventory", str(inv), "--junitxml", str(out), "--roles", "rm,mcp",
                              "--run-timeout", "120"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120  # a loaded machine starts the runner slowly
         while len([r for r in c.requests if r[0] == "PATCH"]) < 4 and time.monotonic() < deadline:
             time.sleep(0.1)
         time.sleep(1.5)  # the answering pods' runs are collected
         sent = time.monotonic()
         proc.send_signal(signal.SIGINT)
+        proc.send_signal(signal.SIGTERM)  # an impatient second signal: no traceback, the reports still written
         output, _ = proc.communicate(timeout=30)
         stopped_in = time.monotonic() - sent
     finally:
@@ -141,7 +195,7 @@ def test_sigint_stops_the_runner_keeps_finished_runs_and_exits_interrupted(
             proc.kill()
             proc.wait()
     assert proc.returncode == 2 and stopped_in < 5, (proc.returncode, stopped_in, output)
-    assert "Traceback" not in output
+    assert "Traceback" not in output and "SIGTERM: already stopping" in output, output
     cases = {}
     for tc in ET.parse(out).getroot().iter("testcase"):
         props = {p.get("name"): p.get("value") for p in tc.iter("property")}

@@ -50,4 +50,33 @@ def test_what_cannot_be_mapped_is_said_and_a_pvc_is_not_copied_into_a_job() -> N
 def test_env_from_a_secret_becomes_a_secret_key_ref() -> None:
     spec = {"containers": [{"name": "m", "envFrom": [{"prefix": "AMQ_", "secretRef": {"name": "amq"}}]}]}
     m = map_secrets([Reference("env", "AMQ_USER", "k")], spec, "p")
-    assert m.env == [{"name": "AMQ_USER", "valueFrom": {"secretKeyRef": {"name": "amq", "key": "USER"}}}]
+    assert m.env == [{"name": "AMQ_USER", "valueFrom": {"secretKeyRef": {"name": "amq", "key": "USER",
+                                                                          "optional": True}}}]
+
+
+def test_every_env_from_source_is_tried_in_order_each_optional() -> None:
+    """The key may be in any of the envFrom Secrets (the runner cannot read them): one optional secretKeyRef
+    per source, in envFrom's order, so the last Secret that has the key wins, as envFrom resolves it, and a
+    Secret without it does not stop the container from starting."""
+    spec = {"containers": [{"name": "m", "envFrom": [{"secretRef": {"name": "common"}},
+                                                     {"configMapRef": {"name": "cfg"}},
+                                                     {"prefix": "AMQ_", "secretRef": {"name": "amq"}},
+                                                     {"prefix": "X_", "secretRef": {"name": "other"}}]}]}
+    m = map_secrets([Reference("env", "AMQ_USER", "k")], spec, "p")
+    assert m.env == [
+        {"name": "AMQ_USER", "valueFrom": {"secretKeyRef": {"name": "common", "key": "AMQ_USER", "optional": True}}},
+        {"name": "AMQ_USER", "valueFrom": {"secretKeyRef": {"name": "amq", "key": "USER", "optional": True}}}]
+
+
+def test_a_sub_path_mount_is_for_a_job_only() -> None:
+    """The API refuses subPath on an ephemeral container: the mount is not in the ephemeral container's
+    volumeMounts (a note says why and what to do), only in the Job's."""
+    spec = {"volumes": [{"name": "amq", "secret": {"secretName": "gvp-rs-activemq"}}],
+            "containers": [{"name": "main", "volumeMounts": [
+                {"name": "amq", "mountPath": "/var/run/secrets/amq/password", "subPath": "password"}]}]}
+    m = map_secrets([Reference("file", "/var/run/secrets/amq/password", "k")], spec, "p")
+    assert m.volume_mounts == [] and m.volumes == [spec["volumes"][0]]
+    assert m.job_mounts == [{"name": "amq", "mountPath": "/var/run/secrets/amq/password", "readOnly": True,
+                             "subPath": "password"}]
+    (line,) = m.ephemeral_problems
+    assert "subPath" in line and "mount the whole Secret" in line

@@ -126,3 +126,34 @@ def test_finish_is_the_one_runner_tail_merged_reports_and_exit_status(tmp_path: 
     gone = RunOutcome(SourcePod("rm", "rm-0", "zone-a"), error="cannot attach: 403", cause="attach")
     assert runner.finish([ok, gone], out, prog="test") == 1
     assert "rm-0@zone-a" in out.read_text()
+
+
+def test_an_interrupted_pod_is_an_error_and_its_rows_not_run_with_the_runners_notes(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A pod run the runner stopped is ``<error type="interrupted">`` in the merged JUnit and its rows are
+    "not run" (interrupted) in the merged report, as an interrupted case inside a pod; the runner's notes and
+    left-behind lines are in the merged report and in the JUnit's properties, not only on stdout."""
+    import json
+
+    stopped = RunOutcome(SourcePod("rm", "rm-1", "zone-b"), error="interrupted: the runner stopped waiting",
+                         cause="interrupted", backend="ephemeral-container")
+    out = tmp_path / "junit.xml"
+    note = "rm-1@zone-b: secret not mapped: destinations.x.password {env: X}"
+    left = "ephemeral container gvpconf-abc in pod gvp/rm-1 (cannot be removed)"
+    runner.finish([stopped], out, prog="test", notes=[note], left_behind=[left])
+    root = ET.parse(out).getroot()
+    (case,) = root.iter("testcase")
+    assert case.find("failure") is None
+    error = case.find("error")
+    assert error is not None and error.get("type") == "interrupted"
+    assert root.get("errors") == "1" and root.get("failures") == "0"
+    props = {(p.get("name"), p.get("value")) for p in root.iter("property")}
+    assert ("runner.note", note) in props and ("runner.left-behind", left) in props
+    merged = json.loads((tmp_path / "results.json").read_text())
+    rm_rows = [r for r in merged["connections"] if r["source"] == "rm"]
+    assert rm_rows and {r["verdict"] for r in rm_rows} <= {"not run", "not implemented yet"}, \
+        {r["verdict"] for r in rm_rows}
+    assert any("interrupted" in (r.get("why") or "") for r in rm_rows)
+    for name in ("report.md", "report.html"):
+        text = (tmp_path / name).read_text()
+        assert "secret not mapped: destinations.x.password" in text and "gvpconf-abc" in text, name

@@ -41,14 +41,15 @@ P, T, R = Cause.PROTOCOL, Cause.TIMEOUT, Cause.REFUSED
 # for the status line and it is a timeout. Either way, never a pass.
 PT = (P, T)
 _CONSUL: dict[str, Cause | tuple[Cause, ...]] = {"silent": T, "closer": P, "http": P, "http-banner": P,
-                                                 "refused": R, "blackhole": T, "garbage": PT}
+                                                 "refused": R, "blackhole": T, "garbage": PT,
+                                                 "echo": P}
 EXPECTED: dict[str, dict[str, Cause | tuple[Cause, ...]]] = {
     # our own codec recognises a non-TDS answer from its first byte
-    "mssql.prelogin": {"silent": T, "closer": P, "http": P, "http-banner": P, "garbage": P, "refused": R,
-                       "blackhole": T},
+    "mssql.prelogin": {"silent": T, "closer": P, "http": P, "http-banner": P, "garbage": P, "echo": P,
+                       "refused": R, "blackhole": T},
     # FreeTDS waits for a whole packet header that random bytes may never complete: a timeout (PRELOGIN says why)
-    "mssql.login": {"silent": T, "closer": P, "http": P, "http-banner": P, "garbage": PT, "refused": R,
-                    "blackhole": T},
+    "mssql.login": {"silent": T, "closer": P, "http": P, "http-banner": P, "garbage": PT, "echo": P,
+                    "refused": R, "blackhole": T},
     "consul.cluster": _CONSUL, "consul.sd_catalog": _CONSUL, "consul.mcp_registration": _CONSUL,
 }
 

@@ -46,21 +46,21 @@ PROBES: dict[str, tuple[int, Destination, dict[str, Any]]] = {
 
 P, T, R = Cause.PROTOCOL, Cause.TIMEOUT, Cause.REFUSED
 # What each probe must conclude about each impostor. The Config Server probe is passive (the
-# proprietary protocol's client speaks first), so a silent peer, or an HTTP server waiting for a
-# request, is indistinguishable from the real server: that limit is asserted too, not hidden.
+# proprietary protocol's client speaks first), so a silent peer, an echo server, or an HTTP server waiting
+# for a request, is indistinguishable from the real server: that limit is asserted too, not hidden.
 EXPECTED: dict[str, dict[str, Cause | None]] = {
-    "sip.options": {"silent": T, "closer": P, "http": P, "http-banner": P, "garbage": P, "refused": R,
-                    "blackhole": T},
+    "sip.options": {"silent": T, "closer": P, "http": P, "http-banner": P, "garbage": P, "echo": P,
+                    "refused": R, "blackhole": T},
     "configserver.hold": {"silent": None, "closer": P, "http": None, "http-banner": P, "garbage": P,
+                          "echo": None, "refused": R, "blackhole": T},
+    "activemq.openwire": {"silent": T, "closer": P, "http": P, "http-banner": P, "garbage": P, "echo": P,
                           "refused": R, "blackhole": T},
-    "activemq.openwire": {"silent": T, "closer": P, "http": P, "http-banner": P, "garbage": P, "refused": R,
-                          "blackhole": T},
-    "activemq.stomp": {"silent": T, "closer": P, "http": P, "http-banner": P, "garbage": P, "refused": R,
-                       "blackhole": T},
-    "postgres.sslrequest": {"silent": T, "closer": P, "http": P, "http-banner": P, "garbage": P, "refused": R,
-                            "blackhole": T},
-    "postgres.login": {"silent": T, "closer": P, "http": P, "http-banner": P, "garbage": P, "refused": R,
-                       "blackhole": T},
+    "activemq.stomp": {"silent": T, "closer": P, "http": P, "http-banner": P, "garbage": P, "echo": P,
+                       "refused": R, "blackhole": T},
+    "postgres.sslrequest": {"silent": T, "closer": P, "http": P, "http-banner": P, "garbage": P, "echo": P,
+                            "refused": R, "blackhole": T},
+    "postgres.login": {"silent": T, "closer": P, "http": P, "http-banner": P, "garbage": P, "echo": P,
+                       "refused": R, "blackhole": T},
 }
 
 

@@ -78,11 +78,11 @@ def expect(result: ProbeResult, elapsed: float, cause: Cause, timeouts: Timeouts
 GENERIC: dict[str, Callable[[], AbstractContextManager[tuple[str, int]]]] = {
     "silent": impostors.silent, "closer": impostors.closer, "http": impostors.http_server,
     "http-banner": impostors.http_banner_server, "garbage": impostors.garbage, "refused": impostors.refused,
-    "blackhole": impostors.blackhole,
+    "blackhole": impostors.blackhole, "echo": impostors.echo,
 }
 P, T, R, S = Cause.PROTOCOL, Cause.TIMEOUT, Cause.REFUSED, Cause.SEMANTIC
 GENERIC_EXPECTED = {"silent": T, "closer": P, "http": P, "http-banner": P, "garbage": P, "refused": R,
-                    "blackhole": T}
+                    "blackhole": T, "echo": P}  # an echo sends our own request back: never taken for an answer
 VOICE_PROBES: dict[str, tuple[int, Destination]] = {
     "sip.call": (4, MCP),
     "rtsp.describe": (14, NuanceDestination(rtsp_urls=["rtsp://PLACEHOLDER/nuance"])),

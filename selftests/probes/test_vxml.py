@@ -97,11 +97,13 @@ def test_undeclared_entity_is_refused() -> None:
     (b'<?xml version="1.0" encoding="bogus"?><vxml/>', "not-xml", "unknown encoding"),
     (b'<?xml version="1.0" encoding="shift_jis"?><vxml/>', "not-xml", "multi-byte"),
     (b'<?xml version="1.0"?><config><a/></config>', "not-vxml", "<vxml>"),
+    (f'<form xmlns="{NS}" version="2.1"><block/></form>'.encode(), "not-vxml", "root element <vxml>, got <form>"),
     (b'<vxml version="2.1"/>', "not-vxml", "no namespace"),
     (b'<vxml xmlns="urn:other" version="2.1"/>', "not-vxml", "urn:other"),
     (f'<vxml xmlns="{NS}"/>'.encode(), "not-vxml", "no version"),
     (f'<vxml xmlns="{NS}" version="1.0"/>'.encode(), "not-vxml", "unknown VoiceXML version"),
-], ids=["empty", "cut", "mismatched", "unknown-encoding", "multibyte-encoding", "other-xml", "no-namespace",
+], ids=["empty", "cut", "mismatched", "unknown-encoding", "multibyte-encoding", "other-xml", "other-root-in-ns",
+        "no-namespace",
         "other-namespace", "no-version", "version"])
 def test_not_voicexml(data: bytes, kind: str, message: str) -> None:
     with pytest.raises(vxml.VxmlError, match=message) as caught:

@@ -1,9 +1,10 @@
-"""OpenWire WireFormatInfo codec: a broker's real handshake frame, malformed input, properties."""
+"""OpenWire codec: a broker's real handshake frame, the commands of a client session, malformed input, properties."""
 
 from __future__ import annotations
 
 import contextlib
 import struct
+from collections.abc import Callable
 
 import pytest
 from hypothesis import given
@@ -11,12 +12,19 @@ from hypothesis import strategies as st
 
 from gvpconf.wire import WireError
 from gvpconf.wire.openwire import (
+    COMMAND_TYPES,
     MAX_FRAME_SIZE,
+    SCHEMAS,
+    VERSIONS,
+    JavaThrowable,
     OpenWireDecoder,
     OpenWireFrame,
     Primitive,
+    Structure,
     WireFormatInfo,
     client_wireformat_info,
+    decode_command,
+    encode_command,
     encode_wireformat_info,
     parse_wireformat_info,
 )
@@ -262,3 +270,162 @@ def test_arbitrary_bytes_after_valid_prefix(cut: int, tail: bytes) -> None:
     parse_or_wire_error(OpenWireDecoder(), BROKER_WFI[:cut] + tail)
     with contextlib.suppress(WireError):
         parse_wireformat_info(OpenWireFrame(1, BODY[:cut] + tail))
+
+
+# ---------------------------------------------------------------- commands (loose encoding)
+
+def ostr(text: str) -> bytes:
+    """looseMarshalString: present flag, then writeUTF."""
+    return b"\x01" + utf(text)
+
+
+def frame_of(data_type: int, body: bytes) -> bytes:
+    return struct.pack("!iB", 1 + len(body), data_type) + body
+
+
+# ConnectionInfo as ConnectionInfoMarshaller.looseMarshal writes it (cache off): command id 7, response required,
+# nested ConnectionId, clientId, password, userName, no brokerPath, five booleans, no clientIp.
+CONNECTION_INFO_BYTES = frame_of(3, struct.pack("!i?", 7, True) + b"\x01\x78" + ostr("ID:c-1") + ostr("cid")
+                                 + ostr("pw") + ostr("user") + b"\x00" + b"\x00\x00\x00\x00\x00" + b"\x00")
+CONNECTION_INFO = Structure.of("ConnectionInfo", command_id=7, response_required=True,
+                               connection_id=Structure.of("ConnectionId", value="ID:c-1"), client_id="cid",
+                               password="pw", user_name="user")
+
+# ExceptionResponse for a refused login as a 5.17 broker sends it with StackTraceEnabled negotiated on:
+# correlation id, throwable (class, message, stack frames, cause absent).
+EXCEPTION_WITH_STACK = frame_of(31, struct.pack("!i?i", 12, False, 7) + b"\x01"
+                                + ostr("java.lang.SecurityException")
+                                + ostr("User name [u] or password is invalid.")
+                                + struct.pack("!h", 1) + ostr("org.apache.activemq.security.SimpleAuthenticationBroker")
+                                + ostr("addConnection") + ostr("SimpleAuthenticationBroker.java")
+                                + struct.pack("!i", 108) + b"\x00")
+EXCEPTION_NO_STACK = frame_of(31, struct.pack("!i?i", 12, False, 7) + b"\x01" + ostr("java.lang.SecurityException")
+                              + ostr("User name [u] or password is invalid."))
+
+
+def test_connection_info_known_bytes() -> None:
+    assert encode_command(CONNECTION_INFO) == CONNECTION_INFO_BYTES
+    assert decode_command(decode([CONNECTION_INFO_BYTES])[0]) == CONNECTION_INFO
+
+
+@pytest.mark.parametrize(("data", "stack_traces", "stack"), [
+    pytest.param(EXCEPTION_WITH_STACK, True, (("org.apache.activemq.security.SimpleAuthenticationBroker",
+                                               "addConnection", "SimpleAuthenticationBroker.java", 108),), id="stack"),
+    pytest.param(EXCEPTION_NO_STACK, False, (), id="no-stack"),
+])
+def test_exception_response(data: bytes, stack_traces: bool, stack: tuple[tuple[str, str, str, int], ...]) -> None:
+    for how in FEEDS:
+        [frame] = decode(chunks(data, how))
+        response = decode_command(frame, stack_traces=stack_traces)
+        assert response.name == "ExceptionResponse" and response["correlation_id"] == 7
+        error = response.throwable("exception")
+        assert error == JavaThrowable("java.lang.SecurityException", "User name [u] or password is invalid.", stack)
+        assert error.describe() == "java.lang.SecurityException: User name [u] or password is invalid."
+        assert encode_command(response, stack_traces=stack_traces) == data
+
+
+def test_message_dispatch_round_trip() -> None:
+    producer = Structure.of("ProducerId", connection_id="ID:c-1", value=1, session_id=1)
+    queue = Structure.of("ActiveMQTempQueue", physical_name="ID:c-1:1")
+    message = Structure.of("ActiveMQBytesMessage", command_id=3, producer_id=producer, destination=queue,
+                           message_id=Structure.of("MessageId", producer_id=producer, producer_sequence_id=1,
+                                                   broker_sequence_id=42),
+                           expiration=2**41, priority=4, content=b"\x00body", broker_path=(
+                               Structure.of("BrokerId", value="ID:broker"), None))
+    dispatch = Structure.of("MessageDispatch", consumer_id=Structure.of("ConsumerId", connection_id="ID:c-1",
+                                                                         session_id=1, value=1),
+                            destination=queue, message=message, redelivery_counter=0)
+    data = encode_command(dispatch)
+    assert decode_command(decode(chunks(data, "bytewise"))[0]) == dispatch
+    assert decode_command(decode([data])[0]).nested("message") == message
+
+
+COMMAND_ERRORS = [
+    pytest.param(OpenWireFrame(1, BODY), "data type 1", id="wireformat-is-not-a-command"),
+    pytest.param(OpenWireFrame(99, b""), "data type 99", id="unknown-type"),
+    pytest.param(OpenWireFrame(100, b"\x00"), "data type 100", id="a-structure-not-a-command"),
+    pytest.param(OpenWireFrame(30, b"\x00\x00\x00\x01\x00"), "truncated", id="truncated-response"),
+    pytest.param(OpenWireFrame(30, b"\x00\x00\x00\x01\x00\x00\x00\x00\x02\x00"), "stray", id="stray"),
+    pytest.param(OpenWireFrame(4, b"\x00\x00\x00\x01\x00\x01\x63"), "unknown nested", id="bad-nested-type"),
+    pytest.param(OpenWireFrame(6, b"\x00\x00\x00\x01\x00" + b"\x00\x00" + b"\x01\x7f\xff"), "claims",
+                 id="absurd-array"),
+    pytest.param(OpenWireFrame(31, b"\x00\x00\x00\x01\x00\x00\x00\x00\x02" + b"\x01\x00\x00" + b"\x7f\xff"),
+                 "claims", id="absurd-stack"),
+]
+
+
+@pytest.mark.parametrize(("frame", "message"), COMMAND_ERRORS)
+def test_command_errors(frame: OpenWireFrame, message: str) -> None:
+    with pytest.raises(WireError, match=message):
+        decode_command(frame, stack_traces=True)
+
+
+@pytest.mark.parametrize(("build", "message"), [
+    pytest.param(lambda: Structure.of("Nope"), "unknown", id="unknown-name"),
+    pytest.param(lambda: Structure.of("SessionInfo", nope=1), "no field", id="unknown-field"),
+    pytest.param(lambda: Structure.of("Response", correlation_id=2**31), "cannot hold", id="int-range"),
+    pytest.param(lambda: Structure.of("Response", response_required=1), "cannot hold", id="not-bool"),
+    pytest.param(lambda: Structure.of("ConnectionId", value=b"x"), "cannot hold", id="not-str"),
+    pytest.param(lambda: Structure(200, {}), "no OpenWire structure", id="unknown-type"),
+    pytest.param(lambda: Structure(30, {"command_id": 1}), "has fields", id="missing-fields"),
+    pytest.param(lambda: JavaThrowable("x", None, (("a", "b", "c", 2**31),)), "32-bit", id="line-range"),
+])
+def test_invalid_structures(build: Callable[[], object], message: str) -> None:
+    with pytest.raises(WireError, match=message):
+        build()
+
+
+def test_every_schema_type_has_a_name_and_back() -> None:
+    assert {COMMAND_TYPES[name] for name in COMMAND_TYPES} == set(SCHEMAS)
+    assert list(VERSIONS) == [10, 11, 12]
+
+
+# ---------------------------------------------------------------- command properties
+
+texts = st.none() | st.text(chars, max_size=6)
+throwables: st.SearchStrategy[JavaThrowable | None] = st.recursive(
+    st.none() | st.builds(JavaThrowable, texts, texts),
+    lambda inner: st.builds(JavaThrowable, texts, texts,
+                            st.lists(st.tuples(texts, texts, texts, st.integers(-(2**31), 2**31 - 1)),
+                                     max_size=2).map(tuple), inner),
+    max_leaves=3)
+
+
+def structures(data_type: int, depth: int = 0) -> st.SearchStrategy[Structure]:
+    """Any structure of ``data_type``, its nested fields filled from identifier and destination types."""
+    leaves = [t for t in SCHEMAS if t >= 100]
+
+    def value(kind: str) -> st.SearchStrategy[object]:
+        nested = st.none() if depth >= 2 else st.none() | st.sampled_from(leaves).flatmap(
+            lambda t: structures(t, depth + 1))
+        return {
+            "bool": st.booleans(), "byte": st.integers(-128, 127), "int": st.integers(-(2**31), 2**31 - 1),
+            "long": st.integers(-(2**63), 2**63 - 1), "string": texts, "nested": nested,
+            "array": st.none() | st.lists(nested, max_size=2).map(tuple), "bytes": st.none() | st.binary(max_size=8),
+            "throwable": throwables,
+        }[kind]
+
+    fields = SCHEMAS[data_type][1]
+    return st.fixed_dictionaries({name: value(kind) for name, kind in fields}).map(
+        lambda values: Structure(data_type, values))
+
+
+commands = st.sampled_from([t for t in SCHEMAS if t < 100]).flatmap(structures)
+
+
+@WIRE_SETTINGS
+@given(st.lists(commands, min_size=1, max_size=2), st.booleans(), st.sampled_from(FEEDS))
+def test_command_round_trip(original: list[Structure], stack_traces: bool, how: str) -> None:
+    data = b"".join(encode_command(c, stack_traces=stack_traces) for c in original)
+    decoded = [decode_command(f, stack_traces=stack_traces) for f in decode(chunks(data, how))]
+    if stack_traces:
+        assert decoded == original
+    else:  # without stack traces a throwable is its class and message only
+        assert [encode_command(c) for c in decoded] == [encode_command(c) for c in original]
+
+
+@WIRE_SETTINGS
+@given(st.sampled_from([t for t in SCHEMAS if t < 100]), st.binary(max_size=200), st.booleans())
+def test_arbitrary_command_bytes_parse_or_wire_error(data_type: int, body: bytes, stack_traces: bool) -> None:
+    with contextlib.suppress(WireError):
+        decode_command(OpenWireFrame(data_type, body), stack_traces=stack_traces)

@@ -16,6 +16,9 @@ from gvpconf.wire.sip import (
     SipResponse,
     SipStreamDecoder,
     Via,
+    build_ack,
+    build_bye,
+    build_cancel,
     build_options,
     encode,
     header_param,
@@ -212,9 +215,18 @@ def test_encode_writes_one_correct_content_length() -> None:
     assert data == b"MESSAGE sip:a@b SIP/2.0\r\nTo: <sip:a@b>\r\nContent-Length: 2\r\n\r\nhi"
 
 
+def _options() -> SipRequest:
+    """OPTIONS built in the test (a module-level one is built before mutation testing switches a mutant on)."""
+    return build_options("sip:192.0.2.10:5060", local_host="192.0.2.5", local_port=40312, transport="TCP",
+                         branch="z9hG4bK7f3c2a", call_id="a84b4c76e66710@192.0.2.5", from_tag="1928301774")
+
+
 def test_build_options() -> None:
+    assert _options() == OPTIONS
     assert OPTIONS.method == "OPTIONS"
     assert OPTIONS.uri == "sip:192.0.2.10:5060"
+    assert [name for name, _ in OPTIONS.headers] == [  # as written on the wire, in this order
+        "Via", "Max-Forwards", "To", "From", "Call-ID", "CSeq", "Contact", "Accept", "User-Agent", "Content-Length"]
     assert dict(OPTIONS.headers) == {
         "Via": "SIP/2.0/TCP 192.0.2.5:40312;branch=z9hG4bK7f3c2a;rport",
         "Max-Forwards": "70",
@@ -412,3 +424,75 @@ def test_header_field_parsers_raise_only_wire_error(text: str) -> None:
     for parse in (parse_via, parse_cseq, lambda v: header_param(v, "tag")):
         with contextlib.suppress(WireError):
             parse(text)
+
+
+@pytest.mark.parametrize(("kwargs", "ok"), [
+    ({"cseq": 0}, True), ({"cseq": 2**31 - 1}, True), ({"cseq": 2**31}, False), ({"cseq": -1}, False),
+    ({"max_forwards": 0}, True), ({"max_forwards": 255}, True), ({"max_forwards": 256}, False),
+    ({"local_port": 65535}, True), ({"local_port": 65536}, False),
+])
+def test_build_options_ranges(kwargs: dict[str, int], ok: bool) -> None:
+    """§8.1.1.5: a CSeq number below 2**31 (0 included); Max-Forwards 0-255; a port 1-65535."""
+    args: dict[str, object] = {"local_host": "h", "local_port": 5060, "transport": "TCP", "branch": new_branch(),
+                               "call_id": "c", "from_tag": "t", **kwargs}
+    if ok:
+        msg = build_options("sip:x", **args)  # type: ignore[arg-type]
+        assert msg.header("CSeq") == f"{args.get('cseq', 1)} OPTIONS"
+        assert msg.header("Max-Forwards") == str(args.get("max_forwards", 70))
+    else:
+        with pytest.raises(WireError, match="out of range"):
+            build_options("sip:x", **args)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("field", "what"), [("branch", "branch"), ("call_id", "Call-ID"), ("from_tag", "tag")])
+def test_build_options_names_the_bad_id(field: str, what: str) -> None:
+    args: dict[str, object] = {"local_host": "h", "local_port": 5060, "transport": "TCP",
+                               "branch": "z9hG4bKx y" if field == "branch" else new_branch(), "call_id": "c",
+                               "from_tag": "t"}
+    if field != "branch":
+        args[field] = ""
+    with pytest.raises(WireError, match=f"^{what} must be non-empty without whitespace"):
+        build_options("sip:x", **args)  # type: ignore[arg-type]
+
+
+def _dialog() -> tuple[SipRequest, SipResponse]:
+    invite = SipRequest("INVITE", "sip:echo@192.0.2.10", (
+        ("Via", "SIP/2.0/UDP 192.0.2.5;branch=z9hG4bKinv;rport"), ("To", "<sip:echo@192.0.2.10>"),
+        ("From", "<sip:gvpconf@192.0.2.5>;tag=ft"), ("Call-ID", "c1"), ("CSeq", "4 INVITE"),
+        ("User-Agent", "ua/1")))
+    ok = SipResponse(200, "OK", (("To", "<sip:echo@192.0.2.10>;tag=tt"), ("Call-ID", "c1"), ("CSeq", "4 INVITE"),
+                                 ("Contact", "sip:echo@192.0.2.10:5999;transport=udp")))
+    return invite, ok
+
+
+def test_in_dialog_requests_exactly() -> None:
+    """The headers of ACK, BYE and CANCEL as written (names, order, values), from a Via without a port and a
+    Contact without angle brackets."""
+    invite, ok = _dialog()
+    ack = build_ack(invite, ok, "z9hG4bKack")
+    assert ack.uri == "sip:echo@192.0.2.10:5999"
+    assert ack.headers == (
+        ("Via", "SIP/2.0/UDP 192.0.2.5;branch=z9hG4bKack;rport"), ("Max-Forwards", "70"),
+        ("To", "<sip:echo@192.0.2.10>;tag=tt"), ("From", "<sip:gvpconf@192.0.2.5>;tag=ft"), ("Call-ID", "c1"),
+        ("CSeq", "4 ACK"), ("User-Agent", "ua/1"))
+    bye = build_bye(invite, ok, branch="z9hG4bKbye", cseq=5)
+    assert bye.uri == ack.uri and bye.headers[5] == ("CSeq", "5 BYE") and bye.headers[2] == ack.headers[2]
+    cancel = build_cancel(invite)
+    assert cancel.uri == invite.uri and cancel.headers[0] == ("Via", "SIP/2.0/UDP 192.0.2.5;branch=z9hG4bKinv;rport")
+    assert cancel.headers[2] == ("To", "<sip:echo@192.0.2.10>") and cancel.headers[5] == ("CSeq", "4 CANCEL")
+    no_to = SipResponse(486, "Busy", (("Call-ID", "c1"), ("CSeq", "4 INVITE")))
+    assert build_ack(invite, no_to).headers[2] == ("To", "<sip:echo@192.0.2.10>")  # the INVITE's To
+    assert build_ack(invite, no_to).uri == invite.uri
+    no_agent = SipRequest("INVITE", invite.uri, tuple(h for h in invite.headers if h[0] != "User-Agent"))
+    assert build_cancel(no_agent).headers[-1] == ("User-Agent", "gvpconf")
+
+
+@pytest.mark.parametrize(("contact", "target"), [
+    (None, "sip:echo@192.0.2.10"), ("<sip:a@b:5080;transport=tcp>;expires=60", "sip:a@b:5080;transport=tcp"),
+    ("sip:a@b;expires=60", "sip:a@b"), ("  <sip:a@b>  ", "sip:a@b"), ("<>", "sip:echo@192.0.2.10"),
+    ("<sip:a b>", "sip:echo@192.0.2.10"),
+])
+def test_remote_target_is_the_contact_uri(contact: str | None, target: str) -> None:
+    invite, ok = _dialog()
+    headers = tuple(h for h in ok.headers if h[0] != "Contact") + ((("Contact", contact),) if contact else ())
+    assert build_bye(invite, SipResponse(200, "OK", headers), branch="z9hG4bKb", cseq=5).uri == target

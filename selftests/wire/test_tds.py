@@ -144,3 +144,33 @@ def test_prelogin_round_trip(version: tuple[int, int, int, int], enc: int, insta
                              thread_id: int | None, mars: bool | None) -> None:
     p = tds.Prelogin(version=version, encryption=enc, instance=instance, thread_id=thread_id, mars=mars)
     assert tds.parse_prelogin(tds.encode_prelogin(p)) == p
+
+
+def test_encode_message_packets() -> None:
+    """Packets of exactly ``packet_size`` but the last, ids counting from 1 and wrapping at 256, EOM on the last
+    one only; an empty payload is one empty EOM packet."""
+    room = 512 - tds.HEADER_SIZE
+    data = tds.encode_message(tds.PacketType.SQL_BATCH, b"p" * (room * 300 + 5), 512)
+    packets = []
+    buf = bytearray(data)
+    while buf:
+        packet = tds._take_packet(buf)
+        assert packet is not None
+        packets.append(packet)
+    assert len(packets) == 301 and all(len(p.payload) == room for p in packets[:-1]) and len(packets[-1].payload) == 5
+    assert [p.packet_id for p in packets[:3]] == [1, 2, 3] and packets[254].packet_id == 255
+    assert packets[255].packet_id == 0 and packets[256].packet_id == 1
+    assert [p.eom for p in packets] == [False] * 300 + [True]
+    (empty,) = decode(chunks(tds.encode_message(tds.PacketType.ATTENTION, b""), "whole"))
+    assert empty == tds.Message(tds.PacketType.ATTENTION, b"")
+    assert tds.encode_message(tds.PacketType.ATTENTION, b"") == bytes.fromhex("0601000800000100")
+
+
+@pytest.mark.parametrize(("size", "ok"), [(8, False), (9, True), (0xFFFF, True), (0x10000, False)])
+def test_encode_message_packet_size_bounds(size: int, ok: bool) -> None:
+    if ok:
+        assert decode([tds.encode_message(tds.PacketType.SQL_BATCH, b"x" * 20, size)]) == [
+            tds.Message(tds.PacketType.SQL_BATCH, b"x" * 20)]
+    else:
+        with pytest.raises(WireError, match="packet size must be between 9 and 65535"):
+            tds.encode_message(tds.PacketType.SQL_BATCH, b"x", size)

@@ -5,19 +5,36 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import os
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from types import ModuleType
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
-from hypothesis import settings
+from hypothesis import HealthCheck, settings
 
 from gvpconf.wire import Decoder, WireError
 
 T = TypeVar("T")
 
-# Fast and side-effect free: no example database written into the work tree.
-WIRE_SETTINGS = settings(max_examples=200, deadline=None, database=None)
+#: hypothesis settings of the codec property tests, chosen by $GVPCONF_FUZZ (default ``ci``). None writes an
+#: example database into the work tree.
+#: ``ci``      ``make test``: fast, no deadline (a loaded CI machine must not fail a test on time);
+#: ``long``    ``make fuzz``: many examples, and a per-example deadline, so that a slow input is a failure
+#:             (the largest inputs, 19 KB fed one byte at a time, take under 0.1 s to a linear decoder and
+#:             2.4 s to the quadratic RTSP decoder of 880335e; hypothesis then shrinks the slow example);
+#: ``mutants`` ``make mutants``: few examples, each mutant runs the tests again.
+FUZZ_PROFILES: dict[str, dict[str, Any]] = {
+    "ci": {"max_examples": 200, "deadline": None},
+    "long": {"max_examples": int(os.environ.get("GVPCONF_FUZZ_EXAMPLES", "20000")),
+             "deadline": timedelta(seconds=1), "suppress_health_check": [HealthCheck.too_slow]},
+    "mutants": {"max_examples": 30, "deadline": None},
+}
+FUZZ_PROFILE = os.environ.get("GVPCONF_FUZZ", "ci")
+if FUZZ_PROFILE not in FUZZ_PROFILES:
+    raise ValueError(f"GVPCONF_FUZZ={FUZZ_PROFILE!r}: expected one of {', '.join(FUZZ_PROFILES)}")
+WIRE_SETTINGS = settings(database=None, **FUZZ_PROFILES[FUZZ_PROFILE])
 
 FEEDS = ("whole", "bytewise")
 

@@ -50,7 +50,8 @@ def resolve(host: str, port: int, deadline: Deadline, kind: int = socket.SOCK_ST
     return [(fam, sa[:2]) for fam, _t, _p, _c, sa in infos]  # type: ignore[misc]
 
 
-#: every socket connect_tcp opened and not yet collected: what an interrupt shuts down (abort_open_sockets)
+#: every socket connect_tcp or udp_socket opened and not yet collected: what an interrupt shuts down
+#: (abort_open_sockets)
 _OPEN: weakref.WeakSet[socket.socket] = weakref.WeakSet()
 _OPEN_LOCK = threading.Lock()
 
@@ -64,6 +65,15 @@ def abort_open_sockets() -> int:
         with contextlib.suppress(OSError):
             sock.shutdown(socket.SHUT_RDWR)
     return len(socks)
+
+
+def udp_socket(family: int = socket.AF_INET) -> socket.socket:
+    """A UDP socket (SIP over UDP, RTP/RTCP, DNS) that an interrupt shuts down like connect_tcp's: a
+    select() or recv() waiting on it returns at once (shutdown wakes even an unconnected UDP socket)."""
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    with _OPEN_LOCK:
+        _OPEN.add(sock)
+    return sock
 
 
 def connect_tcp(host: str, port: int, deadline: Deadline) -> socket.socket:

@@ -1,6 +1,7 @@
 """#14  MCP pool multi-AZ -> Nuance  ·  SIP/TCP 5060 (MRCPv2), RTSP 14000-15999 (MRCPv1), RTP  ·  egress.
 
-Safe by default: SIP OPTIONS to each Nuance SIP target; RTSP OPTIONS and DESCRIBE on each configured URL.
+Safe by default: SIP OPTIONS to each Nuance SIP target; RTSP OPTIONS and DESCRIBE on each configured URL (one case
+per URL, named after it).
 Opt-in: RTSP SETUP to learn the server's RTP port, then a bounded RTP burst to it.
 """
 

@@ -192,7 +192,13 @@ class PodSandbox:
                 if it["key"] not in data:
                     raise SandboxError("ContainerCreating", f"secret {src['secretName']}: no key {it['key']}")
                 files[it["path"]] = (data[it["key"]], int(it.get("mode", mode)))
-            return self._materialise(root, files), True
+            done = self._materialise(root, files)
+            fs_group = (pod.get("spec", {}).get("securityContext") or {}).get("fsGroup")
+            if fs_group is not None:  # the kubelet gives the volume's files to the fsGroup, group-readable
+                for rel, (_data, file_mode) in files.items():
+                    os.chown(done / rel, 0, int(fs_group))
+                    (done / rel).chmod(file_mode | 0o040)
+            return done, True
         if "downwardAPI" in volume:
             files = {}
             for it in volume["downwardAPI"].get("items") or []:
@@ -228,6 +234,15 @@ class PodSandbox:
                 raise SandboxError("CreateContainerConfigError", f"volumeMounts: volume {m['name']!r} is not a "
                                    f"volume of pod {pod.get('metadata', {}).get('name')}")
             src, forced_ro = self.volume_dir(pod, volumes[m["name"]])
+            if m.get("subPath"):  # one file or directory of the volume at mountPath, as the kubelet does
+                sub = Path(m["subPath"])
+                if sub.is_absolute() or ".." in sub.parts:
+                    raise SandboxError("CreateContainerConfigError", f"volumeMounts: subPath {m['subPath']!r} "
+                                       "must be a relative path without '..'")
+                src = src / sub
+                if not src.exists():
+                    raise SandboxError("CreateContainerConfigError", f"volumeMounts: subPath {m['subPath']!r} "
+                                       f"is not in volume {m['name']!r}")
             out.append((src, m["mountPath"], forced_ro or bool(m.get("readOnly"))))
         return out
 
@@ -259,10 +274,13 @@ class PodSandbox:
         argv += ["--chdir", container.get("workingDir") or self.image.workdir]
         caps = self.capabilities(container)
         bounding = "-all" + "".join(f",+{c.lower()}" for c in caps)
-        argv += ["--", "setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups", "--inh-caps=-all",
+        psc = pod.get("spec", {}).get("securityContext") or {}
+        groups = [int(g) for g in [psc.get("fsGroup"), *(psc.get("supplementalGroups") or [])] if g is not None]
+        argv += ["--", "setpriv", f"--reuid={uid}", f"--regid={gid}",
+                 f"--groups={','.join(map(str, groups))}" if groups else "--clear-groups", "--inh-caps=-all",
                  f"--bounding-set={bounding}"]
-        if uid != 0 and caps:
-            argv.append("--ambient-caps=" + ",".join(f"+{c.lower()}" for c in caps if c in container_added(container)))
+        # no ambient capabilities: as in Kubernetes, added capabilities only widen the bounding set; a
+        # non-root process gets none of them unless its file has them (or it is root)
         if csc.get("allowPrivilegeEscalation") is False:
             argv.append("--no-new-privs")
         command = list(container.get("command") or self.image.entrypoint)

@@ -198,6 +198,15 @@ class Destination(_Model):
     def secret_fields(self) -> Iterable[str]:
         return ()
 
+    def probe_targets(self, probe: str, targets: list[Target]) -> list[Target] | str:
+        """The targets probe ``probe`` runs against, given the destination's (inventory or discovery); a str says
+        why it has none (the case is then "not configured" with that reason). By default, the same targets."""
+        return targets
+
+    def plan_detail(self, probe: str) -> str:
+        """What the inventory makes probe ``probe`` do, for ``--plan`` (never a secret's value)."""
+        return ""
+
 
 
 

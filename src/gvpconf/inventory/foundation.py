@@ -7,7 +7,7 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from gvpconf.inventory.base import Destination, SecretRef
+from gvpconf.inventory.base import Destination, SecretRef, Target
 from gvpconf.inventory.tls import TlsDestination
 from gvpconf.rules import status_accepted
 
@@ -31,17 +31,50 @@ class ConfigServerDestination(Destination):
 
 
 class ActiveMQDestination(Destination):
-    username: str | SecretRef | None = None
-    password: SecretRef | None = None
-    openwire: bool = Field(True, description="exchange OpenWire WireFormatInfo")
-    stomp: bool = Field(True, description="authenticated STOMP 1.2 SEND/SUBSCRIBE round trip")
+    """The RS broker (3, 8). Its targets are OpenWire connectors (``tcp://``, or ``auto://``), probed with an
+    OpenWire round trip; STOMP is probed only where the broker has it, at ``stomp_port``."""
+
+    username: str | SecretRef | None = Field(None, description="login of ConnectionInfo (and of STOMP CONNECT)")
+    password: SecretRef | None = Field(None, description="password of ConnectionInfo (and of STOMP CONNECT)")
+    stomp_port: int | None = Field(
+        None, ge=1, le=65535, description=(
+            "port of the broker's STOMP connector on the targets' hosts; unset (the default, a stock broker): no "
+            "STOMP probe. On an auto:// transport, the targets' own port"))
     stomp_destination: str = Field(
         "/temp-queue/gvpconf.probe", pattern=r"^/(queue|topic|temp-queue|temp-topic)/[A-Za-z0-9._-]+$",
-        description="prefix of the probe's own destination; a unique suffix is added per probe")
-    message_ttl: float = Field(30.0, gt=0, le=3600, description="seconds before a probe message expires")
+        description="prefix of the STOMP probe's own destination; a unique suffix is added per probe")
+    message_ttl: float = Field(30.0, gt=0, le=3600, description="seconds before a probe message expires "
+                               "(OpenWire and STOMP)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _removed_keys(cls, data: object) -> object:
+        if isinstance(data, dict):
+            if "stomp" in data:
+                raise ValueError("'stomp' was removed: STOMP is probed where 'stomp_port' names the broker's STOMP "
+                                 "connector (drop 'stomp', add 'stomp_port: N' if the broker has one)")
+            if "openwire" in data:
+                raise ValueError("'openwire' was removed: the OpenWire round trip is the check of connections 3 "
+                                 "and 8 (drop the key; disable a connection with connections.\"N\".enabled)")
+        return data
 
     def secret_fields(self) -> Iterable[str]:
         return ("username", "password")
+
+    def probe_targets(self, probe: str, targets: list[Target]) -> list[Target] | str:
+        if probe != "activemq.stomp":
+            return targets
+        if self.stomp_port is None:
+            return "STOMP not probed: destinations.activemq.stomp_port is not set (a stock broker has no STOMP)"
+        return [t.model_copy(update={"port": self.stomp_port}) for t in targets]
+
+    def plan_detail(self, probe: str) -> str:
+        user = self.username if isinstance(self.username, str) else (
+            f"from {self.username.where()}" if self.username is not None else None)
+        login = f"login {user}" if user is not None else "no login"
+        password = f"password from {self.password.where()}" if self.password is not None else "no password"
+        where = f"{self.stomp_destination}.<probe id>" if probe == "activemq.stomp" else "a temporary queue"
+        return f"{login}, {password}; message TTL {self.message_ttl:g} s on {where}"
 
 
 SslMode = Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]

@@ -6,11 +6,12 @@ per probe, sent at ``media.ptime_ms``; loss and jitter thresholds are per destin
 
 from __future__ import annotations
 
+import urllib.parse
 from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from gvpconf.inventory.base import Destination, _Model
+from gvpconf.inventory.base import Destination, Target, _Model
 from gvpconf.inventory.foundation import SipDestination
 
 Port = Annotated[int, Field(ge=1, le=65535)]
@@ -96,8 +97,28 @@ class NuanceDestination(SipDestination):
     """Connection 14: targets are Nuance's SIP (MRCPv2) addresses; RTSP (MRCPv1) URLs are listed apart."""
 
     rtsp_urls: list[Annotated[str, Field(pattern=r"^rtsp://[^\s]+$")]] = Field(
-        default_factory=list, description="RTSP resource URLs (ports 14000-15999)")
-    rtsp_require_public: list[str] = Field(default_factory=lambda: ["OPTIONS", "DESCRIBE", "SETUP"],
-                                           description="methods the Public header of OPTIONS must list")
+        default_factory=list, description="RTSP resource URLs (ports 14000-15999): one RTSP case each, named after "
+        "it, with or without SIP targets")
+    rtsp_require_public: list[str] = Field(default_factory=lambda: ["DESCRIBE"], description=(
+        "methods the Public header of OPTIONS must list; default: DESCRIBE, the one rtsp.describe goes on to "
+        "use (OPTIONS itself need not be listed: VLC's server does not)"))
     calls: bool = Field(default=False, description="opt in to 14's RTSP SETUP + RTP without --gvp-calls")
     media: MediaSettings = Field(default_factory=lambda: MediaSettings(packets=25))
+
+    def probe_targets(self, probe: str, targets: list[Target]) -> list[Target] | str:
+        """The RTSP probes run once per RTSP URL (the target is named after it), SIP OPTIONS per SIP target."""
+        if not probe.startswith("rtsp."):
+            return targets
+        if not self.rtsp_urls:
+            return "no RTSP URL configured (destinations.nuance.rtsp_urls)"
+        return [rtsp_target(url) for url in self.rtsp_urls]
+
+
+def rtsp_target(url: str) -> Target:
+    """The target of one RTSP URL: its host and port (554 by default), named after the URL."""
+    parts = urllib.parse.urlsplit(url)
+    try:
+        port = parts.port or 554
+    except ValueError:
+        port = 554  # the probe says the URL is bad (cause config)
+    return Target(host=parts.hostname or url, port=port, name=url, zone=None)

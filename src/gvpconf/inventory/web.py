@@ -10,11 +10,13 @@ from __future__ import annotations
 import fnmatch
 import re
 from collections.abc import Iterable
-from typing import Literal
+from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, PrivateAttr, field_validator, model_validator
 
-from gvpconf.inventory.base import SecretRef
+from gvpconf import redact
+from gvpconf.inventory.base import Secret, SecretRef
 from gvpconf.inventory.foundation import StatusPattern
 from gvpconf.inventory.tls import TlsDestination, TlsSettings
 
@@ -25,11 +27,32 @@ class _HttpBase(TlsDestination):
     """Shared HTTP client settings of 11, 12, 20, 21."""
 
     scheme: Literal["http", "https"] = "http"
-    proxy: str | None = Field(None, pattern=r"^https?://", description="HTTP proxy URL (the MCP's mcp.fm.http_proxy)")
+    proxy: str | None = Field(None, pattern=r"^https?://", description=(
+        "HTTP proxy URL (the MCP's mcp.fm.http_proxy); credentials in it (user:password@) are masked once "
+        "loaded and never printed"))
     http2: bool = Field(True, description="offer HTTP/2 (ALPN h2) on HTTPS; HTTP/1.1 otherwise")
     headers: dict[str, str] = Field(default_factory=dict, description="extra request headers (no secrets)")
     bearer_token: SecretRef | None = Field(None, description="sent as 'Authorization: Bearer ...'")
     max_body_bytes: int = Field(1 << 20, ge=1024, le=64 << 20)
+    _proxy_url: Secret | None = PrivateAttr(None)
+
+    def model_post_init(self, context: Any) -> None:
+        """A proxy URL with userinfo: the field keeps ``http://***@host:port`` for every message, fact and
+        report; the URL itself is a ``Secret`` that ``proxy_url()`` reveals; the password (and the forms it
+        travels in) is registered with the scrubber."""
+        if self.proxy is None:
+            return
+        parts = urlsplit(self.proxy)
+        userinfo, at, hostport = parts.netloc.rpartition("@")
+        if at:
+            user, _, password = userinfo.partition(":")
+            redact.register_userinfo(user, password)
+            self._proxy_url = Secret(self.proxy)
+            object.__setattr__(self, "proxy", urlunsplit(parts._replace(netloc=f"{redact.MASK}@{hostport}")))
+
+    def proxy_url(self) -> str | None:
+        """The proxy URL with its credentials, for the HTTP client alone (``proxy`` is the one to print)."""
+        return self._proxy_url.reveal() if self._proxy_url is not None else self.proxy
 
     def secret_fields(self) -> Iterable[str]:
         return ("bearer_token",)

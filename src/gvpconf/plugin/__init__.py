@@ -21,6 +21,7 @@ its methods are the hooks. Nothing here holds state between runs.
 ``deny``       ``--deny-matrix``: the expected-deny checks
 ``terminal``   the end of the run in the terminal
 ``fixtures``   ``gvp_target`` and ``evidence``
+``scrub``      the one scrubbing point: logs, captured output, reports, terminal, JUnit, report files
 =============  ====================================================================================
 """
 
@@ -31,7 +32,8 @@ import gc
 import pytest
 
 from gvpconf.catalog import CONNECTIONS, ROLES
-from gvpconf.plugin import optin, options
+from gvpconf.plugin import optin, options, scrub
+from gvpconf.plugin.scrub import Scrubber
 from gvpconf.plugin.session import NAME, SESSION, GvpSession
 
 #: fixtures live in their own module, loaded with this one
@@ -65,6 +67,9 @@ def pytest_configure(config: pytest.Config) -> None:
     session = GvpSession.from_config(config)
     config.stash[SESSION] = session
     config.pluginmanager.register(session, NAME)
+    scrubber = Scrubber(config, session.options.reports_dir)
+    scrubber.install()
+    config.pluginmanager.register(scrubber, scrub.NAME)
 
 
 @pytest.hookimpl(trylast=True)
@@ -75,8 +80,39 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     gc.freeze()
 
 
+@pytest.hookimpl(trylast=True)
 def pytest_unconfigure(config: pytest.Config) -> None:
+    scrubber = config.pluginmanager.get_plugin(scrub.NAME)
+    if scrubber is not None:
+        scrubber.finish(config)  # the last writer has written: scrub the files, restore logging
+        config.pluginmanager.unregister(scrubber, scrub.NAME)
     session = config.stash.get(SESSION, None)
     if session is not None:
         config.pluginmanager.unregister(session, NAME)
         del config.stash[SESSION]
+        if session.interrupted:
+            _end_interrupted_run()
+
+
+def _end_interrupted_run() -> None:
+    """An interrupted run whose probes are still running (a client library's own sockets, a DNS lookup: the
+    interrupt cannot shut those down) ends now, its reports written and flushed: at exit Python joins the
+    probe pool's threads, which would keep the process alive until each probe's own timeout."""
+    import os
+    import sys
+    import threading
+
+    main = threading.main_thread()
+    if threading.current_thread() is not main:  # pragma: no cover - pytest runs hooks in the main thread
+        return
+    lingering = [t for t in threading.enumerate() if t is not main and not t.daemon and t.is_alive()
+                 and t.name.startswith("gvpconf-")]
+    if not lingering:
+        return
+    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+        try:
+            if stream is not None:
+                stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(int(pytest.ExitCode.INTERRUPTED))

@@ -1,5 +1,8 @@
 """One test case per target: the inventory's targets (or discovery's) become the ``gvp_target`` parameter.
 
+A destination may give a probe targets of its own (``Destination.probe_targets``): STOMP at the broker's
+``stomp_port``, or not at all; one RTSP case per RTSP URL.
+
 A row with no target still gets one case, so that the end of the run can say why nothing was probed:
 ``NotConfigured`` (skipped: no inventory section, or the row disabled) or ``DiscoveryFailed`` (fails in its
 call phase with cause ``config``). And the few questions every part of the plugin asks of an item.
@@ -59,8 +62,12 @@ def parametrize(metafunc: pytest.Metafunc, inventory: Inventory | None, found: d
         except discovery.DiscoveryError as exc:
             params, ids = [DiscoveryFailed(str(exc))], ["discovery-failed"]
         else:
-            if targets:
-                params, ids = list(targets), [t.id for t in targets]
+            dest, probe = inventory.destination(row.destination), probe_of(metafunc.definition)
+            chosen = dest.probe_targets(probe, targets) if dest is not None and probe is not None else targets
+            if isinstance(chosen, str):  # the destination says why this probe has no target
+                params, ids = [NotConfigured(chosen)], ["not-configured"]
+            elif chosen:
+                params, ids = list(chosen), [t.id for t in chosen]
             else:
                 params = [NotConfigured(f"not configured: the inventory has no destinations.{row.destination}"
                                         ".targets")]
@@ -74,7 +81,7 @@ def row_of(node: pytest.Item | pytest.Function | Any) -> Connection | None:
     return BY_NUMBER[int(mark.args[0])] if mark is not None else None
 
 
-def probe_of(item: pytest.Item) -> str | None:
+def probe_of(item: pytest.Item | pytest.Function | Any) -> str | None:
     mark = item.get_closest_marker("gvp_probe")
     return str(mark.args[0]) if mark is not None else None
 

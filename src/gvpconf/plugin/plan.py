@@ -27,8 +27,10 @@ def lines(items: Sequence[pytest.Item], inventory: Inventory | None, options: Op
         if isinstance(param, Target) and inventory is not None:
             zone = f" zone {param.zone}" if param.zone else ""
             policy = retry_for(inventory, row.number, probe)
-            steps.append(plan.Step(row, f"{param.id} ({param.address}{zone})", probe,
-                                   PROBES.get(probe, "(not described)"), policy.describe(), True))
+            dest = inventory.destination(row.destination)
+            detail = dest.plan_detail(probe) if dest is not None else ""
+            sends = PROBES.get(probe, "(not described)") + (f" ({detail})" if detail else "")
+            steps.append(plan.Step(row, f"{param.id} ({param.address}{zone})", probe, sends, policy.describe(), True))
         else:
             steps.append(plan.Step(row, param.reason if not isinstance(param, Target) else "no inventory",
                                    probe, "", "", False))

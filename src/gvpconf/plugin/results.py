@@ -79,7 +79,7 @@ def run_record(facts: RunFacts, cases: Sequence[model.CaseRecord]) -> model.RunR
     inv, opts = facts.inventory, facts.options
     run = model.RunRecord(
         suite_version=__version__, cluster=inv.cluster.name if inv else "",
-        namespace=inv.cluster.namespace if inv else "", inventory_path=str(opts.inventory_path or ""),
+        namespace=inv.cluster.namespace if inv else "", inventory_path=inventory_name(opts.inventory_path),
         inventory_sha256=digest(opts.inventory_path), source_role=opts.source or "all",
         source_pod=os.environ.get("GVP_SOURCE_POD") or os.environ.get("HOSTNAME") or socket.gethostname(),
         source_zone=os.environ.get("GVP_SOURCE_ZONE", ""), started=facts.started.isoformat(timespec="seconds"),
@@ -199,3 +199,11 @@ def write(run: model.RunRecord, options: Options) -> tuple[list[str], list[str]]
     staged, problems = stage(run, options)
     notes, more = commit(run, staged, options)
     return notes, problems + more
+
+
+def inventory_name(path: object) -> str:
+    """How the inventory is named in the reports: ``$GVP_INVENTORY_NAME`` when the file is an anonymous one
+    (the probe container hands pytest ``/proc/self/fd/N``), else its path."""
+    import os
+
+    return os.environ.get("GVP_INVENTORY_NAME") or str(path or "")

@@ -25,8 +25,10 @@ def write(tr: pytest.TerminalReporter, gvp: GvpSession) -> None:
         for line in verdicts.table(run.connections):
             tr.write_line(line)
         if gvp.options.inventory_path:
+            from gvpconf.plugin.results import inventory_name
+
             note = f" ({run.inventory_note})" if run.inventory_note else ""
-            tr.write_line(f"inventory: {Path(gvp.options.inventory_path)}{note}")
+            tr.write_line(f"inventory: {inventory_name(Path(gvp.options.inventory_path))}{note}")
         for line in common.stand_in_lines(run):
             tr.write_line(f"stand-in (lab run): {line}")
         if not gvp.rows.selected:

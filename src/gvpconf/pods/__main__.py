@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +79,10 @@ def api_failure(exc: BaseException) -> tuple[str, str]:
         return cause, f"the API server answered {exc.status} {exc.reason}"
     if isinstance(exc, ConfigException):
         return "config", f"no usable Kubernetes configuration: {exc}"
+    if isinstance(exc, yaml.YAMLError):
+        where = getattr(exc, "problem_mark", None)
+        at = f" (line {where.line + 1})" if where is not None else ""
+        return "config", f"the kubeconfig is not valid YAML{at}: {getattr(exc, 'problem', None) or exc}"
     reason = exc.reason if isinstance(exc, MaxRetryError) and exc.reason is not None else exc
     # NewConnectionError is a ConnectTimeoutError in urllib3: asked first
     if isinstance(reason, NewConnectionError) and "refused" in str(reason).lower():
@@ -90,10 +95,6 @@ def api_failure(exc: BaseException) -> tuple[str, str]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from kubernetes.client.exceptions import ApiException
-    from kubernetes.config.config_exception import ConfigException
-    from urllib3.exceptions import HTTPError
-
     from gvpconf.inventory import InventoryError
     from gvpconf.pods import kube
 
@@ -111,36 +112,75 @@ def cmd_run(args: argparse.Namespace) -> int:
     except (InventoryError, ValueError, OSError) as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 2
-    try:
-        api = kube.make_api_client(host=args.api_url, kubeconfig=args.kubeconfig, context=args.context,
-                                   in_cluster=args.in_cluster)
-        pods = kube.discover(api, args.namespace, selectors)
-    except (ApiException, ConfigException, HTTPError, OSError) as exc:
-        cause, line = api_failure(exc)
-        print(f"{PROG}: {line} ({cause}); nothing was run", file=sys.stderr)
-        unrun = [RunOutcome(SourcePod(role=r, pod=f"<{r} pods>", location=args.namespace),
-                            error=f"not run: {line}", cause=cause, backend="kubernetes") for r in selectors]
-        return runner.finish(unrun, args.junitxml, reports=args.reports, prog=PROG)
-    inventory = kube.with_discovered_targets(inventory, pods)
-    backend = kube.KubernetesBackend(api, args.image, yaml.safe_dump(inventory, sort_keys=False),
-                                     allow_job=not args.no_job_fallback, inline_files=options.files)
-    plan = runner.pick_per_zone(pods, list(selectors))
-    missing_roles = [r for r in selectors if not any(p.role == r for p in pods)]
-
-    absent = [RunOutcome(SourcePod(role=r, pod=f"<no {r} pod>", location=args.namespace),
-                         error=f"no pod matches {selectors[r].label_selector!r} in "
-                               f"{selectors[r].namespace or args.namespace}",
-                         cause="not-running", backend=backend.name) for r in missing_roles]
+    problem = runner.check_writable(args.junitxml, args.reports)
+    if problem:
+        print(f"{PROG}: {problem}", file=sys.stderr)
+        return 2
     with runner.interruptible() as stop:
+        found = _discover(args, selectors, stop)
+        if isinstance(found, RunOutcome):  # the API server could not be used, or the runner was interrupted
+            unrun = [RunOutcome(SourcePod(role=r, pod=f"<{r} pods>", location=args.namespace),
+                                error=found.error, cause=found.cause, backend="kubernetes") for r in selectors]
+            code = runner.finish(unrun, args.junitxml, reports=args.reports, prog=PROG)
+            return runner.INTERRUPTED if stop.is_set() else code
+        api, pods = found
+        inventory = kube.with_discovered_targets(inventory, pods)
+        backend = kube.KubernetesBackend(api, args.image, yaml.safe_dump(inventory, sort_keys=False),
+                                         allow_job=not args.no_job_fallback, inline_files=options.files,
+                                         inventory_name=f"{args.inventory} (sent by the runner)")
+        plan = runner.pick_per_zone(pods, list(selectors))
+        missing_roles = [r for r in selectors if not any(p.role == r for p in pods)]
+
+        absent = [RunOutcome(SourcePod(role=r, pod=f"<no {r} pod>", location=args.namespace),
+                             error=f"no pod matches {selectors[r].label_selector!r} in "
+                                   f"{selectors[r].namespace or args.namespace}",
+                             cause="not-running", backend=backend.name) for r in missing_roles]
         outcomes = absent + runner.run_all(backend, plan, deny_matrix=args.deny_matrix,
                                            run_timeout=args.run_timeout, total_timeout=args.total_timeout,
                                            parallel=args.parallel, extra=options.args, stop=stop)
-    code = runner.finish(outcomes, args.junitxml, reports=args.reports, prog=PROG, baseline=args.gvp_baseline)
-    for note in sorted({f"{o.source.where}: {n}" for o in outcomes for n in o.notes}):
-        print(f"note: {note}")
-    for left in backend.left_behind:
-        print(f"left behind: {left}")
-    return runner.INTERRUPTED if stop.is_set() else code
+        notes = sorted({f"{o.source.where}: {n}" for o in outcomes for n in o.notes})
+        left = list(backend.left_behind)
+        code = runner.finish(outcomes, args.junitxml, reports=args.reports, prog=PROG, baseline=args.gvp_baseline,
+                             notes=notes, left_behind=left)
+        for note in notes:
+            print(f"note: {note}")
+        for line in left:
+            print(f"left behind: {line}")
+        return runner.INTERRUPTED if stop.is_set() else code
+
+
+def _discover(args: argparse.Namespace, selectors: dict[str, Any],
+              stop: threading.Event) -> tuple[Any, list[SourcePod]] | RunOutcome:
+    """The API client and the discovered pods; or, when the API server cannot be used or a SIGINT/SIGTERM
+    came first, a RunOutcome holding the one line and the cause (printed here). Discovery runs in a daemon
+    thread so that an interrupt does not wait for the API server's answer (each request is bounded anyway)."""
+    from gvpconf.pods import kube
+
+    box: list[Any] = []
+
+    def work() -> None:
+        try:
+            api = kube.make_api_client(host=args.api_url, kubeconfig=args.kubeconfig, context=args.context,
+                                       in_cluster=args.in_cluster)
+            box.append((api, kube.discover(api, args.namespace, selectors)))
+        except Exception as exc:  # ApiException, ConfigException, urllib3's HTTPError, OSError, YAMLError...
+            box.append(exc)
+
+    worker = threading.Thread(target=work, name="gvpconf-discovery", daemon=True)
+    worker.start()
+    while worker.is_alive() and not stop.is_set():
+        worker.join(0.1)
+    if not box:
+        line = "interrupted during discovery: nothing was run"
+        print(f"{PROG}: {line}", file=sys.stderr)
+        return RunOutcome(SourcePod(role="-", pod="-"), error=line, cause="interrupted")
+    result = box[0]
+    if isinstance(result, BaseException):
+        cause, line = api_failure(result)
+        print(f"{PROG}: {line} ({cause}); nothing was run", file=sys.stderr)
+        return RunOutcome(SourcePod(role="-", pod="-"), error=f"not run: {line}", cause=cause)
+    api, pods = result
+    return api, list(pods)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,8 +12,10 @@ marker lines, gzip+base64 encoded (``extract_junit``, ``extract_results`` read t
 
 Arguments are pytest's (``--source auto``, ``--deny-matrix``, ...). Bounded by ``$GVP_RUN_TIMEOUT``
 seconds (default 300). A SIGTERM (the pod deleted, a Job's deadline) or SIGINT is passed on to pytest
-as SIGINT, so the run stops its probes and still writes its reports, with the unfinished cases
-``interrupted``; they are printed as usual. The run gets :data:`GRACE` seconds to do so.
+as one SIGINT (pytest runs in its own process group, so a Ctrl-C to the terminal's group reaches it only
+through here; later signals are not forwarded), so the run stops its probes and still writes its
+reports, with the unfinished cases ``interrupted``; they are printed as usual. The run gets
+:data:`GRACE` seconds to do so.
 
     python -m gvpconf.pods.entry --source auto --deny-matrix
 """
@@ -114,7 +116,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     timeout = float(os.environ.get("GVP_RUN_TIMEOUT", "300"))
     junit_fd, results_fd = memfile("junit.xml"), memfile("results.json")
     fds = [junit_fd, results_fd]
+    # test-only plugins a dev install brings (hypothesis imports itself at the summary: seconds of the GRACE)
     cmd = [sys.executable, "-m", "pytest", str(suite_dir() / "tests"), "-p", "no:cacheprovider",
+           "-p", "no:hypothesispytest", "-p", "no:anyio",
            "-p", "gvpconf.pods.capture", "--capture=sys", "--junitxml", fd_path(junit_fd),
            "--gvp-reports", "none"]
     for env_name, option in INLINE_FILES:
@@ -126,6 +130,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     cmd += args
     env = {k: v for k, v in os.environ.items() if k not in {e for e, _o in INLINE_FILES}}
     env[RESULTS_FD_ENV] = str(results_fd)
+    # the reports name the inventory by what it is, not by its in-memory file (/proc/self/fd/N)
+    env.setdefault("GVP_INVENTORY_NAME", "$GVP_INVENTORY_YAML (inline)")
     code = run_bounded(cmd, env, fds, timeout)
     junit = read_memfile(junit_fd)
     if junit:
@@ -140,7 +146,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run_bounded(cmd: list[str], env: dict[str, str], fds: Sequence[int], timeout: float) -> int:
     """Run pytest; on SIGTERM/SIGINT or at ``timeout``, interrupt it (SIGINT) and give it :data:`GRACE` seconds."""
-    proc = subprocess.Popen(cmd, cwd=suite_dir(), env=env, pass_fds=tuple(fds))
+    # pytest in a process group of its own: a Ctrl-C in an interactive debug pod signals the terminal's
+    # whole foreground group, and pytest must get one interrupt (ours), not two (a second is a traceback)
+    proc = subprocess.Popen(cmd, cwd=suite_dir(), env=env, pass_fds=tuple(fds), process_group=0)
     stopping: list[str] = []
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:

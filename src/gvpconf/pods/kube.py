@@ -32,9 +32,10 @@ from typing import Any
 import yaml
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
+from urllib3.exceptions import HTTPError
 
 from gvpconf.pods import secretmap
-from gvpconf.pods.entry import extract_junit, extract_results
+from gvpconf.pods.entry import GRACE, extract_junit, extract_results
 from gvpconf.pods.model import RunOutcome, SourcePod
 
 ZONE_LABEL = "topology.kubernetes.io/zone"
@@ -46,6 +47,13 @@ CONTROLLER_LABELS = ("controller-revision-hash", "pod-template-hash", "statefuls
 IMAGE_FAILURES = {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "CreateContainerConfigError",
                   "CreateContainerError"}
 FALLBACK_STATUSES = {403, 404, 405, 415, 422}
+#: (connect, read) seconds of every API request: a silent API server is a timeout, never a hang
+REQUEST_TIMEOUT: tuple[float, float] = (5.0, 30.0)
+
+
+def _t() -> tuple[float, float]:
+    """The ``_request_timeout`` of an API call (read at call time, so a test may shorten it)."""
+    return REQUEST_TIMEOUT
 
 
 @dataclass(frozen=True)
@@ -98,11 +106,11 @@ def discover(api: client.ApiClient, namespace: str,
     node_zones: dict[str, str | None] = {}
     for role, sel in selectors.items():
         ns = sel.namespace or namespace
-        pods = core.list_namespaced_pod(ns, label_selector=sel.label_selector).items
+        pods = core.list_namespaced_pod(ns, label_selector=sel.label_selector, _request_timeout=_t()).items
         zone_of: dict[str, str] = {}
         if sel.service:
             slices = disc.list_namespaced_endpoint_slice(
-                ns, label_selector=f"kubernetes.io/service-name={sel.service}").items
+                ns, label_selector=f"kubernetes.io/service-name={sel.service}", _request_timeout=_t()).items
             for sl in slices:
                 for ep in sl.endpoints or []:
                     ref = ep.target_ref
@@ -127,7 +135,7 @@ def discover(api: client.ApiClient, namespace: str,
 
 def _node_zone(core: client.CoreV1Api, node: str) -> str | None:
     try:
-        meta = core.read_node(node).metadata
+        meta = core.read_node(node, _request_timeout=_t()).metadata
         labels = (meta.labels if meta is not None else None) or {}
     except ApiException:  # no RBAC for nodes (the default manifests do not grant it): zone stays unknown
         return None
@@ -163,6 +171,8 @@ class KubernetesBackend:
     image_pull_policy: str = "IfNotPresent"
     #: files handed to every run inline (``GVP_WAIVERS_YAML``, ``GVP_BASELINE_JSON``: gvpconf.pods.entry)
     inline_files: dict[str, str] = field(default_factory=dict)
+    #: how the pods' reports name the inventory (``GVP_INVENTORY_NAME``: they get it inline, as a memfd)
+    inventory_name: str = ""
     #: what each run left in the cluster that the runner could not remove (ephemeral containers cannot be)
     left_behind: list[str] = field(default_factory=list)
     #: set by the runner on SIGINT/SIGTERM: every wait ends, Jobs are deleted, the runs are "interrupted"
@@ -177,6 +187,7 @@ class KubernetesBackend:
         env = {"GVP_SOURCE_ROLE": source.role, "GVP_POD_NAME": source.pod, "GVP_POD_ZONE": source.zone,
                "GVP_SOURCE_POD": source.pod, "GVP_SOURCE_ZONE": source.zone,
                "GVP_RUN_TIMEOUT": str(int(max(1, timeout - 10))), "GVP_INVENTORY_YAML": self.inventory_yaml,
+               **({"GVP_INVENTORY_NAME": self.inventory_name} if self.inventory_name else {}),
                **self.inline_files}
         container: dict[str, Any] = {
             "name": name, "image": self.image, "imagePullPolicy": self.image_pull_policy,
@@ -194,41 +205,57 @@ class KubernetesBackend:
         return container
 
     def _target_spec(self, core: client.CoreV1Api, source: SourcePod) -> dict[str, Any]:
-        obj = core.read_namespaced_pod(source.pod, source.location)
+        obj = core.read_namespaced_pod(source.pod, source.location, _request_timeout=_t())
         spec: dict[str, Any] = (self.api.sanitize_for_serialization(obj.spec)  # type: ignore[no-untyped-call]
                                 if obj.spec is not None else {})
         return spec
 
     def run(self, source: SourcePod, suite_args: Sequence[str], timeout: float) -> RunOutcome:
         started = time.monotonic()
+        try:
+            return self._run(source, suite_args, timeout)
+        except HTTPError as exc:  # the API server stopped answering (REQUEST_TIMEOUT) or the connection broke
+            from gvpconf.pods.__main__ import api_failure
+
+            cause, line = api_failure(exc)
+            outcome = RunOutcome(source, backend=self.name, error=f"API request failed: {line}", cause=cause)
+            outcome.duration = time.monotonic() - started
+            return outcome
+
+    def _run(self, source: SourcePod, suite_args: Sequence[str], timeout: float) -> RunOutcome:
+        started = time.monotonic()
         deadline = started + timeout
         name = f"gvpconf-{secrets.token_hex(3)}"
         outcome = RunOutcome(source, backend="ephemeral-container")
         core = client.CoreV1Api(self.api)
         try:
-            mapping = self.secret_mapping(source, self._target_spec(core, source))
+            target_spec = self._target_spec(core, source)
+            mapping = self.secret_mapping(source, target_spec)
         except ApiException as exc:
             outcome.error = f"cannot read pod {source.pod}: {exc.status} {exc.reason}"
             outcome.cause = "attach"
             outcome.duration = time.monotonic() - started
             return outcome
         notes = [f"secret not mapped: {line}" for line in mapping.unmapped]
+        ephemeral_notes = [f"secret not mapped: {line}" for line in mapping.ephemeral_problems]
         container = self._container(source, suite_args, timeout, name, mapping)
         try:
             core.patch_namespaced_pod_ephemeralcontainers(
                 source.pod, source.location, {"spec": {"ephemeralContainers": [container]}},
-                _content_type="application/strategic-merge-patch+json")
+                _content_type="application/strategic-merge-patch+json", _request_timeout=_t())
         except ApiException as exc:
             if self.allow_job and exc.status in FALLBACK_STATUSES:
-                outcome = self._run_job(source, container, deadline, mapping)
+                outcome = self._run_job(source, container, deadline, mapping,
+                                        target_spec.get("securityContext") or {})
                 outcome.notes.insert(0, f"ephemeral container refused ({exc.status} {exc.reason}): ran as a Job")
                 outcome.notes += notes + [f"secret not mapped: {line}" for line in mapping.job_problems()]
+                outcome.notes += [f"not copied into the Job: {line}" for line in mapping.job_token_problems()]
             else:
                 outcome.error = f"cannot attach an ephemeral container to {source.pod}: {exc.status} {exc.reason}"
                 outcome.cause = "attach"
             outcome.duration = time.monotonic() - started
             return outcome
-        outcome.notes += notes
+        outcome.notes += notes + ephemeral_notes
         # an ephemeral container cannot be removed from its pod: it stays in the spec, terminated
         self.left_behind.append(f"ephemeral container {name} in pod {source.location}/{source.pod} (cannot be "
                                 "removed; it is terminated once the run ends, and goes with the pod)")
@@ -241,20 +268,23 @@ class KubernetesBackend:
 
     def _wait_ephemeral(self, core: client.CoreV1Api, source: SourcePod, name: str, deadline: float,
                         outcome: RunOutcome) -> None:
+        running = False
         while True:
-            pod = core.read_namespaced_pod(source.pod, source.location)
+            pod = core.read_namespaced_pod(source.pod, source.location, _request_timeout=_t())
             statuses = (pod.status.ephemeral_container_statuses or []) if pod.status is not None else []
             mine = next((s for s in statuses if s.name == name), None)
             state = mine.state if mine is not None else None
             if state is not None and state.terminated is not None:
                 outcome.exit_code = state.terminated.exit_code
                 break
+            running = running or (state is not None and state.running is not None)
             if state is not None and state.waiting is not None and state.waiting.reason in IMAGE_FAILURES:
                 outcome.error = f"ephemeral container {name} cannot start: {state.waiting.reason}: " \
                                 f"{state.waiting.message or ''}".rstrip(": ")
                 outcome.cause = "attach"
                 return
-            if time.monotonic() >= deadline:
+            # once running, the entrypoint's own timeout and grace may end it just after the deadline
+            if time.monotonic() >= deadline + ((GRACE + self.poll_s) if running else 0):
                 outcome.error = (f"ephemeral container {name} in {source.pod} did not finish in time (it cannot "
                                  "be removed; it ends on its own run timeout)")
                 outcome.cause = "timeout"
@@ -264,7 +294,8 @@ class KubernetesBackend:
                                  "cannot be removed; it ends on its own run timeout)")
                 outcome.cause = "interrupted"
                 return
-        outcome.log = core.read_namespaced_pod_log(source.pod, source.location, container=name)
+        outcome.log = core.read_namespaced_pod_log(source.pod, source.location, container=name,
+                                                     _request_timeout=_t())
         self._take_report(outcome)
 
     def _take_report(self, outcome: RunOutcome) -> None:
@@ -275,7 +306,14 @@ class KubernetesBackend:
             outcome.cause = "no-report"
 
     def job_manifest(self, source: SourcePod, container: Mapping[str, Any], timeout: float,
-                     mapping: secretmap.SecretMapping | None = None) -> dict[str, Any]:
+                     mapping: secretmap.SecretMapping | None = None,
+                     pod_security: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The Job of a run where ephemeral containers are refused. Its pod copies the target pod's
+        ``fsGroup``/``supplementalGroups`` (a Secret volume with a restrictive ``defaultMode`` is readable
+        through them) and the Secret volumes the mounts need, never a projected volume with a
+        ``serviceAccountToken`` (the pod's token is not the probe's). ``activeDeadlineSeconds`` is the run's
+        own timeout plus half the entrypoint's grace: the entrypoint stops pytest itself first, and the
+        runner waits a full grace and a poll more, so an interrupted run's reports are read before deletion."""
         labels = {k: v for k, v in source.labels if not any(k == c or (c.endswith("/") and k.startswith(c))
                                                              for c in CONTROLLER_LABELS)}
         name = str(container["name"])
@@ -286,9 +324,14 @@ class KubernetesBackend:
             "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
             "containers": [dict(container)],
         }
+        for key in ("fsGroup", "supplementalGroups"):
+            if (pod_security or {}).get(key) is not None:
+                spec["securityContext"][key] = pod_security[key]  # type: ignore[index]
         if mapping is not None:
+            container = {**container, "volumeMounts": [*(container.get("volumeMounts") or []),
+                                                       *(dict(m) for m in mapping.job_mounts)]}
             volumes = [dict(v) for v in mapping.volumes if next((k for k in v if k != "name"), "")
-                       in secretmap.COPYABLE_VOLUMES]
+                       in secretmap.COPYABLE_VOLUMES and not secretmap.has_token(v)]
             if volumes:
                 spec["volumes"] = volumes
                 names = {v["name"] for v in volumes}
@@ -303,20 +346,22 @@ class KubernetesBackend:
             spec["serviceAccountName"] = self.job_service_account
         return {"apiVersion": "batch/v1", "kind": "Job",
                 "metadata": {"name": name, "labels": {RUN_LABEL: name, "app.kubernetes.io/name": "gvpconf"}},
-                "spec": {"backoffLimit": 0, "activeDeadlineSeconds": max(1, int(timeout)),
+                "spec": {"backoffLimit": 0, "activeDeadlineSeconds": max(1, int(timeout + GRACE / 2)),
                          "ttlSecondsAfterFinished": 600,
                          "template": {"metadata": {"labels": labels}, "spec": spec}}}
 
     def _run_job(self, source: SourcePod, container: Mapping[str, Any], deadline: float,
-                 mapping: secretmap.SecretMapping | None = None) -> RunOutcome:
+                 mapping: secretmap.SecretMapping | None = None,
+                 pod_security: Mapping[str, Any] | None = None) -> RunOutcome:
         outcome = RunOutcome(source, backend="job")
         core, batch = client.CoreV1Api(self.api), client.BatchV1Api(self.api)
-        body = self.job_manifest(source, container, deadline - time.monotonic(), mapping)
+        body = self.job_manifest(source, container, deadline - time.monotonic(), mapping, pod_security)
+        running = False
         name = body["metadata"]["name"]
         try:
             job = client.V1Job.from_dict(body)
             assert job is not None
-            batch.create_namespaced_job(source.location, job)
+            batch.create_namespaced_job(source.location, job, _request_timeout=_t())
         except ApiException as exc:
             outcome.error = f"cannot attach to {source.pod} (ephemeral container refused) nor create a Job: " \
                             f"{exc.status} {exc.reason}"
@@ -324,12 +369,15 @@ class KubernetesBackend:
             return outcome
         try:
             while True:
-                pods = core.list_namespaced_pod(source.location, label_selector=f"{RUN_LABEL}={name}").items
+                pods = core.list_namespaced_pod(source.location, label_selector=f"{RUN_LABEL}={name}",
+                                            _request_timeout=_t()).items
                 pod = pods[0] if pods else None
                 phase = pod.status.phase if pod is not None and pod.status is not None else None
                 if pod is not None and phase in ("Succeeded", "Failed"):
                     break
-                if time.monotonic() >= deadline:
+                running = running or phase == "Running"
+                # once running, the entrypoint's own timeout and grace may end it just after the deadline
+                if time.monotonic() >= deadline + ((GRACE + self.poll_s) if running else 0):
                     outcome.error, outcome.cause = f"Job {name} did not finish in time (phase {phase})", "timeout"
                     return outcome
                 if self.stop.wait(self.poll_s):
@@ -339,7 +387,7 @@ class KubernetesBackend:
             for st in (pod.status.container_statuses or []) if pod.status is not None else []:
                 if st.state is not None and st.state.terminated is not None:
                     outcome.exit_code = st.state.terminated.exit_code
-            outcome.log = core.read_namespaced_pod_log(pod.metadata.name, source.location)
+            outcome.log = core.read_namespaced_pod_log(pod.metadata.name, source.location, _request_timeout=_t())
             self._take_report(outcome)
             return outcome
         except ApiException as exc:
@@ -347,7 +395,11 @@ class KubernetesBackend:
             return outcome
         finally:
             try:
-                batch.delete_namespaced_job(name, source.location, propagation_policy="Background")
+                batch.delete_namespaced_job(name, source.location, propagation_policy="Background",
+                                            _request_timeout=_t())
             except ApiException as exc:
-                self.left_behind.append(f"Job {source.location}/{name}: delete refused ({exc.status} {exc.reason}); "
-                                        "ttlSecondsAfterFinished (600 s) removes it")
+                self.left_behind.append(f"Job {source.location}/{name} (run from {source.pod}): delete refused "
+                                        f"({exc.status} {exc.reason}); ttlSecondsAfterFinished (600 s) removes it")
+            except HTTPError as exc:
+                self.left_behind.append(f"Job {source.location}/{name} (run from {source.pod}): delete failed "
+                                        f"({type(exc).__name__}); ttlSecondsAfterFinished (600 s) removes it")

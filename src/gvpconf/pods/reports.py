@@ -44,18 +44,20 @@ def merged_record(outcomes: Sequence[RunOutcome]) -> RunRecord:
 
 
 def write_merged(outcomes: Sequence[RunOutcome], outdir: str | os.PathLike[str],
-                 baseline: str | None = None) -> tuple[RunRecord, list[Path]]:
+                 baseline: str | None = None, notes: Sequence[str] = ()) -> tuple[RunRecord, list[Path]]:
     """The merged reports; with ``baseline`` (the merged results.json of an earlier run from the pods) the
     drift of every case, matched per pod, in them too."""
     from gvpconf.report import drift, write_all
 
     run = merged_record(outcomes)
+    run.notes += [f"runner: {n}" for n in notes]
     if baseline:
         run.drift = drift.compare(model.load(baseline), run, baseline)
     return run, write_all(run, outdir)
 
 
-def write_merged_reports(outcomes: list[RunOutcome], outdir: str, prog: str, baseline: str | None = None) -> bool:
+def write_merged_reports(outcomes: list[RunOutcome], outdir: str, prog: str, baseline: str | None = None,
+                         notes: Sequence[str] = ()) -> bool:
     """The deployment-wide acceptance report next to the merged JUnit, for both runners (cluster and
     namespace lab); prints where it went. False when it could not be written or a pod gave no results."""
     import sys
@@ -63,7 +65,7 @@ def write_merged_reports(outcomes: list[RunOutcome], outdir: str, prog: str, bas
     from gvpconf.report import common
 
     try:
-        run, written = write_merged(outcomes, outdir, baseline)
+        run, written = write_merged(outcomes, outdir, baseline, notes)
     except (OSError, ValueError) as exc:
         print(f"{prog}: cannot write the merged reports into {outdir}: {exc}", file=sys.stderr)
         return False

@@ -84,19 +84,42 @@ def suite_args(role: str, *, deny_matrix: bool, extra: Sequence[str] = ()) -> li
 @contextlib.contextmanager
 def interruptible() -> Iterator[threading.Event]:
     """While inside: the first SIGINT or SIGTERM sets the event (the runs stop, what finished is kept and
-    reported); a second one is Python's default (KeyboardInterrupt / termination)."""
+    reported); a later one only says the runner is already stopping (the stop is bounded: the reports are
+    still written). The handler only records the signal; a thread prints (print() inside a signal handler
+    can re-enter the stdout buffer)."""
     stop = threading.Event()
+    received: list[str] = []
+    wake = threading.Event()
+    done = threading.Event()
 
     def on_signal(signum: int, _frame: object) -> None:
-        if stop.is_set():
-            signal.default_int_handler(signum, None)
-        print(f"{signal.Signals(signum).name}: stopping the runs; finished results are kept", flush=True)
+        received.append(signal.Signals(signum).name)
         stop.set()
+        wake.set()
+
+    def say() -> None:
+        told = 0
+        while True:
+            wake.wait(0.5)
+            wake.clear()
+            for name in received[told:]:
+                if told == 0:
+                    print(f"{name}: stopping the runs; finished results are kept", flush=True)
+                else:
+                    print(f"{name}: already stopping; the reports are being written", flush=True)
+                told += 1
+            if done.is_set():
+                return
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    speaker = threading.Thread(target=say, name="gvpconf-signals", daemon=True)
+    speaker.start()
     try:
         yield stop
     finally:
+        done.set()
+        wake.set()
+        speaker.join(timeout=1.0)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
 
@@ -205,13 +228,33 @@ def suite_options(args: argparse.Namespace) -> SuiteOptions:
     return SuiteOptions(flags, files)
 
 
+def check_writable(junitxml: str | os.PathLike[str], reports: str | None) -> str | None:
+    """One line when the merged JUnit file or the reports directory cannot be written (checked before any
+    pod is touched, so a typo costs nothing), else None. Creates the directories, as :func:`finish` would."""
+    out = Path(junitxml)
+    for what, directory in (("--junitxml", out.parent), ("--reports", Path(reports) if reports else out.parent)):
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            return f"{what}: cannot create the directory {directory}: {exc.strerror or exc}"
+        if not os.access(directory, os.W_OK | os.X_OK):
+            return f"{what}: the directory {directory} is not writable"
+    if out.is_dir():
+        return f"--junitxml: {out} is a directory; name a file"
+    if out.exists() and not os.access(out, os.W_OK):
+        return f"--junitxml: {out} is not writable"
+    return None
+
+
 def finish(outcomes: list[RunOutcome], junitxml: str | os.PathLike[str], *, reports: str | None = None,
-           prog: str, baseline: str | None = None) -> int:
+           prog: str, baseline: str | None = None, notes: Sequence[str] = (),
+           left_behind: Sequence[str] = ()) -> int:
     """The end of a run from the pods, the same for both runners: the per-pod JUnit reports merged into
     ``junitxml``, a line per run, the merged acceptance report into ``reports`` (default: beside
-    ``junitxml``). Returns the exit status: 0 only when every run ran and sent its results and no case
-    failed or errored."""
-    tree = junit.merge(outcomes)
+    ``junitxml``), with the runner's ``notes`` and what it ``left_behind`` in both (JUnit properties
+    ``runner.note`` / ``runner.left-behind`` of the suites, notes of the merged report). Returns the exit
+    status: 0 only when every run ran and sent its results and no case failed or errored."""
+    tree = junit.merge(outcomes, notes=notes, left_behind=left_behind)
     out = Path(junitxml)
     out.parent.mkdir(parents=True, exist_ok=True)
     tree.write(out, encoding="utf-8", xml_declaration=True)
@@ -221,7 +264,8 @@ def finish(outcomes: list[RunOutcome], junitxml: str | os.PathLike[str], *, repo
     assert root is not None
     print(f"merged report: {out} ({root.get('tests')} cases, {root.get('failures')} failures, "
           f"{root.get('errors')} errors)")
-    merged_ok = write_merged_reports(outcomes, reports or str(out.parent), prog, baseline=baseline)
+    merged_ok = write_merged_reports(outcomes, reports or str(out.parent), prog, baseline=baseline,
+                                     notes=[*notes, *(f"left behind: {x}" for x in left_behind)])
     ok = (merged_ok and all(o.junit is not None for o in outcomes) and root.get("failures") == "0"
           and root.get("errors") == "0")
     return 0 if ok else 1

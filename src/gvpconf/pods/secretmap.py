@@ -7,10 +7,12 @@ and only its own ``env``; it cannot add volumes, but it may mount volumes the po
 for each reference the connections from that pod's role need:
 
 * ``{file: PATH}``: the pod's container ``volumeMounts`` whose ``mountPath`` holds PATH (the deepest)
-  become the probe container's ``volumeMounts`` (read-only, same path, same ``subPath``);
+  become the probe container's ``volumeMounts`` (read-only, same path); one with ``subPath`` is a Job's
+  only (the API refuses ``subPath`` on an ephemeral container: a note says so);
 * ``{env: NAME}``: a pod container's ``env`` entry NAME is copied (its ``valueFrom.secretKeyRef``, or
-  ``configMapKeyRef``/``fieldRef``/``value``); an ``envFrom.secretRef`` whose prefix NAME starts with
-  becomes a ``secretKeyRef`` to that Secret's key.
+  ``configMapKeyRef``/``fieldRef``/``value``); else each ``envFrom.secretRef`` whose prefix NAME starts
+  with becomes an optional ``secretKeyRef`` to that Secret's key, in envFrom's order (the last Secret
+  that has the key wins, as with envFrom).
 
 What cannot be mapped is said, one line per reference, naming the inventory key and what to do. A Job
 (the fallback where ephemeral containers are refused) has its own pod: it also declares the volumes
@@ -77,15 +79,29 @@ class SecretMapping:
 
     env: list[dict[str, Any]] = field(default_factory=list)
     volume_mounts: list[dict[str, Any]] = field(default_factory=list)
+    #: mounts with subPath/subPathExpr: a Job's only (the API refuses them on an ephemeral container)
+    job_mounts: list[dict[str, Any]] = field(default_factory=list)
     volumes: list[dict[str, Any]] = field(default_factory=list)  # the pod's volumes the mounts name (for a Job)
     mapped: list[str] = field(default_factory=list)  # "destinations.x.password {file: ...}: volume gvp-pg at ..."
     unmapped: list[str] = field(default_factory=list)  # one line each: what, why, what to do
+    ephemeral_problems: list[str] = field(default_factory=list)  # mapped for a Job only (subPath)
+
+    def job_token_problems(self) -> list[str]:
+        """Projected volumes with a service account token: a Job does not get the target pod's identity."""
+        return [f"volume {v['name']} (projected, with a serviceAccountToken source): the target pod's "
+                "service account token is not the probe's; mount the secret apart from the token"
+                for v in self.volumes if has_token(v)]
 
     def job_problems(self) -> list[str]:
         """Mounts a Job cannot have: their volumes are not namespaced objects it could declare."""
         return [f"volume {v['name']} ({_volume_type(v)}) is not copied into the Job: only "
                 f"{', '.join(COPYABLE_VOLUMES)} volumes are" for v in self.volumes if _volume_type(v) not in
                 COPYABLE_VOLUMES]
+
+
+def has_token(volume: Mapping[str, Any]) -> bool:
+    """A projected volume with a ``serviceAccountToken`` source: the pod's own identity, never copied."""
+    return any("serviceAccountToken" in src for src in (volume.get("projected") or {}).get("sources") or [])
 
 
 def _volume_type(volume: Mapping[str, Any]) -> str:
@@ -117,38 +133,53 @@ def map_secrets(refs: Iterable[Reference], pod_spec: Mapping[str, Any], pod_name
                 continue
             best = max(mounts, key=lambda m: len(m["mountPath"]))
             mount = {"name": best["name"], "mountPath": best["mountPath"], "readOnly": True}
-            if best.get("subPath"):
-                mount["subPath"] = best["subPath"]
-            if not any(m["mountPath"] == mount["mountPath"] for m in out.volume_mounts):
-                out.volume_mounts.append(mount)
+            sub = {k: best[k] for k in ("subPath", "subPathExpr") if best.get(k)}
+            # the API refuses subPath/subPathExpr on an ephemeral container (ValidateEphemeralContainers):
+            # such a mount is the Job's only
+            target = out.job_mounts if sub else out.volume_mounts
+            if not any(m["mountPath"] == mount["mountPath"] for m in out.volume_mounts + out.job_mounts):
+                target.append({**mount, **sub})
                 if best["name"] in volumes and volumes[best["name"]] not in out.volumes:
                     out.volumes.append(volumes[best["name"]])
+            if sub:
+                out.ephemeral_problems.append(
+                    f"{ref}: {pod_name} mounts it with {next(iter(sub))} {next(iter(sub.values()))!r}, which an "
+                    "ephemeral container cannot use (the API refuses subPath there): mount the whole Secret "
+                    "volume at a directory in the pod, or run from a Job (where ephemeral containers are "
+                    "refused the runner maps it)")
             out.mapped.append(f"{ref}: volume {best['name']} at {best['mountPath']}")
             continue
-        entry = _env_entry(ref.name, pod_spec)
-        if entry is None:
+        entries = _env_entries(ref.name, pod_spec)
+        if not entries:
             out.unmapped.append(f"{ref}: no container of {pod_name} sets {ref.name} (add it to the pod's env "
                                 "from its Secret, or use {file:} of a mounted Secret)")
             continue
         if ref.name not in seen_env:
             seen_env.add(ref.name)
-            out.env.append(entry)
-        src = entry.get("valueFrom", {}).get("secretKeyRef")
-        how = f"secret {src['name']} key {src['key']}" if src else "the pod's own env entry"
+            out.env += entries
+        srcs = [e.get("valueFrom", {}).get("secretKeyRef") for e in entries]
+        how = " or ".join(f"secret {s['name']} key {s['key']}" for s in srcs if s) or "the pod's own env entry"
         out.mapped.append(f"{ref}: {how}")
     return out
 
 
-def _env_entry(name: str, pod_spec: Mapping[str, Any]) -> dict[str, Any] | None:
+def _env_entries(name: str, pod_spec: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The env entries that give ``name`` its value in the probe container: the pod's own ``env`` entry;
+    else one ``secretKeyRef`` per ``envFrom.secretRef`` whose prefix ``name`` starts with, in envFrom's
+    order and each ``optional`` (the runner cannot read the Secrets to know which holds the key: one that
+    lacks it is skipped, the last that has it wins, as envFrom resolves it). Empty: nothing sets it."""
     for c in _containers(pod_spec):
         for e in c.get("env") or []:
             if e.get("name") == name:
-                return dict(e)
+                return [dict(e)]
+    found: list[dict[str, Any]] = []
     for c in _containers(pod_spec):
         for src in c.get("envFrom") or []:
             prefix = src.get("prefix", "")
             secret = src.get("secretRef")
-            if secret and name.startswith(prefix):
-                return {"name": name, "valueFrom": {"secretKeyRef": {"name": secret["name"],
-                                                                     "key": name[len(prefix):]}}}
-    return None
+            if secret and name.startswith(prefix) and len(name) > len(prefix):
+                found.append({"name": name, "valueFrom": {"secretKeyRef": {
+                    "name": secret["name"], "key": name[len(prefix):], "optional": True}}})
+        if found:
+            return found
+    return found

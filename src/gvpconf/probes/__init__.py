@@ -24,7 +24,8 @@ PROBES: dict[str, str] = {
     # foundation
     "sip.options": "one out-of-dialog SIP OPTIONS (read-only)",
     "configserver.hold": "nothing: connect and hold (read-only)",
-    "activemq.openwire": "OpenWire WireFormatInfo (handshake only)",
+    "activemq.openwire": "an OpenWire session: login, one expiring non-persistent message through a temporary queue "
+                         "of its own, acked, everything removed",
     "activemq.stomp": "STOMP CONNECT, SUBSCRIBE and one expiring message on the probe's own destination",
     "postgres.sslrequest": "PostgreSQL SSLRequest (8 bytes, no login), then a TLS handshake when the server offers it",
     "postgres.login": "login and SELECT version(), current_database() in a read-only session",

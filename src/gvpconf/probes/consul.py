@@ -38,14 +38,13 @@ import warnings
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from gvpconf import net
+from gvpconf import net, redact
 from gvpconf.deadline import Deadline
 from gvpconf.errors import Cause, ProbeFailure
 from gvpconf.inventory import Target, TlsSettings
 from gvpconf.inventory.data import ConsulDestination
 from gvpconf.probes import tlscheck
 from gvpconf.probes.context import ProbeContext
-from gvpconf.wire.banner import describe
 
 if TYPE_CHECKING:
     import consul  # type: ignore[import-untyped]
@@ -72,10 +71,10 @@ def translate(exc: BaseException, during: str, timeout: float,
         if "acl not found" in low:
             return ProbeFailure(Cause.AUTH, f"Consul does not know the token during {during} (403 ACL not "
                                 "found)", phase=during)
-        return ProbeFailure(Cause.AUTH, f"the token lacks a permission during {during}: 403 {text[:200]}",
-                            phase=during)
+        return ProbeFailure(Cause.AUTH, f"the token lacks a permission during {during}: 403 "
+                            f"{redact.cut(text, 200)}", phase=during)
     if isinstance(exc, cx.ACLDisabled):
-        return ProbeFailure(Cause.AUTH, f"401 during {during}: {text[:200]}", phase=during)
+        return ProbeFailure(Cause.AUTH, f"401 during {during}: {redact.cut(text, 200)}", phase=during)
     if isinstance(exc, requests.exceptions.SSLError):
         ssl_error = tlscheck.ssl_error_in(exc)
         if ssl_error is not None:
@@ -107,13 +106,13 @@ def translate(exc: BaseException, during: str, timeout: float,
                                 "leader)", phase=during)
         if "failed to decode json" in low:
             return ProbeFailure(Cause.PROTOCOL, f"the HTTP answer to {during} is not Consul's JSON: "
-                                f"{describe(text.encode(), 60)}", phase=during)
+                                f"{redact.preview(text.encode(), 60)}", phase=during)
         code = text.split(" ", 1)[0]
         if isinstance(exc, cx.BadRequest | cx.ClientError | cx.NotFound) or code.startswith("4"):
             return ProbeFailure(Cause.PROTOCOL, f"HTTP {code} to {during}: not Consul's HTTP API? "
-                                f"{describe(text.encode(), 60)}", phase=during)
+                                f"{redact.preview(text.encode(), 60)}", phase=during)
         return ProbeFailure(Cause.SEMANTIC, f"Consul answered an error during {during}: "
-                            f"{describe(text.encode(), 80)}", phase=during)
+                            f"{redact.preview(text.encode(), 80)}", phase=during)
     if isinstance(exc, OSError):
         from gvpconf.errors import failure_from_os_error
 
@@ -128,7 +127,7 @@ def _innermost(exc: BaseException) -> BaseException:
 
 def _short(exc: BaseException) -> str:
     text = str(exc).replace("\n", " ")
-    return f"{type(exc).__name__}: {text[:160]}" if text else type(exc).__name__
+    return f"{type(exc).__name__}: {redact.cut(text, 160)}" if text else type(exc).__name__
 
 
 @functools.cache
@@ -350,7 +349,7 @@ def _checks(entry: Mapping[str, Any]) -> list[dict[str, Any]]:
 def _local_address(host: str, port: int, deadline: Deadline) -> str:
     """The address this pod uses to reach Consul (a UDP socket's source address; nothing is sent)."""
     family, sockaddr = net.resolve(host, port, deadline, socket.SOCK_DGRAM)[0]
-    with socket.socket(family, socket.SOCK_DGRAM) as sock:
+    with net.udp_socket(family) as sock:
         try:
             sock.connect(sockaddr)
         except OSError as exc:
@@ -430,7 +429,7 @@ def write_check(s: Session, dest: ConsulDestination, record: Callable[[str, Any]
         got = (item or {}).get("Value")
         if got is None or bytes(got).decode("utf-8", "replace") != value:
             raise ProbeFailure(Cause.SEMANTIC, f"expected to read back what was written to {key!r}, got "
-                               f"{describe(bytes(got or b''), 40)}", phase="kv read back")
+                               f"{redact.preview(bytes(got or b''), 40)}", phase="kv read back")
         modify = int(item.get("ModifyIndex", 0))
         deleted = s.call(lambda: s.client.kv.delete(key, cas=modify), f"DELETE /v1/kv/{key}?cas")
         if not deleted:

@@ -9,6 +9,12 @@ from the session the request really used, through the proxy tunnel when there is
 * ``http.vxml`` (12, 20): every configured application URL; status 200 and a body that parses safely as
   VoiceXML (:mod:`gvpconf.vxml`); an HTML page, or XML declaring entities, fails as ``semantic``.
 * ``http.customer`` (21): the configured request; status, and optionally a body pattern or a JSON field.
+
+Through a proxy (the MCP's fetch proxy, ``proxy``): the proxy's own answers (squid's ``X-Squid-Error``, a
+proxy product in ``Server`` on an error, 407) are told from the origin's and fail with the proxy's cause (a
+denial is ``refused``, not ``auth`` on the DAS), naming the proxy; a pass needs the proxy's ``Via`` on the
+response (RFC 9110 §7.6.3), recorded as ``http.proxy_via`` (over https: the CONNECT tunnel, the origin's TLS
+session checked). A web server answering at the proxy's address by itself fails as ``protocol``.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import re
 import ssl
 import threading
 import time
+import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -52,6 +59,31 @@ class Fetched:
     http_version: str
 
 
+def _proxy_url(dest: _HttpBase) -> str | None:
+    """The proxy URL requests go through (the inventory's ``proxy``), None without one."""
+    reveal = getattr(dest, "proxy_url", None)  # the inventory masks userinfo in ``proxy``; this reveals it
+    if callable(reveal):
+        url = reveal()
+        return None if url is None else str(url)
+    proxy = getattr(dest, "proxy", None)
+    return None if proxy is None else str(proxy)
+
+
+def proxy_name(dest: _HttpBase) -> str | None:
+    """The proxy as messages and facts name it: scheme, host and port, never userinfo."""
+    url = _proxy_url(dest)
+    if url is None:
+        return None
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or "?"
+    host = f"[{host}]" if ":" in host else host
+    try:
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        port = ""
+    return f"{parts.scheme}://{host}{port}"
+
+
 def _url(ctx: ProbeContext, dest: _HttpBase, path: str) -> str:
     if path.startswith(("http://", "https://")):
         return path
@@ -68,7 +100,8 @@ def _root(exc: BaseException) -> BaseException | None:
 
 def translate(exc: Exception, ctx: ProbeContext, dest: _HttpBase, during: str, budget: float) -> ProbeFailure:
     """The one place httpx's exceptions become causes."""
-    via = f" via proxy {dest.proxy}" if dest.proxy else ""
+    proxy = proxy_name(dest)
+    via = f" via the fetch proxy {proxy}" if proxy else ""
     if isinstance(exc, httpx.ConnectTimeout):
         step = "connect or TLS handshake" if dest.scheme == "https" else "connect"
         return ProbeFailure(Cause.TIMEOUT, f"no answer within {budget:.1f} s during {step}{via} (filtered, or a "
@@ -77,12 +110,12 @@ def translate(exc: Exception, ctx: ProbeContext, dest: _HttpBase, during: str, b
         return ProbeFailure(Cause.TIMEOUT, f"no HTTP response within {budget:.1f} s during {during}{via} (a "
                             "silent peer?)", phase=during)
     if isinstance(exc, httpx.ProxyError):
-        return ProbeFailure(Cause.PROTOCOL, f"the proxy {dest.proxy} refused the request: {exc}", phase=during)
+        return _proxy_error(str(exc), proxy or "?", ctx, during)
     root = _root(exc)
     if isinstance(exc, httpx.ConnectError | httpx.ReadError | httpx.WriteError) and root is not None:
         if isinstance(root, ssl.SSLError):
             return tlscheck.translate_ssl(root, during=f"{during}{via}", settings=dest.tls, timeout=budget,
-                                          peer=tlscheck.endpoint(ctx, dest.tls) if not dest.proxy else None)
+                                          peer=tlscheck.endpoint(ctx, dest.tls) if not proxy else None)
         failure = failure_from_os_error(root, during=f"{during}{via}", timeout=budget)
         if dest.scheme == "https" and failure.cause is Cause.PROTOCOL:
             return ProbeFailure(Cause.TLS, f"the peer closed the connection during the TLS handshake{via} "
@@ -127,10 +160,10 @@ def _new_client(dest: _HttpBase) -> httpx.Client:
     # TLS is used for https targets and for https through a proxy (CONNECT): our own verifying context.
     # A plain-http request without TLS verifies nothing; passing False there only spares httpx loading
     # certifi's bundle (tens of ms) for a context no connection would use.
-    uses_tls = dest.scheme == "https" or bool(dest.proxy)
+    uses_tls = dest.scheme == "https" or _proxy_url(dest) is not None
     verify: ssl.SSLContext | bool = (
         tlscheck.client_context(dest.tls, ["h2", "http/1.1"] if dest.http2 else ["http/1.1"]) if uses_tls else False)
-    return httpx.Client(verify=verify, http2=dest.http2 and dest.scheme == "https", proxy=dest.proxy,
+    return httpx.Client(verify=verify, http2=dest.http2 and dest.scheme == "https", proxy=_proxy_url(dest),
                         trust_env=False, follow_redirects=False,
                         limits=httpx.Limits(max_connections=None, max_keepalive_connections=0),
                         headers={"User-Agent": USER_AGENT})
@@ -188,8 +221,80 @@ def fetch(ctx: ProbeContext, dest: _HttpBase, client: httpx.Client, method: str,
     except (httpx.HTTPError, OSError) as exc:
         raise translate(exc, ctx, dest, during, budget) from exc
     ctx.evidence.received(f"{response.http_version} {response.status_code} {response.reason_phrase}")
-    return Fetched(response.status_code, response.reason_phrase, dict(response.headers), bytes(body), latency,
-                   response.http_version)
+    got = Fetched(response.status_code, response.reason_phrase, dict(response.headers), bytes(body), latency,
+                  response.http_version)
+    proxy = proxy_name(dest)
+    if proxy is not None:
+        _through_proxy(ctx, proxy, url, got, during)
+    return got
+
+
+#: squid's error page names (X-Squid-Error) -> the cause, when the proxy answered by itself
+_SQUID_ERRORS: dict[str, tuple[Cause, str]] = {
+    "ERR_ACCESS_DENIED": (Cause.REFUSED, "denied the request (its access rules)"),
+    "ERR_DNS_FAIL": (Cause.DNS, "could not resolve the DAS's name"),
+    "ERR_CONNECT_FAIL": (Cause.REFUSED, "could not connect to the DAS"),
+    "ERR_CONNECT_TIMEOUT": (Cause.TIMEOUT, "timed out connecting to the DAS"),
+    "ERR_READ_TIMEOUT": (Cause.TIMEOUT, "timed out waiting for the DAS"),
+    "ERR_LIFETIME_EXP": (Cause.TIMEOUT, "timed out waiting for the DAS"),
+    "ERR_CACHE_ACCESS_DENIED": (Cause.AUTH, "asks for proxy credentials"),
+    "ERR_INVALID_REQ": (Cause.PROTOCOL, "found the request invalid"),
+    "ERR_INVALID_URL": (Cause.PROTOCOL, "found the URL invalid"),
+    "ERR_ZERO_SIZE_OBJECT": (Cause.PROTOCOL, "got an empty answer from the DAS"),
+}
+#: forward proxies whose own error pages carry their product in ``Server`` (a forwarded response keeps the origin's)
+_PROXY_PRODUCTS = ("squid", "tinyproxy", "privoxy", "polipo", "ats/", "trafficserver")
+#: status of a proxy's own error answer -> cause, what it means
+_PROXY_STATUS: dict[int, tuple[Cause, str]] = {
+    403: (Cause.REFUSED, "denied the request"),
+    407: (Cause.AUTH, "asks for proxy credentials (407 Proxy Authentication Required)"),
+    502: (Cause.REFUSED, "could not reach the DAS (502 Bad Gateway)"),
+    503: (Cause.REFUSED, "could not reach the DAS (503 Service Unavailable)"),
+    504: (Cause.TIMEOUT, "timed out waiting for the DAS (504 Gateway Timeout)"),
+}
+
+
+def _through_proxy(ctx: ProbeContext, proxy: str, url: str, got: Fetched, during: str) -> None:
+    """Tell the proxy's own answer from the origin's; a forwarded answer must carry the proxy's ``Via``.
+
+    Over https the request went through a CONNECT tunnel and the origin's own TLS session was checked: that is the
+    proof the proxy forwarded it. Over http, RFC 9110 §7.6.3: a proxy MUST add ``Via`` to what it forwards; a
+    response without one came from whatever answers at the proxy's address by itself (a web server, not a proxy).
+    """
+    headers = {k.lower(): v for k, v in got.headers.items()}
+    where = urllib.parse.urlsplit(url).netloc
+    if url.startswith("https://"):
+        ctx.evidence.fact("http.proxy_via", f"CONNECT {where} (tunnel; the origin's TLS session checked)")
+        return
+    squid_error = headers.get("x-squid-error")
+    server = headers.get("server", "")
+    own = squid_error is not None or got.status == 407 or (
+        got.status >= 400 and any(p in server.lower() for p in _PROXY_PRODUCTS))
+    if own:
+        code = (squid_error or "").split()[0] if squid_error else ""
+        cause, what = _SQUID_ERRORS.get(code) or _PROXY_STATUS.get(got.status) or (
+            Cause.SEMANTIC, f"answered {got.status} {got.reason}")
+        detail = ", ".join(f"{name}: {headers[name.lower()]}" for name in ("Server", "X-Squid-Error", "Via")
+                           if name.lower() in headers)
+        raise ProbeFailure(cause, f"the fetch proxy {proxy} {what} for {where}: its own {got.status} {got.reason} "
+                           f"({detail}); the DAS was not reached", phase=during)
+    via = headers.get("via")
+    if not via:
+        raise ProbeFailure(Cause.PROTOCOL, f"expected the fetch proxy {proxy} to forward the request to {where} "
+                           f"and add its Via header (RFC 9110 §7.6.3), got {got.status} {got.reason} without Via "
+                           f"(Server: {server or '-'}): the peer at {proxy} answered by itself, it is not a "
+                           "forward proxy", phase=during)
+    ctx.evidence.fact("http.proxy_via", via)
+
+
+def _proxy_error(text: str, proxy: str, ctx: ProbeContext, during: str) -> ProbeFailure:
+    """httpx's ProxyError: the proxy answered our CONNECT with an error status (the tunnel was never made)."""
+    match = re.match(r"\s*(\d{3})\b\s*(.*)", text)
+    status = int(match.group(1)) if match else 0
+    cause, what = _PROXY_STATUS.get(status) or (Cause.PROTOCOL, f"refused the tunnel ({text})")
+    where = ctx.target.address
+    return ProbeFailure(cause, f"the fetch proxy {proxy} {what} for CONNECT {where}: {text}; the DAS was not "
+                        "reached", phase=during)
 
 
 def _common_facts(ctx: ProbeContext, dest: _HttpBase, got: Fetched) -> None:
@@ -198,7 +303,7 @@ def _common_facts(ctx: ProbeContext, dest: _HttpBase, got: Fetched) -> None:
     ev.fact("http.latency_ms", round(got.latency_s * 1000, 2))
     ev.fact("http.version", got.http_version)
     ev.fact("http.bytes", len(got.body))
-    ev.fact("http.proxy", dest.proxy or "none")
+    ev.fact("http.proxy", proxy_name(dest) or "none")
     if got.headers.get("server"):
         ev.fact("http.server", got.headers["server"])
 

@@ -336,12 +336,12 @@ def bind_pair(local_host: str) -> tuple[socket.socket, socket.socket]:
     """An RTP socket on an even port and its RTCP socket on the next (odd) one, both bound, unconnected."""
     family = socket.AF_INET6 if ":" in local_host else socket.AF_INET
     for _ in range(50):
-        rtp_sock = socket.socket(family, socket.SOCK_DGRAM)
+        rtp_sock = net.udp_socket(family)
         try:
             rtp_sock.bind((local_host, 0))
             port = rtp_sock.getsockname()[1]
             if port % 2 == 0 and port < 65535:
-                rtcp_sock = socket.socket(family, socket.SOCK_DGRAM)
+                rtcp_sock = net.udp_socket(family)
                 try:
                     rtcp_sock.bind((local_host, port + 1))
                 except OSError:

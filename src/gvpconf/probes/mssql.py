@@ -46,8 +46,8 @@ def probe_prelogin(ctx: ProbeContext) -> None:
                             thread_id=0, mars=False)
         net.send_all(sock, tds.encode_message(tds.PacketType.PRELOGIN, tds.encode_prelogin(ours)), dl, "PRELOGIN")
         ev.sent(f"PRELOGIN version {ours.version_text} encryption {ours.encryption_name}")
-        message = net.read_message(sock, tds.MessageDecoder(max_size=65536), dl, "PRELOGIN answer", protocol="TDS",
-                                   malformed="expected a TDS PRELOGIN answer", phase="PRELOGIN")
+        message = net.read_message(sock, tds.MessageDecoder(max_message_size=65536), dl, "PRELOGIN answer",
+                                   protocol="TDS", malformed="expected a TDS PRELOGIN answer", phase="PRELOGIN")
     if message.type != tds.PacketType.RESPONSE:
         raise ProbeFailure(Cause.PROTOCOL, f"expected a TDS response (packet type 0x04) to PRELOGIN, got type "
                            f"0x{message.type:02x}", phase="PRELOGIN")

@@ -11,18 +11,22 @@ chain and name as ``tls`` says, minimum version, facts ``tls.*`` (issuer, subjec
 warning, expected issuers (interception).
 
 ``postgres.login``: a real login with psycopg (credentials by reference), in a read-only session:
-``SELECT version(), current_database()`` and the TLS version and cipher of our own connection from
-``pg_stat_ssl``. libpq applies the same ``tls`` settings (``sslmode``, ``sslrootcert``: the CA file or the system
-store, ``ssl_min_protocol_version``, and ``host``/``hostaddr`` for ``tls.server_name``) but does not show the
-certificate: its issuer and expiry are the SSLRequest probe's facts. The server version must be at least
-``min_version`` (11 by default: GVP needs PostgreSQL 11+).
+``SELECT version(), current_database()``, and the TLS version and cipher of our own connection, from libpq
+(``PQsslInUse``, ``PQsslAttribute``), never from the server's ``pg_stat_ssl``: behind a pooler (pgbouncer) that
+describes the pooler's own link to the server, not ours. libpq applies the same ``tls`` settings (``sslmode``,
+``sslrootcert``: the CA file or the system store, ``ssl_min_protocol_version``, and ``host``/``hostaddr`` for
+``tls.server_name``) but does not show the certificate: its issuer and expiry are the SSLRequest probe's facts.
+The server version must be at least ``min_version`` (11 by default: GVP needs PostgreSQL 11+).
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import math
 import socket
 import time
+from pathlib import Path
 from typing import Any
 
 from gvpconf import net
@@ -47,25 +51,31 @@ def probe_sslrequest(ctx: ProbeContext) -> None:
             raise ProbeFailure(Cause.PROTOCOL, "the peer closed the connection without answering the "
                                "SSLRequest; a PostgreSQL server answers 'S' or 'N'", phase="SSLRequest")
         ev.received(banner.describe(data))
-        try:
-            offered = postgres.parse_ssl_response(data[:1] if data[:1] in (b"S", b"N") else data)
-        except WireError as exc:
-            kind = banner.identify(data)
-            what = f" (it looks like {kind})" if kind else ""
-            raise ProbeFailure(Cause.PROTOCOL, f"not a PostgreSQL answer to SSLRequest{what}: {exc}",
-                               phase="SSLRequest") from exc
-        if len(data) > 1 and offered:
-            # RFC-less but documented: nothing may follow 'S' before the TLS handshake (CVE-2021-23214)
-            raise ProbeFailure(Cause.PROTOCOL, f"{len(data) - 1} unexpected bytes after 'S' (possible "
-                               "injection by a man in the middle)", phase="SSLRequest")
-        ev.fact("postgres.ssl_offered", offered)
         mode = dest.effective_sslmode
         ev.fact("postgres.sslmode", mode)
-        if not offered and mode in _NEEDS_TLS:
-            raise ProbeFailure(Cause.TLS, f"the server answered 'N' (no TLS) but sslmode is {mode}",
-                               phase="SSLRequest")
+        offered = check_ssl_answer(data, mode)
+        ev.fact("postgres.ssl_offered", offered)
         if offered and mode != "disable":
             tlscheck.wrap(ctx, sock, dest.tls, hostname=dest.checks_hostname, starttls=ssl_request).close()
+
+
+def check_ssl_answer(data: bytes, mode: str) -> bool:
+    """Whether the server offers TLS, from its whole first answer to the SSLRequest, checked against ``mode``.
+
+    The one byte ``S`` or ``N``, and nothing after it: bytes after ``S`` were sent before the TLS handshake,
+    unencrypted, and a client that read them as TLS-protected is the CVE-2021-23222 class (a man in the middle
+    injecting a response). ``N`` where ``mode`` needs TLS is a TLS failure.
+    """
+    try:
+        offered = postgres.parse_ssl_response(data)
+    except WireError as exc:
+        kind = banner.identify(data)
+        what = f" (it looks like {kind})" if kind else ""
+        raise ProbeFailure(Cause.PROTOCOL, f"not a PostgreSQL answer to SSLRequest{what}: {exc}",
+                           phase="SSLRequest") from exc
+    if not offered and mode in _NEEDS_TLS:
+        raise ProbeFailure(Cause.TLS, f"the server answered 'N' (no TLS) but sslmode is {mode}", phase="SSLRequest")
+    return offered
 
 
 def ssl_request(sock: socket.socket, timeout: float) -> None:
@@ -151,6 +161,47 @@ def libpq_tls(ctx: ProbeContext, dest: PostgresDestination, libpq_version: int) 
     return params
 
 
+def own_tls(pgconn: Any) -> tuple[str, str] | None:
+    """(protocol, cipher) of libpq's own connection, None when it is not over TLS.
+
+    psycopg exposes ``ssl_in_use`` but not ``PQsslAttribute``; it is called here through ctypes, in the libpq
+    that psycopg itself loaded (the wheel's bundled one, or the system's), on psycopg's own ``PGconn``.
+    """
+    if not pgconn.ssl_in_use:
+        return None
+    lib = _libpq()
+    if lib is None:
+        return ("TLS (version not exposed by this libpq)", "")
+    handle = ctypes.c_void_p(pgconn.pgconn_ptr)
+    protocol, cipher = (lib.PQsslAttribute(handle, name) for name in (b"protocol", b"cipher"))
+    return ((protocol or b"TLS").decode("ascii", "replace"), (cipher or b"").decode("ascii", "replace"))
+
+
+_LIBPQ: list[Any] = []
+
+
+def _libpq() -> Any:
+    """psycopg's libpq as a ctypes library with ``PQsslAttribute`` declared (None when it cannot be found)."""
+    if not _LIBPQ:
+        import psycopg
+
+        lib: Any = None
+        if psycopg.pq.__impl__ == "binary":
+            import psycopg_binary  # type: ignore[import-not-found,unused-ignore]
+
+            libs = Path(psycopg_binary.__file__).parent.parent / "psycopg_binary.libs"
+            found = sorted(libs.glob("libpq-*.so*"))
+            lib = ctypes.CDLL(str(found[0])) if found else None
+        else:
+            name = ctypes.util.find_library("pq")
+            lib = ctypes.CDLL(name) if name else None
+        if lib is not None:
+            lib.PQsslAttribute.restype = ctypes.c_char_p
+            lib.PQsslAttribute.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+        _LIBPQ.append(lib)
+    return _LIBPQ[0]
+
+
 def probe_login(ctx: ProbeContext) -> None:
     dest = ctx.destination
     assert isinstance(dest, PostgresDestination)
@@ -179,8 +230,7 @@ def probe_login(ctx: ProbeContext) -> None:
             with conn.cursor() as cur:
                 cur.execute("SELECT version(), current_database(), current_setting('server_version_num')")
                 row = cur.fetchone()
-                cur.execute("SELECT ssl, version, cipher FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
-                tls = cur.fetchone()
+            tls = own_tls(conn.pgconn)
     except psycopg.Error as exc:
         raise _say_which(translate(exc, connect_timeout), ctx, dest) from exc
     if row is None:
@@ -189,10 +239,11 @@ def probe_login(ctx: ProbeContext) -> None:
     ev.fact("postgres.version", str(version).split(",")[0])
     ev.fact("postgres.version_num", int(version_num))
     ev.fact("postgres.database", str(database))
-    ev.fact("postgres.tls", str(tls[1]) if tls and tls[0] else "none")
-    if tls and tls[0]:
-        ev.fact("tls.version", str(tls[1]))
-        ev.fact("tls.cipher", str(tls[2]))
+    ev.fact("postgres.tls", tls[0] if tls else "none")
+    if tls:
+        ev.fact("tls.version", tls[0])
+        if tls[1]:
+            ev.fact("tls.cipher", tls[1])
     if database != dest.database:
         raise ProbeFailure(Cause.SEMANTIC, f"expected database {dest.database!r}, the session is in "
                            f"{database!r}", phase="query")

@@ -54,7 +54,7 @@ def classify_ports(host: str, ports: list[int], sampling: RangeSampling, deadlin
     verdict: dict[int, str] = {}
     try:
         for port in ports:
-            s = socket.socket(family, socket.SOCK_DGRAM)
+            s = net.udp_socket(family)
             socks[s] = port
             s.setblocking(False)
             net.call(lambda s=s, port=port: s.connect((addr[0], port)), during="UDP connect", timeout=0)  # type: ignore[misc]
@@ -144,8 +144,8 @@ def listen_pair(host: str, dest: McpDestination, fixed: int | None) -> tuple[soc
         if dest.rtp_range.min <= p < dest.rtp_range.max]
     last: OSError | None = None
     for port in candidates:
-        a = socket.socket(family, socket.SOCK_DGRAM)
-        b = socket.socket(family, socket.SOCK_DGRAM)
+        a = net.udp_socket(family)
+        b = net.udp_socket(family)
         try:
             a.bind((host, port))
             b.bind((host, port + 1))

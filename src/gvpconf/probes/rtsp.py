@@ -1,8 +1,11 @@
 """RTSP (MRCPv1's session control, RFC 2326 / RFC 4463) probers of connections 14 and 19.
 
-* ``rtsp.describe`` (14, safe): OPTIONS then DESCRIBE on every configured URL; the status line
-  must be RTSP/1.0 200, CSeq echoed, Public listing the required methods, DESCRIBE answering SDP.
-* ``rtsp.setup`` (14, opt-in): SETUP the first stream to learn the server's RTP port, send a
+One case per RTSP URL (``NuanceDestination.probe_targets``: the case's target is named after its URL).
+
+* ``rtsp.describe`` (14, safe): OPTIONS then DESCRIBE on the case's URL; the status line must be RTSP/1.0 200,
+  CSeq echoed, Public listing the required methods (by default only DESCRIBE, which the probe goes on to use:
+  VLC's server does not list OPTIONS), DESCRIBE answering SDP.
+* ``rtsp.setup`` (14, opt-in, per URL): SETUP the first stream to learn the server's RTP port, send a
   bounded RTP burst to it (an ICMP port unreachable fails the probe), TEARDOWN.
 
 The RTSP client here also serves ``rtp.ingress`` (19, ``gvpconf.probes.rtp``), which has Nuance stream to us.
@@ -15,7 +18,7 @@ import urllib.parse
 
 from gvpconf import net
 from gvpconf.errors import Cause, ProbeFailure, failure_from_os_error
-from gvpconf.inventory.voice import NuanceDestination
+from gvpconf.inventory.voice import NuanceDestination, rtsp_target
 from gvpconf.probes import media
 from gvpconf.probes.context import ProbeContext
 from gvpconf.rules import covers
@@ -65,7 +68,7 @@ class RtspClient:
         self.ctx.evidence.received(f"RTSP/1.0 {resp.status} {resp.reason}")
         if resp.cseq != self.cseq:
             raise ProbeFailure(Cause.PROTOCOL, f"expected CSeq {self.cseq} echoed in the response to {method}, got "
-                               f"{resp.header('CSeq')!r}", phase=during)
+                               f"{resp.header('CSeq')!r} in RTSP/1.0 {resp.status} {resp.reason}", phase=during)
         if resp.status != 200:
             raise ProbeFailure(Cause.SEMANTIC, f"expected RTSP/1.0 200 to {method} {uri}, got {resp.status} "
                                f"{resp.reason}", phase=during)
@@ -146,37 +149,44 @@ def teardown(client: RtspClient, url: str) -> None:
 # ---------------------------------------------------------------- probers
 
 
-def _nuance(ctx: ProbeContext) -> NuanceDestination:
+def _nuance(ctx: ProbeContext) -> tuple[NuanceDestination, str]:
+    """The destination and this case's RTSP URL: the one its target is named after (``rtsp_target``), else the one
+    at the target's address."""
     dest = ctx.destination
     assert isinstance(dest, NuanceDestination)
     if not dest.rtsp_urls:
         raise ProbeFailure(Cause.CONFIG, "no RTSP URL configured (destinations.nuance.rtsp_urls)",
                            phase="configuration")
-    return dest
+    t = ctx.target
+    url = t.name if t.name in dest.rtsp_urls else next(
+        (u for u in dest.rtsp_urls if rtsp_target(u).address == t.address), None)
+    if url is None:
+        raise ProbeFailure(Cause.CONFIG, f"no RTSP URL of destinations.nuance.rtsp_urls is at {t.address}",
+                           phase="configuration")
+    return dest, url
 
 
 def probe_describe(ctx: ProbeContext) -> None:
-    """Connection 14 (safe): RTSP OPTIONS and DESCRIBE on each configured Nuance URL."""
-    dest = _nuance(ctx)
+    """Connection 14 (safe): RTSP OPTIONS and DESCRIBE on this case's Nuance URL."""
+    dest, url = _nuance(ctx)
     ev = ctx.evidence
-    ev.fact("rtsp.urls", len(dest.rtsp_urls))
-    for url in dest.rtsp_urls:
-        client = RtspClient(ctx, url)
-        try:
-            public = _options(client, dest.rtsp_require_public)
-            ev.fact("rtsp.public", ", ".join(public))
-            desc, control = describe(client)
-            audio = desc.audio() or desc.media[0]
-            ev.fact("rtsp.sdp_media", f"{audio.kind} {audio.proto} {' '.join(audio.formats)}")
-            ev.fact("rtsp.control", control)
-        finally:
-            client.close()
+    ev.fact("rtsp.url", url)
+    client = RtspClient(ctx, url)
+    try:
+        public = _options(client, dest.rtsp_require_public)
+        ev.fact("rtsp.public", ", ".join(public))
+        desc, control = describe(client)
+        audio = desc.audio() or desc.media[0]
+        ev.fact("rtsp.sdp_media", f"{audio.kind} {audio.proto} {' '.join(audio.formats)}")
+        ev.fact("rtsp.control", control)
+    finally:
+        client.close()
 
 
 def probe_setup(ctx: ProbeContext) -> None:
     """Connection 14 (opt-in): SETUP to learn the server's RTP port, a bounded RTP burst to it, TEARDOWN."""
-    dest = _nuance(ctx)
-    url = dest.rtsp_urls[0]
+    dest, url = _nuance(ctx)
+    ctx.evidence.fact("rtsp.url", url)
     client = RtspClient(ctx, url)
     ev = ctx.evidence
     try:

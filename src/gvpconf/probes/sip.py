@@ -101,7 +101,7 @@ def _options_tcp(ctx: ProbeContext) -> None:
 def _options_udp(ctx: ProbeContext) -> None:
     t, dl = ctx.target, ctx.deadline
     family, addr = net.resolve(t.host, t.port, dl, socket.SOCK_DGRAM)[0]
-    with socket.socket(family, socket.SOCK_DGRAM) as sock:
+    with net.udp_socket(family) as sock:
         # connect() so ICMP port-unreachable comes back as ECONNREFUSED
         net.call(lambda: sock.connect(addr), during="UDP connect", timeout=0)
         req = _request(ctx, sock.getsockname()[:2], "UDP")

@@ -6,8 +6,10 @@ non-INVITE on Timer E (doubling up to T2); Timers B/F (64*T1) capped by the prob
 
 A call: INVITE with an SDP offer (PCMU/PCMA, our RTP port) -> provisional -> 200 with an SDP
 answer -> ACK -> a bounded RTP burst to the answered address, measured on its echo -> BYE.
-No final answer within ``ring_timeout`` after a provisional: CANCEL, then ACK the 487. Every
-response must belong to our transaction (Via branch, Call-ID, CSeq, From tag).
+No final answer within ``ring_timeout`` after a provisional: CANCEL, then ACK the 487. No response at all:
+no CANCEL (§9.1 allows one only after a provisional); the INVITE transaction fails at Timer B, bounded by
+the read timeout, as ``timeout``. Every response must belong to our transaction (Via branch, Call-ID, CSeq,
+From tag).
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ class Channel:
             self.sock = net.connect_tcp(host, port, dl)
         else:
             family, addr = net.resolve(host, port, dl, socket.SOCK_DGRAM)[0]
-            self.sock = socket.socket(family, socket.SOCK_DGRAM)
+            self.sock = net.udp_socket(family)
             try:
                 net.call(lambda: self.sock.connect(addr), during="UDP connect", timeout=0)
             except BaseException:
@@ -102,17 +104,31 @@ def transact(ch: Channel, req: sip.SipRequest, during: str, *, give_up: float | 
 
     ``give_up`` (seconds): return None when no final response came by then (for CANCEL); without
     it, no final response by the deadline (or Timer B/F) is a TIMEOUT failure.
+
+    An INVITE with ``give_up`` (the ring timeout) returns None only once a provisional response has come: a
+    CANCEL may follow only a provisional (§9.1). With none, the transaction ends at Timer B (64*T1, bounded by
+    the read timeout) as a TIMEOUT failure, and nothing is cancelled.
     """
     invite = req.method == "INVITE"
     started = time.monotonic()
     stop = started + min(64 * T1, ch.ctx.deadline.remaining()) if give_up is None else started + give_up
+    # Timer B of an INVITE, bounded by the read timeout: the wait for any response at all
+    timer_b = started + min(64 * T1, ch.ctx.deadline.timeouts.read, ch.ctx.deadline.remaining())
     ch.send(req, during)
     sends, provisional = 1, 0
     interval = T1
     next_send = started + interval
     while True:
         now = time.monotonic()
+        if invite and give_up is not None and not provisional and now >= timer_b:
+            extra = "" if ch.reliable else f" after {sends} transmissions"
+            raise ProbeFailure(Cause.TIMEOUT, f"expected a response to INVITE, got none{extra} in "
+                               f"{now - started:.1f} s (Timer B, bounded by the read timeout); no CANCEL sent: "
+                               "nothing to cancel without a provisional response (RFC 3261 §9.1)", phase=during)
         if now >= stop or ch.ctx.deadline.remaining() <= 0:
+            if invite and give_up is not None and not provisional and ch.ctx.deadline.remaining() > 0:
+                stop = timer_b  # the ring timeout counts only once the far end rings
+                continue
             if give_up is not None:
                 return None
             got = f"{provisional} provisional response(s) but no final one" if provisional else "no response"
@@ -125,6 +141,8 @@ def transact(ch: Channel, req: sip.SipRequest, during: str, *, give_up: float | 
             interval = interval * 2 if invite else min(interval * 2, T2)  # Timer A / Timer E
             next_send = now + interval
         wait = min(stop, next_send if not ch.reliable else stop) - now
+        if invite and give_up is not None and not provisional:
+            wait = min(wait, timer_b - now)
         msg = ch.receive(max(0.001, wait), during)
         if msg is None:
             continue

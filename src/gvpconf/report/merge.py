@@ -34,6 +34,8 @@ FAILED, WAIVED, FLAKY, VERIFIED = "FAILED", "waived", "flaky", "verified"
 WARNED = "verified with warnings"
 RAN = (FAILED, WAIVED, FLAKY, WARNED, VERIFIED)
 NOT_RUN = "not run"
+#: the cause of a pod's run the runner stopped (SIGINT/SIGTERM): its rows are "not run", not FAILED
+INTERRUPTED = "interrupted"
 #: rows no pod runs whatever happens (no module, disabled in the inventory)
 MOOT = ("not implemented yet", "disabled in inventory")
 ALL_ROLES = ("all", "", None)
@@ -174,7 +176,11 @@ def merge(inputs: Sequence[Input], unrun: Sequence[Unrun] = ()) -> RunRecord:
         # pod of its role could not run; that pod is still listed, and fails every other row of its role
         moot = bool(verdicts) and all(v.verdict in MOOT for v in verdicts)
         for failed in failed_sources:
-            if failed.role == conn.source or failed.role in ALL_ROLES:
+            if failed.cause == INTERRUPTED and (failed.role == conn.source or failed.role in ALL_ROLES):
+                # stopped by SIGINT/SIGTERM: nothing failed, the row was not run from that pod (as in a pod)
+                verdicts.append(SourceVerdict(failed.pod, failed.zone, failed.role, NOT_RUN, [],
+                                              f"interrupted: {failed.error}"))
+            elif failed.role == conn.source or failed.role in ALL_ROLES:
                 verdicts.append(SourceVerdict(failed.pod, failed.zone, failed.role,
                                               f"could not run ({failed.cause})" if moot else FAILED,
                                               [f"could not run: {failed.error}"], failed.error))
@@ -204,7 +210,8 @@ def merge(inputs: Sequence[Input], unrun: Sequence[Unrun] = ()) -> RunRecord:
     ends = [t for s in sources if (t := _parse(s.finished)) is not None]
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     started, finished = (min(starts) if starts else now), (max(ends) if ends else now)
-    problems = [f"{s.where} ({s.role}) could not run: {s.error}" for s in failed_sources]
+    problems = [f"{s.where} ({s.role}) was interrupted: {s.error}" if s.cause == INTERRUPTED else
+                f"{s.where} ({s.role}) could not run: {s.error}" for s in failed_sources]
     for item, source in zip(inputs, sources, strict=True):
         problems += [f"{source.where}: {p}" for p in item.run.problems]
     failed_rows = any(r.verdict == FAILED for r in rows)

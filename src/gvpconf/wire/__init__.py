@@ -5,6 +5,11 @@ no sockets, no clocks, no logging. Every stream decoder has the one interface
 :class:`Decoder`: ``feed`` bytes, then ``next_message()`` until it returns ``None``
 ("need more bytes"); it raises only :class:`WireError`. So the probes own all I/O,
 timeouts and error translation (``gvpconf.net.read_message``).
+
+Every decoder is bounded and linear: it states its ``max_message_size`` and raises WireError
+rather than buffer more, and fed one byte at a time it resumes where its last search stopped, so
+a peer dripping bytes costs time in proportion to what it sent (``selftests/wire/test_linear.py``
+feeds 64 KB one byte at a time to each).
 """
 
 from __future__ import annotations
@@ -47,11 +52,15 @@ class BufferedDecoder(Decoder[M]):
     Subclasses implement ``_next()`` over ``self._buffer`` (consuming what they return). After
     a WireError the decoder stays broken and raises the same error again: the stream has lost
     its framing, and no later byte can be trusted to start a message.
+
+    ``max_message_size`` is the largest message accepted, in bytes on the wire (framing included):
+    a message that is, or announces itself, larger is a WireError, never buffered.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, max_message_size: int) -> None:
         self._buffer = bytearray()
         self._error: WireError | None = None
+        self.max_message_size = max_message_size
 
     def feed(self, data: bytes) -> None:
         """Append bytes received from the peer."""

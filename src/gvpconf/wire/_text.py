@@ -275,13 +275,14 @@ class TextStreamDecoder(BufferedDecoder[M]):
 
     Empty lines before a message are skipped; its header section ends at the first empty line; its body is
     Content-Length bytes (a WireError without one when the grammar requires it, else empty). A message may
-    be at most ``max_size`` bytes. Subclasses add what only their protocol has.
+    be at most ``max_message_size`` bytes, header section and body. The search for the empty line resumes
+    where the last one stopped and a parsed header section is kept until its body is complete, so bytes fed
+    one at a time cost linear time. Subclasses add what only their protocol has.
     """
 
-    def __init__(self, grammar: TextGrammar[M], *, max_size: int, max_headers: int) -> None:
-        super().__init__()
+    def __init__(self, grammar: TextGrammar[M], *, max_message_size: int, max_headers: int) -> None:
+        super().__init__(max_message_size=max_message_size)
         self._grammar = grammar
-        self._max_size = max_size
         self._max_headers = max_headers
         self._scanned = 0  # bytes already searched for the end of the header section
         self._head: tuple[Head[M], int, int] | None = None  # parsed head, body start, message end
@@ -311,15 +312,15 @@ class TextStreamDecoder(BufferedDecoder[M]):
             blank = BLANK_LINE.search(buf, max(0, self._scanned - 3))
             if blank is None:
                 self._scanned = len(buf)
-                if len(buf) > self._max_size:
-                    raise WireError(f"no end of the {name} header section within {self._max_size} bytes: "
+                if len(buf) > self.max_message_size:
+                    raise WireError(f"no end of the {name} header section within {self.max_message_size} bytes: "
                                     f"{describe(bytes(buf))}")
                 self._incomplete(buf)
                 return None
             head = self._grammar.parse_head(bytes(buf[: blank.start()]), self._max_headers)
             end = blank.end() + self._body_length(head)
-            if end > self._max_size:
-                raise WireError(f"{name} message of {end} bytes exceeds the {self._max_size}-byte limit")
+            if end > self.max_message_size:
+                raise WireError(f"{name} message of {end} bytes exceeds the {self.max_message_size}-byte limit")
             self._head = (head, blank.end(), end)
         head, body_start, end = self._head
         if len(buf) < end:

@@ -14,6 +14,24 @@ is only switched on after the exchange)::
 WireFormatInfoMarshaller extends BaseDataStreamMarshaller, not BaseCommandMarshaller:
 WireFormatInfo has no commandId / responseRequired fields on the wire, the magic follows
 the data type byte directly. All integers are big-endian (java.io.DataOutput).
+
+Commands after the handshake (``Structure``, ``encode_command``, ``decode_command``): the loose
+encoding of the ``v12`` marshallers (``openwire/v12/*Marshaller.looseMarshal``), with the
+marshalling cache off, for the commands a client session uses (ConnectionInfo, SessionInfo,
+ProducerInfo, ConsumerInfo, DestinationInfo, a message, MessageAck, RemoveInfo, ShutdownInfo) and
+those a broker sends back (Response, ExceptionResponse, MessageDispatch, BrokerInfo, KeepAliveInfo,
+ConnectionControl, ConsumerControl, ConnectionError, ProducerAck)::
+
+    command      = command-id:int32 response-required:bool fields   ; BaseCommandMarshaller
+    string       = present:bool [ java-utf ]                        ; looseMarshalString
+    nested       = present:bool [ data-type:int8 structure ]        ; looseMarshalNestedObject
+    array        = present:bool [ count:int16 *nested ]             ; looseMarshalObjectArray
+    byte-seq     = present:bool [ length:int32 bytes ]              ; looseMarshalByteSequence
+    throwable    = present:bool [ class:string message:string       ; looseMarshalThrowable
+                   [ count:int16 *(class method file line:int32) throwable ] ]  ; only with stack traces
+
+The layout of these commands is the same in protocol versions 10, 11 and 12 (version 9 lacks
+ConsumerInfo.clientId, Message.JMSXGroupFirstForConsumer and MessageId.textView): ``VERSIONS``.
 """
 
 from __future__ import annotations
@@ -28,14 +46,20 @@ from gvpconf.wire import BufferedDecoder, WireError
 from gvpconf.wire.banner import describe
 
 __all__ = [
+    "COMMAND_TYPES",
     "MAGIC",
     "MAX_FRAME_SIZE",
+    "VERSIONS",
     "WIREFORMAT_INFO",
+    "JavaThrowable",
     "OpenWireDecoder",
     "OpenWireFrame",
     "Primitive",
+    "Structure",
     "WireFormatInfo",
     "client_wireformat_info",
+    "decode_command",
+    "encode_command",
     "encode_wireformat_info",
     "parse_wireformat_info",
 ]
@@ -295,23 +319,383 @@ def parse_wireformat_info(frame: OpenWireFrame) -> WireFormatInfo:
 class OpenWireDecoder(BufferedDecoder[OpenWireFrame]):
     """Incremental splitter of size-prefixed OpenWire frames: ``feed``, then ``next_message``.
 
-    After a WireError the decoder stays broken and raises the same error again.
+    A frame may be at most ``max_message_size`` bytes after its 4-byte size (``MAX_FRAME_SIZE``, 1 MB,
+    the MaxFrameSize we announce): a larger size is a WireError before any of it is buffered. After a
+    WireError the decoder stays broken and raises the same error again.
     """
 
-    def __init__(self, *, max_frame_size: int = MAX_FRAME_SIZE) -> None:
-        super().__init__()
-        self._max_frame_size = max_frame_size
+    def __init__(self, *, max_message_size: int = MAX_FRAME_SIZE) -> None:
+        super().__init__(max_message_size=max_message_size)
 
     def _next(self) -> OpenWireFrame | None:
         buf = self._buffer
         if len(buf) < 4:
             return None
         size = int.from_bytes(buf[:4], "big", signed=True)
-        if not 1 <= size <= self._max_frame_size:
-            raise WireError(f"OpenWire frame size {size} is outside 1..{self._max_frame_size}; the peer sent "
+        if not 1 <= size <= self.max_message_size:
+            raise WireError(f"OpenWire frame size {size} is outside 1..{self.max_message_size}; the peer sent "
                             f"{describe(bytes(buf))}")
         if len(buf) < 4 + size:
             return None
         frame = OpenWireFrame(buf[4], bytes(buf[5 : 4 + size]))
         del buf[: 4 + size]
         return frame
+
+
+# ---------------------------------------------------------------- commands (loose encoding, no cache)
+
+#: the protocol versions whose marshallers lay out every command here alike
+VERSIONS = range(10, 13)
+
+Kind: TypeAlias = str  # "bool" "byte" "int" "long" "string" "nested" "array" "bytes" "throwable"
+
+
+@dataclass(frozen=True, slots=True)
+class JavaThrowable:
+    """A marshalled java.lang.Throwable: class name, message, stack (only with stack traces on), cause."""
+
+    class_name: str | None
+    message: str | None
+    stack: tuple[tuple[str | None, str | None, str | None, int], ...] = ()
+    cause: JavaThrowable | None = None
+
+    def __post_init__(self) -> None:
+        for text in (self.class_name, self.message, *(part for frame in self.stack for part in frame[:3])):
+            if text is not None and not isinstance(text, str):
+                raise WireError(f"a throwable's strings must be str or None, got {text!r:.60}")
+        if any(isinstance(f[3], bool) or not isinstance(f[3], int) or not _INT32[0] <= f[3] <= _INT32[1]
+               for f in self.stack):
+            raise WireError("a stack frame's line number must be a 32-bit int")
+        if len(self.stack) > 0x7FFF:
+            raise WireError("too many stack frames for a 16-bit count")
+
+    def depth(self) -> int:
+        return 1 + (self.cause.depth() if self.cause is not None else 0)
+
+    def describe(self) -> str:
+        """``class: message`` of this throwable and its causes."""
+        text = f"{self.class_name or '?'}: {self.message or ''}".rstrip(": ")
+        return text if self.cause is None else f"{text} (caused by {self.cause.describe()})"
+
+
+_BASE = (("command_id", "int"), ("response_required", "bool"))
+_MESSAGE = (*_BASE,
+    ("producer_id", "nested"), ("destination", "nested"), ("transaction_id", "nested"),
+    ("original_destination", "nested"), ("message_id", "nested"), ("original_transaction_id", "nested"),
+    ("group_id", "string"), ("group_sequence", "int"), ("correlation_id", "string"), ("persistent", "bool"),
+    ("expiration", "long"), ("priority", "byte"), ("reply_to", "nested"), ("timestamp", "long"), ("type", "string"),
+    ("content", "bytes"), ("marshalled_properties", "bytes"), ("data_structure", "nested"),
+    ("target_consumer_id", "nested"), ("compressed", "bool"), ("redelivery_counter", "int"), ("broker_path", "array"),
+    ("arrival", "long"), ("user_id", "string"), ("received_by_df_bridge", "bool"), ("droppable", "bool"),
+    ("cluster", "array"), ("broker_in_time", "long"), ("broker_out_time", "long"),
+    ("jmsx_group_first_for_consumer", "bool"))
+_DESTINATION = (("physical_name", "string"),)
+
+#: data type -> (name, fields in wire order): CommandTypes and the v12 marshallers' looseMarshal
+SCHEMAS: dict[int, tuple[str, tuple[tuple[str, Kind], ...]]] = {
+    2: ("BrokerInfo", (*_BASE, ("broker_id", "nested"), ("broker_url", "string"), ("peer_broker_infos", "array"),
+        ("broker_name", "string"), ("slave_broker", "bool"), ("master_broker", "bool"),
+        ("fault_tolerant_configuration", "bool"), ("duplex_connection", "bool"), ("network_connection", "bool"),
+        ("connection_id", "long"), ("broker_upload_url", "string"), ("network_properties", "string"))),
+    3: ("ConnectionInfo", (*_BASE, ("connection_id", "nested"), ("client_id", "string"), ("password", "string"),
+        ("user_name", "string"), ("broker_path", "array"), ("broker_master_connector", "bool"), ("manageable", "bool"),
+        ("client_master", "bool"), ("fault_tolerant", "bool"), ("failover_reconnect", "bool"),
+        ("client_ip", "string"))),
+    4: ("SessionInfo", (*_BASE, ("session_id", "nested"),)),
+    5: ("ConsumerInfo", (*_BASE, ("consumer_id", "nested"), ("browser", "bool"), ("destination", "nested"),
+        ("prefetch_size", "int"), ("maximum_pending_message_limit", "int"), ("dispatch_async", "bool"),
+        ("selector", "string"), ("client_id", "string"), ("subscription_name", "string"), ("no_local", "bool"),
+        ("exclusive", "bool"), ("retroactive", "bool"), ("priority", "byte"), ("broker_path", "array"),
+        ("additional_predicate", "nested"), ("network_subscription", "bool"), ("optimized_acknowledge", "bool"),
+        ("no_range_acks", "bool"), ("network_consumer_path", "array"))),
+    6: ("ProducerInfo", (*_BASE, ("producer_id", "nested"), ("destination", "nested"), ("broker_path", "array"),
+        ("dispatch_async", "bool"), ("window_size", "int"))),
+    8: ("DestinationInfo", (*_BASE, ("connection_id", "nested"), ("destination", "nested"), ("operation_type", "byte"),
+        ("timeout", "long"), ("broker_path", "array"))),
+    10: ("KeepAliveInfo", _BASE),
+    11: ("ShutdownInfo", _BASE),
+    12: ("RemoveInfo", (*_BASE, ("object_id", "nested"), ("last_delivered_sequence_id", "long"))),
+    14: ("ControlCommand", (*_BASE, ("command", "string"),)),
+    16: ("ConnectionError", (*_BASE, ("exception", "throwable"), ("connection_id", "nested"))),
+    17: ("ConsumerControl", (*_BASE, ("destination", "nested"), ("close", "bool"), ("consumer_id", "nested"),
+        ("prefetch", "int"), ("flush", "bool"), ("start", "bool"), ("stop", "bool"))),
+    18: ("ConnectionControl", (*_BASE, ("close", "bool"), ("exit", "bool"), ("fault_tolerant", "bool"),
+        ("resume", "bool"), ("suspend", "bool"), ("connected_brokers", "string"), ("reconnect_to", "string"),
+        ("rebalance_connection", "bool"), ("token", "bytes"))),
+    19: ("ProducerAck", (*_BASE, ("producer_id", "nested"), ("size", "int"))),
+    21: ("MessageDispatch", (*_BASE, ("consumer_id", "nested"), ("destination", "nested"), ("message", "nested"),
+        ("redelivery_counter", "int"))),
+    22: ("MessageAck", (*_BASE, ("destination", "nested"), ("transaction_id", "nested"), ("consumer_id", "nested"),
+        ("ack_type", "byte"), ("first_message_id", "nested"), ("last_message_id", "nested"), ("message_count", "int"),
+        ("poison_cause", "throwable"))),
+    23: ("ActiveMQMessage", _MESSAGE),
+    24: ("ActiveMQBytesMessage", _MESSAGE),
+    28: ("ActiveMQTextMessage", _MESSAGE),
+    30: ("Response", (*_BASE, ("correlation_id", "int"),)),
+    31: ("ExceptionResponse", (*_BASE, ("correlation_id", "int"), ("exception", "throwable"))),
+    100: ("ActiveMQQueue", _DESTINATION),
+    101: ("ActiveMQTopic", _DESTINATION),
+    102: ("ActiveMQTempQueue", _DESTINATION),
+    103: ("ActiveMQTempTopic", _DESTINATION),
+    110: ("MessageId", (("text_view", "string"), ("producer_id", "nested"), ("producer_sequence_id", "long"),
+        ("broker_sequence_id", "long"))),
+    120: ("ConnectionId", (("value", "string"),)),
+    121: ("SessionId", (("connection_id", "string"), ("value", "long"))),
+    122: ("ConsumerId", (("connection_id", "string"), ("session_id", "long"), ("value", "long"))),
+    123: ("ProducerId", (("connection_id", "string"), ("value", "long"), ("session_id", "long"))),
+    124: ("BrokerId", (("value", "string"),)),
+}
+#: name -> data type, for the commands and structures above
+COMMAND_TYPES: dict[str, int] = {name: data_type for data_type, (name, _fields) in SCHEMAS.items()}
+
+Value: TypeAlias = "bool | int | str | bytes | Structure | JavaThrowable | tuple[Structure | None, ...] | None"
+_DEFAULTS: dict[Kind, Value] = {"bool": False, "byte": 0, "int": 0, "long": 0, "string": None, "nested": None,
+                                "array": None, "bytes": None, "throwable": None}
+_RANGES = {"byte": (-128, 127), "int": _INT32, "long": _INT64}
+
+
+def _check_value(name: str, kind: Kind, value: object) -> None:
+    ok: bool
+    if kind == "bool":
+        ok = isinstance(value, bool)
+    elif kind in _RANGES:
+        low, high = _RANGES[kind]
+        ok = isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+    elif kind == "string":
+        ok = value is None or (isinstance(value, str) and len(_java_utf(value)) <= 0xFFFF)
+    elif kind == "nested":
+        ok = value is None or isinstance(value, Structure)
+    elif kind == "array":
+        ok = value is None or (isinstance(value, tuple) and len(value) <= 0x7FFF
+                               and all(v is None or isinstance(v, Structure) for v in value))
+    elif kind == "bytes":
+        ok = value is None or isinstance(value, bytes)
+    else:
+        ok = value is None or isinstance(value, JavaThrowable)
+    if not ok:
+        raise WireError(f"field {name} ({kind}) cannot hold {value!r:.80}")
+
+
+@dataclass(frozen=True, slots=True)
+class Structure:
+    """One OpenWire command or data structure: its data type and every field of its marshaller, by name.
+
+    Build one with ``Structure.of("ConnectionInfo", command_id=1, ...)``: fields not given take the
+    marshaller's zero value (False, 0, null).
+    """
+
+    data_type: int
+    fields: Mapping[str, Value]
+
+    def __post_init__(self) -> None:
+        if self.data_type not in SCHEMAS:
+            raise WireError(f"no OpenWire structure of data type {self.data_type} is known here")
+        name, schema = SCHEMAS[self.data_type]
+        if set(self.fields) != {field for field, _kind in schema}:
+            raise WireError(f"{name} has fields {sorted(f for f, _k in schema)}, got {sorted(self.fields)}")
+        for field, kind in schema:
+            _check_value(field, kind, self.fields[field])
+        object.__setattr__(self, "fields", types.MappingProxyType(dict(self.fields)))
+
+    @classmethod
+    def of(cls, name: str, **values: Value) -> Structure:
+        if name not in COMMAND_TYPES:
+            raise WireError(f"unknown OpenWire structure {name!r}")
+        data_type = COMMAND_TYPES[name]
+        schema = SCHEMAS[data_type][1]
+        unknown = set(values) - {field for field, _kind in schema}
+        if unknown:
+            raise WireError(f"{name} has no field {sorted(unknown)[0]!r}")
+        return cls(data_type, {field: values.get(field, _DEFAULTS[kind]) for field, kind in schema})
+
+    @property
+    def name(self) -> str:
+        return SCHEMAS[self.data_type][0]
+
+    def __getitem__(self, field: str) -> Value:
+        return self.fields[field]
+
+    def get(self, field: str) -> Value:
+        """A field's value, None when this structure has no such field."""
+        return self.fields.get(field)
+
+    def text(self, field: str) -> str | None:
+        value = self.fields.get(field)
+        return value if isinstance(value, str) else None
+
+    def number(self, field: str) -> int:
+        value = self.fields.get(field)
+        return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+    def nested(self, field: str) -> Structure | None:
+        value = self.fields.get(field)
+        return value if isinstance(value, Structure) else None
+
+    def throwable(self, field: str) -> JavaThrowable | None:
+        value = self.fields.get(field)
+        return value if isinstance(value, JavaThrowable) else None
+
+
+def _write_string(out: list[bytes], value: str | None) -> None:
+    if value is None:
+        out.append(b"\x00")
+        return
+    data = _java_utf(value)
+    if len(data) > 0xFFFF:
+        raise WireError(f"string of {len(data)} bytes does not fit DataOutput.writeUTF")
+    out.append(struct.pack("!?H", True, len(data)) + data)
+
+
+def _write_nested(out: list[bytes], value: Structure | None, stack_traces: bool, depth: int) -> None:
+    if value is None:
+        out.append(b"\x00")
+        return
+    out.append(struct.pack("!?B", True, value.data_type))
+    _write_fields(out, value, stack_traces, depth + 1)
+
+
+def _write_throwable(out: list[bytes], value: JavaThrowable | None, stack_traces: bool) -> None:
+    if value is None:
+        out.append(b"\x00")
+        return
+    if value.depth() > _MAX_DEPTH:
+        raise WireError(f"throwable causes nested deeper than {_MAX_DEPTH} levels")
+    out.append(b"\x01")
+    _write_string(out, value.class_name)
+    _write_string(out, value.message)
+    if stack_traces:
+        out.append(struct.pack("!h", len(value.stack)))
+        for cls, method, file, line in value.stack:
+            for text in (cls, method, file):
+                _write_string(out, text)
+            out.append(struct.pack("!i", line))
+        _write_throwable(out, value.cause, stack_traces)
+
+
+def _write_fields(out: list[bytes], structure: Structure, stack_traces: bool, depth: int) -> None:
+    if depth > _MAX_DEPTH:
+        raise WireError(f"OpenWire structures nested deeper than {_MAX_DEPTH} levels")
+    for field, kind in SCHEMAS[structure.data_type][1]:
+        value = structure.fields[field]
+        if kind == "bool":
+            out.append(b"\x01" if value else b"\x00")
+        elif kind == "byte":
+            out.append(struct.pack("!b", value))
+        elif kind == "int":
+            out.append(struct.pack("!i", value))
+        elif kind == "long":
+            out.append(struct.pack("!q", value))
+        elif kind == "string":
+            _write_string(out, value if isinstance(value, str) else None)
+        elif kind == "nested":
+            _write_nested(out, value if isinstance(value, Structure) else None, stack_traces, depth)
+        elif kind == "array":
+            if not isinstance(value, tuple):
+                out.append(b"\x00")
+                continue
+            out.append(struct.pack("!?h", True, len(value)))
+            for item in value:
+                _write_nested(out, item, stack_traces, depth)
+        elif kind == "bytes":
+            if not isinstance(value, bytes):
+                out.append(b"\x00")
+                continue
+            out.append(struct.pack("!?i", True, len(value)) + value)
+        else:
+            _write_throwable(out, value if isinstance(value, JavaThrowable) else None, stack_traces)
+
+
+def encode_command(command: Structure, *, stack_traces: bool = False) -> bytes:
+    """The size-prefixed frame of ``command`` in the loose encoding (OpenWireFormat.marshal, cache off).
+
+    ``stack_traces``: the negotiated StackTraceEnabled (it decides how a throwable is written).
+    """
+    out = [struct.pack("!iB", 0, command.data_type)]
+    _write_fields(out, command, stack_traces, 0)
+    data = b"".join(out)
+    return struct.pack("!i", len(data) - 4) + data[4:]
+
+
+class _FieldReader(_Reader):
+    def __init__(self, data: bytes, what: str, stack_traces: bool) -> None:
+        super().__init__(data, what)
+        self.stack_traces = stack_traces
+
+    def flag(self) -> bool:
+        return self.take(1) != b"\x00"  # DataInput.readBoolean: any non-zero byte is true
+
+    def string(self) -> str | None:
+        if not self.flag():
+            return None
+        return self.java_utf(int(self.unpack("!H")))
+
+    def nested(self, depth: int) -> Structure | None:
+        if not self.flag():
+            return None
+        data_type = self.take(1)[0]
+        if data_type not in SCHEMAS:
+            raise WireError(f"unknown nested OpenWire data type {data_type}")
+        return self.structure(data_type, depth + 1)
+
+    def throwable(self, depth: int) -> JavaThrowable | None:
+        if depth > _MAX_DEPTH:
+            raise WireError(f"throwable causes nested deeper than {_MAX_DEPTH} levels")
+        if not self.flag():
+            return None
+        class_name, message = self.string(), self.string()
+        if not self.stack_traces:
+            return JavaThrowable(class_name, message)
+        count = int(self.unpack("!h"))
+        if count < 0 or count > self.remaining // 7:  # every frame takes at least 7 bytes
+            raise WireError(f"stack trace claims {count} frames in {self.remaining} bytes")
+        stack = tuple((self.string(), self.string(), self.string(), self.int32()) for _ in range(count))
+        return JavaThrowable(class_name, message, stack, self.throwable(depth + 1))
+
+    def structure(self, data_type: int, depth: int) -> Structure:
+        if depth > _MAX_DEPTH:
+            raise WireError(f"OpenWire structures nested deeper than {_MAX_DEPTH} levels")
+        values: dict[str, Value] = {}
+        for field, kind in SCHEMAS[data_type][1]:
+            if kind == "bool":
+                values[field] = self.flag()
+            elif kind == "byte":
+                values[field] = int(self.unpack("!b"))
+            elif kind == "int":
+                values[field] = self.int32()
+            elif kind == "long":
+                values[field] = int(self.unpack("!q"))
+            elif kind == "string":
+                values[field] = self.string()
+            elif kind == "nested":
+                values[field] = self.nested(depth)
+            elif kind == "array":
+                if not self.flag():
+                    values[field] = None
+                    continue
+                count = int(self.unpack("!h"))
+                if count < 0 or count > self.remaining:
+                    raise WireError(f"array {field} claims {count} items in {self.remaining} bytes")
+                values[field] = tuple(self.nested(depth) for _ in range(count))
+            elif kind == "bytes":
+                if not self.flag():
+                    values[field] = None
+                    continue
+                length = self.int32()
+                if length < 0:
+                    raise WireError(f"negative length {length} for {field}")
+                values[field] = self.take(length)
+            else:
+                values[field] = self.throwable(0)
+        return Structure(data_type, values)
+
+
+def decode_command(frame: OpenWireFrame, *, stack_traces: bool = False) -> Structure:
+    """Decode a command frame (loose encoding, cache off). WireFormatInfo has its own ``parse_wireformat_info``."""
+    if frame.data_type not in SCHEMAS or frame.data_type >= 100:
+        raise WireError(f"OpenWire command of data type {frame.data_type} is not known here: "
+                        f"{describe(frame.body)}")
+    reader = _FieldReader(frame.body, SCHEMAS[frame.data_type][0], stack_traces)
+    command = reader.structure(frame.data_type, 0)
+    if reader.remaining:
+        raise WireError(f"{reader.remaining} stray bytes after the {command.name}")
+    return command

@@ -33,5 +33,6 @@ def parse_ssl_response(byte: bytes) -> bool:
             f"(a server older than 7.0, or one not accepting SSLRequest): {describe(byte)}"
         )
     if byte[:1] in (b"S", b"N"):
-        raise WireError(f"unexpected bytes after the one-byte SSLRequest answer: {describe(byte)}")
+        raise WireError(f"{len(byte) - 1} unexpected bytes after the one-byte SSLRequest answer (sent before "
+                        f"any TLS handshake: possible injection by a man in the middle): {describe(byte)}")
     raise WireError(f"expected 'S' or 'N' in answer to the SSLRequest, got {describe(byte)}")

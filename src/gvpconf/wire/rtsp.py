@@ -121,12 +121,14 @@ def build_request(method: str, uri: str, cseq: int, *, session: str | None = Non
 class RtspStreamDecoder(TextStreamDecoder[RtspMessage | Interleaved]):
     """Incremental decoder for an RTSP connection: ``feed`` bytes, then ``next_message``.
 
-    Returns requests, responses and interleaved frames, None when more bytes are needed. After a
-    WireError the decoder stays broken and raises the same error again.
+    Returns requests, responses and interleaved frames, None when more bytes are needed. A message is at
+    most ``max_message_size`` bytes (``MAX_MESSAGE_SIZE``, 64 KB), an interleaved frame's 4-byte prefix
+    included (an RTP packet on the connection is far smaller). After a WireError the decoder stays broken
+    and raises the same error again.
     """
 
-    def __init__(self, *, max_size: int = MAX_MESSAGE_SIZE) -> None:
-        super().__init__(_GRAMMAR, max_size=max_size, max_headers=MAX_HEADERS)
+    def __init__(self, *, max_message_size: int = MAX_MESSAGE_SIZE) -> None:
+        super().__init__(_GRAMMAR, max_message_size=max_message_size, max_headers=MAX_HEADERS)
 
     def _next(self) -> RtspMessage | Interleaved | None:
         buf = self._buffer
@@ -136,6 +138,9 @@ class RtspStreamDecoder(TextStreamDecoder[RtspMessage | Interleaved]):
                 if len(buf) < 4:
                     return None
                 size = int.from_bytes(buf[2:4], "big")
+                if 4 + size > self.max_message_size:
+                    raise WireError(f"interleaved frame of {4 + size} bytes exceeds the "
+                                    f"{self.max_message_size}-byte limit")
                 if len(buf) < 4 + size:
                     return None
                 frame = Interleaved(buf[1], bytes(buf[4 : 4 + size]))

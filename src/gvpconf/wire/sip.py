@@ -174,12 +174,12 @@ class SipStreamDecoder(TextStreamDecoder[SipMessage]):
     """Incremental SIP decoder for stream transports (TCP, TLS): ``feed``, then ``next_message``.
 
     Content-Length is mandatory (§18.3, §20.14); leading CRLF keep-alives are skipped; a
-    message may be at most ``max_size`` bytes. After a WireError the decoder stays broken
-    and raises the same error again.
+    message may be at most ``max_message_size`` bytes (``MAX_MESSAGE_SIZE``, 64 KB). After a
+    WireError the decoder stays broken and raises the same error again.
     """
 
-    def __init__(self, *, max_size: int = MAX_MESSAGE_SIZE, max_headers: int = MAX_HEADERS) -> None:
-        super().__init__(_GRAMMAR, max_size=max_size, max_headers=max_headers)
+    def __init__(self, *, max_message_size: int = MAX_MESSAGE_SIZE, max_headers: int = MAX_HEADERS) -> None:
+        super().__init__(_GRAMMAR, max_message_size=max_message_size, max_headers=max_headers)
 
 
 # ---------------------------------------------------------------- header fields

@@ -135,13 +135,14 @@ def encode(frame: Frame) -> bytes:
 class StompDecoder(BufferedDecoder[Frame]):
     """Incremental STOMP frame decoder: ``feed(bytes)``, then ``next_message()`` until None.
 
-    Heart-beat EOLs between frames ("Heart-beating") are skipped. After a WireError the
+    Heart-beat EOLs between frames ("Heart-beating") are skipped. A frame may be at most
+    ``max_message_size`` bytes (``MAX_FRAME_SIZE``, 1 MB), NUL included; the searches for the
+    empty line and for the NUL resume where the last one stopped. After a WireError the
     decoder stays broken and raises the same error again.
     """
 
-    def __init__(self, *, max_frame_size: int = MAX_FRAME_SIZE, max_headers: int = MAX_HEADERS) -> None:
-        super().__init__()
-        self._max_frame_size = max_frame_size
+    def __init__(self, *, max_message_size: int = MAX_FRAME_SIZE, max_headers: int = MAX_HEADERS) -> None:
+        super().__init__(max_message_size=max_message_size)
         self._max_headers = max_headers
         self._scanned = 0  # bytes already searched (for the blank line, then for the NUL)
         self._head: tuple[str, Headers, int, int | None] | None = None  # parsed, body start, length
@@ -156,16 +157,16 @@ class StompDecoder(BufferedDecoder[Frame]):
             blank = _BLANK_LINE.search(buf, max(0, self._scanned - skipped - 2))  # resume the last search
             if blank is None:
                 self._scanned = len(buf)
-                if len(buf) > self._max_frame_size:
-                    raise WireError(f"no end of STOMP headers within {self._max_frame_size} bytes: "
+                if len(buf) > self.max_message_size:
+                    raise WireError(f"no end of STOMP headers within {self.max_message_size} bytes: "
                                     f"{describe(bytes(buf))}")
                 return None
             command, headers = self._parse_head(bytes(buf[: blank.start()]))
             length_text = next((v for k, v in headers if k == "content-length"), None)
             length = None if length_text is None else _parse_content_length(length_text)
-            if length is not None and blank.end() + length > self._max_frame_size:
+            if length is not None and blank.end() + length > self.max_message_size:
                 raise WireError(f"STOMP frame of {blank.end() + length} bytes exceeds the "
-                                f"{self._max_frame_size}-byte limit")
+                                f"{self.max_message_size}-byte limit")
             self._head = (command, headers, blank.end(), length)
             self._scanned = blank.end()
         command, headers, body_start, length = self._head
@@ -180,11 +181,11 @@ class StompDecoder(BufferedDecoder[Frame]):
             body_end = buf.find(b"\x00", self._scanned)
             if body_end == -1:
                 self._scanned = len(buf)
-                if len(buf) > self._max_frame_size:
-                    raise WireError(f"no NUL ending the STOMP frame within {self._max_frame_size} bytes")
+                if len(buf) > self.max_message_size:
+                    raise WireError(f"no NUL ending the STOMP frame within {self.max_message_size} bytes")
                 return None
-            if body_end > self._max_frame_size:
-                raise WireError(f"STOMP frame of {body_end} bytes exceeds {self._max_frame_size}")
+            if body_end > self.max_message_size:
+                raise WireError(f"STOMP frame of {body_end} bytes exceeds {self.max_message_size}")
         body = bytes(buf[body_start:body_end])
         del buf[: body_end + 1]
         self._head, self._scanned = None, 0

@@ -28,6 +28,8 @@ from gvpconf.wire.banner import describe, identify
 __all__ = [
     "HEADER_SIZE",
     "KNOWN_PACKET_TYPES",
+    "MAX_MESSAGE_SIZE",
+    "MAX_PACKETS",
     "Encryption",
     "Message",
     "MessageDecoder",
@@ -43,6 +45,9 @@ __all__ = [
 HEADER_SIZE = 8
 MAX_PACKET_SIZE = 32767  # §2.2.6.4 PacketSize: at most 32767 bytes
 MAX_MESSAGE_SIZE = 4 * 1024 * 1024  # a limit of ours: no message a probe or the stand-in needs is larger
+# A limit of ours too: a message of MAX_MESSAGE_SIZE in 4096-byte packets (the usual size) takes 1027; without
+# it, header-only packets that never set EOM would make a message that never ends and never counts a byte.
+MAX_PACKETS = 4096
 
 STATUS_EOM = 0x01
 _STATUS_BITS = 0x01 | 0x02 | 0x08 | 0x10  # EOM, IGNORE, RESETCONNECTION, RESETCONNECTIONSKIPTRAN
@@ -172,14 +177,20 @@ class Message:
 
 
 class MessageDecoder(BufferedDecoder[Message]):
-    """Incremental message reader: joins packets up to the EOM one. ``feed``, then ``next_message()``."""
+    """Incremental message reader: joins packets up to the EOM one. ``feed``, then ``next_message()``.
 
-    def __init__(self, max_size: int = MAX_MESSAGE_SIZE) -> None:
-        super().__init__()
+    A message may be at most ``max_message_size`` bytes on the wire, packet headers included
+    (``MAX_MESSAGE_SIZE``, 4 MB), in at most ``max_packets`` packets (``MAX_PACKETS``); past either it
+    is a WireError. A packet is at most 65535 bytes by its 16-bit length, and is buffered only until
+    it is whole.
+    """
+
+    def __init__(self, *, max_message_size: int = MAX_MESSAGE_SIZE, max_packets: int = MAX_PACKETS) -> None:
+        super().__init__(max_message_size=max_message_size)
+        self.max_packets = max_packets
         self._parts: list[bytes] = []
         self._type: int | None = None
-        self._size = 0
-        self._max = max_size
+        self._size = 0  # bytes on the wire of the message so far, headers included
 
     def _next(self) -> Message | None:
         while (packet := _take_packet(self._buffer)) is not None:
@@ -188,13 +199,16 @@ class MessageDecoder(BufferedDecoder[Message]):
             elif packet.type != self._type:
                 raise WireError(f"packet of type 0x{packet.type:02x} inside a message of type 0x{self._type:02x}")
             self._parts.append(packet.payload)
-            self._size += len(packet.payload)
-            if self._size > self._max:
-                raise WireError(f"TDS message larger than {self._max} bytes")
+            self._size += HEADER_SIZE + len(packet.payload)
+            if self._size > self.max_message_size:
+                raise WireError(f"TDS message larger than {self.max_message_size} bytes")
             if packet.eom:
                 msg = Message(self._type, b"".join(self._parts), packet.spid)
                 self._parts, self._type, self._size = [], None, 0
                 return msg
+            if len(self._parts) >= self.max_packets:
+                raise WireError(f"TDS message of more than {self.max_packets} packets without an end-of-message "
+                                f"packet ({self._size} bytes so far)")
         return None
 
 
