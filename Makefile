@@ -7,7 +7,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml lab/pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install peers demo test lint typecheck schema clean pods-lab screenshot bench bench-quick constraints mutants fuzz interop-doc
+.PHONY: install peers demo test lint typecheck schema clean pods-lab screenshot bench bench-quick constraints mutants fuzz interop-doc faults soak
 
 install: $(STAMP) peers
 
@@ -33,6 +33,16 @@ pods-lab: install
 # the image's and CI's pinned dependency versions (deploy/Containerfile, ci/*), resolved from pyproject.toml
 constraints: $(STAMP)
 	$(PY) deploy/lock.py > deploy/constraints.txt.new && mv deploy/constraints.txt.new deploy/constraints.txt
+
+# the fault catalog injected one at a time into the namespace lab: a table, reports/faults.md, reports/faults-junit.xml
+faults: install
+	mkdir -p reports
+	$(PY) -m gvpconf_lab.netlab.faults --report reports/faults.md --junitxml reports/faults-junit.xml
+
+# the false-alarm soak (a benchmark): the whole suite N times against the healthy namespace lab
+N ?= 100
+soak: install
+	$(PY) bench/soak.py --runs $(N)
 
 test: install lint typecheck bench-quick
 	$(PY) -m pytest selftests -p no:cacheprovider

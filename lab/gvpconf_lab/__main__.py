@@ -34,6 +34,8 @@ def missing_packages(components: Sequence[str] = DEFAULT_PEERS) -> list[str]:
         "iproute2": lambda: shutil.which("ip") is not None,  # the network-namespace lab
         "iptables": lambda: shutil.which("iptables") is not None,
         "bubblewrap": lambda: shutil.which("bwrap") is not None,  # the namespace lab's pod sandbox
+        "dnsmasq-base": lambda: shutil.which("dnsmasq") is not None,  # the fault lab's cluster resolver
+        "tinyproxy": lambda: shutil.which("tinyproxy") is not None,  # the fault lab's fetch proxy (make faults)
         "chromium": lambda: shutil.which("chromium") is not None,  # the HTML report's browser check
         # the benchmark's side-by-side comparison (bench/bench.py)
         "prometheus-blackbox-exporter": lambda: shutil.which("prometheus-blackbox-exporter") is not None,

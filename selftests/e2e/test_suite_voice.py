@@ -28,7 +28,7 @@ def test_voice_connections_verified_with_media_facts(voice_run: Run) -> None:
     for n in VOICE:
         assert voice_run.suite_properties[f"connection.{n}.verdict"] in VERIFIED
     calls = [c for c in voice_run.cases if "call" in c.name or "ingress" in c.name or "media_arrives" in c.name]
-    assert len(voice_run.by_connection(4)) == 6  # OPTIONS and a call to each of the three pods
+    assert len(voice_run.by_connection(4)) == 9  # OPTIONS, padded OPTIONS (MTU) and a call to each of the three pods
     for case in calls:
         props = case.properties
         assert int(props["rtp.received"]) > 0 and float(props["rtp.loss_pct"]) <= 4.0, props

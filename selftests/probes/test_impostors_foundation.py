@@ -35,6 +35,7 @@ NO_VERIFY = TlsSettings(verify=False)  # sslmode prefer does not verify: the inv
 
 PROBES: dict[str, tuple[int, Destination, dict[str, Any]]] = {
     "sip.options": (1, SipDestination(), {}),
+    "sipmtu.options": (1, SipDestination(), {}),
     "configserver.hold": (2, ConfigServerDestination(hold=0.5), {}),
     "activemq.openwire": (3, ActiveMQDestination(), {}),
     "activemq.stomp": (8, ActiveMQDestination(), {"username": "gvp-rs", "password": Secret("impostor-pw")}),
@@ -51,6 +52,8 @@ P, T, R = Cause.PROTOCOL, Cause.TIMEOUT, Cause.REFUSED
 EXPECTED: dict[str, dict[str, Cause | None]] = {
     "sip.options": {"silent": T, "closer": P, "http": P, "http-banner": P, "garbage": P, "echo": P,
                     "refused": R, "blackhole": T},
+    "sipmtu.options": {"silent": T, "closer": P, "http": P, "http-banner": P, "garbage": P, "echo": P,
+                       "refused": R, "blackhole": T},
     "configserver.hold": {"silent": None, "closer": P, "http": None, "http-banner": P, "garbage": P,
                           "echo": None, "refused": R, "blackhole": T},
     "activemq.openwire": {"silent": T, "closer": P, "http": P, "http-banner": P, "garbage": P, "echo": P,

@@ -53,7 +53,7 @@ def test_terminal_shows_failed_flaky_and_waived(scenario: tuple[Run, Path, int])
     run, _reports, _ = scenario
     assert run.rc == 1, run.stdout + run.stderr  # #1 failed; the waived #17 does not fail the run
     table = {int(m.group(1)): m.group(0) for m in re.finditer(r"^(\d+)\s{2,}.*$", run.stdout, re.M)}
-    assert re.search(r"\s(FAILED)\s+0/1 cases passed; causes: refused", table[1]), table[1]
+    assert re.search(r"\s(FAILED)\s+0/2 cases passed; causes: refused", table[1]), table[1]
     assert re.search(r"\sflaky\s+1/1 cases passed; 1 flaky", table[2]), table[2]
     assert re.search(r"\sverified\s+2/2 cases passed", table[3]), table[3]
     assert re.search(r"\swaived\s+0/2 cases passed; 2 waived; causes: protocol", table[17]), table[17]
@@ -67,7 +67,7 @@ def test_terminal_shows_failed_flaky_and_waived(scenario: tuple[Run, Path, int])
     assert re.search(r"\sverified with warnings\s+1/1 cases passed; warning: ors: tls.expiry_warning: expires in "
                      r"\d+ days \(threshold 3650\)$", table[11]), table[11]
     assert "stand-in (lab run): #2, #5, #7, #15 GVP Config Server: a silent TCP stand-in" in run.stdout
-    for count in ("1 failed", "3 passed", "1 flaky", "2 waived"):
+    for count in ("2 failed", "3 passed", "1 flaky", "2 waived"):  # #1's OPTIONS and its padded OPTIONS (MTU)
         assert count in last, last
     assert "PASSED" not in " ".join(line for line in run.stdout.splitlines() if "test_c17" in line)
 
@@ -79,8 +79,8 @@ def test_junit_has_causes_flaky_failures_and_transcripts(scenario: tuple[Run, Pa
         "FAILED", "flaky", "waived")
     assert props["connections.flaky"] == "1" and props["connections.waived"] == "1"
     assert len(props["inventory.sha256"]) == 64
-    (sip,) = run.by_connection(1)
-    assert sip.outcome == "failed" and sip.properties["cause"] == "refused"
+    sips = run.by_connection(1)  # the OPTIONS and the padded OPTIONS of the path-MTU probe
+    assert len(sips) == 2 and all(s.outcome == "failed" and s.properties["cause"] == "refused" for s in sips)
     (cfg,) = run.by_connection(2)
     assert cfg.outcome == "passed" and cfg.properties["flaky"] == "true" and cfg.properties["attempts"] == "2"
     for case in run.by_connection(17):
@@ -114,8 +114,10 @@ def test_results_json(scenario: tuple[Run, Path, int]) -> None:
     (cfg,) = by_row[2]["cases"]
     assert cfg["outcome"] == "flaky" and [a["outcome"] for a in cfg["attempts"]] == ["failed", "passed"]
     assert cfg["zone"] == "zone-b"
-    (sip,) = by_row[1]["cases"]
-    assert sip["outcome"] == "failed" and sip["cause"] == "refused" and "connection refused" in sip["message"]
+    sips = by_row[1]["cases"]  # the OPTIONS and the padded OPTIONS of the path-MTU probe
+    assert len(sips) == 2
+    assert all(s["outcome"] == "failed" and s["cause"] == "refused" and "connection refused" in s["message"]
+               for s in sips)
     assert {c["outcome"] for c in by_row[17]["cases"]} == {"waived"}
     assert by_row[5]["why"] == "--connection 1 2 3 11 17"
     assert data["cluster"] == "gvpconf-lab" and len(data["inventory_sha256"]) == 64
@@ -149,8 +151,8 @@ def test_prometheus_textfile(scenario: tuple[Run, Path, int]) -> None:
         assert len(found) == 1, (name, labels, found)
         return found[0]
 
-    assert value("probe_success", connection="1", source="rm", target="sip-server") == 0
-    assert value("probe_failure_cause", connection="1", cause="refused") == 1
+    assert value("probe_success", connection="1", source="rm", target="sip-server", probe="sip.options") == 0
+    assert value("probe_failure_cause", connection="1", cause="refused", probe="sipmtu.options") == 1
     assert value("probe_success", connection="2", target="gvp-configserver") == 1
     assert value("probe_flaky", connection="2") == 1 and value("probe_attempts", connection="2") == 2
     assert value("probe_waived", connection="17", probe="postgres.login") == 1

@@ -136,6 +136,8 @@ class Scheduler:
 
     def submit(self, key: str, job: Job) -> None:
         if key not in self._futures:
+            probes.get(job.probe)  # the prober's module (and its libraries) imported here, on the main thread:
+            # an import on a worker thread raced pytest iterating module dictionaries ("dictionary changed size")
             self._futures[key] = self._pool.submit(run_job, job)
 
     def result(self, key: str) -> ProbeResult:

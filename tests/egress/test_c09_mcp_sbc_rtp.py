@@ -26,3 +26,10 @@ def test_call_through_the_sbc_echoes_media(evidence, expect):
     media = expect.call.media
     assert within(evidence["rtp.loss_pct"], media.max_loss_pct)
     assert within(evidence["rtp.jitter_ms"], media.max_jitter_ms)
+
+
+@probe("sipmtu.options")
+def test_sbc_signalling_takes_invite_sized_requests(evidence, expect):
+    """The SBC's SIP address answers an OPTIONS padded to the size of a real INVITE with SDP (over its
+    transport): the calls whose media this row carries are not blackholed on the signalling path."""
+    assert evidence["sipmtu.largest_ok"] >= expect.mtu_size  # every size up to a real INVITE's was answered

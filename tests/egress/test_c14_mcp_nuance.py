@@ -29,3 +29,9 @@ def test_nuance_rtsp_answers_options_and_describe(evidence, expect):
 def test_nuance_rtsp_setup_takes_rtp(evidence):
     """SETUP names the server's RTP port; our bounded RTP burst to it draws no ICMP port unreachable."""
     assert evidence["rtp.unreachable"] == 0
+
+
+@probe("sipmtu.options")
+def test_nuance_takes_invite_sized_requests(evidence, expect):
+    """Nuance's SIP answers an OPTIONS padded to the size of a real INVITE with SDP: no path-MTU blackhole."""
+    assert evidence["sipmtu.largest_ok"] >= expect.mtu_size  # every size up to a real INVITE's was answered

@@ -24,3 +24,10 @@ def test_every_mcp_pod_takes_a_call(evidence, expect):
     assert within(evidence["rtp.loss_pct"], media.max_loss_pct)
     assert within(evidence["rtp.jitter_ms"], media.max_jitter_ms)
     assert evidence["sip.bye_status"] == 200
+
+
+@probe("sipmtu.options")
+def test_every_mcp_pod_takes_invite_sized_requests(evidence, expect):
+    """Each pod answers an OPTIONS padded to the size of a real INVITE with SDP: no path-MTU blackhole between RM
+    and MCP."""
+    assert evidence["sipmtu.largest_ok"] >= expect.mtu_size  # every size up to a real INVITE's was answered

@@ -21,6 +21,8 @@ class SipDestination(Destination):
         description="statuses that pass: '2xx', '200', or a range '200-299'")
     request_uri: str | None = Field(None, description="default sip:<host>:<port>")
     user_agent: str = "gvpconf"
+    mtu_size: int = Field(1300, ge=600, le=8000, description="bytes of the largest padded OPTIONS of the path-MTU "
+                          "probe (sipmtu.options): about a real INVITE with SDP")
 
     def accepts(self, status: int) -> bool:
         return status_accepted(status, self.accept_status)

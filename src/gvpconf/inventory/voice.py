@@ -90,6 +90,8 @@ class SbcDestination(Destination):
     calls: bool = Field(default=False, description="opt in to 9's test call through the SBC without --gvp-calls")
     call: CallRoute = Field(default_factory=CallRoute)
     user_agent: str = "gvpconf"
+    mtu_size: int = Field(1300, ge=600, le=8000, description="bytes of the largest padded OPTIONS of the path-MTU "
+                          "probe (sipmtu.options) to the SBC's SIP address")
     media_host: str | None = Field(default=None, description="address of the SBC's media side; default: the target's")
 
 

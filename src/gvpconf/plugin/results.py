@@ -8,7 +8,6 @@ import datetime as dt
 import hashlib
 import os
 import socket
-import tempfile
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -119,7 +118,10 @@ def inventory_note(path: str | None, lab: bool) -> str:
     if not path:
         return ""
     resolved = Path(path).resolve()
-    if resolved.is_relative_to(Path(tempfile.gettempdir()).resolve()):
+    # the temporary directories by name only: tempfile.gettempdir() probes them by writing a file, and the
+    # probe container has a read-only root with no writable directory at all
+    temp_dirs = {os.environ.get(name) for name in ("TMPDIR", "TEMP", "TMP")} | {"/tmp", "/var/tmp"}
+    if any(resolved.is_relative_to(Path(d).resolve()) for d in temp_dirs if d):
         whose = "the lab's temporary file, removed when the lab stops" if lab else "a temporary file"
         return f"{whose}: it may be gone after the run; its sha256 identifies the content"
     return ""

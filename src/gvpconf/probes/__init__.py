@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 PROBES: dict[str, str] = {
     # foundation
     "sip.options": "one out-of-dialog SIP OPTIONS (read-only)",
+    "sipmtu.options": "a few out-of-dialog SIP OPTIONS at once, padded up to mtu_size bytes (read-only)",
     "configserver.hold": "nothing: connect and hold (read-only)",
     "activemq.openwire": "an OpenWire session: login, one expiring non-persistent message through a temporary queue "
                          "of its own, acked, everything removed",

@@ -20,8 +20,10 @@ import ssl
 from collections.abc import MutableMapping
 from typing import Any
 
-# the libraries load with this module, which ``gvpconf.probes.get`` imports before a probe's clock starts, and
-# only when a selected connection runs this probe (never at collection or --plan)
+# Imported with the module, which the scheduler loads before the probe's clock starts: these imports cost about
+# a second of CPU (google.cloud's proto-plus types above all), and a second of CPU on a busy node is not a
+# second of the network's time. Inside the probe they ran on its deadline: under load the fault catalog saw
+# "timeout before ListVoices: probe budget of 10.0 s used up" for a healthy Google API (a false alarm).
 import grpc  # type: ignore[import-untyped]
 from google.auth import jwt
 from google.cloud.texttospeech_v1.types import cloud_tts

@@ -99,8 +99,10 @@ def translate(exc: Exception, timeout: float) -> ProbeFailure:
           "expected authentication request", "unsupported frontend protocol", "invalid message length",
           "lost synchronization", "unexpected message type", "connection reset", "broken pipe",
           "consuming input failed"), Cause.PROTOCOL),
-        (("password authentication failed", "no pg_hba.conf entry", "authentication failed",
-          "role \"", "password must be", "no password supplied"), Cause.AUTH),
+        # before TLS and SEMANTIC: "pg_hba.conf rejects connection ..., SSL encryption" is a refusal of this
+        # client, and "permission denied for database" a user lacking CONNECT (SQLSTATE 42501), not a wrong answer
+        (("password authentication failed", "no pg_hba.conf entry", "pg_hba.conf rejects", "authentication failed",
+          "role \"", "password must be", "no password supplied", "permission denied for database"), Cause.AUTH),
         (("could not translate host name", "name or service not known", "temporary failure in name"),
          Cause.DNS),
         (("connection refused",), Cause.REFUSED),

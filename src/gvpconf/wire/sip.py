@@ -47,6 +47,7 @@ __all__ = [
     "new_branch",
     "new_call_id",
     "new_tag",
+    "pad_request",
     "parse_cseq",
     "parse_datagram",
     "parse_via",
@@ -515,3 +516,46 @@ def build_cancel(invite: SipRequest) -> SipRequest:
     """A CANCEL of ``invite`` (§9.1): same branch, Request-URI, Call-ID, From, To and CSeq number."""
     number, _method = parse_cseq(invite.header("CSeq") or "")
     return _in_dialog(invite, "CANCEL", number, _top_branch(invite) or "", invite.header("To") or "")
+
+
+#: name stem of the padding header fields ``pad_request`` adds (``X-GVPConf-Pad-01``...): extension headers, which
+#: a UAS that does not understand them MUST ignore (§8.2.2)
+PAD_HEADER = "X-GVPConf-Pad"
+_PAD_LINE_VALUE = 64  # at most this many value characters per padding header field
+_PAD_FILL = "gvpconf-path-mtu-padding-"
+
+
+def pad_request(msg: SipRequest, size: int) -> SipRequest:
+    """``msg`` with extension header fields added so that ``encode()`` gives exactly ``size`` bytes.
+
+    The padding is in the header section, not the body: an OPTIONS with a body could draw 415 from a
+    stack that accepts no body there, while unknown header fields must be ignored (§8.2.2). Each padding
+    field has its own name (``X-GVPConf-Pad-01``, ``-02``...; a header field may only repeat if it is a
+    comma list, §7.3.1) and a value of at most 64 token characters, so no stack's line limit is reached.
+    Raises WireError when ``size`` is smaller than the message, or so close to it that not even one
+    padding field fits.
+    """
+    base = len(encode(msg))
+    missing = size - base
+    if missing == 0:
+        return msg
+    fields: list[tuple[str, str]] = []
+    while missing > 0:
+        name = f"{PAD_HEADER}-{len(fields) + 1:02d}"
+        overhead = len(name) + 4  # ": " and CRLF
+        if missing < overhead + 1:
+            break
+        value_len = min(_PAD_LINE_VALUE, missing - overhead)
+        left = missing - overhead - value_len
+        smallest_next = len(f"{PAD_HEADER}-{len(fields) + 2:02d}") + 5  # one more field, with a 1-byte value
+        if 0 < left < smallest_next:  # the rest would not fit a field of its own: leave room for one
+            value_len -= smallest_next - left
+        fill = (_PAD_FILL * (value_len // len(_PAD_FILL) + 1))[:value_len]
+        fields.append((name, fill))
+        missing -= overhead + value_len
+    if missing != 0:
+        raise WireError(f"cannot pad a {base}-byte {msg.method} to {size} bytes: "
+                        + ("it is larger already" if size < base else "too close to its size for a header field"))
+    headers = tuple(msg.headers)
+    cut = next((i for i, (n, _v) in enumerate(headers) if _canonical(n) == "content-length"), len(headers))
+    return SipRequest(msg.method, msg.uri, (*headers[:cut], *fields, *headers[cut:]), msg.body)
