@@ -66,8 +66,22 @@ def failure_from_os_error(exc: BaseException, *, during: str, timeout: float | N
     if isinstance(exc, OSError) and exc.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH):
         return ProbeFailure(Cause.REFUSED, f"{exc.strerror} during {during} (ICMP unreachable or no route)",
                             phase=during)
+    if isinstance(exc, OSError) and exc.errno in (errno.EMFILE, errno.ENFILE):
+        return ProbeFailure(Cause.CONFIG, f"out of file descriptors during {during}: {_fd_limit()}; raise "
+                            "`ulimit -n` or run fewer probes at once (--gvp-workers)", phase=during)
     if isinstance(exc, ConnectionResetError | BrokenPipeError):
         return ProbeFailure(Cause.PROTOCOL, f"peer reset the connection during {during}", phase=during)
     if isinstance(exc, OSError):
         return ProbeFailure(Cause.PROTOCOL, f"{exc.strerror or exc} during {during}", phase=during)
     return ProbeFailure(Cause.PROTOCOL, f"{type(exc).__name__} during {during}: {exc}", phase=during)
+
+
+def _fd_limit() -> str:
+    """The open-files limit in words, for the message of a probe that ran out of descriptors."""
+    try:
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    except (ImportError, OSError, ValueError):
+        return "the open-files limit (ulimit -n) is reached"
+    return f"the open-files limit (ulimit -n) is {soft} (hard limit {hard})"

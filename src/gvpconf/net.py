@@ -82,7 +82,10 @@ def connect_tcp(host: str, port: int, deadline: Deadline) -> socket.socket:
     last: ProbeFailure | None = None
     for family, sockaddr in addrs:
         budget = deadline.connect_budget()
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock = socket.socket(family, socket.SOCK_STREAM)
+        except OSError as exc:  # out of file descriptors: the message names the limit
+            raise failure_from_os_error(exc, during="TCP connect") from exc
         with _OPEN_LOCK:
             _OPEN.add(sock)
         sock.settimeout(budget)

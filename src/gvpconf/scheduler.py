@@ -101,8 +101,34 @@ def run_job(job: Job, sleep: Callable[[float], None] = time.sleep) -> ProbeResul
     return ProbeResult(final.probe, final.evidence, final.duration, final.failure, final.error, attempts)
 
 
+#: file descriptors a running probe may hold at once (the gRPC probe: TCP, relay listener and its connection,
+#: grpcio's end, a wake-up pair) and what the process holds besides (pytest, reports, the DNS pool)
+FDS_PER_PROBE = 8
+FDS_BASE = 128
+
+
+def fd_headroom(workers: int) -> int:
+    """Make room for ``workers`` concurrent probes under ``ulimit -n``: the soft limit is raised towards the hard
+    one when it is short (an unprivileged process may do so). Returns the soft limit now in force; a probe that
+    still runs out of descriptors fails with a message naming this limit (``errors.failure_from_os_error``)."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = FDS_BASE + FDS_PER_PROBE * workers
+    if soft != resource.RLIM_INFINITY and soft < want:
+        new = want if hard == resource.RLIM_INFINITY else min(want, hard)
+        if new > soft:
+            try:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
+                soft = new
+            except (ValueError, OSError):
+                pass
+    return int(soft)
+
+
 class Scheduler:
     def __init__(self, workers: int) -> None:
+        self.fd_limit = fd_headroom(workers)
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, workers),
                                                            thread_name_prefix="gvpconf-probe")
         self._futures: dict[str, concurrent.futures.Future[ProbeResult]] = {}

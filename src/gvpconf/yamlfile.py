@@ -14,6 +14,10 @@ from typing import Any
 
 import yaml
 
+#: libyaml's safe loader when PyYAML has it (the same nodes, marks and errors, several times faster on a large
+#: inventory: a pool of 1000 targets), else the pure-Python one
+_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 #: a location in a YAML document (mapping keys and list indexes) -> its 1-based line
 Lines = dict[tuple[int | str, ...], int]
 
@@ -45,7 +49,7 @@ class _DuplicateKey(Exception):
 def parse_yaml(text: str) -> tuple[Any, Lines]:
     """The safe-loaded data of ``text`` and the line of each location; raises ``yaml.YAMLError``, or
     ``_DuplicateKey`` for a key given twice."""
-    loader = yaml.SafeLoader(text)
+    loader = _LOADER(text)
     try:
         node = loader.get_single_node()
         lines: Lines = {}

@@ -27,6 +27,8 @@ its methods are the hooks. Nothing here holds state between runs.
 
 from __future__ import annotations
 
+import gc
+
 import pytest
 
 from gvpconf.catalog import CONNECTIONS, ROLES
@@ -44,6 +46,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
+    # added before the builtin plugins' cleanups (this hook runs first), so it runs after them, garbage collections
+    # included: an in-process run (pytester) leaves nothing frozen behind (pytest_collection_finish)
+    config.add_cleanup(gc.unfreeze)
     if config.getoption("collectonly", False) or config.getoption("plan", False):
         # listing and planning write nothing: not even pytest's junit.xml (before junitxml reads the option), so
         # the previous run's set stays whole
@@ -65,6 +70,14 @@ def pytest_configure(config: pytest.Config) -> None:
     scrubber = Scrubber(config, session.options.reports_dir)
     scrubber.install()
     config.pluginmanager.register(scrubber, scrub.NAME)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """What collection built (items, the inventory, the catalog) lives until the end: out of the garbage collector's
+    sight (``gc.freeze``), so its full collections during the run, and pytest's own at the end, only walk what the
+    run creates (a fifth of the CPU time of a 1000-target run). Undone by the cleanup ``pytest_configure`` adds."""
+    gc.freeze()
 
 
 @pytest.hookimpl(trylast=True)

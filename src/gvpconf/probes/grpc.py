@@ -1,8 +1,9 @@
 """gRPC prober (22: MCP -> Google API 443): ``google.cloud.texttospeech.v1.TextToSpeech/ListVoices`` with grpcio.
 
-First a TLS handshake of our own offering ALPN ``h2`` (``tlscheck``: chain, hostname, version, expiry,
-interception; gRPC needs HTTP/2, so ``h2`` must be selected), then the ListVoices call on a grpcio channel
-with the same trust anchors and name, serialized with the proto-plus types of google-cloud-texttospeech.
+One TLS handshake, ours, offering ALPN ``h2`` (``tlscheck``: chain, hostname, version, expiry, interception;
+gRPC needs HTTP/2, so ``h2`` must be selected), then the ListVoices call on a grpcio channel that rides that very
+TLS connection (``gvpconf.probes.relay``: grpcio does not expose its own session's certificate), serialized with
+the proto-plus types of google-cloud-texttospeech.
 
 Credentials: a service-account key (JSON) from a secret reference, turned into a self-signed JWT for the
 TextToSpeech audience by google-auth (computed locally: no call to Google's token endpoint). With it the call
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import ssl
 from collections.abc import MutableMapping
 from typing import Any
 
@@ -27,9 +29,10 @@ from google.auth import jwt
 from google.cloud.texttospeech_v1.types import cloud_tts
 from google.oauth2 import service_account
 
+from gvpconf import net
 from gvpconf.errors import Cause, ProbeFailure
 from gvpconf.inventory.web import GoogleTtsDestination
-from gvpconf.probes import tlscheck
+from gvpconf.probes import relay, tlscheck
 from gvpconf.probes.context import ProbeContext
 
 SERVICE = "google.cloud.texttospeech.v1.TextToSpeech"
@@ -94,10 +97,19 @@ def probe_tts_list_voices(ctx: ProbeContext) -> None:
     if not dest.tls.verify:
         raise ProbeFailure(Cause.CONFIG, "tls.verify: false is not supported for gRPC (grpcio always verifies); "
                            "set tls.ca_file instead", phase="TLS setup")
-    tlscheck.handshake(ctx, dest.tls, ["h2"])
-    if ev.facts.get("tls.alpn") != "h2":
-        raise ProbeFailure(Cause.PROTOCOL, f"gRPC needs HTTP/2: expected ALPN h2, the server selected "
-                           f"{ev.facts.get('tls.alpn', 'nothing')}", phase="TLS handshake")
+    sock = net.connect_tcp(ctx.target.host, ctx.target.port, dl)
+    with sock:  # closes the socket when the handshake fails; the TLS socket owns it otherwise
+        tls = tlscheck.wrap(ctx, sock, dest.tls, alpn=["h2"])
+    with tls:
+        if ev.facts.get("tls.alpn") != "h2":
+            raise ProbeFailure(Cause.PROTOCOL, f"gRPC needs HTTP/2: expected ALPN h2, the server selected "
+                               f"{ev.facts.get('tls.alpn', 'nothing')}", phase="TLS handshake")
+        _call(ctx, dest, tls)
+
+
+def _call(ctx: ProbeContext, dest: GoogleTtsDestination, tls: ssl.SSLSocket) -> None:
+    """ListVoices on a grpcio channel that rides our own verified TLS connection (``relay``)."""
+    ev, dl = ctx.evidence, ctx.deadline
     key_json = ctx.secret("credentials")
     metadata: list[tuple[str, str]] = []
     if key_json:
@@ -106,37 +118,35 @@ def probe_tts_list_voices(ctx: ProbeContext) -> None:
 
         redact.register(token)
         metadata.append(("authorization", f"Bearer {token}"))
-    root: bytes | None = None
-    if dest.tls.ca_file is not None:
-        root = dest.tls.ca_file.read_bytes()
     name = tlscheck.server_name(ctx, dest.tls)
     t = ctx.target
-    host = f"[{t.host}]" if ":" in t.host else t.host
-    options: list[tuple[str, Any]] = [("grpc.enable_http_proxy", 0), ("grpc.primary_user_agent", "gvpconf-probe")]
-    if name != t.host:
-        options += [("grpc.ssl_target_name_override", name), ("grpc.default_authority", name)]
+    # the :authority grpcio would send over its own TLS: the server name when it is set, else host:port
+    authority = name if name != t.host else (f"[{t.host}]:{t.port}" if ":" in t.host else f"{t.host}:{t.port}")
+    options: list[tuple[str, Any]] = [("grpc.enable_http_proxy", 0), ("grpc.primary_user_agent", "gvpconf-probe"),
+                                      ("grpc.default_authority", authority), ("grpc.http2_scheme", "https"),
+                                      ("grpc.enable_retries", 0)]
     budget = dl.read_budget(PHASE)
-    channel = grpc.secure_channel(f"{host}:{t.port}", grpc.ssl_channel_credentials(root_certificates=root),
-                                  options=options)
-    try:
-        call = channel.unary_unary(METHOD, request_serializer=cloud_tts.ListVoicesRequest.serialize,
-                                   response_deserializer=cloud_tts.ListVoicesResponse.deserialize)
-        ev.sent(f"{METHOD} language_code={dest.language_code} auth={'bearer' if metadata else 'none'}")
+    with relay.Relay(tls, dl) as address:
+        channel = grpc.insecure_channel(address, options=options)
         try:
-            response = call(cloud_tts.ListVoicesRequest(language_code=dest.language_code), timeout=budget,
-                            metadata=metadata or None)
-        except grpc.RpcError as exc:
-            code = exc.code() if hasattr(exc, "code") else None
-            ev.fact("grpc.status", code.name if code is not None else "UNKNOWN")
-            if code is grpc.StatusCode.UNAUTHENTICATED and not metadata:
-                ev.received("UNAUTHENTICATED")
-                ev.fact("grpc.auth", "unauthenticated-path-proven")
-                ev.fact("grpc.depth", "network path, TLS, HTTP/2 and gRPC framing proven; no credentials, so "
-                        "no voices listed")
-                return
-            raise translate(exc, budget, bool(metadata)) from exc
-    finally:
-        channel.close()
+            call = channel.unary_unary(METHOD, request_serializer=cloud_tts.ListVoicesRequest.serialize,
+                                       response_deserializer=cloud_tts.ListVoicesResponse.deserialize)
+            ev.sent(f"{METHOD} language_code={dest.language_code} auth={'bearer' if metadata else 'none'}")
+            try:
+                response = call(cloud_tts.ListVoicesRequest(language_code=dest.language_code), timeout=budget,
+                                metadata=metadata or None)
+            except grpc.RpcError as exc:
+                code = exc.code() if hasattr(exc, "code") else None
+                ev.fact("grpc.status", code.name if code is not None else "UNKNOWN")
+                if code is grpc.StatusCode.UNAUTHENTICATED and not metadata:
+                    ev.received("UNAUTHENTICATED")
+                    ev.fact("grpc.auth", "unauthenticated-path-proven")
+                    ev.fact("grpc.depth", "network path, TLS, HTTP/2 and gRPC framing proven; no credentials, so "
+                            "no voices listed")
+                    return
+                raise translate(exc, budget, bool(metadata)) from exc
+        finally:
+            channel.close()
     voices = list(response.voices)
     ev.received(f"OK, {len(voices)} voices")
     ev.fact("grpc.status", "OK")

@@ -19,13 +19,20 @@ session checked). A web server answering at the proxy's address by itself fails 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import ssl
+import threading
 import time
 import urllib.parse
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+# loads with this module, which ``gvpconf.probes.get`` imports before a probe's clock starts, and only when a
+# selected connection runs an HTTP probe (never at collection or --plan)
+import httpx
 
 from gvpconf import vxml
 from gvpconf.errors import Cause, ProbeFailure, failure_from_os_error
@@ -38,9 +45,6 @@ from gvpconf.inventory.web import (
 from gvpconf.probes import tlscheck
 from gvpconf.probes.context import ProbeContext
 from gvpconf.rules import status_accepted
-
-if TYPE_CHECKING:
-    import httpx
 
 USER_AGENT = "gvpconf-probe"
 
@@ -96,8 +100,6 @@ def _root(exc: BaseException) -> BaseException | None:
 
 def translate(exc: Exception, ctx: ProbeContext, dest: _HttpBase, during: str, budget: float) -> ProbeFailure:
     """The one place httpx's exceptions become causes."""
-    import httpx
-
     proxy = proxy_name(dest)
     via = f" via the fetch proxy {proxy}" if proxy else ""
     if isinstance(exc, httpx.ConnectTimeout):
@@ -136,21 +138,34 @@ def translate(exc: Exception, ctx: ProbeContext, dest: _HttpBase, during: str, b
     return failure_from_os_error(exc, during=during, timeout=budget)
 
 
-def _client(ctx: ProbeContext, dest: _HttpBase) -> httpx.Client:
-    import httpx
+_CLIENTS = threading.Lock()
 
-    dl = ctx.deadline
-    connect = dl.connect_budget("HTTP connect")
-    read = dl.read_budget("HTTP response")
+
+@contextlib.contextmanager
+def _client(ctx: ProbeContext, dest: _HttpBase) -> Iterator[httpx.Client]:
+    """The run's one client for this destination, kept in ``ctx.memo`` (building one costs an SSL context and a
+    transport: about a fifth of a loopback probe). It keeps no connection alive between requests, so every request
+    opens its own connection: each probe proves connect and TLS afresh, and ``tlscheck.check`` sees that request's
+    own handshake. Timeouts are the request's (``fetch``), from its probe's deadline."""
+    slot = f"http.client.{id(dest)}"
+    with _CLIENTS:
+        kept = ctx.memo.get(slot)
+        if kept is None or kept[0] is not dest:  # a slot left by a destination since collected: not ours
+            kept = (dest, _new_client(dest))
+            ctx.memo[slot] = kept
+    yield kept[1]
+
+
+def _new_client(dest: _HttpBase) -> httpx.Client:
     # TLS is used for https targets and for https through a proxy (CONNECT): our own verifying context.
     # A plain-http request without TLS verifies nothing; passing False there only spares httpx loading
     # certifi's bundle (tens of ms) for a context no connection would use.
     uses_tls = dest.scheme == "https" or _proxy_url(dest) is not None
     verify: ssl.SSLContext | bool = (
         tlscheck.client_context(dest.tls, ["h2", "http/1.1"] if dest.http2 else ["http/1.1"]) if uses_tls else False)
-    timeout = httpx.Timeout(connect=connect, read=read, write=read, pool=connect)
     return httpx.Client(verify=verify, http2=dest.http2 and dest.scheme == "https", proxy=_proxy_url(dest),
-                        trust_env=False, follow_redirects=False, timeout=timeout,
+                        trust_env=False, follow_redirects=False,
+                        limits=httpx.Limits(max_connections=None, max_keepalive_connections=0),
                         headers={"User-Agent": USER_AGENT})
 
 
@@ -168,20 +183,21 @@ def fetch(ctx: ProbeContext, dest: _HttpBase, client: httpx.Client, method: str,
           content: bytes | None = None, extra_headers: dict[str, str] | None = None,
           during: str = "HTTP request", token_field: str | None = "bearer_token") -> Fetched:
     """One request, bounded by the deadline; the body is read up to ``max_body_bytes``."""
-    import httpx
-
     url = _url(ctx, dest, path)
     headers = _headers(ctx, dest, token_field) | (extra_headers or {})
     extensions: dict[str, Any] = {}
     if dest.tls.server_name and url.startswith("https://"):
         extensions["sni_hostname"] = dest.tls.server_name
+    connect = ctx.deadline.connect_budget("HTTP connect")
     budget = ctx.deadline.read_budget(during)
+    timeout = httpx.Timeout(connect=connect, read=budget, write=budget, pool=connect)
     if url.startswith("https://"):
         tlscheck.record_trust(ctx.evidence.fact, dest.tls)
     ctx.evidence.sent(f"{method} {url}")
     started = time.monotonic()
     try:
-        request = client.build_request(method, url, headers=headers, content=content, extensions=extensions)
+        request = client.build_request(method, url, headers=headers, content=content, extensions=extensions,
+                                       timeout=timeout)
         response = client.send(request, stream=True)
         try:
             latency = time.monotonic() - started

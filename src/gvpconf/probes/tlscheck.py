@@ -20,7 +20,8 @@ Where each probe finds its handshake (one per connection unless said):
 * requests (py-consul) does not: ``observing_context`` is a client context that keeps a ``Handshake`` snapshot of
   every handshake it completes, so the check runs on requests' own handshake;
 * PostgreSQL's SSLRequest probe handshakes itself (``wrap``: TLS starts inside PostgreSQL's protocol), and so does
-  the gRPC probe (``handshake``: grpcio does not expose the peer certificate, so gRPC costs a second handshake);
+  the gRPC probe (``wrap``: grpcio does not expose the peer certificate, so grpcio's channel rides our checked TLS
+  socket through ``gvpconf.probes.relay``: one handshake);
 * libpq (the PostgreSQL login) applies the same settings itself (``sslmode``, ``sslrootcert``,
   ``ssl_min_protocol_version``) and hides the certificate: that connection's SSLRequest probe records it.
 """
@@ -31,6 +32,7 @@ import contextlib
 import datetime as dt
 import socket
 import ssl
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -310,11 +312,28 @@ def ssl_error_in(exc: BaseException) -> ssl.SSLError | None:
     return next((e for e in exception_chain(exc) if isinstance(e, ssl.SSLError)), None)
 
 
+_CONTEXTS = threading.Lock()
+
+
+def _run_context(ctx: ProbeContext, settings: TlsSettings, alpn: list[str] | None, hostname: bool) -> ssl.SSLContext:
+    """``client_context`` for our own handshakes (``wrap``), built once per run and settings (``ctx.memo``): loading
+    the CA file was about a quarter of a loopback handshake. Safe to share because this context goes to no library
+    (one that sets its own ALPN gets a fresh ``client_context``); a CA file that is unusable fails every probe."""
+    slot = f"tls.context.{id(settings)}.{','.join(alpn or [])}.{hostname}"
+    with _CONTEXTS:
+        kept = ctx.memo.get(slot)
+        if kept is None or kept[0] is not settings:
+            kept = (settings, client_context(settings, alpn, check_hostname=hostname))
+            ctx.memo[slot] = kept
+    context: ssl.SSLContext = kept[1]
+    return context
+
+
 def wrap(ctx: ProbeContext, sock: socket.socket, settings: TlsSettings, *, alpn: list[str] | None = None,
          hostname: bool = True, starttls: StartTls | None = None) -> ssl.SSLSocket:
     """Our own handshake on a connected socket (bounded by the deadline), then ``check``. ``starttls``: what the
     protocol sent before it (to fetch the certificate again for a failure message)."""
-    context = client_context(settings, alpn, check_hostname=hostname)
+    context = _run_context(ctx, settings, alpn, hostname)
     record_trust(ctx.evidence.fact, settings, hostname=hostname)
     budget = ctx.deadline.read_budget(PHASE)
     sock.settimeout(budget)

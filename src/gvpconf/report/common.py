@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 from collections.abc import Sequence
 
@@ -53,11 +54,11 @@ def where(case: CaseRecord, stand_in: bool = False) -> str:
 def target_facts(cases: list[CaseRecord]) -> list[tuple[str, str]]:
     """The key facts of each case, under its own target: (target, "name = value, ..."), one per case."""
     out = []
+    per_target = collections.Counter(k.target for k in cases)  # counted once: a pool of 1000 is not 10^6 steps
     for c in cases:
         facts = ", ".join(f"{n} = {v}" for n, v in key_facts(c))
         if facts:
-            out.append((c.target + (f" ({c.probe})" if sum(k.target == c.target for k in cases) > 1 else ""),
-                        facts))
+            out.append((c.target + (f" ({c.probe})" if per_target[c.target] > 1 else ""), facts))
     return out
 
 

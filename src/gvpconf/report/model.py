@@ -7,7 +7,7 @@ when recorded); the writers scrub once more before anything reaches a file.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -226,7 +226,19 @@ class RunRecord:
         return counts
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2, sort_keys=False) + "\n"
+        return json.dumps(_plain(self), indent=2, sort_keys=False) + "\n"
+
+
+def _plain(value: Any) -> Any:
+    """``dataclasses.asdict`` without its deep copy of every leaf (the same JSON; half of writing results.json for
+    a pool of 1000 targets went into copying strings and numbers that json.dumps only reads)."""
+    if hasattr(value, "__dataclass_fields__"):
+        return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
 
 
 def _build(cls: type[Any], data: dict[str, Any]) -> Any:
