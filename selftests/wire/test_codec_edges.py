@@ -148,3 +148,19 @@ def test_tds_errors_say_what_broke() -> None:
     assert payload.count(b"ab\x00") == 1
     with pytest.raises(WireError, match="INSTOPT has a NUL before its end"):
         tds.parse_prelogin(payload.replace(b"ab\x00", b"a\x00\x00"))
+
+
+def test_field_range_errors_name_the_field() -> None:
+    """A value out of its field's range is refused with the field named as the spec names it: RFC 4566 §5.2
+    (sess-id, a 64-bit number here), RFC 2326 §12.39 (client_port, mode), [MS-TDS] 2.2.6.5 (VERSION's major)
+    and 2.2.3.1 (a packet's Length is a USHORT, the 8-byte header included)."""
+    with pytest.raises(WireError, match=r"^SDP session id must be 0-2\^64, got -1$"):
+        sdp.SessionDescription("192.0.2.1", session_id=-1)
+    with pytest.raises(WireError, match=r"^bad client_port \(0, 65536\)$"):
+        rtsp.Transport(client_port=(0, 65536))
+    with pytest.raises(WireError, match=r"^bad transport mode ''$"):
+        rtsp.Transport(mode="")
+    with pytest.raises(WireError, match=r"^major version must fit in one byte, got 256$"):
+        tds.Prelogin(version=(256, 0, 0, 0))
+    with pytest.raises(WireError, match=r"^a TDS packet holds at most 65527 payload bytes, got 65528$"):
+        tds.Packet(tds.PacketType.RESPONSE, bytes(65528))
