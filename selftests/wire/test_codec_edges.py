@@ -164,3 +164,10 @@ def test_field_range_errors_name_the_field() -> None:
         tds.Prelogin(version=(256, 0, 0, 0))
     with pytest.raises(WireError, match=r"^a TDS packet holds at most 65527 payload bytes, got 65528$"):
         tds.Packet(tds.PacketType.RESPONSE, bytes(65528))
+
+
+def test_list_header_keeps_a_comma_inside_a_quoted_string() -> None:
+    """RFC 3261 §7.3.1: a comma-separated header value splits on commas outside quoted strings; a Via
+    parameter's quoted value (§25.1 quoted-string) holding a comma stays whole."""
+    msg = SipResponse(200, "OK", (("Via", 'SIP/2.0/UDP a;branch=z9hG4bK1;x="p,q", SIP/2.0/UDP b;branch=z9hG4bK2'),))
+    assert msg.header_values("Via") == ['SIP/2.0/UDP a;branch=z9hG4bK1;x="p,q"', "SIP/2.0/UDP b;branch=z9hG4bK2"]
