@@ -70,6 +70,15 @@ def test_prelogin_option_longer_than_32k_keeps_unsigned_lengths() -> None:
     assert tds.parse_prelogin(payload).other == ((0x06, big),)
 
 
+def test_prelogin_whose_offsets_overflow_is_a_wire_error() -> None:
+    """[MS-TDS] 2.2.6.5: PL_OFFSET is a USHORT. After a 65535-byte option (its length still fits), the next
+    option's offset cannot be written: WireError, never struct.error."""
+    message = tds.Prelogin(version=(15, 0, 2000, 0), instance=None, mars=None,
+                           other=((0x06, bytes(0xFFFF)), (0x07, b"\x00")))
+    with pytest.raises(WireError, match="too long"):
+        tds.encode_prelogin(message)
+
+
 def test_message_of_exactly_the_maximum_size_is_accepted() -> None:
     """The decoder's ``max_message_size`` counts the bytes on the wire, the 8-byte packet headers ([MS-TDS]
     2.2.3.1) included: a message of exactly that size passes, one byte more is refused."""

@@ -292,8 +292,9 @@ def encode_prelogin(p: Prelogin) -> bytes:
     offset = len(options) * 5 + 1
     table, data = bytearray(), bytearray()
     for token, value in options:
-        if len(value) > 0xFFFF:
-            raise WireError(f"PRELOGIN option 0x{token:02x} is too long ({len(value)} bytes)")
+        if len(value) > 0xFFFF or offset + len(data) > 0xFFFF:  # both are USHORTs ([MS-TDS] 2.2.6.5)
+            raise WireError(f"PRELOGIN option 0x{token:02x} is too long ({len(value)} bytes at offset "
+                            f"{offset + len(data)})")
         table += struct.pack(">BHH", token, offset + len(data), len(value))
         data += value
     return bytes(table) + bytes([_PL_TERMINATOR]) + bytes(data)
