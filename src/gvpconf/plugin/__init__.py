@@ -105,8 +105,9 @@ def _end_interrupted_run() -> None:
     main = threading.main_thread()
     if threading.current_thread() is not main:  # pragma: no cover - pytest runs hooks in the main thread
         return
-    lingering = [t for t in threading.enumerate() if t is not main and not t.daemon and t.is_alive()
-                 and t.name.startswith("gvpconf-")]
+    # any thread still alive may be joined at exit (the probe pool's, a library's own): an interrupted run does
+    # not wait for any of them (CI once saw the entrypoint's 10 s grace run out with no gvpconf thread left)
+    lingering = [t for t in threading.enumerate() if t is not main and t.is_alive()]
     if not lingering:
         return
     for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
