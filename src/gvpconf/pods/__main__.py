@@ -68,32 +68,6 @@ def read_inventory(path: str) -> dict[str, Any]:
     return data
 
 
-def api_failure(exc: BaseException) -> tuple[str, str]:
-    """(cause, one line) for an API server that cannot be used: refused, timeout, auth or config."""
-    from kubernetes.client.exceptions import ApiException
-    from kubernetes.config.config_exception import ConfigException
-    from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError, ReadTimeoutError
-
-    if isinstance(exc, ApiException):
-        cause = "auth" if exc.status in (401, 403) else "config"
-        return cause, f"the API server answered {exc.status} {exc.reason}"
-    if isinstance(exc, ConfigException):
-        return "config", f"no usable Kubernetes configuration: {exc}"
-    if isinstance(exc, yaml.YAMLError):
-        where = getattr(exc, "problem_mark", None)
-        at = f" (line {where.line + 1})" if where is not None else ""
-        return "config", f"the kubeconfig is not valid YAML{at}: {getattr(exc, 'problem', None) or exc}"
-    reason = exc.reason if isinstance(exc, MaxRetryError) and exc.reason is not None else exc
-    # NewConnectionError is a ConnectTimeoutError in urllib3: asked first
-    if isinstance(reason, NewConnectionError) and "refused" in str(reason).lower():
-        return "refused", "the API server refused the connection"
-    if isinstance(reason, NewConnectionError) and "timed out" not in str(reason).lower():
-        return "config", f"cannot connect to the API server: {str(reason).split(': ', 1)[-1]}"
-    if isinstance(reason, ConnectTimeoutError | ReadTimeoutError | TimeoutError):
-        return "timeout", "the API server did not answer in time"
-    return "config", f"cannot use the API server: {type(reason).__name__}: {reason}"
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     from gvpconf.inventory import InventoryError
     from gvpconf.pods import kube
@@ -176,6 +150,8 @@ def _discover(args: argparse.Namespace, selectors: dict[str, Any],
         return RunOutcome(SourcePod(role="-", pod="-"), error=line, cause="interrupted")
     result = box[0]
     if isinstance(result, BaseException):
+        from gvpconf.pods.kube import api_failure
+
         cause, line = api_failure(result)
         print(f"{PROG}: {line} ({cause}); nothing was run", file=sys.stderr)
         return RunOutcome(SourcePod(role="-", pod="-"), error=f"not run: {line}", cause=cause)

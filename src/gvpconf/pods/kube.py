@@ -215,8 +215,6 @@ class KubernetesBackend:
         try:
             return self._run(source, suite_args, timeout)
         except HTTPError as exc:  # the API server stopped answering (REQUEST_TIMEOUT) or the connection broke
-            from gvpconf.pods.__main__ import api_failure
-
             cause, line = api_failure(exc)
             outcome = RunOutcome(source, backend=self.name, error=f"API request failed: {line}", cause=cause)
             outcome.duration = time.monotonic() - started
@@ -403,3 +401,29 @@ class KubernetesBackend:
             except HTTPError as exc:
                 self.left_behind.append(f"Job {source.location}/{name} (run from {source.pod}): delete failed "
                                         f"({type(exc).__name__}); ttlSecondsAfterFinished (600 s) removes it")
+
+
+def api_failure(exc: BaseException) -> tuple[str, str]:
+    """(cause, one line) for an API server that cannot be used: refused, timeout, auth or config."""
+    from kubernetes.client.exceptions import ApiException
+    from kubernetes.config.config_exception import ConfigException
+    from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError, ReadTimeoutError
+
+    if isinstance(exc, ApiException):
+        cause = "auth" if exc.status in (401, 403) else "config"
+        return cause, f"the API server answered {exc.status} {exc.reason}"
+    if isinstance(exc, ConfigException):
+        return "config", f"no usable Kubernetes configuration: {exc}"
+    if isinstance(exc, yaml.YAMLError):
+        where = getattr(exc, "problem_mark", None)
+        at = f" (line {where.line + 1})" if where is not None else ""
+        return "config", f"the kubeconfig is not valid YAML{at}: {getattr(exc, 'problem', None) or exc}"
+    reason = exc.reason if isinstance(exc, MaxRetryError) and exc.reason is not None else exc
+    # NewConnectionError is a ConnectTimeoutError in urllib3: asked first
+    if isinstance(reason, NewConnectionError) and "refused" in str(reason).lower():
+        return "refused", "the API server refused the connection"
+    if isinstance(reason, NewConnectionError) and "timed out" not in str(reason).lower():
+        return "config", f"cannot connect to the API server: {str(reason).split(': ', 1)[-1]}"
+    if isinstance(reason, ConnectTimeoutError | ReadTimeoutError | TimeoutError):
+        return "timeout", "the API server did not answer in time"
+    return "config", f"cannot use the API server: {type(reason).__name__}: {reason}"
