@@ -184,7 +184,11 @@ def test_sigint_stops_the_runner_keeps_finished_runs_and_exits_interrupted(
         deadline = time.monotonic() + 120  # a loaded machine starts the runner slowly
         while len([r for r in c.requests if r[0] == "PATCH"]) < 4 and time.monotonic() < deadline:
             time.sleep(0.1)
-        time.sleep(1.5)  # the answering pods' runs are collected
+        # the answering pods' runs are collected: the runner has read both of their logs
+        answering = ("gvp-rm-0", "gvp-mcp-0")
+        while time.monotonic() < deadline and not all(
+                any(r[0] == "GET" and f"/pods/{name}/log" in r[1] for r in list(c.requests)) for name in answering):
+            time.sleep(0.05)
         sent = time.monotonic()
         proc.send_signal(signal.SIGINT)
         proc.send_signal(signal.SIGTERM)  # an impatient second signal: no traceback, the reports still written
