@@ -123,6 +123,17 @@ def test_consul_stand_in_positive_for_every_probe() -> None:
     assert facts["consul.checks"] == "2/2 passing" and facts["consul.service_id"] == "gvp-mcp-0"
 
 
+def test_consul_timeouts_quote_the_budget_that_ran_out() -> None:
+    """A connect that times out names the connect budget, a silent server the read budget (not one for both)."""
+    timeouts = Timeouts(connect=0.6, read=1.4, probe=3.0)
+    with impostors.blackhole() as address:
+        message = failed(run_probe("consul.cluster", address, timeouts=timeouts), T, "TCP connect", "0.6 s")
+    assert "1.4 s" not in message
+    with impostors.silent() as address:
+        message = failed(run_probe("consul.cluster", address, timeouts=timeouts), T, "1.4 s")
+    assert "0.6 s" not in message
+
+
 @pytest.mark.parametrize("probe", ["consul.cluster", "consul.sd_catalog", "consul.mcp_registration"])
 def test_wrong_consul_token_is_auth(probe: str) -> None:
     with running(consul_state()) as address:

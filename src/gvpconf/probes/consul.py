@@ -57,9 +57,13 @@ CLEANUP_GRACE_S = 2.0
 
 
 def translate(exc: BaseException, during: str, timeout: float,
-              tls: tuple[TlsSettings, tlscheck.Endpoint] | None = None) -> ProbeFailure:
+              tls: tuple[TlsSettings, tlscheck.Endpoint] | None = None,
+              connect_timeout: float | None = None) -> ProbeFailure:
     """The one place py-consul's and requests' exceptions become causes (TLS errors through ``tlscheck``, with
-    ``tls``: the settings and the peer, to name an untrusted certificate's issuer)."""
+    ``tls``: the settings and the peer, to name an untrusted certificate's issuer). ``timeout`` is the read
+    budget, ``connect_timeout`` (default: the same) the connect budget: a timeout message quotes the one that
+    ran out."""
+    connect_timeout = timeout if connect_timeout is None else connect_timeout
     import requests
     from consul import exceptions as cx
 
@@ -82,7 +86,7 @@ def translate(exc: BaseException, during: str, timeout: float,
             return tlscheck.translate_ssl(ssl_error, during=during, settings=settings, peer=peer, timeout=timeout)
         return ProbeFailure(Cause.TLS, f"TLS error during {during}: {_short(exc)}", phase=during)
     if isinstance(exc, requests.exceptions.ConnectTimeout):
-        return ProbeFailure(Cause.TIMEOUT, f"timeout during TCP connect ({timeout:.1f} s) before {during}",
+        return ProbeFailure(Cause.TIMEOUT, f"timeout during TCP connect ({connect_timeout:.1f} s) before {during}",
                             phase=during)
     if isinstance(exc, requests.exceptions.ReadTimeout | TimeoutError):
         return ProbeFailure(Cause.TIMEOUT, f"timeout during {during} ({timeout:.1f} s): no HTTP answer",
@@ -222,7 +226,7 @@ class Session:
         except Exception as exc:
             self.check_tls()  # a handshake that went through is judged before what followed it
             tls = (self.dest.tls, self.peer) if self.peer is not None else None
-            raise translate(exc, during, min(connect, read) if "connect" in during else read, tls) from exc
+            raise translate(exc, during, read, tls, connect_timeout=connect) from exc
         self.check_tls()
         return result
 
