@@ -351,7 +351,7 @@ CATALOG: tuple[Fault, ...] = (
     Fault("mtu-blackhole-sbc-udp", "the path to the SBC's SIP address drops UDP packets over 1000 bytes",
           mtu_blackhole("sbc", 5060, "udp"), (expect(9, "timeout", pods=MCP, message="MTU"),)),
     Fault("proxy-denies-das", "the MCP's fetch proxy denies the DAS host (403 from its filter)",
-          lambda lab: lab.proxy_denies("das"), (expect(12, "auth", pods=MCP),)),
+          lambda lab: lab.proxy_denies("das"), (expect(12, "refused", pods=MCP, message="proxy"),)),
     Fault("das-html-200", "the DAS serves an HTML error page with status 200 where the VoiceXML was",
           lambda lab: lab.das_serves(HTML_ERROR), (expect(12, "semantic", pods=MCP),)),
     Fault("prometheus-drops-a-pod", "Prometheus no longer scrapes the mcp-0 pod (its target gone after a reload)",
