@@ -1,7 +1,7 @@
-"""A small UDP relay of the lab's own that injects delay and jitter (``tc netem`` is not available here).
+"""A small UDP relay of the lab's own that injects delay, jitter and loss (``tc netem`` is not available here).
 
 ``python -m gvpconf_lab.voice_relay --listen HOST:PORT --to HOST:PORT --delay-ms N --jitter-ms N --seed S
-[--keep-order] [--max-in-flight N] [--one-way]``
+[--loss-pct P] [--keep-order] [--max-in-flight N] [--one-way]``
 
 Each datagram received on ``--listen`` is sent on to ``--to`` after ``delay + uniform(-jitter, +jitter)`` ms
 (clamped at 0). Replies from ``--to`` go back to the client that sent the request (one upstream socket per
@@ -9,9 +9,12 @@ client, so an echo behind the relay works both ways), delayed the same way unles
 draws come from ``random.Random(seed)``, exactly one per datagram in the order the relay receives them, so a
 run is repeatable. By default each datagram keeps its own random delay, so a later one may overtake an earlier
 one (reordering, as the delays dictate); ``--keep-order`` never releases a datagram before one received earlier
-in the same direction. At most ``--max-in-flight`` datagrams wait at once; beyond that they are dropped and
-counted. Runs inside a namespace with ``ip netns exec``: prints ``ready HOST:PORT`` once listening, and on
-SIGTERM (or SIGINT) stops and prints its counters as one JSON line.
+in the same direction. ``--loss-pct`` drops each datagram towards ``--to`` with that probability, from
+draws of their own, one sequence per client (``random.Random(f"loss-{seed}")``, one draw per datagram of that
+client in arrival order): adding loss does not change the delays, and each stream loses the same datagrams
+however many clients the relay serves at once, so a run is repeatable too. At most ``--max-in-flight`` datagrams
+wait at once; beyond that they are dropped and counted. Runs inside a namespace with ``ip netns exec``: prints
+``ready HOST:PORT`` once listening, and on SIGTERM (or SIGINT) stops and prints its counters as one JSON line.
 
 In-process: ``DelayRelay(...)`` with ``start()`` / ``stop()`` (or as a context manager) and ``counters()``.
 """
@@ -44,6 +47,7 @@ class RelayCounters:
     returned: int = 0  # destination -> client, sent
     dropped_full: int = 0  # dropped: max_in_flight datagrams were already waiting
     dropped_clients: int = 0  # dropped: a new client beyond max_clients
+    dropped_loss: int = 0  # dropped on purpose: the --loss-pct draw said so (towards ``to`` only)
     send_errors: int = 0  # sends that failed (ICMP unreachable from the far end, buffer full)
     reordered: int = 0  # released before a datagram received earlier in the same direction
     max_in_flight_seen: int = 0
@@ -61,9 +65,11 @@ class DelayRelay:
 
     def __init__(self, listen: Address, to: Address, *, delay_ms: float = 0.0, jitter_ms: float = 0.0,
                  seed: int = 0, keep_order: bool = False, one_way: bool = False, max_in_flight: int = 1024,
-                 max_clients: int = 64) -> None:
+                 max_clients: int = 64, loss_pct: float = 0.0) -> None:
         if delay_ms < 0 or jitter_ms < 0:
             raise ValueError("delay_ms and jitter_ms must be >= 0")
+        if not 0 <= loss_pct <= 100:
+            raise ValueError("loss_pct must be within 0-100")
         if max_in_flight < 1 or max_clients < 1:
             raise ValueError("max_in_flight and max_clients must be >= 1")
         self.listen, self.to = listen, to
@@ -71,6 +77,9 @@ class DelayRelay:
         self.keep_order, self.one_way = keep_order, one_way
         self.max_in_flight, self.max_clients = max_in_flight, max_clients
         self._rng = random.Random(seed)
+        self.loss_pct = loss_pct
+        self._loss_seed = f"loss-{seed}"
+        self._loss_rng: dict[Address, random.Random] = {}  # per client: its own sequence of loss draws
         self._counters = RelayCounters()
         self._lock = threading.Lock()
         self._sock: socket.socket | None = None
@@ -157,11 +166,19 @@ class DelayRelay:
         self._client_of[up] = client
         return up
 
-    def _enqueue(self, now: float, direction: int, out: socket.socket, data: bytes, client: Address | None) -> None:
+    def _enqueue(self, now: float, direction: int, out: socket.socket, data: bytes, client: Address | None,
+                 source: Address | None = None) -> None:
         delay = self._delay_s()
         if direction == 1 and self.one_way:
             delay = 0.0
         c = self._counters
+        if direction == 0 and self.loss_pct and source is not None:
+            draws = self._loss_rng.get(source)
+            if draws is None:
+                draws = self._loss_rng[source] = random.Random(self._loss_seed)
+            if draws.random() * 100 < self.loss_pct:
+                c.dropped_loss += 1
+                return
         if len(self._queue) >= self.max_in_flight:
             c.dropped_full += 1
             return
@@ -218,7 +235,7 @@ class DelayRelay:
                     if up is None:
                         self._counters.dropped_clients += 1
                         continue
-                    self._enqueue(now, 0, up, data, None)
+                    self._enqueue(now, 0, up, data, None, client)
                 else:
                     self._enqueue(now, 1, self._sock, data, self._client_of[s])
 
@@ -243,12 +260,14 @@ class DelayRelay:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m gvpconf_lab.voice_relay",
-                                     description="UDP relay injecting delay and jitter")
+                                     description="UDP relay injecting delay, jitter and loss")
     parser.add_argument("--listen", required=True, help="HOST:PORT to listen on")
     parser.add_argument("--to", required=True, help="HOST:PORT to forward to")
     parser.add_argument("--delay-ms", type=float, default=0.0)
     parser.add_argument("--jitter-ms", type=float, default=0.0, help="delay varies uniformly by +- this")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--loss-pct", type=float, default=0.0, help="drop datagrams towards --to with this "
+                        "probability (percent; seeded draws of their own)")
     parser.add_argument("--keep-order", action="store_true", help="never reorder within a direction")
     parser.add_argument("--one-way", action="store_true", help="do not delay replies")
     parser.add_argument("--max-in-flight", type=int, default=1024)
@@ -256,7 +275,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         listen, to = parse_hostport(args.listen), parse_hostport(args.to)
         relay = DelayRelay(listen, to, delay_ms=args.delay_ms, jitter_ms=args.jitter_ms, seed=args.seed,
-                           keep_order=args.keep_order, one_way=args.one_way, max_in_flight=args.max_in_flight)
+                           keep_order=args.keep_order, one_way=args.one_way, max_in_flight=args.max_in_flight,
+                           loss_pct=args.loss_pct)
         relay.start()
     except (ValueError, OSError) as exc:
         print(f"voice_relay: {exc}", file=sys.stderr)

@@ -5,10 +5,12 @@ Pure: cases are made by hand. The catalog run against the namespace lab is ``sel
 
 from __future__ import annotations
 
+import random
 import xml.etree.ElementTree as ET
 
 from gvpconf_lab.netlab import faults
-from gvpconf_lab.netlab.faults import CATALOG, Case, Fault, expect, judge
+from gvpconf_lab.netlab.faultlab import SBC_MEDIA
+from gvpconf_lab.netlab.faults import CATALOG, JITTER_MS, LOSS_SEED, Case, Fault, expect, judge
 
 
 def case(connection: int, cause: str = "", *, pod: str = "rm-0", target: str = "t", message: str = "",
@@ -87,8 +89,20 @@ def test_the_catalog_holds_the_issues_faults() -> None:
     assert {"allow-missing-drop", "allow-missing-reject", "zone-b-mcps-unreachable", "dns-nxdomain",
             "dns-resolver-silent", "dns-servfail", "tls-expired", "tls-rotated-ca", "tls-wrong-name",
             "tls-below-minimum", "amq-wrong-password", "amq-connector-disabled", "pg-hba-rejects-configserver",
-            "pg-user-lacks-connect", "hung-sip-server", "mtu-blackhole-mcp"} <= names
+            "pg-user-lacks-connect", "hung-sip-server", "mtu-blackhole-mcp", "media-one-way-nuance-to-mcp",
+            "media-loss-5pct", "media-jitter-over-threshold"} <= names
     assert all(bool(f.expects) != bool(f.limit) for f in CATALOG)  # each states its failures, or why it cannot
     assert len([f for f in CATALOG if not f.limit]) >= 25
     assert [f.name for f in faults.select([], quick=True)] == [f.name for f in CATALOG if f.quick]
     assert 3 <= len(faults.select([], quick=True)) <= 5
+
+
+def test_the_media_faults_are_over_their_thresholds_by_construction() -> None:
+    """The relay's seeded loss (its own draws, ``random.Random(f"loss-{seed}")``, one per datagram towards the
+    echo) drops 5% of 9's call exactly, over its loss threshold; its uniform +- JITTER_MS delay gives an RFC 3550
+    jitter near 2a/3 (the e2e relay test checks that theory), well over the jitter threshold."""
+    draws = random.Random(f"loss-{LOSS_SEED}")
+    packets = int(SBC_MEDIA["packets"])
+    lost = sum(draws.random() * 100 < 5.0 for _ in range(packets))
+    assert lost * 100 / packets == 5.0 > SBC_MEDIA["max_loss_pct"]
+    assert 1.5 * SBC_MEDIA["max_jitter_ms"] < 2 * JITTER_MS / 3

@@ -104,6 +104,33 @@ def test_at_most_max_in_flight_wait_and_the_rest_are_counted_dropped() -> None:
     far.close()
 
 
+def test_loss_drops_the_seeded_datagrams_of_each_client_towards_the_destination_only() -> None:
+    n, seed, loss = 300, 7, 5.0
+    draws = random.Random(f"loss-{seed}")
+    lost = {i for i in range(n) if draws.random() * 100 < loss}
+    assert 0.5 * n * loss / 100 <= len(lost) <= 1.5 * n * loss / 100  # the seeded draws are about 5%
+    far = _echo()
+    far.settimeout(0.5)
+    with DelayRelay(("127.0.0.1", 0), far.getsockname(), loss_pct=loss, seed=seed) as relay:
+        clients = [_client(timeout=2.0), _client(timeout=2.0)]
+        got: list[list[int]] = [[], []]
+        for i in range(n):
+            for k, client in enumerate(clients):  # two streams at once, interleaved: each has its own draws
+                client.sendto(i.to_bytes(2, "big"), relay.address)
+                if i not in lost:
+                    data, peer = far.recvfrom(10)
+                    got[k].append(int.from_bytes(data, "big"))
+                    far.sendto(data, peer)  # the way back is never dropped
+                    assert client.recvfrom(10)[0] == data
+        c = relay.counters()
+    assert got[0] == got[1] == [i for i in range(n) if i not in lost]
+    kept = 2 * (n - len(lost))
+    assert (c.dropped_loss, c.forwarded, c.returned) == (2 * len(lost), kept, kept)
+    for client in clients:
+        client.close()
+    far.close()
+
+
 def test_command_line_prints_ready_and_its_counters_on_sigterm() -> None:
     far = _echo()
     far.settimeout(3)

@@ -9,8 +9,17 @@
   (connection 1) is named ``sip-server.gvp.lab`` in the inventory, so its probes resolve it;
 * PostgreSQL's TLS minimum in the inventory is TLSv1.3 (what a hardened deployment asks): a server capped
   at TLSv1.2 is then a fault the suite must name;
+* call media, with the call tests opted into (``calls: true``) so that a healthy run verifies them too:
+  4's ``sip.call`` from the RM pods to each MCP pod's sipp (its RTP echo); 9's ``sbc.call`` to the SBC
+  node, where the lab's SBC is what the loopback lab runs (``gvpconf_lab.voice``): a SIP front STAND-IN on
+  5060/udp anchoring the media in a real rtpengine (its call ports 20000-20099, kept out of the range the
+  inventory samples, 20100-45000, as the loopback lab keeps them disjoint), which relays it to an RTP echo
+  (sipp) through the lab's relay (``gvpconf_lab.voice_relay``, a plain pass-through until a fault gives it
+  loss or jitter); Nuance (14, 19) in a node of its own: sipp as its SIP side and GStreamer's RTSP server
+  on 14000, whose PLAY streams real RTP into the MCP pod (19's ``rtp.ingress``, run from each MCP pod by
+  the catalog: the runner has no Nuance pod to run 19 from);
 * levers: a rule in a pod's egress chain or in a node's INPUT chain (each returns its undo), signals to a
-  peer's process, the resolver's records and state.
+  peer's process, the resolver's records and state, the media relay's loss and jitter.
 
 Every lever returns a callable that undoes it; the catalog calls it before the next fault.
 """
@@ -30,19 +39,21 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
 from gvpconf.vxml import VXML_NS
-from gvpconf_lab.base import LabError, Peer, stop_process
+from gvpconf_lab.base import LabError, Peer, gvpconf_env, stop_process
 from gvpconf_lab.data import CONSUL_SERVICE, WRITE_PREFIX, ConsulStandIn
 from gvpconf_lab.netlab import netns, policy
 from gvpconf_lab.netlab.faultpeers import DAS_APP, VXML, NetnsDasNginx, NetnsTinyproxy
 from gvpconf_lab.netlab.lab import SUBNET, NetLab, Node
 from gvpconf_lab.netlab.peers import NetnsActiveMQ, NetnsPeer, NetnsPostgres, NetnsSipp
 from gvpconf_lab.netlab.policy import Endpoint
+from gvpconf_lab.sipp import SippPeer
 from gvpconf_lab.tlsca import CA, make_ca
+from gvpconf_lab.voice import RtpenginePeer, RtspServerPeer, SbcFrontPeer
 from gvpconf_lab.web import (
     NEXUS_PATH,
     NEXUS_SUBPROTOCOL,
@@ -57,6 +68,17 @@ DOMAIN = "gvp.lab"
 SIP_SERVER_NAME = f"sip-server.{DOMAIN}"
 RESOLV_OPTIONS = "options timeout:1 attempts:2\n"
 SBC_RANGE = (20000, 45000)
+#: rtpengine's own ports for the test calls, and the part of the range the inventory names (sampled by 9's
+#: rtp.range): disjoint, as in the loopback lab, so that a sampled port never lands on a port a call holds
+SBC_CALL_PORTS = (20000, 20099)
+SBC_SAMPLED = (SBC_CALL_PORTS[1] + 1, SBC_RANGE[1])
+RTPENGINE_NG_PORT, SBC_ECHO_SIP_PORT, RELAY_PORT = 2223, 5080, 9000
+NUANCE_SIP_PORT, NUANCE_RTSP_PORT = 5060, 14000
+#: the call tests' media in the fault lab. Thresholds as the loopback lab's (``gvpconf_lab.voice``: two shared
+#: cores, one scheduling stall lifts the RFC 3550 jitter by tens of ms). 9's call sends 200 packets so that
+#: the seeded 5% loss of the catalog's fault is measured, not guessed from a handful
+CALL_MEDIA = {"packets": 50, "ptime_ms": 20, "max_loss_pct": 4.0, "max_jitter_ms": 80.0, "settle_ms": 800}
+SBC_MEDIA = CALL_MEDIA | {"packets": 200, "max_loss_pct": 2.0}
 
 
 def dns_query(name: str, qtype: int = 1, ident: int = 0x4756) -> bytes:
@@ -190,6 +212,68 @@ class NetnsConsulNoLeader(NetnsConsul):
         netns.in_netns(self.netns, ask, timeout=timeout + 10)
 
 
+class NetnsRtpengine(NetnsPeer, RtpenginePeer):
+    """rtpengine (userspace) in the SBC node: the media relay behind the SBC's SIP front."""
+
+
+class NetnsSbcFront(NetnsPeer, SbcFrontPeer):
+    """The SBC's SIP front (STAND-IN, ``gvpconf_lab.voice_sbc``); its echo route's media goes to the relay."""
+
+    relay_port: int = RELAY_PORT
+
+    def prepare(self) -> None:
+        super().prepare()  # waits for the echo to start
+        self.echo_port = self.relay_port
+
+
+class _Relay(Peer):
+    """The lab's UDP relay (``gvpconf_lab.voice_relay``) between rtpengine and the RTP echo, in the SBC node:
+    a pass-through, or the loss and jitter of a fault (replies are never delayed: ``--one-way``)."""
+
+    kind: ClassVar[str] = "relay"
+    poll_interval_s: ClassVar[float] = 0.05
+
+    def __init__(self, name: str, workdir: Path, port: int, host: str, echo: SippPeer, *, delay_ms: float = 0.0,
+                 jitter_ms: float = 0.0, loss_pct: float = 0.0, seed: int = 0) -> None:
+        super().__init__(name, workdir, port, host)
+        self.echo = echo
+        self.delay_ms, self.jitter_ms, self.loss_pct, self.seed = delay_ms, jitter_ms, loss_pct, seed
+
+    def prepare(self) -> None:
+        deadline = time.monotonic() + 10.0
+        while self.echo.media_port == 0:
+            if time.monotonic() > deadline:
+                raise self.error("the RTP echo (sipp) did not start")
+            time.sleep(0.01)
+
+    def command(self) -> Sequence[str]:
+        return [sys.executable, "-m", "gvpconf_lab.voice_relay", "--listen", f"{self.host}:{self.port}",
+                "--to", f"{self.host}:{self.echo.media_port}", "--delay-ms", str(self.delay_ms),
+                "--jitter-ms", str(self.jitter_ms), "--loss-pct", str(self.loss_pct), "--seed", str(self.seed),
+                "--one-way"]
+
+    def environment(self) -> Mapping[str, str]:
+        return gvpconf_env()
+
+    def probe(self, timeout: float) -> None:
+        pass  # ready when it holds its port (owns_port): it binds it before it says "ready"
+
+    def port_kind(self) -> str:
+        return "udp"
+
+    def summary(self) -> str:
+        impaired = f"delay {self.delay_ms} ms +- {self.jitter_ms} ms, loss {self.loss_pct}% (seed {self.seed})"
+        return f"lab UDP relay to the RTP echo ({impaired})"
+
+
+class NetnsRelay(NetnsPeer, _Relay):
+    """The relay in the SBC node's namespace."""
+
+
+class NetnsRtspServer(NetnsPeer, RtspServerPeer):
+    """GStreamer's RTSP server (Nuance's RTSP side, live PCMU) in the nuance node."""
+
+
 class NetnsPythonServer(NetnsPeer, PythonServerPeer):
     """One of the loopback lab's ``gvpconf_lab.web_servers`` STAND-INS, in a node's namespace."""
 
@@ -212,8 +296,8 @@ class FaultLab(NetLab):
         super().__init__(workdir, **kwargs)
         hosts = list(SUBNET.hosts())
         # the cluster resolver; the SBC's SIP address and media range (9); Nexus (13); Google's TTS API (22);
-        # the DAS (12) and the MCP's fetch proxy
-        for name in ("dns", "sbc", "nexus", "google", "das", "proxy"):
+        # the DAS (12) and the MCP's fetch proxy; Nuance (14, 19)
+        for name in ("dns", "sbc", "nexus", "google", "das", "proxy", "nuance"):
             node = Node(name, None, "external", str(hosts[9 + len(self.nodes)]), len(self.nodes))
             self.nodes.append(node)
             self.by_name[node.name] = node
@@ -248,13 +332,7 @@ class FaultLab(NetLab):
                                 {SIP_SERVER_NAME: sip.address})
         self.resolver.netns = self.ns("dns")
         made.append(self.resolver)
-        # the SBC (9): sipp over UDP on its SIP address; nothing listens on its media range, so every RTP port
-        # answers ICMP port unreachable (the path is open: what rtp.range accepts) unless a rule drops it
-        sbc = self.by_name["sbc"]
-        sbc_sip = NetnsSipp("sbc-sip", self.workdir / "peers" / "sbc", 5060, host=sbc.address, transport="udp",
-                            server_header="sipp-sbc")
-        sbc_sip.netns = self.ns("sbc")
-        made.append(sbc_sip)
+        made += self._voice()
         made += self._web_standins()
         made += self._metrics()
         das, proxy = self.by_name["das"], self.by_name["proxy"]
@@ -270,6 +348,30 @@ class FaultLab(NetLab):
         self.endpoints["consul"] = [Endpoint("consul", node.address, 8500), Endpoint("consul", node.address, 8501)]
         made.append(self.consul)
         return made
+
+    def _voice(self) -> list[Peer]:
+        """The SBC (9) and Nuance (14, 19). Nothing listens on the sampled part of the SBC's range, so every
+        sampled RTP port answers ICMP port unreachable (the path is open: what rtp.range accepts) unless a rule
+        drops it; test calls take rtpengine's own ports, below it."""
+        sbc, nuance = self.by_name["sbc"], self.by_name["nuance"]
+        wd = self.workdir / "peers"
+        self.sbc_echo = NetnsSipp("sbc-echo", wd / "sbc-echo", SBC_ECHO_SIP_PORT, host=sbc.address, transport="udp",
+                                  server_header="sipp-sbc-echo")
+        self.rtpengine = NetnsRtpengine("rtpengine", wd / "rtpengine", RTPENGINE_NG_PORT, *SBC_CALL_PORTS,
+                                        host=sbc.address)
+        self.relay = NetnsRelay("media-relay", wd / "media-relay", RELAY_PORT, sbc.address, self.sbc_echo)
+        front = NetnsSbcFront("sbc", wd / "sbc", 5060, RTPENGINE_NG_PORT, self.sbc_echo, host=sbc.address)
+        self.nuance_sip = NetnsSipp("nuance-sip", wd / "nuance-sip", NUANCE_SIP_PORT, host=nuance.address,
+                                    transport="tcp", server_header="sipp-nuance")
+        self.nuance_rtsp = NetnsRtspServer("nuance-rtsp", wd / "nuance-rtsp", NUANCE_RTSP_PORT, host=nuance.address)
+        sbc_peers: list[NetnsPeer] = [self.sbc_echo, self.rtpengine, self.relay, front]
+        nuance_peers: list[NetnsPeer] = [self.nuance_sip, self.nuance_rtsp]
+        for peers, ns in ((sbc_peers, self.ns("sbc")), (nuance_peers, self.ns("nuance"))):
+            for peer in peers:
+                peer.netns = ns
+        self.endpoints["nuance"] = [Endpoint("nuance", nuance.address, NUANCE_SIP_PORT),
+                                    Endpoint("nuance", nuance.address, NUANCE_RTSP_PORT)]
+        return [self.sbc_echo, self.rtpengine, self.relay, front, self.nuance_sip, self.nuance_rtsp]
 
     def _web_standins(self) -> list[Peer]:
         """Nexus (13) and Google TTS (22): the loopback lab's STAND-INS, each on 443 of its node."""
@@ -449,10 +551,17 @@ class FaultLab(NetLab):
         resolver, sbc = self.by_name["dns"].address, self.by_name["sbc"].address
         for node in self.pods():
             allow = [(resolver, proto, "53", "gvpc dns") for proto in ("udp", "tcp")]
-            if node.role == "mcp":  # 9: SIP over UDP to the SBC, RTP/RTCP to its media range; 12: the fetch proxy
+            if node.role == "mcp":  # 9: SIP over UDP to the SBC, RTP/RTCP to its media range; 12: the fetch proxy;
+                # 14: RTP to the port Nuance's RTSP SETUP names (GStreamer picks it: any unprivileged port)
                 allow += [(sbc, "udp", "5060", "gvpc #9 sip"), (sbc, "udp", f"{SBC_RANGE[0]}:{SBC_RANGE[1]}",
                                                                 "gvpc #9 rtp"),
-                          (self.by_name["proxy"].address, "tcp", "3128", "gvpc #12 fetch proxy")]
+                          (self.by_name["proxy"].address, "tcp", "3128", "gvpc #12 fetch proxy"),
+                          (self.address("nuance"), "udp", "1024:65535", "gvpc #14 rtp")]
+            if node.role == "rm":  # 4's opt-in call: its RTP to each MCP pod's media port (sipp's echo)
+                for mcp in self.peers.values():
+                    if isinstance(mcp, NetnsSipp) and mcp.name.startswith("sip-mcp-"):
+                        allow.append((mcp.host, "udp", f"{mcp.media_port}:{mcp.media_port + 3}",
+                                      "gvpc #4 call rtp"))
             for address, proto, ports, comment in allow:
                 netns.iptables(self.ns(node.name), "-I", policy.CHAIN, "3", "-d", f"{address}/32", "-p", proto,
                                "--dport", ports, "-m", "comment", "--comment", comment, "-j", "ACCEPT")
@@ -479,8 +588,15 @@ class FaultLab(NetLab):
                         "applications": [DAS_APP],
                         "targets": [{"name": "gvp-das", "host": self.das.host, "port": 80, "zone": "external"}]}
         sbc = self.by_name["sbc"].address
-        dests["sbc"] = {"transport": "udp", "rtp_range": {"min": SBC_RANGE[0], "max": SBC_RANGE[1]},
+        dests["sbc"] = {"transport": "udp", "rtp_range": {"min": SBC_SAMPLED[0], "max": SBC_SAMPLED[1]},
+                        "calls": True, "call": {"user": "echo", "ring_timeout": 5.0, "media": dict(SBC_MEDIA)},
                         "targets": [{"name": "sbc", "host": sbc, "port": 5060, "zone": "external"}]}
+        dests["mcp"] |= {"calls": True, "call": {"user": "mcp", "ring_timeout": 5.0, "media": dict(CALL_MEDIA)},
+                         "ingress": {"rtsp_url": self.nuance_rtsp.url, "media": dict(CALL_MEDIA)}}
+        dests["nuance"] = {"transport": "tcp", "calls": True, "rtsp_urls": [self.nuance_rtsp.url],
+                           "media": {"packets": 25, "ptime_ms": 20},
+                           "targets": [{"name": "nuance-sip", "host": self.nuance_sip.host, "port": NUANCE_SIP_PORT,
+                                        "zone": "external"}]}
         for row in ("6", "10"):
             inv["connections"].pop(row, None)
         dests["consul"] = {
@@ -660,6 +776,36 @@ class FaultLab(NetLab):
             self.peers[old.name] = again
             again.start()
             again.wait_ready(60)
+        return undo
+
+    def restart_relay(self, **impairment: float) -> None:
+        """A new media relay on the same port, with ``impairment`` (delay_ms, jitter_ms, loss_pct, seed)."""
+        old = self.relay
+        old.stop()
+        new = NetnsRelay(old.name, old.workdir, old.port, old.host, old.echo, **impairment)  # type: ignore[arg-type]
+        new.netns = old.netns
+        self.relay = new
+        self.peers[old.name] = new
+        new.start()
+        new.wait_ready(10)
+
+    def media_impaired(self, **impairment: float) -> Undo:
+        """The SBC's media path (rtpengine -> echo) loses or jitters packets through the lab's relay."""
+        self.restart_relay(**impairment)
+        return lambda: self.restart_relay()
+
+    def media_one_way(self, source: str, role: str) -> Undo:
+        """UDP from node ``source`` dropped on its way into every pod of ``role``, the other way untouched."""
+        return self._all_undo([self.input_rule(n.name, ["-s", f"{self.address(source)}/32", "-p", "udp", "-m",
+                                                         "comment", "--comment", f"gvpc fault {source}->{role} udp",
+                                                         "-j", "DROP"])
+                               for n in self.pods() if n.role == role])
+
+    @staticmethod
+    def _all_undo(undos: Sequence[Undo]) -> Undo:
+        def undo() -> None:
+            for u in reversed(undos):
+                u()
         return undo
 
     def in_node(self, node: str, fn: Callable[[], Any], timeout: float = 30.0) -> Any:

@@ -4,6 +4,17 @@
 (``gvpconf_lab.netlab.faultlab``: the namespace lab that plays the cluster, plus a resolver), checks that a
 healthy run verifies every connection from every pod, then for each fault of ``CATALOG``: injects it,
 runs the whole suite from every pod (each inside its namespace, as ``make pods-lab`` does), undoes it.
+The call tests are opted into in the fault lab's inventory (4's ``sip.call``, 9's ``sbc.call``, 14's
+``rtsp.setup``, 19's ``rtp.ingress``), so media faults show and a healthy run verifies call media too;
+19, whose source (Nuance) is no pod the runner runs from, is run from inside each MCP pod
+(``ingress_runs``).
+
+The catalog: 38 rows. 37 faults of the kinds that break GVP deployments (NetworkPolicy allow rules
+missing, a zone unreachable, DNS, TLS, credentials, brokers and databases, Consul, the fetch proxy and
+DAS, Nexus, egress to Google, part of the SBC's RTP range dropped, path-MTU blackholes, hung peers,
+Prometheus no longer scraping a pod, and on the media path: Nuance -> MCP RTP dropped while MCP -> Nuance
+passes, 5% random loss and jitter over the threshold through the lab's relay), and one known limit (a
+hung Config Server) that must show no failure at all.
 
 Each fault states, cilium-style, *how* it must show: which connections must fail, from which pods and to
 which targets, with which causes (``Expect``); every other case of every connection must still pass. A fault
@@ -25,6 +36,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
+import dataclasses
 import json
 import os
 import re
@@ -39,7 +52,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gvpconf.pods import runner
-from gvpconf.pods.model import RunOutcome
+from gvpconf.pods.model import RunOutcome, SourcePod
 from gvpconf_lab.base import LabError
 from gvpconf_lab.lifecycle import DEFAULT_TIMEOUTS, run_command
 from gvpconf_lab.netlab.backend import LocalBackend
@@ -284,6 +297,8 @@ def consul_check(mcp: str, status: str) -> Callable[[FaultLab], Undo]:
 # -- the catalog ------------------------------------------------------------------------------------
 RM = ("rm-0", "rm-1")
 MCP = ("mcp-0", "mcp-1")
+#: the media faults' relay: its seed (a repeatable run) and the uniform delay +- jitter it adds
+LOSS_SEED, JITTER_MS = 1, 200.0
 
 CATALOG: tuple[Fault, ...] = (
     Fault("allow-missing-drop", "NetworkPolicy allow rule for #3 missing from rm-0 (default DROP)",
@@ -336,7 +351,7 @@ CATALOG: tuple[Fault, ...] = (
     Fault("mtu-blackhole-sbc-udp", "the path to the SBC's SIP address drops UDP packets over 1000 bytes",
           mtu_blackhole("sbc", 5060, "udp"), (expect(9, "timeout", pods=MCP, message="MTU"),)),
     Fault("proxy-denies-das", "the MCP's fetch proxy denies the DAS host (403 from its filter)",
-          lambda lab: lab.proxy_denies("das"), (expect(12, "auth", pods=MCP),)),
+          lambda lab: lab.proxy_denies("das"), (expect(12, "refused", pods=MCP, message="proxy"),)),
     Fault("das-html-200", "the DAS serves an HTML error page with status 200 where the VoiceXML was",
           lambda lab: lab.das_serves(HTML_ERROR), (expect(12, "semantic", pods=MCP),)),
     Fault("prometheus-drops-a-pod", "Prometheus no longer scrapes the mcp-0 pod (its target gone after a reload)",
@@ -361,6 +376,16 @@ CATALOG: tuple[Fault, ...] = (
     Fault("mtu-blackhole-mcp", "the path to mcp-0 drops packets over 1000 bytes (path-MTU blackhole)",
           mtu_blackhole("mcp-0", 5070),
           (expect(4, "timeout", pods=RM, targets=["gvp-mcp-0"], message="MTU"),), quick=True),
+    Fault("media-one-way-nuance-to-mcp", "UDP from Nuance dropped on its way into the MCP pods (RTP MCP -> Nuance "
+          "still passes)", lambda lab: lab.media_one_way("nuance", "mcp"),
+          (expect(19, "timeout", pods=MCP, message="nothing arrived"),)),
+    Fault("media-loss-5pct", "5% random loss on the SBC's media path (the lab's relay, seeded, before the echo)",
+          lambda lab: lab.media_impaired(loss_pct=5.0, seed=LOSS_SEED),
+          (expect(9, "semantic", pods=MCP, message="loss"),)),
+    Fault("media-jitter-over-threshold", f"{JITTER_MS:.0f} ms +- {JITTER_MS:.0f} ms uniform delay on the SBC's "
+          "media path (the lab's relay): jitter over the 80 ms threshold",
+          lambda lab: lab.media_impaired(delay_ms=JITTER_MS, jitter_ms=JITTER_MS, seed=LOSS_SEED),
+          (expect(9, "semantic", pods=MCP, message="jitter"),)),
     Fault("mtu-blackhole-sip-server", "the path to the SIP Server drops packets over 1200 bytes",
           mtu_blackhole("sip-server", 5090, above=1200),
           (expect(1, "timeout", pods=RM, message="MTU"),)),
@@ -407,11 +432,50 @@ def judge(fault: Fault, cases: list[Case], budget_s: float) -> Verdict:
     return v
 
 
+class _IngressBackend:
+    """The runner's local backend, except that connection 19's runs (role ``nuance``) each have their own."""
+
+    name = "netns"
+
+    def __init__(self, main: LocalBackend, ingress: dict[str, LocalBackend]) -> None:
+        self.main, self.ingress = main, ingress
+
+    def run(self, source: SourcePod, suite_args: Sequence[str], timeout: float) -> RunOutcome:
+        backend = self.ingress.get(source.pod, self.main) if source.role == "nuance" else self.main
+        return backend.run(source, suite_args, timeout)
+
+
+def ingress_runs(lab: FaultLab, inventory: Path, workdir: Path) -> dict[SourcePod, LocalBackend]:
+    """Connection 19 from inside each MCP pod. Its source is Nuance, which is no pod of the GVP namespace, so
+    the runner has nothing to run it from; but its probe listens in the MCP pod (the media's destination), on
+    the address of the MCP target it checks. So each MCP pod runs ``--source nuance`` with the inventory's MCP
+    targets narrowed to its own (its cases are reported under that pod's name)."""
+    import yaml
+
+    inv = yaml.safe_load(inventory.read_text())
+    runs: dict[SourcePod, LocalBackend] = {}
+    for pod in lab.source_pods():
+        if pod.role != "mcp":
+            continue
+        own = copy.deepcopy(inv)
+        mcp = own["destinations"]["mcp"]
+        mcp["targets"] = [t for t in mcp["targets"] if t["host"] == pod.ip]
+        path = workdir / f"inventory-19-{pod.pod}.yaml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(yaml.safe_dump(own, sort_keys=False))
+        runs[dataclasses.replace(pod, role="nuance")] = LocalBackend(path, workdir / f"ingress-{pod.pod}")
+    return runs
+
+
 def run_suite(lab: FaultLab, workdir: Path, *, run_timeout: float = 120.0, parallel: int = 3,
               inventory: Path | None = None) -> list[RunOutcome]:
-    """The whole suite from every pod (one per role and zone), each inside its namespace."""
+    """The whole suite from every pod (one per role and zone), each inside its namespace; and connection 19 from
+    each MCP pod (``ingress_runs``)."""
     plan = runner.pick_per_zone(lab.source_pods(), runner.roles_with_connections())
-    backend = LocalBackend(inventory or lab.inventory_path, workdir)
+    inventory = inventory or lab.inventory_path
+    extra = ingress_runs(lab, inventory, workdir)
+    plan = runner.Plan([*plan.runs, *extra], plan.missing)
+    backend = _IngressBackend(LocalBackend(inventory, workdir), {src.pod: b for src, b in extra.items()})
     return runner.run_all(backend, plan, run_timeout=run_timeout, total_timeout=run_timeout * 3, parallel=parallel)
 
 
