@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import socket
 import ssl
 import threading
@@ -138,8 +139,10 @@ def observing_context(settings: TlsSettings, alpn: list[str] | None = None) -> t
     return context, context.handshakes
 
 
+@functools.lru_cache(maxsize=64)
 def _decode_der(der: bytes) -> tuple[str, str, dt.datetime]:
-    """(subject, issuer, not_after) of a DER certificate."""
+    """(subject, issuer, not_after) of a DER certificate; kept by its bytes (a run meets the same few
+    certificates again and again, and parsing one was about a tenth of a loopback handshake)."""
     from cryptography import x509
 
     cert = x509.load_der_x509_certificate(der)
