@@ -28,7 +28,7 @@ import json
 import ssl
 import time
 from collections.abc import MutableMapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 # h2 is imported with the module, which the scheduler loads before the probe's clock starts (its imports are
@@ -214,7 +214,7 @@ class _Answer:
     content_type: str = ""
     headers: dict[str, str] | None = None
     trailers: dict[str, str] | None = None
-    messages: list[wire.Message] | None = None
+    decoder: wire.MessageDecoder = field(default_factory=wire.MessageDecoder)
     ended: bool = False
 
 
@@ -261,8 +261,9 @@ def _call(ctx: ProbeContext, dest: GoogleTtsDestination, tls: ssl.SSLSocket, tok
 def _read(conn: h2.connection.H2Connection, tls: ssl.SSLSocket, stream: int, dl: Any, budget: float,
           until: float) -> _Answer:
     """Our stream's answer, reading until it ends, within the call's budget."""
-    answer = _Answer(messages=[])
-    decoder = wire.MessageDecoder()
+    answer = _Answer()
+    decoder = answer.decoder
+    head = bytearray()  # the server's first 9 bytes: the header of its first frame
     while not answer.ended:
         left = dl.remaining() - until
         if left <= 0:
@@ -273,6 +274,9 @@ def _read(conn: h2.connection.H2Connection, tls: ssl.SSLSocket, stream: int, dl:
             got = "the response headers" if answer.http_status is not None else "no response"
             raise ProbeFailure(Cause.PROTOCOL, f"expected a gRPC answer ending in trailers, the server closed the "
                                f"connection after {got} (UNAVAILABLE)", phase=PHASE)
+        if len(head) < 9:
+            head += data[: 9 - len(head)]
+            _check_preface(bytes(head))
         try:
             events = conn.receive_data(data)
         except (h2.exceptions.ProtocolError, hyperframe.exceptions.HyperframeError) as exc:
@@ -283,16 +287,30 @@ def _read(conn: h2.connection.H2Connection, tls: ssl.SSLSocket, stream: int, dl:
         pending = conn.data_to_send()
         if pending and not answer.ended:  # SETTINGS and PING acknowledgements, window updates
             net.send_all(tls, pending, dl, PHASE)
-    assert answer.messages is not None
+    return answer
+
+
+def _check_preface(head: bytes) -> None:
+    """The server's connection preface is a SETTINGS frame, its first frame (RFC 9113 3.4): type 4 on stream 0.
+    A peer that said ``h2`` in ALPN and sends anything else is not speaking HTTP/2 (an HTTP/1.1 answer, say),
+    and h2 would wait for the rest of a "frame" of megabytes."""
+    if (len(head) >= 4 and head[3] != 4) or (len(head) >= 9 and int.from_bytes(head[5:9], "big") & 0x7FFFFFFF):
+        raise net.other_protocol(head, "an HTTP/2 SETTINGS frame (the server's connection preface, ALPN h2)",
+                                 "HTTP/2", PHASE)
+
+
+def _messages(decoder: wire.MessageDecoder) -> list[wire.Message]:
+    """The Length-Prefixed-Messages of a response whose headers said gRPC."""
+    messages: list[wire.Message] = []
     try:
         while (message := decoder.next_message()) is not None:
-            answer.messages.append(message)
+            messages.append(message)
     except WireError as exc:
         raise ProbeFailure(Cause.PROTOCOL, f"expected gRPC Length-Prefixed-Messages: {exc}", phase=PHASE) from exc
     if decoder.pending():
         raise ProbeFailure(Cause.PROTOCOL, f"the response ended inside a gRPC message ({decoder.pending()} bytes "
                            "of it)", phase=PHASE)
-    return answer
+    return messages
 
 
 def _on(event: h2.events.Event, answer: _Answer, decoder: wire.MessageDecoder, conn: h2.connection.H2Connection,
@@ -371,7 +389,7 @@ def _conclude(ctx: ProbeContext, dest: GoogleTtsDestination, answer: _Answer, bu
             return
         ev.received(f"{name} {details[:80]}".strip())
         raise translate(code, details, budget, authenticated)
-    messages = answer.messages or []
+    messages = _messages(answer.decoder)
     if len(messages) != 1:
         raise ProbeFailure(Cause.PROTOCOL, f"expected one ListVoicesResponse in a unary answer with status OK, "
                            f"got {len(messages)} messages", phase=PHASE)
