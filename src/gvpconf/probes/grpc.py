@@ -279,7 +279,7 @@ def _read(conn: h2.connection.H2Connection, tls: ssl.SSLSocket, stream: int, dl:
             _check_preface(bytes(head))
         try:
             events = conn.receive_data(data)
-        except (h2.exceptions.ProtocolError, hyperframe.exceptions.HyperframeError) as exc:
+        except (h2.exceptions.H2Error, hyperframe.exceptions.HyperframeError, hpack.HPACKError) as exc:
             raise ProbeFailure(Cause.PROTOCOL, f"expected HTTP/2 from the server (ALPN h2), got bytes that break "
                                f"it: {type(exc).__name__}: {str(exc)[:160]}", phase=PHASE) from exc
         for event in events:
