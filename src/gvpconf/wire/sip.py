@@ -99,6 +99,11 @@ def _split_commas(value: str) -> list[str]:
     """Split a list-valued header on commas outside quoted strings and <...> (§7.3.1)."""
     if '"' not in value and "<" not in value:  # nothing to stay inside of: the common case, in C
         return [part for part in (p.strip() for p in value.split(",")) if part]
+    return _split_commas_slowly(value)
+
+
+def _split_commas_slowly(value: str) -> list[str]:
+    """``_split_commas`` character by character (any value; the fast path is tested against it)."""
     parts: list[str] = []
     current: list[str] = []
     in_quotes = in_angle = escaped = False
@@ -255,6 +260,11 @@ def _split_on(text: str, separator: str) -> list[str]:
     """Split on ``separator`` outside double-quoted strings."""
     if '"' not in text:  # no quoted string: the common case, in C
         return [part.strip() for part in text.split(separator)]
+    return _split_on_slowly(text, separator)
+
+
+def _split_on_slowly(text: str, separator: str) -> list[str]:
+    """``_split_on`` character by character (any text; the fast path is tested against it)."""
     parts: list[str] = []
     current: list[str] = []
     in_quotes = escaped = False
@@ -305,6 +315,11 @@ def _params_part(value: str) -> str:
                 raise WireError(f"unterminated <...> in SIP header value {value!r}")
             return value[end + 1 :]
         return value[semicolon:] if semicolon != -1 else ""
+    return _params_part_slowly(value)
+
+
+def _params_part_slowly(value: str) -> str:
+    """``_params_part`` character by character (any value; the fast path is tested against it)."""
     in_quotes = escaped = False
     for i, c in enumerate(value):
         if in_quotes:
