@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import functools
 import ipaddress
 import select
 import socket
@@ -24,8 +25,10 @@ T = TypeVar("T")
 _RESOLVER = concurrent.futures.ThreadPoolExecutor(max_workers=16, thread_name_prefix="gvpconf-dns")
 
 
+@functools.lru_cache(maxsize=1024)
 def _ip_literal(host: str) -> int | None:
-    """The address family of an IP literal, or None for a name."""
+    """The address family of an IP literal, or None for a name (remembered: ``ipaddress`` takes a few
+    microseconds, a tenth of a loopback connect, and the inventory's hosts are few)."""
     try:
         return socket.AF_INET6 if ipaddress.ip_address(host).version == 6 else socket.AF_INET
     except ValueError:
