@@ -9,9 +9,12 @@ Prints every figure with its target beside it. Nothing here is asserted: figures
 from __future__ import annotations
 
 import argparse
+import compileall
+import importlib.metadata
 import json
 import os
 import platform
+import re
 import resource
 import shutil
 import signal
@@ -52,9 +55,146 @@ def row(figure: str, value: str, target: str, met: bool | None) -> None:
     print(f"  {figure:<46} {value:>22}   target {target:<22} {verdict}", flush=True)
 
 
-#: the product image (deploy/Containerfile) installs no dev dependency; hypothesis's pytest plugin, present in the
-#: dev venv, imports all of hypothesis at the end of every run (~1 s and ~20 MB): off, so the product is measured
-PRODUCT_ONLY = ("-p", "no:hypothesispytest")
+# -- how a suite run is measured: as the product image (deploy/Containerfile) runs it ------------------------------
+#
+# * Bytecode: the image compiles everything at build (stdlib, dependencies, gvpconf, and pytest's rewritten form of
+#   tests/) and runs read-only with PYTHONDONTWRITEBYTECODE=1: nothing is compiled or written at run time. The
+#   bench does the same build step once (``compile_like_the_image``) and runs the suite with that variable set.
+# * Packages: the image holds the product's dependencies only (deploy/constraints.txt). Every other distribution
+#   of the dev venv is hidden from the suite's process (importing it fails, as it would there: httpx, for one,
+#   imports its command line, rich and click, wherever they are installed) and its pytest plugin is off
+#   (hypothesis's imports all of hypothesis at the end of every run).
+# * Peak RSS: the process's own. ``wait4`` of a child the bench spawns reports at least the bench's own RSS at
+#   that moment (Linux keeps the high-water mark of the memory image an ``exec`` replaces), so every run is forked
+#   by a small spawner process started first (``Spawner``).
+
+#: distributions in the image besides the locked runtime dependencies
+_IMAGE_EXTRAS = {"gvpconf", "pip", "setuptools", "wheel"}
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _dev_only() -> tuple[list[str], list[str]]:
+    """(top-level modules, pytest11 entry-point names) of the installed distributions the image does not have."""
+    text = (ROOT / "deploy" / "constraints.txt").read_text()
+    allowed = {_norm(line.split("==")[0]) for line in text.splitlines() if "==" in line} | _IMAGE_EXTRAS
+    product_tops: set[str] = set()
+    dev_tops: set[str] = set()
+    plugins: set[str] = set()
+    for dist in importlib.metadata.distributions():
+        tops = {f.parts[0].removesuffix(".py") for f in dist.files or []
+                if f.parts and not f.parts[0].endswith((".dist-info", ".egg-info", ".data", ".pth"))
+                and f.parts[0] not in ("..", "__pycache__") and (len(f.parts) > 1 or f.parts[0].endswith(".py"))}
+        if _norm(dist.metadata["Name"]) in allowed:
+            product_tops |= tops
+        else:
+            dev_tops |= tops
+            plugins |= {ep.name for ep in dist.entry_points if ep.group == "pytest11"}
+    plugins -= {"gvpconf"}
+    return sorted(dev_tops - product_tops - {"gvpconf", "gvpconf_lab"}), sorted(plugins)
+
+
+_SITECUSTOMIZE = """import os, sys
+for _name in os.environ.get("BENCH_HIDDEN_MODULES", "").split():
+    sys.modules.setdefault(_name, None)  # not in the image: importing it fails
+"""
+
+_SPAWNER = """import json, os, sys
+for line in sys.stdin:
+    req = json.loads(line)
+    pid = os.fork()
+    if pid == 0:
+        try:
+            import resource
+            if req["nofile"] is not None:
+                resource.setrlimit(resource.RLIMIT_NOFILE,
+                                   (req["nofile"], resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+            os.chdir(req["cwd"])
+            out = os.open(req["out"], os.O_WRONLY)
+            os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+            os.dup2(out, 1)
+            os.dup2(out, 2)
+            os.execve(req["cmd"][0], req["cmd"], req["env"])
+        finally:
+            os._exit(127)
+    print(json.dumps({"pid": pid}), flush=True)
+    _, status, usage = os.wait4(pid, 0)
+    print(json.dumps({"status": status, "maxrss_kb": usage.ru_maxrss}), flush=True)
+"""
+
+
+class Spawner:
+    """A small process that forks every suite run, so that a run's peak RSS is its own (see above)."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-I", "-c", _SPAWNER], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True)
+        self.lock = threading.Lock()
+
+    def run(self, cmd: list[str], cwd: Path, env: dict[str, str], out: str, nofile: int | None,
+            timeout: float = 600) -> tuple[int, float]:
+        """Run ``cmd``, its output to the file ``out``: (exit code, its own peak RSS in MB)."""
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        with self.lock:
+            req = {"cmd": cmd, "cwd": str(cwd), "env": env, "out": out, "nofile": nofile}
+            self.proc.stdin.write(json.dumps(req) + "\n")
+            self.proc.stdin.flush()
+            pid = json.loads(self.proc.stdout.readline())["pid"]
+            killer = threading.Timer(timeout, os.kill, (pid, signal.SIGKILL))
+            killer.start()
+            try:
+                done = json.loads(self.proc.stdout.readline())
+            finally:
+                killer.cancel()
+        return os.waitstatus_to_exitcode(done["status"]), done["maxrss_kb"] / 1024
+
+    def close(self) -> None:
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        self.proc.wait(10)
+
+
+_SPAWNER_ONE: list[Spawner] = []
+_HIDDEN: list[str] = []
+_NO_PLUGINS: list[str] = []
+_SITE_DIR: list[Path] = []
+
+
+def prepare_runs(work: Path) -> None:
+    """Once, first: the spawner (while the bench is small), the hidden distributions, the bytecode."""
+    _SPAWNER_ONE.append(Spawner())
+    hidden, plugins = _dev_only()
+    _HIDDEN.extend(hidden)
+    _NO_PLUGINS.extend(plugins)
+    site = work / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(_SITECUSTOMIZE)
+    _SITE_DIR.append(site)
+    compile_like_the_image()
+
+
+def compile_like_the_image() -> None:
+    """The image's build step (deploy/Containerfile): gvpconf compiled (the stdlib's and the venv's packages are,
+    by Python's and pip's install), and pytest's rewritten form of tests/, by ``python -m gvpconf.precompile``."""
+    import gvpconf
+
+    compileall.compile_dir(str(Path(gvpconf.__file__).parent), quiet=1)
+    proc = subprocess.run([sys.executable, "-m", "gvpconf.precompile", str(ROOT / "tests")], cwd=ROOT, env=run_env(),
+                          capture_output=True, text=True, timeout=300)
+    if proc.returncode != 0:
+        raise SystemExit(f"gvpconf.precompile failed:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
+
+
+def run_env() -> dict[str, str]:
+    """A suite run's environment: no GVP_ variable of the caller's, no bytecode written, dev packages hidden."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GVP_")}
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    if _SITE_DIR:
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(_SITE_DIR[0]), env.get("PYTHONPATH", "")) if p)
+        env["BENCH_HIDDEN_MODULES"] = " ".join(_HIDDEN)
+    return env
 
 
 @dataclass
@@ -68,30 +208,16 @@ class Run:
 def run_pytest(inventory: Path, *args: str, junit: Path | None = None, nofile: int | None = None) -> Run:
     """One suite run in a fresh process: wall time, exit code, output, and its own peak RSS. ``nofile``: the
     soft ``ulimit -n`` the run starts with (the scale figure starts at the common default, 1024)."""
-    cmd = [sys.executable, "-m", "pytest", "tests", "-q", "-p", "no:cacheprovider", *PRODUCT_ONLY,
-           "--inventory", str(inventory), *args]
+    cmd = [sys.executable, "-m", "pytest", "tests", "-q", "-p", "no:cacheprovider",
+           *(a for name in _NO_PLUGINS for a in ("-p", f"no:{name}")), "--inventory", str(inventory), *args]
     if junit is not None:
         cmd += ["--junitxml", str(junit)]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GVP_")}
-
-    def limit() -> None:
-        if nofile is not None:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
-
-    with tempfile.TemporaryFile("w+") as out:
+    with tempfile.NamedTemporaryFile("w+") as out:
         started = time.perf_counter()
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, text=True, env=env,
-                                preexec_fn=limit if nofile is not None else None)
-        killer = threading.Timer(600, proc.kill)
-        killer.start()
-        try:
-            _, status, usage = os.wait4(proc.pid, 0)
-        finally:
-            killer.cancel()
+        rc, rss = _SPAWNER_ONE[0].run(cmd, ROOT, run_env(), out.name, nofile)
         wall = time.perf_counter() - started
-        proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
-        return Run(wall, proc.returncode, out.read(), usage.ru_maxrss / 1024)
+        return Run(wall, rc, out.read(), rss)
 
 
 def write_inventory(path: Path, data: dict[str, Any]) -> Path:
@@ -473,6 +599,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="gvpconf-bench-") as tmp, ExitStack() as stack:
         work = Path(tmp)
         os.chmod(work, 0o755)
+        prepare_runs(work)
+        stack.callback(_SPAWNER_ONE[0].close)
         started_up = startup(work, 2 if args.quick else 5) if "startup" in only else 0.0
         if "scale" in only:  # the bench's own responder: before the lab, on a quieter machine
             scale(work, counts)
