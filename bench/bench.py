@@ -9,7 +9,6 @@ Prints every figure with its target beside it. Nothing here is asserted: figures
 from __future__ import annotations
 
 import argparse
-import compileall
 import importlib.metadata
 import json
 import os
@@ -97,8 +96,19 @@ def _dev_only() -> tuple[list[str], list[str]]:
 
 
 _SITECUSTOMIZE = """import os, sys
-for _name in os.environ.get("BENCH_HIDDEN_MODULES", "").split():
-    sys.modules.setdefault(_name, None)  # not in the image: importing it fails
+
+
+class _NotInTheImage:
+    names = frozenset(os.environ.get("BENCH_HIDDEN_MODULES", "").split())
+
+    @classmethod
+    def find_spec(cls, name, path=None, target=None):
+        if name.partition(".")[0] in cls.names:
+            raise ModuleNotFoundError(f"No module named {name!r} (not in the image)", name=name)
+        return None
+
+
+sys.meta_path.insert(0, _NotInTheImage)
 """
 
 _SPAWNER = """import json, os, sys
@@ -121,7 +131,8 @@ for line in sys.stdin:
             os._exit(127)
     print(json.dumps({"pid": pid}), flush=True)
     _, status, usage = os.wait4(pid, 0)
-    print(json.dumps({"status": status, "maxrss_kb": usage.ru_maxrss}), flush=True)
+    print(json.dumps({"status": status, "maxrss_kb": usage.ru_maxrss, "cpu": usage.ru_utime + usage.ru_stime}),
+          flush=True)
 """
 
 
@@ -134,8 +145,8 @@ class Spawner:
         self.lock = threading.Lock()
 
     def run(self, cmd: list[str], cwd: Path, env: dict[str, str], out: str, nofile: int | None,
-            timeout: float = 600) -> tuple[int, float]:
-        """Run ``cmd``, its output to the file ``out``: (exit code, its own peak RSS in MB)."""
+            timeout: float = 600) -> tuple[int, float, float]:
+        """Run ``cmd``, its output to the file ``out``: (exit code, its own peak RSS in MB, its CPU time in s)."""
         assert self.proc.stdin is not None and self.proc.stdout is not None
         with self.lock:
             req = {"cmd": cmd, "cwd": str(cwd), "env": env, "out": out, "nofile": nofile}
@@ -148,7 +159,7 @@ class Spawner:
                 done = json.loads(self.proc.stdout.readline())
             finally:
                 killer.cancel()
-        return os.waitstatus_to_exitcode(done["status"]), done["maxrss_kb"] / 1024
+        return os.waitstatus_to_exitcode(done["status"]), done["maxrss_kb"] / 1024, done["cpu"]
 
     def close(self) -> None:
         if self.proc.stdin is not None:
@@ -177,11 +188,13 @@ def prepare_runs(work: Path) -> None:
 
 def compile_like_the_image() -> None:
     """The image's build step (deploy/Containerfile): gvpconf compiled (the stdlib's and the venv's packages are,
-    by Python's and pip's install), and pytest's rewritten form of tests/, by ``python -m gvpconf.precompile``."""
-    import gvpconf
-
-    compileall.compile_dir(str(Path(gvpconf.__file__).parent), quiet=1)
-    proc = subprocess.run([sys.executable, "-m", "gvpconf.precompile", str(ROOT / "tests")], cwd=ROOT, env=run_env(),
+    by Python's and pip's install), and pytest's rewritten form of tests/, by gvpconf.precompile."""
+    # this tree's precompile, run as a file: with PYTHONPATH naming another tree (before/after runs), it compiles
+    # the gvpconf that tree's suite imports
+    argv = ["precompile", str(ROOT / "tests"), *(a for name in _NO_PLUGINS for a in ("-p", f"no:{name}"))]
+    script = (f"import runpy, sys; sys.argv = {argv!r}; "
+              f"runpy.run_path({str(ROOT / 'src' / 'gvpconf' / 'precompile.py')!r}, run_name='__main__')")
+    proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=run_env(),
                           capture_output=True, text=True, timeout=300)
     if proc.returncode != 0:
         raise SystemExit(f"gvpconf.precompile failed:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
@@ -202,7 +215,8 @@ class Run:
     wall: float
     rc: int
     out: str
-    rss_mb: float  # peak RSS of the pytest process (wait4)
+    rss_mb: float  # the pytest process's own peak RSS
+    cpu_s: float  # its CPU time, user + system
 
 
 def run_pytest(inventory: Path, *args: str, junit: Path | None = None, nofile: int | None = None) -> Run:
@@ -214,10 +228,10 @@ def run_pytest(inventory: Path, *args: str, junit: Path | None = None, nofile: i
         cmd += ["--junitxml", str(junit)]
     with tempfile.NamedTemporaryFile("w+") as out:
         started = time.perf_counter()
-        rc, rss = _SPAWNER_ONE[0].run(cmd, ROOT, run_env(), out.name, nofile)
+        rc, rss, cpu = _SPAWNER_ONE[0].run(cmd, ROOT, run_env(), out.name, nofile)
         wall = time.perf_counter() - started
         out.seek(0)
-        return Run(wall, rc, out.read(), rss)
+        return Run(wall, rc, out.read(), rss, cpu)
 
 
 def write_inventory(path: Path, data: dict[str, Any]) -> Path:

@@ -1,5 +1,6 @@
 """Compile at build time what the suite would otherwise compile at every start: ``python -m gvpconf.precompile
-TESTS_DIR`` (deploy/Containerfile runs it; ``bench/`` runs it too, to measure the suite as the image runs it).
+TESTS_DIR [PYTEST_OPTION...]`` (deploy/Containerfile runs it; ``bench/`` too, to measure the suite as the image
+runs it).
 
 The image runs from a read-only root with ``PYTHONDONTWRITEBYTECODE=1``: whatever has no bytecode on disk is
 parsed and compiled again at every start, and nothing is ever cached. This writes (whatever that variable says):
@@ -22,12 +23,13 @@ from pathlib import Path
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1:
-        print("usage: python -m gvpconf.precompile TESTS_DIR", file=sys.stderr)
+    if not args:
+        print("usage: python -m gvpconf.precompile TESTS_DIR [PYTEST_OPTION...]", file=sys.stderr)
         return 2
     sys.dont_write_bytecode = False  # writing bytecode is this tool's job, whatever the image's environment says
-    package = Path(__file__).resolve().parent
-    if not compileall.compile_dir(str(package), quiet=1):
+    import gvpconf  # the package the suite imports (bench/ runs this file against another tree's too)
+
+    if not compileall.compile_dir(str(Path(gvpconf.__file__).parent), quiet=1):
         return 1
     import pytest
 
@@ -35,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         inventory = Path(tmp) / "inventory.yaml"
         inventory.write_text("version: 1\n", encoding="utf-8")
         rc = pytest.main([args[0], "--collect-only", "-q", "-p", "no:cacheprovider", "--inventory", str(inventory),
-                          "--gvp-reports", "none"])
+                          "--gvp-reports", "none", *args[1:]])
     return int(rc)
 
 
