@@ -63,6 +63,7 @@ class Run:
     rc: int
     out: str
     rss_mb: float  # peak RSS of the pytest process (wait4)
+    cpu_s: float = 0.0  # its user + system CPU time (wait4): steadier than wall time on a loaded machine
 
 
 def run_pytest(inventory: Path, *args: str, junit: Path | None = None, nofile: int | None = None) -> Run:
@@ -91,7 +92,7 @@ def run_pytest(inventory: Path, *args: str, junit: Path | None = None, nofile: i
         wall = time.perf_counter() - started
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
-        return Run(wall, proc.returncode, out.read(), usage.ru_maxrss / 1024)
+        return Run(wall, proc.returncode, out.read(), usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime)
 
 
 def write_inventory(path: Path, data: dict[str, Any]) -> Path:
@@ -251,8 +252,8 @@ def scale(work: Path, counts: list[int]) -> None:
                 print(run.out[-3000:])
                 raise SystemExit(f"scale run with {n} targets failed (rc {run.rc}, answered {responder.answered})")
         walls[n], rss[n] = run.wall, run.rss_mb
-        row(f"scale: MCP pool of {n} (connection 4), wall time / peak RSS", f"{run.wall:.2f} s / {run.rss_mb:.0f} MB",
-            "", None)
+        row(f"scale: MCP pool of {n} (connection 4), wall / CPU time / peak RSS",
+            f"{run.wall:.2f} s / {run.cpu_s:.2f} s / {run.rss_mb:.0f} MB", "", None)
     lo, hi = min(counts), max(counts)
     ratio = walls[hi] / walls[lo]
     row(f"scale: wall({hi}) / wall({lo})", f"{ratio:.2f}", "<= 2", ratio <= 2.0)
