@@ -397,8 +397,8 @@ def scale(work: Path, counts: list[int]) -> None:
                 print(run.out[-3000:])
                 raise SystemExit(f"scale run with {n} targets failed (rc {run.rc}, answered {responder.answered})")
         walls[n], rss[n] = run.wall, run.rss_mb
-        row(f"scale: MCP pool of {n} (connection 4), wall time / peak RSS", f"{run.wall:.2f} s / {run.rss_mb:.0f} MB",
-            "", None)
+        row(f"scale: MCP pool of {n} (connection 4), wall / CPU time / peak RSS",
+            f"{run.wall:.2f} s / {run.cpu_s:.2f} s / {run.rss_mb:.0f} MB", "", None)
     lo, hi = min(counts), max(counts)
     ratio = walls[hi] / walls[lo]
     row(f"scale: wall({hi}) / wall({lo})", f"{ratio:.2f}", "<= 2", ratio <= 2.0)

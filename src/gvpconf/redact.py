@@ -47,6 +47,11 @@ def register_userinfo(user: str, password: str) -> None:
             register(base64.b64encode(f"{u}:{p}".encode()).decode("ascii"))
 
 
+def known() -> bool:
+    """Whether any secret is registered yet: until one is, ``scrub`` returns every text as it is."""
+    return bool(_ordered)
+
+
 def _secrets_now() -> tuple[str, ...]:
     with _lock:
         return _ordered

@@ -207,8 +207,7 @@ class GvpSession:
         jobs = [] if idle else [(i.nodeid, j) for i in session.items if (j := self.job_for(i)) is not None]
         if jobs:
             self.scheduler = Scheduler(min(self.options.workers, len(jobs)))
-            for key, job in jobs:
-                self.scheduler.submit(key, job)
+            self.scheduler.submit_all(jobs)
         if self.deny is not None and not idle:
             self.deny.start(session.items)
         try:
