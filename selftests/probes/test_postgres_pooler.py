@@ -17,6 +17,7 @@ import pytest
 from gvpconf import catalog
 from gvpconf.deadline import Timeouts
 from gvpconf.inventory import PostgresDestination, Secret, Target
+from gvpconf.inventory.base import reveal
 from gvpconf.probes.context import ProbeContext
 from gvpconf.scheduler import Job, ProbeResult, run_job
 from gvpconf_lab import Lab
@@ -56,7 +57,7 @@ def run(probe: str, bouncer: PgbouncerPeer, dest: PostgresDestination, password:
 def test_tls_facts_are_those_of_our_own_connection(
         pooled: tuple[PgbouncerPeer, PostgresDestination, Secret]) -> None:
     bouncer, dest, password = pooled
-    with psycopg.connect(host=bouncer.host, port=bouncer.port, dbname=dest.database, user=dest.username,
+    with psycopg.connect(host=bouncer.host, port=bouncer.port, dbname=dest.database, user=reveal(dest.username),
                          password=password.reveal(), sslmode="require", connect_timeout=3) as conn:
         server_view = conn.execute("SELECT version FROM pg_stat_ssl WHERE pid = pg_backend_pid()").fetchone()
     assert server_view == ("TLSv1.3",), server_view  # what the server sees: the pooler's own link
