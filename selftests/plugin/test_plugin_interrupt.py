@@ -97,6 +97,43 @@ def test_an_interrupt_stops_a_probe_waiting_on_a_silent_udp_peer(tmp_path: Path)
     assert [c["outcome"] for c in row["cases"]] == ["interrupted", "interrupted"], row["cases"]
 
 
+@pytest.mark.parametrize("transport", ["tcp", "udp"])
+def test_an_interrupt_during_the_padded_options_fan_out_ends_the_run(tmp_path: Path, transport: str) -> None:
+    """The signal comes at the first packet the silent peer sees, while the main thread may still be submitting
+    #1's probes (importing the padded OPTIONS' prober) and the probes are still opening their sockets: an
+    interrupt there must stop the probes as one in the test loop does (a run interrupted while it submitted kept
+    its probes running and waited out their 60 s budget), and a socket opened after the interrupt would be shut
+    down by nobody: from the interrupt on no probe opens one (``net.RunInterruptedError``)."""
+    import socket
+
+    silent = impostors.silent()
+    with silent as (thost, tport), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as peer:
+        peer.bind(("127.0.0.1", 0))
+        peer.setblocking(False)
+        host, port = (thost, tport) if transport == "tcp" else peer.getsockname()
+        inv = write_inventory(tmp_path, {"version": 1, "defaults": {"timeouts": {
+            "connect": CONNECT_S, "read": 60.0, "probe": 60.0}}, "destinations": {"sip_server": {
+                "transport": transport, "targets": [{"name": "silent", "host": host, "port": port}]}}})
+
+        def first_packet() -> bool:
+            if transport == "tcp":
+                return len(silent._conns) >= 1
+            try:
+                peer.recvfrom(65535)
+            except BlockingIOError:
+                return False
+            return True
+
+        stopped = interrupt(start_suite(tmp_path / "junit.xml", inv, "--connection", "1"), signal.SIGINT,
+                            when=first_packet, what="the first packet of #1's probes",
+                            then=(lambda: not silent._conns) if transport == "tcp" else None, exit_within=90)
+    assert stopped.returncode == pytest.ExitCode.INTERRUPTED, stopped.output[-3000:]
+    if transport == "tcp":
+        assert stopped.then_after is not None and stopped.then_after < 1.0 + CONNECT_S, (
+            f"the probes' connections closed {stopped.then_after} s after SIGINT")
+    assert stopped.took < 15, f"the run ended {stopped.took:.1f} s after SIGINT"
+
+
 def test_an_interrupt_does_not_wait_for_a_client_library_probe(tmp_path: Path) -> None:
     """An HTTP probe (httpx, its own sockets) on a peer that accepts and never answers, with a 60 s timeout:
     the interrupted run writes its reports and ends at once (its process does not wait at exit for the probe

@@ -135,6 +135,9 @@ EAGER_WAIT = 0.05
 
 class Scheduler:
     def __init__(self, workers: int) -> None:
+        from gvpconf import net
+
+        net.allow_sockets()  # a run after an interrupted one (in the same process) opens sockets again
         self.fd_limit = fd_headroom(workers)
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, workers),
                                                            thread_name_prefix="gvpconf-probe")

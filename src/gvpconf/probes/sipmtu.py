@@ -148,7 +148,7 @@ def _check(t: _Try, resp: sip.SipResponse) -> None:
 def _udp(ctx: ProbeContext) -> list[_Try]:
     t, dl = ctx.target, ctx.deadline
     family, addr = net.resolve(t.host, t.port, dl, socket.SOCK_DGRAM)[0]
-    with socket.socket(family, socket.SOCK_DGRAM) as sock:
+    with net.udp_socket(family) as sock:  # shut down by an interrupt, like every probe socket
         net.call(lambda: sock.connect(addr), during="UDP connect", timeout=0)  # ICMP unreachable -> refused
         tries = _requests(ctx, sock.getsockname()[:2], "UDP")
         by_branch = {tr.request.header_values("Via")[0]: tr for tr in tries}
