@@ -2,12 +2,16 @@
 
 Not a lab peer for correctness (sipp is): it exists so the scale figure can put 200 SIP targets on
 one 2-core machine. It echoes Via, From, To, Call-ID and CSeq as RFC 3261 §8.2.6 requires.
+
+``python bench/sipresponder.py [COUNT]`` runs it in a process of its own: prints ``HOST PORT...`` on one
+line, answers until its standard input closes.
 """
 
 from __future__ import annotations
 
 import selectors
 import socket
+import sys
 import threading
 from types import TracebackType
 
@@ -90,3 +94,14 @@ class SipResponder:
                 for n, v in req.headers if n.lower() in ("via", "from", "call-id", "cseq", "to")]
         headers = [*echo, ("Server", "bench-responder"), ("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS")]
         return sip.SipResponse(200, "OK", tuple(headers))
+
+
+def main() -> None:
+    count = int(sys.argv[1]) if len(sys.argv) > 1 else 1
+    with SipResponder(count) as responder:
+        print(responder.host, *responder.ports, flush=True)
+        sys.stdin.read()  # until the bench closes our standard input
+
+
+if __name__ == "__main__":
+    main()

@@ -11,9 +11,9 @@ peer                package                                  changed from stock
 Kamailio            ``kamailio``                             ``listen=`` udp and tcp on a loopback port
 VLC (RTSP)          ``vlc-bin`` ``vlc-plugin-base``          none: ``cvlc`` as a non-root user, ``--sout`` RTSP
 lighttpd            ``lighttpd``                             port, bind address, document root, log/pid paths
-squid               ``squid``                                port; the DAS origins it may forward to (conf.d)
+squid               ``squid``                                port; the MCP pods may fetch from the DAS port (conf.d)
 tinyproxy           ``tinyproxy``                            port; a URL filter naming the DAS origin
-pgbouncer           ``pgbouncer``                            the pooled database, its users, client TLS cert
+pgbouncer           ``pgbouncer``                            the pooled database, its users, client TLS cert, versions
 openssl s_server    ``openssl``                              certificate; optionally a TLS version cap
 ws / @grpc/grpc-js  npm (``lab/gvpconf_lab/node``)           the lab's application code on the stock server
 ActiveMQ            ``activemq``                             connectors tcp://, stomp://, auto://; one user
@@ -318,32 +318,38 @@ SQUID_CONF = Path("/etc/squid/squid.conf")
 
 
 class SquidPeer(_PrivateDirPeer):
-    """squid with Debian's stock squid.conf (which allows clients from localhost); ``http_port`` changed and, where
-    the stock file includes ``/etc/squid/conf.d``, the deployment's rule: only the DAS origins (``allowed_ports``
-    on ``allowed_host``) may be fetched through it, anything else is denied by the proxy (403)."""
+    """squid with Debian's stock squid.conf: ``http_port`` changed, log and pid files of its own, and where the stock
+    file says ``INSERT YOUR OWN RULE(S) HERE`` (its ``include /etc/squid/conf.d/*.conf``) a GVP deployment's rule:
+    the MCP pods (``mcp_pods``; the lab's MCP is loopback) may fetch from the DAS port(s) ``das_ports`` and nothing
+    else, which squid denies itself (403, ``ERR_ACCESS_DENIED``). Every stock rule stays, in its order.
+
+    A denying proxy is the same deployment with the DAS on a port its rule does not name, e.g. ``das_ports=[80]``
+    (the architecture page's DAS port) while the DAS listens elsewhere (8081 in the sample chart): squid then denies
+    every fetch of the MCP's, before it resolves the DAS's name."""
 
     kind: ClassVar[str] = "squid"
     user: ClassVar[str] = "proxy"
     default_ready_deadline_s: ClassVar[float] = 20.0
 
-    def __init__(self, name: str, workdir: Path, port: int, *, allowed_host: str, allowed_ports: Sequence[int],
-                 host: str = LOOPBACK) -> None:
+    def __init__(self, name: str, workdir: Path, port: int, *, das_ports: Sequence[int],
+                 mcp_pods: Sequence[str] = (f"{LOOPBACK}/32",), host: str = LOOPBACK) -> None:
         super().__init__(name, workdir, port, host)
-        self.allowed_host = allowed_host
-        self.allowed_ports = list(allowed_ports)
+        self.das_ports = list(das_ports)
+        self.mcp_pods = list(mcp_pods)
 
     def prepare(self) -> None:
         if not SQUID_CONF.exists():
             raise self.error(f"{SQUID_CONF} not found (install 'squid': python -m gvpconf_lab install)")
         private = self.make_private(self.user)
-        ports = " ".join(str(p) for p in self.allowed_ports)
-        deployment = (f"acl gvp_das dst {self.allowed_host}\nacl gvp_das_port port {ports}\n"
-                      "http_access deny !gvp_das\nhttp_access deny !gvp_das_port\n")
+        deployment = (f"acl gvp_mcp_pods src {' '.join(self.mcp_pods)}\n"
+                      f"acl gvp_das_port port {' '.join(str(p) for p in self.das_ports)}\n"
+                      "http_access allow gvp_mcp_pods gvp_das_port\nhttp_access deny gvp_mcp_pods\n")
         stock = SQUID_CONF.read_text()
         include = "include /etc/squid/conf.d/*.conf"
         if include not in stock or "\nhttp_port 3128" not in stock:
             raise self.error(f"{SQUID_CONF} is not the stock file this peer knows (no '{include}' or http_port)")
-        text = stock.replace(include, include + "\n# gvpconf lab: the DAS origins only\n" + deployment, 1)
+        text = stock.replace(include, include + "\n# gvpconf lab: the MCP pods may fetch from the DAS only\n"
+                             + deployment, 1)
         text = text.replace("\nhttp_port 3128", f"\nhttp_port {self.host}:{self.port}", 1)
         text += (f"\n# gvpconf lab: files of this instance\npid_filename {private}/squid.pid\n"
                  f"access_log stdio:{private}/access.log\ncache_log {private}/cache.log\n"
@@ -360,7 +366,7 @@ class SquidPeer(_PrivateDirPeer):
         return debian_version("squid")
 
     def summary(self) -> str:
-        return f"squid (stock squid.conf; DAS origins {self.allowed_host}:{self.allowed_ports} only)"
+        return f"squid (stock squid.conf; the MCP pods may fetch from DAS ports {self.das_ports} only)"
 
 
 TINYPROXY_CONF = Path("/etc/tinyproxy/tinyproxy.conf")
@@ -418,20 +424,27 @@ PGBOUNCER_INI = Path("/etc/pgbouncer/pgbouncer.ini")
 class PgbouncerPeer(_PrivateDirPeer):
     """pgbouncer with Debian's stock pgbouncer.ini; the deployment's changes: the pooled database, its users
     (auth_file, scram-sha-256), the server link over TLS, and, with ``client_tls``, a certificate for clients
-    (``client_tls_sslmode = allow``: TLS offered, not required). Runs as ``postgres`` (it refuses root)."""
+    (``client_tls_sslmode = allow``: TLS offered, not required). Runs as ``postgres`` (it refuses root).
+
+    ``client_tls_protocols`` (e.g. ``tlsv1.2``) caps the client link as a site's TLS policy would, while the server
+    link keeps the stock ``secure`` set (TLS 1.3 with PostgreSQL 15): two links on different versions, so a fact
+    taken from the server's side (``pg_stat_ssl``) cannot pass for the client's."""
 
     kind: ClassVar[str] = "pgbouncer"
     user: ClassVar[str] = "postgres"
 
     def __init__(self, name: str, workdir: Path, port: int, *, server_host: str, server_port: int, database: str,
                  users: Mapping[str, str], client_tls: tuple[Path, Path] | None = None,
-                 host: str = LOOPBACK) -> None:
+                 client_tls_protocols: str | None = None, host: str = LOOPBACK) -> None:
         super().__init__(name, workdir, port, host)
         self.server_host = server_host
         self.server_port = server_port
         self.database = database
         self.users = dict(users)
         self.client_tls = client_tls
+        self.client_tls_protocols = client_tls_protocols
+        if client_tls_protocols is not None and client_tls is None:
+            raise LabError(f"{name}: client_tls_protocols without client_tls (a certificate)")
 
     def prepare(self) -> None:
         if not PGBOUNCER_INI.exists():
@@ -455,6 +468,8 @@ class PgbouncerPeer(_PrivateDirPeer):
             key_file = own(Path(shutil.copyfile(self.client_tls[1], private / "client.key")), 0o600)
             extra += ["client_tls_sslmode = allow", f"client_tls_cert_file = {cert_file}",
                       f"client_tls_key_file = {key_file}"]
+            if self.client_tls_protocols is not None:
+                extra.append(f"client_tls_protocols = {self.client_tls_protocols}")
         lines: list[str] = []
         for line in PGBOUNCER_INI.read_text().splitlines():
             key = line.split("=", 1)[0].strip()
@@ -487,6 +502,8 @@ class PgbouncerPeer(_PrivateDirPeer):
 
     def summary(self) -> str:
         tls = "client TLS offered" if self.client_tls else "client TLS off (stock)"
+        if self.client_tls_protocols is not None:
+            tls += f" ({self.client_tls_protocols})"
         return f"pgbouncer -> {self.server_host}:{self.server_port} ({tls})"
 
 

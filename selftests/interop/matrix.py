@@ -128,7 +128,7 @@ CHANGED_FROM_STOCK: dict[str, str] = {
     "VLC": "none: cvlc as the nobody user, --sout '#transcode{...}:rtp{sdp=rtsp://...}' of a tone",
     "nginx": "the lab's server blocks (listen, root, certificates)",
     "lighttpd": "Debian's lighttpd.conf: port, bind address, document root, log and pid paths",
-    "squid": "Debian's squid.conf: http_port; the DAS origin as the only destination allowed; log/pid paths",
+    "squid": "Debian's squid.conf: http_port; the MCP pods may fetch from the DAS port only (conf.d); log/pid paths",
     "tinyproxy": "Debian's tinyproxy.conf: Port, Listen; a URL filter naming the DAS origin; log/pid paths",
     "PostgreSQL (hostssl)": "the lab's cluster: hostssl only, scram-sha-256, the lab CA's certificate",
     "pgbouncer": "Debian's pgbouncer.ini: the pooled database, users (auth_file, scram), server TLS; client TLS "

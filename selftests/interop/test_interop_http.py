@@ -2,7 +2,8 @@
 (connection 12) through squid and tinyproxy, each allowing the DAS origin and denying another one.
 
 The origins serve the same files: ``/das/app.vxml`` (VoiceXML 2.1) and ``/bad/error.vxml`` (an HTML page). The
-proxies allow only the DAS origin (nginx's port): a request for the lighttpd origin is the proxy's to deny.
+proxies allow only the DAS origin (squid: nginx's port; tinyproxy: its URL): a request for the lighttpd origin is
+the proxy's to deny.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ def peers(tmp_path_factory: pytest.TempPathFactory, ca: CA, untrusted_ca: CA) ->
     nginx = NginxPeer("nginx", wd / "nginx", free_port(), tls_port=free_port(), expired_port=free_port(),
                       wronghost_port=free_port(), untrusted_port=free_port(), certs=certs)
     lighttpd = LighttpdPeer("lighttpd", wd / "lighttpd", free_port(), FILES)
-    squid = SquidPeer("squid", wd / "squid", free_port(), allowed_host=nginx.host, allowed_ports=[nginx.port])
+    squid = SquidPeer("squid", wd / "squid", free_port(), das_ports=[nginx.port])
     tinyproxy = TinyproxyPeer("tinyproxy", wd / "tinyproxy", free_port(),
                               allowed_prefix=f"http://{nginx.host}:{nginx.port}/")
     with running(nginx, lighttpd, squid, tinyproxy):

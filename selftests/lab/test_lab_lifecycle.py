@@ -24,6 +24,7 @@ from gvpconf_lab import ConfigServerStandIn, Lab, LabError, Peer
 from gvpconf_lab.base import gvpconf_env, pid_alive, processes_using, stop_process
 from gvpconf_lab.lifecycle import LabLifecycle
 from gvpconf_lab.ports import free_port
+from selftests.helpers import interrupt
 
 
 @pytest.fixture
@@ -171,17 +172,16 @@ def test_ctrl_c_while_starting_stops_what_was_started(tmp_path: Path) -> None:
     """SIGINT arrives while ActiveMQ (the slowest peer) is still booting."""
     proc = subprocess.Popen(_cli("up", "--workdir", str(tmp_path), "--peers", "activemq,configserver"),
                             env=gvpconf_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    peers: list[int] = []
+
+    def both_peers_booting() -> bool:
+        peers[:] = [pid for pid in processes_using(tmp_path) if pid != proc.pid]
+        return len(peers) >= 2
+
     try:
-        deadline = time.monotonic() + 20
-        peers: list[int] = []
-        while len(peers) < 2:  # both peer processes exist, the broker is not ready yet
-            assert time.monotonic() < deadline, "peers did not appear"
-            assert proc.poll() is None, proc.communicate()
-            time.sleep(0.02)
-            peers = [pid for pid in processes_using(tmp_path) if pid != proc.pid]
-        proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=20)
-        assert "lab ready" not in out
+        stopped = interrupt(proc, signal.SIGINT, when=both_peers_booting, within=20, exit_within=20,
+                            what="both peer processes exist, the broker is not ready yet")
+        assert "lab ready" not in stopped.output
     finally:
         _finish(proc, tmp_path)
     assert [pid for pid in peers if pid_alive(pid)] == []

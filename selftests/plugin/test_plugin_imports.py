@@ -1,7 +1,8 @@
 """A library loads only when a selected connection needs it: ``--collect-only`` and ``--plan`` load no protocol
-library, ``--connection 1`` (SIP: plain sockets) loads none either, ``--connection 22`` loads grpcio and the
-TextToSpeech types and still nothing of the other areas. Start-up time and RSS follow from these imports (measured
-by ``bench/``); this checks the behaviour behind the figures, in a fresh process each time."""
+library, ``--connection 1`` (SIP: plain sockets) loads none either, ``--connection 22`` loads h2 (the gRPC
+probe speaks HTTP/2 itself: no grpcio, no google-cloud types, no google-auth) and still nothing of the other
+areas. Start-up time and RSS follow from these imports (measured by ``bench/``); this checks the behaviour behind
+the figures, in a fresh process each time."""
 
 from __future__ import annotations
 
@@ -62,7 +63,36 @@ def test_sip_connection_loads_no_heavy_library(tmp_path: Path) -> None:
     assert loaded_after(tmp_path, "--connection", "1") == set()
 
 
-def test_grpc_connection_loads_grpc_and_nothing_of_other_areas(tmp_path: Path) -> None:
+def test_grpc_connection_loads_h2_and_nothing_of_other_areas(tmp_path: Path) -> None:
     loaded = loaded_after(tmp_path, "--connection", "22")
-    assert {"grpc", "google.cloud.texttospeech_v1"} <= loaded
+    assert "h2" in loaded
+    assert not loaded & {"grpc", "google.cloud.texttospeech_v1", "google.auth"}
     assert not loaded & {"kubernetes", "pymssql", "psycopg", "httpx", "websockets", "consul", "stomp"}
+
+
+_REWRITTEN = """
+import json, sys, pytest
+from _pytest.assertion.rewrite import AssertionRewritingHook
+rc = pytest.main(sys.argv[1:])
+rewritten = sorted(name for name, mod in list(sys.modules.items())
+                   if name.startswith(("gvpconf", "test_c")) and isinstance(getattr(mod, "__loader__", None),
+                                                                         AssertionRewritingHook))
+print("REWRITTEN=" + json.dumps(rewritten))
+"""
+
+
+def test_product_modules_are_not_assertion_rewritten(tmp_path: Path) -> None:
+    """pytest would parse and rewrite every ``gvpconf`` module at each start (its plugin's distribution), past the
+    bytecode compiled into the image; only ``gvpconf``, ``gvpconf.plugin`` (loaded before the plugin can say
+    otherwise) and its small ``fixtures`` (a ``pytest_plugins`` entry, marked by pytest after it) are.
+    The conformance modules are rewritten: a failed ``assert`` still shows its values."""
+    path = tmp_path / "inventory.yaml"
+    path.write_text(yaml.safe_dump({"version": 1, "destinations": {
+        "sip_server": {"targets": [{"name": "sip", "host": "127.0.0.1", "port": refused_port()}]}}}))
+    proc = subprocess.run([sys.executable, "-c", _REWRITTEN, "tests", "-q", "-p", "no:cacheprovider", "--collect-only",
+                           "--inventory", str(path)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("REWRITTEN=")]
+    assert lines, proc.stdout[-2000:] + proc.stderr[-2000:]
+    rewritten = set(json.loads(lines[-1][len("REWRITTEN="):]))
+    assert {m for m in rewritten if m.startswith("gvpconf")} <= {"gvpconf", "gvpconf.plugin", "gvpconf.plugin.fixtures"}
+    assert "test_c01_rm_sip_server" in rewritten and len([m for m in rewritten if m.startswith("test_c")]) == 22

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import kubernetes_validate.utils as kv
@@ -161,3 +165,22 @@ def test_ci_examples_run_the_runner_nightly_and_publish_junit() -> None:
         assert args.junitxml == "reports/junit-pods.xml" and args.deny_matrix
         assert (ROOT / args.inventory).exists(), args.inventory
         parse(yaml.safe_load((ROOT / args.inventory).read_text()), args.inventory)
+
+
+def test_image_compiles_its_bytecode_at_build_and_precompile_writes_the_tests_rewritten_form(tmp_path: Path) -> None:
+    """The pod runs read-only with PYTHONDONTWRITEBYTECODE=1: bytecode not compiled into the image is compiled again
+    at every start. The recipe compiles it (pip, the stdlib, ``gvpconf.precompile``); precompile writes pytest's
+    rewritten form of every conformance module, under that very environment."""
+    probe = stages((ROOT / "deploy" / "Containerfile").read_text())["probe"]
+    runs = " ".join(i for i in probe if i.upper().startswith("RUN "))
+    assert "--no-compile" not in runs and "python -m compileall" in runs
+    assert "python -m gvpconf.precompile /opt/gvpconf/tests" in runs
+    assert "ENV PYTHONDONTWRITEBYTECODE=1" in " ".join(probe)
+    shutil.copytree(ROOT / "tests", tmp_path / "tests")
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    proc = subprocess.run([sys.executable, "-m", "gvpconf.precompile", str(tmp_path / "tests")], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    modules = sorted(p.name for p in (tmp_path / "tests").rglob("test_c*.py"))
+    cached = sorted(p.name.split(".")[0] + ".py" for p in (tmp_path / "tests").rglob("__pycache__/*-pytest-*.pyc"))
+    assert len(modules) == 22 and cached == modules

@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import yaml
 
 from gvpconf.pods.entry import extract_junit, extract_results
 from gvpconf_lab import impostors
-from selftests.helpers import ROOT
+from selftests.helpers import ROOT, SIP_TCP_CONNECTIONS, interrupt
 
 
 @pytest.mark.parametrize("how", ["SIGTERM", "SIGINT-group"])
@@ -38,23 +37,13 @@ def test_sigterm_to_the_entrypoint_prints_the_reports_with_interrupted_cases(tmp
         proc = subprocess.Popen([sys.executable, "-m", "gvpconf.pods.entry", "--source", "rm", "--connection", "1"],
                                 cwd="/proc", env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                 start_new_session=True)
-        try:
-            deadline = time.monotonic() + 60
-            while not silent._conns and time.monotonic() < deadline:
-                time.sleep(0.05)
-            assert silent._conns, "the probe never reached the silent peer"
-            sent = time.monotonic()
-            if how == "SIGTERM":
-                proc.send_signal(signal.SIGTERM)  # to the entrypoint only, as the kubelet does to PID 1
-            else:
-                os.killpg(proc.pid, signal.SIGINT)  # the terminal's Ctrl-C: every process of the foreground group
-            log, _ = proc.communicate(timeout=40)
-            took = time.monotonic() - sent
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-    assert proc.returncode == 2 and took < 20, (proc.returncode, took, log[-2000:])
+        # SIGTERM to the entrypoint only, as the kubelet does to PID 1; SIGINT-group: the terminal's Ctrl-C, to
+        # every process of the foreground group
+        stopped = interrupt(proc, signal.Signals[how.split("-")[0]], group=how == "SIGINT-group",
+                            when=lambda: len(silent._conns) >= SIP_TCP_CONNECTIONS, exit_within=40,
+                            what=f"the {SIP_TCP_CONNECTIONS} connections of #1's probes wait on the silent peer")
+    log = stopped.output
+    assert stopped.returncode == 2 and stopped.took < 20, (stopped.returncode, stopped.took, log[-2000:])
     assert f"{how.split('-')[0]} received: interrupting the run" in log
     assert "inventory: /proc/self/fd" not in log and "inventory: $GVP_INVENTORY_YAML (inline)" in log
     junit = extract_junit(log)

@@ -169,7 +169,8 @@ def test_sigint_stops_the_runner_keeps_finished_runs_and_exits_interrupted(
     import signal
     import subprocess
     import sys
-    import time
+
+    from selftests.helpers import interrupt
 
     c, server = served
     c.kubelet = fake_kubelet([])
@@ -180,25 +181,18 @@ def test_sigint_stops_the_runner_keeps_finished_runs_and_exits_interrupted(
     proc = subprocess.Popen([sys.executable, "-m", "gvpconf.pods", "run", "--api-url", server.url, "--namespace", NS,
                              "--image", "img:1", "--inventory", str(inv), "--junitxml", str(out), "--roles", "rm,mcp",
                              "--run-timeout", "120"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        deadline = time.monotonic() + 120  # a loaded machine starts the runner slowly
-        while len([r for r in c.requests if r[0] == "PATCH"]) < 4 and time.monotonic() < deadline:
-            time.sleep(0.1)
-        # the answering pods' runs are collected: the runner has read both of their logs
-        answering = ("gvp-rm-0", "gvp-mcp-0")
-        while time.monotonic() < deadline and not all(
-                any(r[0] == "GET" and f"/pods/{name}/log" in r[1] for r in list(c.requests)) for name in answering):
-            time.sleep(0.05)
-        sent = time.monotonic()
-        proc.send_signal(signal.SIGINT)
-        proc.send_signal(signal.SIGTERM)  # an impatient second signal: no traceback, the reports still written
-        output, _ = proc.communicate(timeout=30)
-        stopped_in = time.monotonic() - sent
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 2 and stopped_in < 5, (proc.returncode, stopped_in, output)
+    answering = ("gvp-rm-0", "gvp-mcp-0")
+
+    def answering_runs_collected() -> bool:  # all four pods patched, and the runner read both answering pods' logs
+        requests = list(c.requests)
+        return len([r for r in requests if r[0] == "PATCH"]) >= 4 and all(
+            any(r[0] == "GET" and f"/pods/{name}/log" in r[1] for r in requests) for name in answering)
+
+    # then an impatient second signal: no traceback, the reports still written
+    stopped = interrupt(proc, signal.SIGINT, signal.SIGTERM, when=answering_runs_collected,
+                        what="the answering pods' runs were collected", within=120)  # a loaded machine is slow
+    output = stopped.output
+    assert stopped.returncode == 2 and stopped.took < 5, (stopped.returncode, stopped.took, output)
     assert "Traceback" not in output and "SIGTERM: already stopping" in output, output
     cases = {}
     for tc in ET.parse(out).getroot().iter("testcase"):

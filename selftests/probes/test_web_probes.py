@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ import pytest
 
 from gvpconf import catalog, probes
 from gvpconf.deadline import Timeouts
-from gvpconf.errors import Cause
+from gvpconf.errors import Cause, ProbeFailure
 from gvpconf.inventory import (
     CustomerDestination,
     DasDestination,
@@ -372,3 +373,46 @@ def test_missing_families_and_html_are_semantic(metrics: Any, web: Any) -> None:
     failed(run("prometheus.scrape", 18, html, "127.0.0.1", web.nginx.port, name="gvp-rm-0"), Cause.SEMANTIC)
     failed(run("prometheus.target_up", 18, GvpMetricsDestination(), pod.host, pod.port), Cause.CONFIG,
            "prometheus_url")
+
+
+# -- plain http on h11 (no httpx client) ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("impostor", "cause", "word"), [
+    (impostors.closer, Cause.PROTOCOL, "during GET /"),  # closed before our request, or reset by it
+    (impostors.echo, Cause.PROTOCOL, "http response"),  # our own request line is not a status line
+    (impostors.garbage, Cause.PROTOCOL, "http response"),
+    (impostors.http_banner_server, Cause.SEMANTIC, "400"),
+])
+def test_plain_http_impostors(impostor: Any, cause: Cause, word: str) -> None:
+    with impostor() as (host, port):
+        failed(run("http.ors", 11, OrsDestination(), host, port), cause, word)
+
+
+def test_plain_http_sends_what_httpx_sent() -> None:
+    seen: list[bytes] = []
+    with impostors.http_reflector(b"200 OK", seen) as (host, port):
+        r = run("http.customer", 21, CustomerDestination(path="/api?x=1", headers={"Accept": "application/json"}),
+                host, port)
+    assert r.ok, r.failure
+    head = seen[0].decode()
+    assert head.startswith("GET /api?x=1 HTTP/1.1\r\n"), head
+    for line in (f"Host: {host}:{port}", "User-Agent: gvpconf-probe", "Accept: application/json", "Connection: close"):
+        assert f"\r\n{line}\r\n" in head, head
+    assert "*/*" not in head, head  # the inventory's Accept replaced the default
+    assert r.evidence.facts["http.version"] == "HTTP/1.1"
+
+
+def test_plain_http_body_codings() -> None:
+    from gvpconf.probes.http import _decoded
+
+    text = b'{"status":"up"}' * 10
+    gz = zlib.compressobj(wbits=zlib.MAX_WBITS | 16)
+    assert _decoded(gz.compress(text) + gz.flush(), "gzip", 1024, "GET /") == text
+    assert _decoded(zlib.compress(text), "deflate", 1024, "GET /") == text
+    raw = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+    assert _decoded(raw.compress(text) + raw.flush(), "deflate", 1024, "GET /") == text
+    assert _decoded(b"as sent", "br", 1024, "GET /") == b"as sent"  # not inflated, as httpx without brotli
+    with pytest.raises(ProbeFailure, match="max_body_bytes"):  # a small bomb stays bounded
+        _decoded(zlib.compress(b"\0" * 100_000), "deflate", 1024, "GET /")
+    with pytest.raises(ProbeFailure, match="not valid gzip"):
+        _decoded(b"not gzip", "gzip", 1024, "GET /")

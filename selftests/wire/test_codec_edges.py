@@ -180,3 +180,31 @@ def test_list_header_keeps_a_comma_inside_a_quoted_string() -> None:
     parameter's quoted value (§25.1 quoted-string) holding a comma stays whole."""
     msg = SipResponse(200, "OK", (("Via", 'SIP/2.0/UDP a;branch=z9hG4bK1;x="p,q", SIP/2.0/UDP b;branch=z9hG4bK2'),))
     assert msg.header_values("Via") == ['SIP/2.0/UDP a;branch=z9hG4bK1;x="p,q"', "SIP/2.0/UDP b;branch=z9hG4bK2"]
+
+
+def test_fast_paths_agree_with_the_grammar_they_replace() -> None:
+    """The C fast paths of the text grammar and of SIP's header splitting give what the slow forms gave, on every
+    short string of the characters that matter (quotes, angle brackets, separators, CR, LF)."""
+    import itertools
+
+    from gvpconf.wire import _text
+    from gvpconf.wire import sip as sipmod
+
+    for n in range(7):
+        for chars in itertools.product("a\r\n", repeat=n):
+            text = "".join(chars)
+            assert _text._split_lines(text) == _text._LINE_END.split(text), repr(text)
+    for n in range(6):
+        for chars in itertools.product('a,;<>"\\ ', repeat=n):
+            text = "".join(chars)
+            assert sipmod._split_commas(text) == sipmod._split_commas_slowly(text), repr(text)
+            assert sipmod._split_on(text, ";") == sipmod._split_on_slowly(text, ";"), repr(text)
+            try:
+                slow: str | None = sipmod._params_part_slowly(text)
+            except WireError:
+                slow = None
+            try:
+                fast: str | None = sipmod._params_part(text)
+            except WireError:
+                fast = None
+            assert fast == slow, repr(text)

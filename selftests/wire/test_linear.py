@@ -24,7 +24,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gvpconf import wire
-from gvpconf.wire import BufferedDecoder, WireError, openwire, rtsp, sip, stomp, tds
+from gvpconf.wire import BufferedDecoder, WireError, grpc, openwire, rtsp, sip, stomp, tds
 from selftests.wire.wirehelp import WIRE_SETTINGS
 
 SIZE = 64 * 1024
@@ -87,6 +87,7 @@ ROWS = {
     "openwire-frame": Row(openwire.OpenWireDecoder, _openwire(SIZE), 1),
     "tds-message": Row(tds.MessageDecoder, tds.encode_message(tds.PacketType.RESPONSE, b"t" * (SIZE - 1024), 512), 1),
     "tds-endless-empty-packets": Row(tds.MessageDecoder, _tds_empty_packets(SIZE), 0, "TDS message"),
+    "grpc-message": Row(grpc.MessageDecoder, grpc.encode_message(b"g" * (SIZE - 5)), 1),
 }
 
 
@@ -123,7 +124,7 @@ def feed_bytewise(decoder: wire.Decoder[object], data: bytes) -> tuple[int, Wire
 def test_every_decoder_has_rows() -> None:
     found = decoders()
     assert found == {sip.SipStreamDecoder, rtsp.RtspStreamDecoder, stomp.StompDecoder, openwire.OpenWireDecoder,
-                     tds.MessageDecoder}
+                     tds.MessageDecoder, grpc.MessageDecoder}
     assert {type(r.decoder()) for r in ROWS.values()} == found
 
 
@@ -154,6 +155,7 @@ def test_maximum_message_size_is_documented_and_held(cls: type) -> None:
         stomp.StompDecoder: b"MESSAGE\nx:" + b"v" * 4097,
         openwire.OpenWireDecoder: struct.pack(">i", 4097),
         tds.MessageDecoder: tds.encode_message(tds.PacketType.RESPONSE, b"t" * 8192, 512)[:-1],
+        grpc.MessageDecoder: struct.pack(">BI", 0, 4092),
     }[cls]
     small.feed(over)
     with pytest.raises(WireError):
@@ -163,7 +165,8 @@ def test_maximum_message_size_is_documented_and_held(cls: type) -> None:
 
 DECODERS = sorted(decoders(), key=lambda c: c.__name__)
 PREFIXES = [b"", b"SIP/2.0 200 OK\r\n", b"RTSP/1.0 200 OK\r\n", b"MESSAGE\n", b"$\x00\xff\xff",
-            tds.encode_packet(tds.Packet(tds.PacketType.RESPONSE, b"x" * 8, 0)), struct.pack(">i", 60000)]
+            tds.encode_packet(tds.Packet(tds.PacketType.RESPONSE, b"x" * 8, 0)), struct.pack(">i", 60000),
+            grpc.encode_message(b"")]
 
 
 # The CPU-time bound below is this test's check: hypothesis's deadline is wall-clock time, which a loaded

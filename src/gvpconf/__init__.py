@@ -1,4 +1,4 @@
-"""GVP connectivity conformance suite.
+"""GVP connectivity conformance suite. PYTEST_DONT_REWRITE (no test assertions here: see gvpconf.plugin)
 
 Layers (each importable on its own, lower layers never import higher ones)::
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import functools
 import ipaddress
 import select
 import socket
@@ -24,8 +25,10 @@ T = TypeVar("T")
 _RESOLVER = concurrent.futures.ThreadPoolExecutor(max_workers=16, thread_name_prefix="gvpconf-dns")
 
 
+@functools.lru_cache(maxsize=1024)
 def _ip_literal(host: str) -> int | None:
-    """The address family of an IP literal, or None for a name."""
+    """The address family of an IP literal, or None for a name (remembered: ``ipaddress`` takes a few
+    microseconds, a tenth of a loopback connect, and the inventory's hosts are few)."""
     try:
         return socket.AF_INET6 if ipaddress.ip_address(host).version == 6 else socket.AF_INET
     except ValueError:
@@ -54,12 +57,35 @@ def resolve(host: str, port: int, deadline: Deadline, kind: int = socket.SOCK_ST
 #: (abort_open_sockets)
 _OPEN: weakref.WeakSet[socket.socket] = weakref.WeakSet()
 _OPEN_LOCK = threading.Lock()
+#: set by abort_open_sockets: from then on no probe opens a socket (a probe's later steps, such as the padded
+#: OPTIONS' connections, would otherwise open sockets nobody shuts down and wait their whole budget)
+_ABORTED = threading.Event()
+
+
+class RunInterruptedError(RuntimeError):
+    """A probe tried to open a socket after the run was interrupted (its result is never reported)."""
+
+
+def allow_sockets() -> None:
+    """A new run: sockets may be opened again (the scheduler calls it when it starts)."""
+    _ABORTED.clear()
+
+
+def _track(sock: socket.socket) -> socket.socket:
+    with _OPEN_LOCK:
+        if _ABORTED.is_set():
+            sock.close()
+            raise RunInterruptedError("no socket opened: the run was interrupted")
+        _OPEN.add(sock)
+    return sock
 
 
 def abort_open_sockets() -> int:
     """Shut down every socket the probes opened (a run interrupted by SIGINT/SIGTERM): a recv blocked on a
-    silent peer returns at once, a connect in progress ends at its own connect timeout. Returns how many."""
+    silent peer returns at once, a connect in progress ends at its own connect timeout; and no probe opens
+    another one from then on (``RunInterruptedError``). Returns how many were shut down."""
     with _OPEN_LOCK:
+        _ABORTED.set()
         socks = list(_OPEN)
     for sock in socks:
         with contextlib.suppress(OSError):
@@ -70,10 +96,7 @@ def abort_open_sockets() -> int:
 def udp_socket(family: int = socket.AF_INET) -> socket.socket:
     """A UDP socket (SIP over UDP, RTP/RTCP, DNS) that an interrupt shuts down like connect_tcp's: a
     select() or recv() waiting on it returns at once (shutdown wakes even an unconnected UDP socket)."""
-    sock = socket.socket(family, socket.SOCK_DGRAM)
-    with _OPEN_LOCK:
-        _OPEN.add(sock)
-    return sock
+    return _track(socket.socket(family, socket.SOCK_DGRAM))
 
 
 def connect_tcp(host: str, port: int, deadline: Deadline) -> socket.socket:
@@ -86,8 +109,7 @@ def connect_tcp(host: str, port: int, deadline: Deadline) -> socket.socket:
             sock = socket.socket(family, socket.SOCK_STREAM)
         except OSError as exc:  # out of file descriptors: the message names the limit
             raise failure_from_os_error(exc, during="TCP connect") from exc
-        with _OPEN_LOCK:
-            _OPEN.add(sock)
+        _track(sock)
         sock.settimeout(budget)
         try:
             sock.connect(sockaddr)

@@ -47,6 +47,11 @@ def register_userinfo(user: str, password: str) -> None:
             register(base64.b64encode(f"{u}:{p}".encode()).decode("ascii"))
 
 
+def known() -> bool:
+    """Whether any secret is registered yet: until one is, ``scrub`` returns every text as it is."""
+    return bool(_ordered)
+
+
 def _secrets_now() -> tuple[str, ...]:
     with _lock:
         return _ordered
@@ -64,6 +69,8 @@ def _prefix_before(text: str, end: int, secret: str) -> int | None:
 
 def _mask_partial(text: str, secrets: tuple[str, ...], *, cut_at_end: bool = False) -> str:
     """Mask a secret's first characters before each cut mark in ``text``, and at its end when it was cut there."""
+    if not cut_at_end and "..." not in text and "…" not in text:
+        return text  # no cut mark (the regex's scan of a whole SIP request costs ~10 us; these two, ~0.5 us)
     ends = [m.start() for m in _CUT_MARK.finditer(text)] + ([len(text)] if cut_at_end else [])
     spans: set[tuple[int, int]] = set()
     for s in secrets:

@@ -28,13 +28,30 @@ its methods are the hooks. Nothing here holds state between runs.
 from __future__ import annotations
 
 import gc
+import sys
 
-import pytest
 
-from gvpconf.catalog import CONNECTIONS, ROLES
-from gvpconf.plugin import optin, options, scrub
-from gvpconf.plugin.scrub import Scrubber
-from gvpconf.plugin.session import NAME, SESSION, GvpSession
+def _product_modules_not_rewritten() -> None:
+    """pytest marks every module of a plugin's distribution for assertion rewriting: each ``gvpconf`` module would
+    then be parsed, rewritten and compiled by pytest at every start, past its compiled bytecode (the image's is
+    compiled at build and read-only, so pytest's own cache of rewritten modules is never written). Their asserts
+    are internal invariants, not test assertions: left to the normal import system (half the CPU time of
+    start-up, bench/). The modules under ``tests/`` are still rewritten (pytest's ``python_files``)."""
+    for finder in sys.meta_path:
+        marked = getattr(finder, "_must_rewrite", None)  # pytest's AssertionRewritingHook (private; else no-op)
+        if isinstance(marked, set):
+            marked.difference_update({n for n in marked if n == "gvpconf" or n.startswith("gvpconf.")})
+            getattr(finder, "_marked_for_rewrite_cache", {}).clear()
+
+
+_product_modules_not_rewritten()  # before the imports below
+
+import pytest  # noqa: E402
+
+from gvpconf.catalog import CONNECTIONS, ROLES  # noqa: E402
+from gvpconf.plugin import optin, options, scrub  # noqa: E402
+from gvpconf.plugin.scrub import Scrubber  # noqa: E402
+from gvpconf.plugin.session import NAME, SESSION, GvpSession  # noqa: E402
 
 #: fixtures live in their own module, loaded with this one
 pytest_plugins = ("gvpconf.plugin.fixtures",)

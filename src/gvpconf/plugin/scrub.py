@@ -90,6 +90,8 @@ def scrub_report(report: pytest.TestReport | pytest.CollectReport) -> None:
 
 def scrub_xml(path: Path) -> None:
     """Every attribute and text of the XML file at ``path``, scrubbed; the file rewritten if anything changed."""
+    if not redact.known():
+        return  # nothing to mask: not read at all
     try:
         root = ET.fromstring(path.read_text(encoding="utf-8"))
     except (OSError, ET.ParseError, UnicodeDecodeError):
@@ -113,6 +115,8 @@ def scrub_xml(path: Path) -> None:
 
 
 def scrub_text_file(path: Path) -> None:
+    if not redact.known():
+        return
     try:
         text = path.read_text(encoding="utf-8", errors="surrogateescape")
     except OSError:
@@ -152,8 +156,9 @@ class Scrubber:
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None],
                                   ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
         report = yield
-        item.user_properties[:] = [(name, _scrub_value(value)) for name, value in item.user_properties]
-        scrub_report(report)
+        if redact.known():  # else scrubbing is the identity: a pool of 1000 targets scrubbed 200000 values for nothing
+            item.user_properties[:] = [(name, _scrub_value(value)) for name, value in item.user_properties]
+            scrub_report(report)
         return report
 
     @pytest.hookimpl(wrapper=True)
@@ -166,11 +171,14 @@ class Scrubber:
     def finish(self, config: pytest.Config) -> None:
         """After every writer has written: the JUnit file and the report files, scrubbed once more."""
         xmlpath = config.getoption("xmlpath", None)
-        if xmlpath:
-            scrub_xml(Path(os.path.expanduser(os.path.expandvars(str(xmlpath)))))
+        junit = Path(os.path.expanduser(os.path.expandvars(str(xmlpath)))) if xmlpath else None
+        if junit is not None:
+            scrub_xml(junit)
         outdir = Path(self.reports_dir) if self.reports_dir and self.reports_dir != "none" else None
         if outdir is not None and outdir.is_dir():
             for path in outdir.iterdir():
+                if junit is not None and path.name == junit.name and path.resolve() == junit.resolve():
+                    continue  # scrubbed just above (parsing a 2 MB junit.xml twice cost a second at 1000 targets)
                 if path.is_file() and path.stat().st_mtime >= self.started - 1:  # this run's
                     if path.suffix == ".xml":
                         scrub_xml(path)

@@ -207,11 +207,13 @@ class GvpSession:
         jobs = [] if idle else [(i.nodeid, j) for i in session.items if (j := self.job_for(i)) is not None]
         if jobs:
             self.scheduler = Scheduler(min(self.options.workers, len(jobs)))
-            for key, job in jobs:
-                self.scheduler.submit(key, job)
-        if self.deny is not None and not idle:
-            self.deny.start(session.items)
         try:
+            # inside the try: a signal while the probes are being submitted (the main thread imports each prober
+            # as its first job is submitted, and the first probes already send) stops them like one in the loop
+            if self.scheduler is not None:
+                self.scheduler.submit_all(jobs)
+            if self.deny is not None and not idle:
+                self.deny.start(session.items)
             return (yield)
         except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (see pytest_sessionstart)
             self.interrupted = True

@@ -1,102 +1,184 @@
-"""gRPC prober (22: MCP -> Google API 443): ``google.cloud.texttospeech.v1.TextToSpeech/ListVoices`` with grpcio.
+"""gRPC prober (22: MCP -> Google API 443): ``google.cloud.texttospeech.v1.TextToSpeech/ListVoices``, spoken over
+HTTP/2 by ``h2`` (sans-I/O) on the TLS connection ``tlscheck`` opened and checked.
 
-One TLS handshake, ours, offering ALPN ``h2`` (``tlscheck``: chain, hostname, version, expiry, interception;
-gRPC needs HTTP/2, so ``h2`` must be selected), then the ListVoices call on a grpcio channel that rides that very
-TLS connection (``gvpconf.probes.relay``: grpcio does not expose its own session's certificate), serialized with
-the proto-plus types of google-cloud-texttospeech.
+One TCP connection, one TLS handshake, ours, offering ALPN ``h2`` (``tlscheck``: chain, hostname, version, expiry,
+interception; gRPC needs HTTP/2, so ``h2`` must be selected), then on that very socket the HTTP/2 preface and one
+stream, as the gRPC over HTTP/2 specification says (grpc/grpc ``doc/PROTOCOL-HTTP2.md``): ``POST``, ``:scheme
+https``, ``:path /google.cloud.texttospeech.v1.TextToSpeech/ListVoices``, ``:authority`` (the TLS server name,
+else host:port), ``grpc-timeout`` (what is left of the read budget), ``te: trailers``, ``content-type:
+application/grpc``, then the ListVoicesRequest as one Length-Prefixed-Message with END_STREAM. The answer is
+read until the stream ends: Response-Headers, messages, Trailers (``grpc-status``, ``grpc-message``), or a
+Trailers-Only response. The gRPC framing and the protobuf messages are the pure codec ``gvpconf.wire.grpc``.
 
-Credentials: a service-account key (JSON) from a secret reference, turned into a self-signed JWT for the
-TextToSpeech audience by google-auth (computed locally: no call to Google's token endpoint). With it the call
-must list voices (``grpc.auth=authenticated``). Without it the server's ``UNAUTHENTICATED`` proves the network
-path, TLS, HTTP/2 and gRPC framing, and is reported as ``grpc.auth=unauthenticated-path-proven``: a distinct
-outcome, not a plain pass. UNAVAILABLE, DEADLINE_EXCEEDED, UNIMPLEMENTED and TLS errors fail with their causes.
+Credentials: a service-account key (JSON) from a secret reference, turned into a self-signed JWT (RS256, signed
+with ``cryptography``) for the TextToSpeech audience, computed locally: no call to Google's token endpoint, the
+form Google accepts for its APIs. With it the call must list voices (``grpc.auth=authenticated``). Without it the
+server's ``UNAUTHENTICATED`` proves the network path, TLS, HTTP/2 and gRPC framing, and is reported as
+``grpc.auth=unauthenticated-path-proven``: a distinct outcome, not a plain pass. UNAVAILABLE, DEADLINE_EXCEEDED,
+UNIMPLEMENTED and TLS errors fail with their causes; an HTTP/2 server that is not gRPC (no ``application/grpc``
+answer), a peer that breaks HTTP/2, resets the stream or closes early is ``protocol``.
 """
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import hashlib
 import json
 import ssl
+import time
 from collections.abc import MutableMapping
+from dataclasses import dataclass, field
 from typing import Any
 
-# Imported with the module, which the scheduler loads before the probe's clock starts: these imports cost about
-# a second of CPU (google.cloud's proto-plus types above all), and a second of CPU on a busy node is not a
-# second of the network's time. Inside the probe they ran on its deadline: under load the fault catalog saw
-# "timeout before ListVoices: probe budget of 10.0 s used up" for a healthy Google API (a false alarm).
-import grpc  # type: ignore[import-untyped]
-from google.auth import jwt
-from google.cloud.texttospeech_v1.types import cloud_tts
-from google.oauth2 import service_account
+# h2 is imported with the module, which the scheduler loads before the probe's clock starts (its imports are
+# CPU time, not the network's: inside the probe they once ran on its deadline and a busy node saw a false
+# "timeout before ListVoices")
+import h2.config
+import h2.connection
+import h2.errors
+import h2.events
+import h2.exceptions
+import h2.settings
+import hpack
+import hyperframe.exceptions
 
 from gvpconf import net
 from gvpconf.errors import Cause, ProbeFailure
 from gvpconf.inventory.web import GoogleTtsDestination
-from gvpconf.probes import relay, tlscheck
+from gvpconf.probes import tlscheck
 from gvpconf.probes.context import ProbeContext
+from gvpconf.wire import WireError
+from gvpconf.wire import grpc as wire
 
 SERVICE = "google.cloud.texttospeech.v1.TextToSpeech"
 METHOD = f"/{SERVICE}/ListVoices"
 AUDIENCE = "https://texttospeech.googleapis.com/"
 PHASE = "ListVoices"
+USER_AGENT = "gvpconf-probe grpc-python-h2"
+#: the lifetime of the self-signed JWT (Google accepts at most one hour)
+JWT_LIFETIME_S = 3600
+#: a kept token is signed again this long before it expires (google-auth refreshes 3 min 45 s before)
+JWT_REFRESH_S = 300
+
+
+# -- the self-signed JWT ------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ServiceAccount:
+    """What signs the JWT: the account's e-mail, its key id, and the parsed RSA private key."""
+
+    email: str
+    key_id: str | None
+    key: Any  # cryptography's RSAPrivateKey
+
+
+def _b64(data: bytes) -> bytes:
+    return base64.urlsafe_b64encode(data).rstrip(b"=")
+
+
+def service_account(key_json: str, memo: MutableMapping[str, Any] | None = None) -> ServiceAccount:
+    """The service account of a Google key file (JSON with ``client_email`` and ``private_key``, an RSA key in
+    PEM). The parsed key (tens of ms of RSA parsing) is kept in ``memo`` (the run's, from the probe context) by
+    the key file's digest, so a run parses each key once."""
+    slot = "grpc.service_account." + hashlib.sha256(key_json.encode()).hexdigest()
+    kept = memo.get(slot) if memo is not None else None
+    if isinstance(kept, ServiceAccount):
+        return kept
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    try:
+        info = json.loads(key_json)
+        email, pem = info["client_email"], info["private_key"]
+        if not isinstance(email, str) or not isinstance(pem, str):
+            raise ValueError("client_email and private_key must be strings")
+        key = load_pem_private_key(pem.encode(), password=None)
+        if not isinstance(key, rsa.RSAPrivateKey):
+            raise ValueError("private_key is not an RSA key (RS256)")
+        key_id = info.get("private_key_id")
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ProbeFailure(Cause.CONFIG, f"credentials are not a usable service-account key (JSON with "
+                           f"client_email and private_key): {type(exc).__name__}", phase="credentials") from None
+    account = ServiceAccount(email, key_id if isinstance(key_id, str) and key_id else None, key)
+    if memo is not None:
+        memo[slot] = account
+    return account
 
 
 def bearer_from_service_account(key_json: str, audience: str = AUDIENCE,
-                                memo: MutableMapping[str, Any] | None = None) -> str:
-    """A self-signed JWT from a service-account key (no network: Google accepts these for its APIs). The parsed
-    key (~35 ms of RSA parsing) is kept in ``memo`` (the run's, from the probe context) by its digest, so a run
-    parses each key once; the JWT itself is signed afresh on every call."""
-    slot = "grpc.service_account." + hashlib.sha256(key_json.encode()).hexdigest()
-    sa = memo.get(slot) if memo is not None else None
-    if sa is None:
-        try:
-            sa = service_account.Credentials.from_service_account_info(json.loads(key_json))  # type: ignore[no-untyped-call]
-        except (ValueError, KeyError) as exc:
-            raise ProbeFailure(Cause.CONFIG, f"credentials are not a usable service-account key (JSON with "
-                               f"client_email and private_key): {type(exc).__name__}", phase="credentials") from None
-        if memo is not None:
-            memo[slot] = sa
-    creds = jwt.Credentials.from_signing_credentials(sa, audience=audience)  # type: ignore[no-untyped-call]
-    creds.refresh(None)
-    token = creds.token
-    return token.decode("ascii") if isinstance(token, bytes) else str(token)
+                                memo: MutableMapping[str, Any] | None = None, now: float | None = None) -> str:
+    """A self-signed JWT from a service-account key (no network: Google accepts these for its APIs): RS256
+    (RFC 7515/7518), header ``typ``/``alg``/``kid``, claims ``iss`` = ``sub`` = the account, ``aud``, ``iat``,
+    ``exp`` (one hour), as google-auth's ``jwt.Credentials`` makes them.
+
+    With ``memo`` (the run's) a token is reused until ``JWT_REFRESH_S`` before it expires, as google-auth's
+    credentials and Google's client libraries do: an RSA-2048 signature was the largest CPU cost of the probe
+    (0.6 to 2.7 ms), and the server still checks the token on every call."""
+    t = time.time() if now is None else now
+    slot = f"grpc.jwt.{hashlib.sha256(key_json.encode()).hexdigest()}.{audience}"
+    kept = memo.get(slot) if memo is not None else None
+    if isinstance(kept, tuple) and t < kept[1] - JWT_REFRESH_S and t >= kept[2]:
+        return str(kept[0])
+    token = _sign_jwt(service_account(key_json, memo), audience, int(t))
+    if memo is not None:
+        memo[slot] = (token, int(t) + JWT_LIFETIME_S, int(t))
+    return token
 
 
-def translate(exc: grpc.RpcError, budget: float, authenticated: bool) -> ProbeFailure:
-    """The one place grpcio's status codes become causes (OK and the unauthenticated proof are not failures)."""
-    code = exc.code() if hasattr(exc, "code") else grpc.StatusCode.UNKNOWN
-    details = (exc.details() if hasattr(exc, "details") else "") or ""
+def _sign_jwt(account: ServiceAccount, audience: str, iat: int) -> str:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    header: dict[str, str] = {"typ": "JWT", "alg": "RS256"}
+    if account.key_id:
+        header["kid"] = account.key_id
+    claims = {"iss": account.email, "sub": account.email, "iat": iat, "exp": iat + JWT_LIFETIME_S, "aud": audience}
+    signing_input = _b64(json.dumps(header, separators=(",", ":")).encode()) + b"." + \
+        _b64(json.dumps(claims, separators=(",", ":")).encode())
+    signature = account.key.sign(signing_input, padding.PKCS1v15(), hashes.SHA256())
+    return (signing_input + b"." + _b64(signature)).decode("ascii")
+
+
+# -- status to cause ----------------------------------------------------------------------------------------------
+
+def translate(code: int, details: str, budget: float, authenticated: bool) -> ProbeFailure:
+    """The one place gRPC status codes become causes (OK and the unauthenticated proof are not failures)."""
     details = details.splitlines()[0][:200] if details else ""
-    name = code.name if code is not None else "UNKNOWN"
+    name = wire.status_name(code)
     low = details.lower()
-    if code is grpc.StatusCode.UNAUTHENTICATED or code is grpc.StatusCode.PERMISSION_DENIED:
+    if code in (wire.StatusCode.UNAUTHENTICATED, wire.StatusCode.PERMISSION_DENIED):
         who = "our credentials" if authenticated else "the call"
         return ProbeFailure(Cause.AUTH, f"expected ListVoices to succeed, got {name}: the server rejected {who} "
                             f"({details})", phase=PHASE)
-    if code is grpc.StatusCode.UNIMPLEMENTED:
+    if code == wire.StatusCode.UNIMPLEMENTED:
         return ProbeFailure(Cause.SEMANTIC, f"expected the TextToSpeech service, got UNIMPLEMENTED: the server "
                             f"does not implement {METHOD} ({details})", phase=PHASE)
-    if code is grpc.StatusCode.DEADLINE_EXCEEDED:
+    if code == wire.StatusCode.DEADLINE_EXCEEDED:
         return ProbeFailure(Cause.TIMEOUT, f"no ListVoices answer within {budget:.1f} s (DEADLINE_EXCEEDED)",
                             phase=PHASE)
-    if code is grpc.StatusCode.UNAVAILABLE:
+    if code == wire.StatusCode.UNAVAILABLE:
         if "ssl" in low or "handshake" in low or "certificate" in low or "tls" in low:
-            return ProbeFailure(Cause.TLS, f"UNAVAILABLE: TLS failed on the gRPC channel ({details})", phase=PHASE)
-        if "connection refused" in low or "failed to connect" in low:
-            return ProbeFailure(Cause.REFUSED, f"UNAVAILABLE: connection refused ({details})", phase=PHASE)
-        if "dns" in low or "resolve" in low:
-            return ProbeFailure(Cause.DNS, f"UNAVAILABLE: name resolution failed ({details})", phase=PHASE)
+            return ProbeFailure(Cause.TLS, f"UNAVAILABLE: TLS failed behind the server ({details})", phase=PHASE)
         return ProbeFailure(Cause.PROTOCOL, f"expected a gRPC answer, got UNAVAILABLE ({details})", phase=PHASE)
     return ProbeFailure(Cause.SEMANTIC, f"expected ListVoices to succeed, got {name} ({details})", phase=PHASE)
 
+
+# -- the probe ----------------------------------------------------------------------------------------------------
 
 def probe_tts_list_voices(ctx: ProbeContext) -> None:
     dest = ctx.destination
     assert isinstance(dest, GoogleTtsDestination)
     ev, dl = ctx.evidence, ctx.deadline
     if not dest.tls.verify:
-        raise ProbeFailure(Cause.CONFIG, "tls.verify: false is not supported for gRPC (grpcio always verifies); "
-                           "set tls.ca_file instead", phase="TLS setup")
+        raise ProbeFailure(Cause.CONFIG, "tls.verify: false is not supported for gRPC (Google's API is always "
+                           "verified); set tls.ca_file instead", phase="TLS setup")
+    key_json = ctx.secret("credentials")
+    token = bearer_from_service_account(key_json, memo=ctx.memo) if key_json else None  # CONFIG before traffic
+    if token is not None:
+        from gvpconf import redact
+
+        redact.register(token)
     sock = net.connect_tcp(ctx.target.host, ctx.target.port, dl)
     with sock:  # closes the socket when the handshake fails; the TLS socket owns it otherwise
         tls = tlscheck.wrap(ctx, sock, dest.tls, alpn=["h2"])
@@ -104,56 +186,227 @@ def probe_tts_list_voices(ctx: ProbeContext) -> None:
         if ev.facts.get("tls.alpn") != "h2":
             raise ProbeFailure(Cause.PROTOCOL, f"gRPC needs HTTP/2: expected ALPN h2, the server selected "
                                f"{ev.facts.get('tls.alpn', 'nothing')}", phase="TLS handshake")
-        _call(ctx, dest, tls)
+        _call(ctx, dest, tls, token)
 
 
-def _call(ctx: ProbeContext, dest: GoogleTtsDestination, tls: ssl.SSLSocket) -> None:
-    """ListVoices on a grpcio channel that rides our own verified TLS connection (``relay``)."""
-    ev, dl = ctx.evidence, ctx.deadline
-    key_json = ctx.secret("credentials")
-    metadata: list[tuple[str, str]] = []
-    if key_json:
-        token = bearer_from_service_account(key_json, memo=ctx.memo)
-        from gvpconf import redact
-
-        redact.register(token)
-        metadata.append(("authorization", f"Bearer {token}"))
+def authority(ctx: ProbeContext, dest: GoogleTtsDestination) -> str:
+    """``:authority``: the TLS server name when it is set, else host:port (RFC 3986 brackets an IPv6 literal)."""
     name = tlscheck.server_name(ctx, dest.tls)
     t = ctx.target
-    # the :authority grpcio would send over its own TLS: the server name when it is set, else host:port
-    authority = name if name != t.host else (f"[{t.host}]:{t.port}" if ":" in t.host else f"{t.host}:{t.port}")
-    options: list[tuple[str, Any]] = [("grpc.enable_http_proxy", 0), ("grpc.primary_user_agent", "gvpconf-probe"),
-                                      ("grpc.default_authority", authority), ("grpc.http2_scheme", "https"),
-                                      ("grpc.enable_retries", 0)]
+    if name != t.host:
+        return name
+    return f"[{t.host}]:{t.port}" if ":" in t.host else f"{t.host}:{t.port}"
+
+
+class _PlainEncoder(hpack.Encoder):
+    """HPACK without Huffman coding (RFC 7541 5.2 leaves it to the encoder): hpack's Huffman coder is pure Python,
+    and on the bearer JWT (~800 characters) it was the largest single cost of building the request."""
+
+    def encode(self, headers: Any, huffman: bool = True) -> bytes:
+        return super().encode(headers, huffman=False)
+
+
+@dataclass
+class _Answer:
+    """What came back on our stream."""
+
+    http_status: int | None = None
+    content_type: str = ""
+    headers: dict[str, str] | None = None
+    trailers: dict[str, str] | None = None
+    decoder: wire.MessageDecoder = field(default_factory=wire.MessageDecoder)
+    ended: bool = False
+
+
+def _headers(pairs: Any) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for name, value in pairs:
+        key = name.decode("ascii", "replace") if isinstance(name, bytes) else str(name)
+        val = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+        out[key] = f"{out[key]},{val}" if key in out else val
+    return out
+
+
+def _call(ctx: ProbeContext, dest: GoogleTtsDestination, tls: ssl.SSLSocket, token: str | None) -> None:
+    ev, dl = ctx.evidence, ctx.deadline
     budget = dl.read_budget(PHASE)
-    with relay.Relay(tls, dl) as address:
-        channel = grpc.insecure_channel(address, options=options)
+    until = dl.remaining() - budget  # the call ends when the deadline has this much left
+    config = h2.config.H2Configuration(client_side=True, header_encoding=None, validate_outbound_headers=False,
+                                       normalize_outbound_headers=False)
+    conn = h2.connection.H2Connection(config=config)
+    conn.local_settings = h2.settings.Settings(client=True, initial_values={
+        h2.settings.SettingCodes.ENABLE_PUSH: 0,
+        h2.settings.SettingCodes.MAX_HEADER_LIST_SIZE: 64 * 1024})
+    conn.encoder = _PlainEncoder()
+    conn.initiate_connection()
+    stream = conn.get_next_available_stream_id()
+    headers = [(":method", "POST"), (":scheme", "https"), (":path", METHOD), (":authority", authority(ctx, dest)),
+               ("grpc-timeout", wire.encode_timeout(budget)), ("te", "trailers"),
+               ("content-type", wire.CONTENT_TYPE), ("user-agent", USER_AGENT)]
+    if token is not None:
+        headers.append(("authorization", f"Bearer {token}"))
+    conn.send_headers(stream, headers)
+    conn.send_data(stream, wire.encode_message(wire.ListVoicesRequest(dest.language_code).encode()),
+                   end_stream=True)
+    ev.sent(f"{METHOD} language_code={dest.language_code} auth={'bearer' if token else 'none'}")
+    net.send_all(tls, conn.data_to_send(), dl, PHASE)
+    answer = _read(conn, tls, stream, dl, budget, until)
+    conn.close_connection()  # GOAWAY: a polite end of the HTTP/2 connection, best effort
+    with contextlib.suppress(OSError):
+        tls.settimeout(0)
+        tls.send(conn.data_to_send())
+    _conclude(ctx, dest, answer, budget, token is not None)
+
+
+def _read(conn: h2.connection.H2Connection, tls: ssl.SSLSocket, stream: int, dl: Any, budget: float,
+          until: float) -> _Answer:
+    """Our stream's answer, reading until it ends, within the call's budget."""
+    answer = _Answer()
+    decoder = answer.decoder
+    head = bytearray()  # the server's first 9 bytes: the header of its first frame
+    while not answer.ended:
+        left = dl.remaining() - until
+        if left <= 0:
+            raise ProbeFailure(Cause.TIMEOUT, f"no ListVoices answer within {budget:.1f} s (DEADLINE_EXCEEDED)",
+                               phase=PHASE)
+        data = net.recv_some(tls, dl, PHASE, cap=left)
+        if not data:
+            got = "the response headers" if answer.http_status is not None else "no response"
+            raise ProbeFailure(Cause.PROTOCOL, f"expected a gRPC answer ending in trailers, the server closed the "
+                               f"connection after {got} (UNAVAILABLE)", phase=PHASE)
+        if len(head) < 9:
+            head += data[: 9 - len(head)]
+            _check_preface(bytes(head))
         try:
-            call = channel.unary_unary(METHOD, request_serializer=cloud_tts.ListVoicesRequest.serialize,
-                                       response_deserializer=cloud_tts.ListVoicesResponse.deserialize)
-            ev.sent(f"{METHOD} language_code={dest.language_code} auth={'bearer' if metadata else 'none'}")
-            try:
-                response = call(cloud_tts.ListVoicesRequest(language_code=dest.language_code), timeout=budget,
-                                metadata=metadata or None)
-            except grpc.RpcError as exc:
-                code = exc.code() if hasattr(exc, "code") else None
-                ev.fact("grpc.status", code.name if code is not None else "UNKNOWN")
-                if code is grpc.StatusCode.UNAUTHENTICATED and not metadata:
-                    ev.received("UNAUTHENTICATED")
-                    ev.fact("grpc.auth", "unauthenticated-path-proven")
-                    ev.fact("grpc.depth", "network path, TLS, HTTP/2 and gRPC framing proven; no credentials, so "
-                            "no voices listed")
-                    return
-                raise translate(exc, budget, bool(metadata)) from exc
-        finally:
-            channel.close()
-    voices = list(response.voices)
+            events = conn.receive_data(data)
+        except (h2.exceptions.H2Error, hyperframe.exceptions.HyperframeError, hpack.HPACKError) as exc:
+            raise ProbeFailure(Cause.PROTOCOL, f"expected HTTP/2 from the server (ALPN h2), got bytes that break "
+                               f"it: {type(exc).__name__}: {str(exc)[:160]}", phase=PHASE) from exc
+        for event in events:
+            _on(event, answer, decoder, conn, stream)
+        pending = conn.data_to_send()
+        if pending and not answer.ended:  # SETTINGS and PING acknowledgements, window updates
+            net.send_all(tls, pending, dl, PHASE)
+    return answer
+
+
+def _check_preface(head: bytes) -> None:
+    """The server's connection preface is a SETTINGS frame, its first frame (RFC 9113 3.4): type 4 on stream 0.
+    A peer that said ``h2`` in ALPN and sends anything else is not speaking HTTP/2 (an HTTP/1.1 answer, say),
+    and h2 would wait for the rest of a "frame" of megabytes."""
+    if (len(head) >= 4 and head[3] != 4) or (len(head) >= 9 and int.from_bytes(head[5:9], "big") & 0x7FFFFFFF):
+        raise net.other_protocol(head, "an HTTP/2 SETTINGS frame (the server's connection preface, ALPN h2)",
+                                 "HTTP/2", PHASE)
+
+
+def _messages(decoder: wire.MessageDecoder) -> list[wire.Message]:
+    """The Length-Prefixed-Messages of a response whose headers said gRPC."""
+    messages: list[wire.Message] = []
+    try:
+        while (message := decoder.next_message()) is not None:
+            messages.append(message)
+    except WireError as exc:
+        raise ProbeFailure(Cause.PROTOCOL, f"expected gRPC Length-Prefixed-Messages: {exc}", phase=PHASE) from exc
+    if decoder.pending():
+        raise ProbeFailure(Cause.PROTOCOL, f"the response ended inside a gRPC message ({decoder.pending()} bytes "
+                           "of it)", phase=PHASE)
+    return messages
+
+
+def _on(event: h2.events.Event, answer: _Answer, decoder: wire.MessageDecoder, conn: h2.connection.H2Connection,
+        stream: int) -> None:
+    if isinstance(event, h2.events.ResponseReceived) and event.stream_id == stream:
+        answer.headers = _headers(event.headers)
+        status = answer.headers.get(":status", "")
+        answer.http_status = int(status) if status.isdigit() else 0
+        answer.content_type = answer.headers.get("content-type", "")
+        if event.stream_ended is not None:  # Trailers-Only: the status is in these headers
+            answer.trailers = answer.headers
+            answer.ended = True
+    elif isinstance(event, h2.events.DataReceived) and event.stream_id == stream:
+        decoder.feed(event.data)
+        if event.flow_controlled_length:
+            conn.acknowledge_received_data(event.flow_controlled_length, stream)
+        if event.stream_ended is not None:
+            answer.ended = True  # END_STREAM on DATA: no trailers
+    elif isinstance(event, h2.events.TrailersReceived) and event.stream_id == stream:
+        answer.trailers = _headers(event.headers)
+        answer.ended = True
+    elif isinstance(event, h2.events.StreamEnded) and event.stream_id == stream:
+        answer.ended = True
+    elif isinstance(event, h2.events.StreamReset) and event.stream_id == stream:
+        code = _h2_error(event.error_code)
+        mapped = "UNAVAILABLE: not processed" if code == "REFUSED_STREAM" else "INTERNAL"
+        raise ProbeFailure(Cause.PROTOCOL, f"expected a gRPC answer, the server reset the stream (RST_STREAM "
+                           f"{code}: {mapped})", phase=PHASE)
+    elif isinstance(event, h2.events.ConnectionTerminated) and (
+            event.last_stream_id is None or event.last_stream_id < stream
+            or event.error_code != h2.errors.ErrorCodes.NO_ERROR):
+        raise ProbeFailure(Cause.PROTOCOL, f"expected a gRPC answer, the server ended the HTTP/2 connection "
+                               f"(GOAWAY {_h2_error(event.error_code)}, last stream {event.last_stream_id}: "
+                               f"UNAVAILABLE)", phase=PHASE)
+
+
+def _h2_error(code: Any) -> str:
+    try:
+        return h2.errors.ErrorCodes(code).name
+    except ValueError:
+        return f"error code {code}"
+
+
+def _conclude(ctx: ProbeContext, dest: GoogleTtsDestination, answer: _Answer, budget: float,
+              authenticated: bool) -> None:
+    ev = ctx.evidence
+    if answer.http_status is None:
+        raise ProbeFailure(Cause.PROTOCOL, "expected gRPC response headers, the stream ended without them",
+                           phase=PHASE)
+    ctype = answer.content_type
+    if answer.http_status != 200 or not ctype.startswith(wire.CONTENT_TYPE):
+        synthesized = wire.status_from_http(answer.http_status) if answer.http_status != 200 \
+            else wire.StatusCode.UNKNOWN
+        ev.fact("grpc.status", f"{synthesized.name} (synthesized: HTTP {answer.http_status})")
+        raise ProbeFailure(Cause.PROTOCOL, f"expected a gRPC answer (HTTP 200, content-type application/grpc), "
+                           f"got HTTP {answer.http_status} {ctype or 'without content-type'}: not a gRPC server "
+                           f"(a gRPC client reads it as {synthesized.name})", phase=PHASE)
+    trailers = answer.trailers
+    if trailers is None or "grpc-status" not in trailers:
+        ev.fact("grpc.status", "UNKNOWN (no grpc-status)")
+        raise ProbeFailure(Cause.PROTOCOL, "expected trailers with grpc-status, the response ended without them",
+                           phase=PHASE)
+    try:
+        code = wire.parse_status(trailers["grpc-status"])
+    except WireError as exc:
+        raise ProbeFailure(Cause.PROTOCOL, f"malformed gRPC trailers: {exc}", phase=PHASE) from exc
+    details = wire.decode_status_message(trailers.get("grpc-message", ""))
+    name = wire.status_name(code)
+    ev.fact("grpc.status", name)
+    if code != wire.StatusCode.OK:
+        if code == wire.StatusCode.UNAUTHENTICATED and not authenticated:
+            ev.received("UNAUTHENTICATED")
+            ev.fact("grpc.auth", "unauthenticated-path-proven")
+            ev.fact("grpc.depth", "network path, TLS, HTTP/2 and gRPC framing proven; no credentials, so "
+                    "no voices listed")
+            return
+        ev.received(f"{name} {details[:80]}".strip())
+        raise translate(code, details, budget, authenticated)
+    messages = _messages(answer.decoder)
+    if len(messages) != 1:
+        raise ProbeFailure(Cause.PROTOCOL, f"expected one ListVoicesResponse in a unary answer with status OK, "
+                           f"got {len(messages)} messages", phase=PHASE)
+    if messages[0].compressed:
+        raise ProbeFailure(Cause.PROTOCOL, "expected an uncompressed message (we offered no grpc-encoding), got "
+                           "the Compressed-Flag set", phase=PHASE)
+    try:
+        response = wire.decode_list_voices_response(messages[0].data)
+    except WireError as exc:
+        raise ProbeFailure(Cause.PROTOCOL, f"expected a ListVoicesResponse, got a malformed message: {exc}",
+                           phase=PHASE) from exc
+    voices = response.voices
     ev.received(f"OK, {len(voices)} voices")
-    ev.fact("grpc.status", "OK")
-    ev.fact("grpc.auth", "authenticated" if metadata else "not required")
+    ev.fact("grpc.auth", "authenticated" if authenticated else "not required")
     ev.fact("tts.voices", len(voices))
     if voices:
-        ev.fact("tts.first_voice", str(voices[0].name))
-    if metadata and dest.require_voices and not voices:
+        ev.fact("tts.first_voice", voices[0].name)
+    if authenticated and dest.require_voices and not voices:
         raise ProbeFailure(Cause.SEMANTIC, f"expected at least one voice for {dest.language_code}, got none",
                            phase=PHASE)

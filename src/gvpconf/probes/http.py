@@ -10,6 +10,12 @@ from the session the request really used, through the proxy tunnel when there is
   VoiceXML (:mod:`gvpconf.vxml`); an HTML page, or XML declaring entities, fails as ``semantic``.
 * ``http.customer`` (21): the configured request; status, and optionally a body pattern or a JSON field.
 
+Plain ``http://`` without a proxy takes a shorter road (``_fetch_plain``): our own connection
+(``gvpconf.net``, the same deadline) and h11, the sans-I/O HTTP/1.1 engine httpx itself runs on, without httpx's
+client, URL, cookie and pool machinery (a loopback GET cost 2.7 times blackbox_exporter's in that machinery; the
+README's Benchmark says what it costs now). Same request (method, path, headers, body, ``Connection: close``), same
+checks and facts; https (TLS facts, ALPN h2) and proxies stay on httpx.
+
 Through a proxy (the MCP's fetch proxy, ``proxy``): the proxy's own answers (squid's ``X-Squid-Error``, a
 proxy product in ``Server`` on an error, 407) are told from the origin's and fail with the proxy's cause (a
 denial is ``refused``, not ``auth`` on the DAS), naming the proxy; a pass needs the proxy's ``Via`` on the
@@ -26,15 +32,17 @@ import ssl
 import threading
 import time
 import urllib.parse
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 # loads with this module, which ``gvpconf.probes.get`` imports before a probe's clock starts, and only when a
 # selected connection runs an HTTP probe (never at collection or --plan)
+import h11
 import httpx
 
-from gvpconf import vxml
+from gvpconf import net, vxml
 from gvpconf.errors import Cause, ProbeFailure, failure_from_os_error
 from gvpconf.inventory.web import (
     CustomerDestination,
@@ -141,8 +149,23 @@ def translate(exc: Exception, ctx: ProbeContext, dest: _HttpBase, during: str, b
 _CLIENTS = threading.Lock()
 
 
+class Client:
+    """The run's one httpx client for a destination, built on first use (a plain-http request without a proxy
+    needs none: ``_fetch_plain``)."""
+
+    def __init__(self, dest: _HttpBase) -> None:
+        self.dest = dest
+        self._client: httpx.Client | None = None
+
+    def get(self) -> httpx.Client:
+        with _CLIENTS:
+            if self._client is None:
+                self._client = _new_client(self.dest)
+            return self._client
+
+
 @contextlib.contextmanager
-def _client(ctx: ProbeContext, dest: _HttpBase) -> Iterator[httpx.Client]:
+def _client(ctx: ProbeContext, dest: _HttpBase) -> Iterator[Client]:
     """The run's one client for this destination, kept in ``ctx.memo`` (building one costs an SSL context and a
     transport: about a fifth of a loopback probe). It keeps no connection alive between requests, so every request
     opens its own connection: each probe proves connect and TLS afresh, and ``tlscheck.check`` sees that request's
@@ -151,7 +174,7 @@ def _client(ctx: ProbeContext, dest: _HttpBase) -> Iterator[httpx.Client]:
     with _CLIENTS:
         kept = ctx.memo.get(slot)
         if kept is None or kept[0] is not dest:  # a slot left by a destination since collected: not ours
-            kept = (dest, _new_client(dest))
+            kept = (dest, Client(dest))
             ctx.memo[slot] = kept
     yield kept[1]
 
@@ -179,12 +202,14 @@ def _headers(ctx: ProbeContext, dest: _HttpBase, token_field: str | None) -> dic
     return headers
 
 
-def fetch(ctx: ProbeContext, dest: _HttpBase, client: httpx.Client, method: str, path: str, *,
+def fetch(ctx: ProbeContext, dest: _HttpBase, client: Client, method: str, path: str, *,
           content: bytes | None = None, extra_headers: dict[str, str] | None = None,
           during: str = "HTTP request", token_field: str | None = "bearer_token") -> Fetched:
     """One request, bounded by the deadline; the body is read up to ``max_body_bytes``."""
     url = _url(ctx, dest, path)
     headers = _headers(ctx, dest, token_field) | (extra_headers or {})
+    if _plain(dest, url):
+        return _fetch_plain(ctx, dest, method, url, headers, content, during)
     extensions: dict[str, Any] = {}
     if dest.tls.server_name and url.startswith("https://"):
         extensions["sni_hostname"] = dest.tls.server_name
@@ -196,9 +221,10 @@ def fetch(ctx: ProbeContext, dest: _HttpBase, client: httpx.Client, method: str,
     ctx.evidence.sent(f"{method} {url}")
     started = time.monotonic()
     try:
-        request = client.build_request(method, url, headers=headers, content=content, extensions=extensions,
-                                       timeout=timeout)
-        response = client.send(request, stream=True)
+        http = client.get()
+        request = http.build_request(method, url, headers=headers, content=content, extensions=extensions,
+                                     timeout=timeout)
+        response = http.send(request, stream=True)
         try:
             latency = time.monotonic() - started
             if url.startswith("https://"):
@@ -227,6 +253,104 @@ def fetch(ctx: ProbeContext, dest: _HttpBase, client: httpx.Client, method: str,
     if proxy is not None:
         _through_proxy(ctx, proxy, url, got, during)
     return got
+
+
+def _plain(dest: _HttpBase, url: str) -> bool:
+    """Whether ``url`` takes the h11 road: plain http, no proxy, no userinfo in the URL."""
+    return url.startswith("http://") and _proxy_url(dest) is None and "@" not in urllib.parse.urlsplit(url).netloc
+
+
+#: what httpx's client sends besides the request's own headers, but ``Connection: close`` (each probe opens its
+#: own connection, as httpx's does with no keep-alive) and the identity coding (no compressed body to inflate)
+_PLAIN_DEFAULTS = {"User-Agent": USER_AGENT, "Accept": "*/*", "Accept-Encoding": "identity", "Connection": "close"}
+
+
+def _fetch_plain(ctx: ProbeContext, dest: _HttpBase, method: str, url: str, headers: dict[str, str],
+                 content: bytes | None, during: str) -> Fetched:
+    """One plain-http request on h11 over a connection of our own: ``fetch``'s request, checks and facts."""
+    dl = ctx.deadline
+    parts = urllib.parse.urlsplit(url)
+    try:
+        port = parts.port or 80
+    except ValueError as exc:
+        raise ProbeFailure(Cause.CONFIG, f"bad port in {url}", phase=during) from exc
+    fields = {"Host": parts.netloc} | _PLAIN_DEFAULTS
+    lower = {k.lower() for k in headers}
+    fields = {k: v for k, v in fields.items() if k.lower() not in lower} | headers
+    if content is not None:
+        fields["Content-Length"] = str(len(content))
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    ctx.evidence.sent(f"{method} {url}")
+    started = time.monotonic()
+    conn = h11.Connection(h11.CLIENT, max_incomplete_event_size=100 * 1024)  # httpcore's own limit
+    try:
+        data = conn.send(h11.Request(method=method, target=target, headers=list(fields.items())))
+    except h11.LocalProtocolError as exc:  # a header the inventory let through that HTTP/1.1 cannot carry
+        raise ProbeFailure(Cause.CONFIG, f"cannot send {method} {target}: {exc}", phase=during) from exc
+    data = (data or b"") + (conn.send(h11.Data(data=content)) or b"" if content else b"") + (
+        conn.send(h11.EndOfMessage()) or b"")
+    with net.connect_tcp(parts.hostname or ctx.target.host, port, dl) as sock:
+        net.send_all(sock, data, dl, during)
+        response: h11.Response | None = None
+        body, head = bytearray(), b""
+        latency = 0.0
+        # a peer whose first bytes cannot start "HTTP/" is told at once, not after a read timeout (h11 waits for
+        # a whole status line)
+        check = net.expect_prefix((b"HTTP/",), expected=f"an HTTP response to {method}", protocol="HTTP",
+                                  phase=during, skip=b"\r\n")
+        while True:
+            try:
+                event = conn.next_event()
+            except h11.RemoteProtocolError as exc:
+                raise ProbeFailure(Cause.PROTOCOL, f"expected an HTTP response during {during}, got: "
+                                   f"{exc or type(exc).__name__}", phase=during) from exc
+            if event is h11.NEED_DATA:
+                chunk = net.recv_some(sock, dl, during)
+                if chunk and len(head) < 8:
+                    head += chunk
+                    check(head)
+                conn.receive_data(chunk)  # b"": the peer closed
+            elif isinstance(event, h11.Response):
+                response, latency = event, time.monotonic() - started
+            elif isinstance(event, h11.Data):
+                body += event.data
+                if len(body) > dest.max_body_bytes:
+                    raise ProbeFailure(Cause.SEMANTIC, f"response body larger than max_body_bytes "
+                                       f"({dest.max_body_bytes})", phase=during)
+                dl.read_budget(during)  # raises once the probe's time is up
+            elif isinstance(event, h11.EndOfMessage):
+                break
+            # an InformationalResponse (1xx) is skipped, as httpx does
+    assert response is not None  # h11 gives EndOfMessage only after a Response
+    got_headers: dict[str, str] = {}
+    for name, value in response.headers:
+        key, text = name.decode("latin-1"), value.decode("latin-1")
+        got_headers[key] = f"{got_headers[key]}, {text}" if key in got_headers else text
+    payload = _decoded(bytes(body), got_headers.get("content-encoding", ""), dest.max_body_bytes, during)
+    version = f"HTTP/{response.http_version.decode('ascii')}"
+    reason = response.reason.decode("ascii", errors="ignore")
+    ctx.evidence.received(f"{version} {response.status_code} {reason}")
+    return Fetched(response.status_code, reason, got_headers, payload, latency, version)
+
+
+def _decoded(body: bytes, coding: str, limit: int, during: str) -> bytes:
+    """The body without its content coding: we ask for identity, but a server may send gzip or deflate anyway
+    (httpx's client inflates those too); others are kept as they came, as httpx keeps them."""
+    coding = coding.strip().lower()
+    if coding not in ("gzip", "x-gzip", "deflate"):
+        return body
+    wbits = zlib.MAX_WBITS | 16 if coding != "deflate" else zlib.MAX_WBITS
+    for bits in (wbits, -zlib.MAX_WBITS) if coding == "deflate" else (wbits,):  # deflate: zlib-wrapped or raw
+        try:
+            inflater = zlib.decompressobj(bits)
+            out = inflater.decompress(body, limit + 1)
+        except zlib.error:
+            continue
+        if len(out) > limit:
+            raise ProbeFailure(Cause.SEMANTIC, f"response body larger than max_body_bytes ({limit}) once "
+                               f"inflated ({coding})", phase=during)
+        return out
+    raise ProbeFailure(Cause.PROTOCOL, f"the response body is not valid {coding} data", phase=during)
 
 
 #: squid's error page names (X-Squid-Error) -> the cause, when the proxy answered by itself

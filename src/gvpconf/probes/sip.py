@@ -94,8 +94,9 @@ def _options_tcp(ctx: ProbeContext) -> None:
                                    phase=_PHASE)
             ctx.evidence.received(f"SIP/2.0 {msg.status} {msg.reason}")
             if msg.status >= 200:
-                _judge(ctx, req, msg, time.monotonic() - sent_at)
-                return
+                rtt = time.monotonic() - sent_at
+                break
+    _judge(ctx, req, msg, rtt)  # the connection closed first: the peer's end of it runs while we check
 
 
 def _options_udp(ctx: ProbeContext) -> None:

@@ -24,9 +24,9 @@ Safe by default: out-of-dialog OPTIONS only, a handful of them, once.
 
 from __future__ import annotations
 
-import concurrent.futures
 import functools
 import socket
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -73,7 +73,8 @@ def _settings(ctx: ProbeContext) -> tuple[str, str | None, str, int]:
         getattr(dest, "mtu_size", DEFAULT_SIZE) or DEFAULT_SIZE)
 
 
-def _requests(ctx: ProbeContext, local: tuple[str, int], transport: str) -> list[_Try]:
+def _requests(ctx: ProbeContext, local: tuple[str, int], transport: str, near: int | None = None) -> list[_Try]:
+    """One request per size to try; ``near``: only the one whose size is nearest (a TCP connection's own)."""
     _t, uri, agent, size = _settings(ctx)
     t = ctx.target
     host = f"[{t.host}]" if ":" in t.host else t.host
@@ -85,8 +86,11 @@ def _requests(ctx: ProbeContext, local: tuple[str, int], transport: str) -> list
                                  from_tag=sip.new_tag(), user_agent=agent)
 
     natural = len(sip.encode(build()))
+    sizes = sizes_to_try(natural, size)
+    if near is not None:  # built alone: a connection builds its own request, not the whole ladder each
+        sizes = [min(sizes, key=lambda n: abs(n - near))]
     tries = []
-    for n in sizes_to_try(natural, size):
+    for n in sizes:
         req = build()
         try:
             padded = sip.pad_request(req, n)
@@ -144,7 +148,7 @@ def _check(t: _Try, resp: sip.SipResponse) -> None:
 def _udp(ctx: ProbeContext) -> list[_Try]:
     t, dl = ctx.target, ctx.deadline
     family, addr = net.resolve(t.host, t.port, dl, socket.SOCK_DGRAM)[0]
-    with socket.socket(family, socket.SOCK_DGRAM) as sock:
+    with net.udp_socket(family) as sock:  # shut down by an interrupt, like every probe socket
         net.call(lambda: sock.connect(addr), during="UDP connect", timeout=0)  # ICMP unreachable -> refused
         tries = _requests(ctx, sock.getsockname()[:2], "UDP")
         by_branch = {tr.request.header_values("Via")[0]: tr for tr in tries}
@@ -198,8 +202,7 @@ def _udp(ctx: ProbeContext) -> list[_Try]:
 def _tcp_one(ctx: ProbeContext, tr_size: int, dl: Deadline) -> _Try:
     t = ctx.target
     with net.connect_tcp(t.host, t.port, dl) as sock:
-        tries = _requests(ctx, sock.getsockname()[:2], "TCP")
-        tr = min(tries, key=lambda x: abs(x.size - tr_size))
+        tr = _requests(ctx, sock.getsockname()[:2], "TCP", near=tr_size)[0]
         net.send_all(sock, tr.wire, dl, "sending padded OPTIONS")
         decoder = sip.SipStreamDecoder()
         check: Callable[[bytes], None] | None = net.expect_prefix(
@@ -217,19 +220,55 @@ def _tcp_one(ctx: ProbeContext, tr_size: int, dl: Deadline) -> _Try:
 
 
 def _tcp(ctx: ProbeContext) -> list[_Try]:
-    """One connection per size, all at once: a blackholed size costs one read timeout, not one each."""
+    """The natural size first; once it was answered, the padded sizes at once, one connection each (a blackholed
+    size costs one read timeout, not one each). When the natural size fails (nothing answers at all: refused,
+    connect or read timeout, an impostor) the padded ones are not sent: that failure is the verdict
+    (``_judge``), and they could only wait out the same timeout on more connections and threads."""
     plan = _requests(ctx, ("0.0.0.0", 9), "TCP")  # the sizes (the real requests name each connection's address)
-    ctx.evidence.sent(f"{len(plan)} OPTIONS of {', '.join(str(tr.size) for tr in plan)} bytes, one connection each")
-    results: list[_Try] = []
-    with concurrent.futures.ThreadPoolExecutor(max_workers=len(plan), thread_name_prefix="gvpconf-sipmtu") as pool:
-        futures = [pool.submit(_tcp_one, ctx, tr.size, ctx.deadline) for tr in plan]
-        for tr, fut in zip(plan, futures, strict=True):
-            try:
-                results.append(fut.result())
-            except ProbeFailure as exc:
-                tr.failure = exc
-                results.append(tr)
+    natural, padded = plan[0], plan[1:]
+    ctx.evidence.sent(f"{len(plan)} OPTIONS of {', '.join(str(tr.size) for tr in plan)} bytes, one connection each: "
+                      "the natural size first, then the padded ones at once")
+    try:
+        results = [_tcp_one(ctx, natural.size, ctx.deadline)]
+    except ProbeFailure as exc:
+        natural.failure = exc
+        for tr in padded:
+            tr.failure = ProbeFailure(exc.cause, "not sent: the natural-size OPTIONS got no answer", phase=_PHASE)
+        return plan
+    results += _all_at_once(ctx, padded)
     for tr in results:
         if tr.answered:
             ctx.evidence.received(f"SIP/2.0 {tr.status} {tr.reason} to the {tr.size}-byte OPTIONS")
+    return results
+
+
+def _all_at_once(ctx: ProbeContext, tries: list[_Try]) -> list[_Try]:
+    """``_tcp_one`` for each size, each on a thread of its own, all within the probe's deadline. Plain threads, not a
+    ThreadPoolExecutor: its ``submit`` starts a thread under a lock global to the process, and with hundreds of
+    probes running every start waited for the GIL behind all the others (a pool of 1000 MCPs lost seconds there,
+    and probes ran out of budget before their DNS lookup)."""
+    outcome: dict[int, _Try | BaseException] = {}
+
+    def one(i: int, tr: _Try) -> None:
+        try:
+            outcome[i] = _tcp_one(ctx, tr.size, ctx.deadline)
+        except BaseException as exc:  # handed to the probe's own thread below
+            outcome[i] = exc
+
+    threads = [threading.Thread(target=one, args=(i, tr), name=f"gvpconf-sipmtu-{tr.size}", daemon=True)
+               for i, tr in enumerate(tries)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    results = []
+    for i, tr in enumerate(tries):
+        got = outcome[i]
+        if isinstance(got, ProbeFailure):
+            tr.failure = got
+            results.append(tr)
+        elif isinstance(got, BaseException):
+            raise got  # a prober bug: the case errors, as from the probe's own thread
+        else:
+            results.append(got)
     return results

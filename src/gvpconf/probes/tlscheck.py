@@ -20,8 +20,7 @@ Where each probe finds its handshake (one per connection unless said):
 * requests (py-consul) does not: ``observing_context`` is a client context that keeps a ``Handshake`` snapshot of
   every handshake it completes, so the check runs on requests' own handshake;
 * PostgreSQL's SSLRequest probe handshakes itself (``wrap``: TLS starts inside PostgreSQL's protocol), and so does
-  the gRPC probe (``wrap``: grpcio does not expose the peer certificate, so grpcio's channel rides our checked TLS
-  socket through ``gvpconf.probes.relay``: one handshake);
+  the gRPC probe (``wrap``, then HTTP/2 by ``h2`` on that checked socket: one handshake);
 * libpq (the PostgreSQL login) applies the same settings itself (``sslmode``, ``sslrootcert``,
   ``ssl_min_protocol_version``) and hides the certificate: that connection's SSLRequest probe records it.
 """
@@ -30,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import socket
 import ssl
 import threading
@@ -139,8 +139,10 @@ def observing_context(settings: TlsSettings, alpn: list[str] | None = None) -> t
     return context, context.handshakes
 
 
+@functools.lru_cache(maxsize=64)
 def _decode_der(der: bytes) -> tuple[str, str, dt.datetime]:
-    """(subject, issuer, not_after) of a DER certificate."""
+    """(subject, issuer, not_after) of a DER certificate; kept by its bytes (a run meets the same few
+    certificates again and again, and parsing one was about a tenth of a loopback handshake)."""
     from cryptography import x509
 
     cert = x509.load_der_x509_certificate(der)

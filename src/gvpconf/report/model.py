@@ -7,6 +7,8 @@ when recorded); the writers scrub once more before anything reaches a file.
 from __future__ import annotations
 
 import json
+import re
+import uuid
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -226,7 +228,31 @@ class RunRecord:
         return counts
 
     def to_json(self) -> str:
-        return json.dumps(_plain(self), indent=2, sort_keys=False) + "\n"
+        """Indented down to the cases; each case one compact line. json.dumps with ``indent`` runs the pure-Python
+        encoder, and for a pool of 1000 targets that was most of writing the report set; a line per case goes
+        through the C one (4x faster), and stays readable and diffable line by line."""
+        data = _plain(self)
+        lines: list[str] = []
+        for conn in data["connections"]:
+            cases = conn["cases"]
+            conn["cases"] = [_Raw(len(lines) + i) for i in range(len(cases))]
+            lines += [json.dumps(c) for c in cases]
+        nonce = uuid.uuid4().hex  # no text of the run can be mistaken for a placeholder
+
+        def placeholder(value: Any) -> str:
+            if isinstance(value, _Raw):
+                return f"{nonce}:{value.index}"
+            raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+        text = json.dumps(data, indent=2, sort_keys=False, default=placeholder)
+        return re.sub(f'"{nonce}:(\\d+)"', lambda m: lines[int(m.group(1))], text) + "\n"
+
+
+class _Raw:
+    """A placeholder in ``RunRecord.to_json``'s indented text for one case's compact line."""
+
+    def __init__(self, index: int) -> None:
+        self.index = index
 
 
 def _plain(value: Any) -> Any:

@@ -76,15 +76,34 @@ _VIA = re.compile(
     re.DOTALL,
 )
 _CSEQ = re.compile(r"\s*(\d{1,10})\s+([A-Za-z0-9.!%*_+`'~-]+)\s*")
+_WHITESPACE = re.compile(r"\s")  # what str.isspace() calls whitespace (both are Py_UNICODE_ISSPACE)
+
+
+#: header name as written -> ``_canonical`` of it: every header look-up compares every field name of a message, a
+#: probe makes a dozen look-ups. Bounded: names a peer invents stop being remembered past the limit.
+_CANONICAL: dict[str, str] = {}
+_CANONICAL_MAX = 512
 
 
 def _canonical(name: str) -> str:
     """Lower-case long form of a header name, compact forms expanded (§7.3.3)."""
-    return COMPACT_FORMS.get(name.lower(), name).lower()
+    key = _CANONICAL.get(name)
+    if key is None:
+        key = COMPACT_FORMS.get(name.lower(), name).lower()
+        if len(_CANONICAL) < _CANONICAL_MAX:
+            _CANONICAL[name] = key
+    return key
 
 
 def _split_commas(value: str) -> list[str]:
     """Split a list-valued header on commas outside quoted strings and <...> (§7.3.1)."""
+    if '"' not in value and "<" not in value:  # nothing to stay inside of: the common case, in C
+        return [part for part in (p.strip() for p in value.split(",")) if part]
+    return _split_commas_slowly(value)
+
+
+def _split_commas_slowly(value: str) -> list[str]:
+    """``_split_commas`` character by character (any value; the fast path is tested against it)."""
     parts: list[str] = []
     current: list[str] = []
     in_quotes = in_angle = escaped = False
@@ -112,10 +131,19 @@ class _SipHeaders(HeaderAccess):
 
     header_key = staticmethod(_canonical)
 
+    def header(self, name: str) -> str | None:
+        """The first value of header ``name``, None if absent."""
+        wanted = _canonical(name)
+        for key, value in self.headers:
+            if _canonical(key) == wanted:
+                return value
+        return None
+
     def header_values(self, name: str) -> list[str]:
         """All values of header ``name``, in order; Via, Allow, Supported, Accept split on commas."""
-        values = HeaderAccess.header_values(self, name)
-        if _canonical(name) in _LIST_HEADERS:
+        wanted = _canonical(name)
+        values = [value for key, value in self.headers if _canonical(key) == wanted]
+        if wanted in _LIST_HEADERS:
             return [part for value in values for part in _split_commas(value)]
         return values
 
@@ -230,6 +258,13 @@ def _parse_params(text: str) -> dict[str, str | None]:
 
 def _split_on(text: str, separator: str) -> list[str]:
     """Split on ``separator`` outside double-quoted strings."""
+    if '"' not in text:  # no quoted string: the common case, in C
+        return [part.strip() for part in text.split(separator)]
+    return _split_on_slowly(text, separator)
+
+
+def _split_on_slowly(text: str, separator: str) -> list[str]:
+    """``_split_on`` character by character (any text; the fast path is tested against it)."""
     parts: list[str] = []
     current: list[str] = []
     in_quotes = escaped = False
@@ -272,6 +307,19 @@ def parse_cseq(value: str) -> tuple[int, str]:
 
 def _params_part(value: str) -> str:
     """The header parameters of a From/To/Contact/Via value: after ``>`` or after the URI (§20.10)."""
+    if '"' not in value:  # no display name in quotes: the first ``<`` or ``;`` decides, found in C
+        angle, semicolon = value.find("<"), value.find(";")
+        if angle != -1 and (semicolon == -1 or angle < semicolon):
+            end = value.find(">", angle)
+            if end == -1:
+                raise WireError(f"unterminated <...> in SIP header value {value!r}")
+            return value[end + 1 :]
+        return value[semicolon:] if semicolon != -1 else ""
+    return _params_part_slowly(value)
+
+
+def _params_part_slowly(value: str) -> str:
+    """``_params_part`` character by character (any value; the fast path is tested against it)."""
     in_quotes = escaped = False
     for i, c in enumerate(value):
         if in_quotes:
@@ -371,6 +419,26 @@ def _shown(value: str | None) -> str:
     return "nothing" if value is None else repr(value)
 
 
+def _transaction(msg: SipMessage) -> tuple[str | None, str | None, str | None, tuple[int, str] | None, str | None]:
+    """What matches a response to its request: top Via branch, Call-ID, CSeq (as written and parsed), From tag;
+    each None if absent or malformed. The header fields are gathered in one pass (a look-up per field would
+    compare every field name of the message each time)."""
+    fields: dict[str, str] = {}
+    top_via: str | None = None
+    for name, value in msg.headers:
+        key = _canonical(name)
+        if key == "via":
+            if top_via is None:
+                parts = _split_commas(value)  # header_values("Via")[0]: the first non-empty via-parm
+                top_via = parts[0] if parts else None
+        elif key not in fields:
+            fields[key] = value
+    via = _safe(parse_via, top_via)
+    cseq = fields.get("cseq")
+    return (None if via is None else via.branch, fields.get("call-id"), cseq, _safe(parse_cseq, cseq),
+            _safe(lambda value: header_param(value, "tag"), fields.get("from")))
+
+
 def response_mismatches(request: SipRequest, response: SipResponse) -> list[str]:
     """What in ``response`` does not echo ``request`` (§8.1.3.3, §17.1.3); empty if it matches.
 
@@ -379,17 +447,14 @@ def response_mismatches(request: SipRequest, response: SipResponse) -> list[str]
     case-insensitively like other parameter values (§7.3.1).
     """
     problems: list[str] = []
-    sent_branch, got_branch = _top_branch(request), _top_branch(response)
+    sent_branch, sent_call_id, sent_cseq, sent_number_method, sent_tag = _transaction(request)
+    got_branch, got_call_id, got_cseq, got_number_method, got_tag = _transaction(response)
     if sent_branch is None or got_branch is None or sent_branch.lower() != got_branch.lower():
         problems.append(f"Via branch: sent {_shown(sent_branch)}, got {_shown(got_branch)}")
-    sent_call_id, got_call_id = request.header("Call-ID"), response.header("Call-ID")
     if sent_call_id is None or sent_call_id != got_call_id:
         problems.append(f"Call-ID: sent {_shown(sent_call_id)}, got {_shown(got_call_id)}")
-    sent_cseq, got_cseq = request.header("CSeq"), response.header("CSeq")
-    sent_number_method = _safe(parse_cseq, sent_cseq)
-    if sent_number_method is None or sent_number_method != _safe(parse_cseq, got_cseq):
+    if sent_number_method is None or sent_number_method != got_number_method:
         problems.append(f"CSeq: sent {_shown(sent_cseq)}, got {_shown(got_cseq)}")
-    sent_tag, got_tag = _from_tag(request), _from_tag(response)
     if sent_tag is None or got_tag is None or sent_tag.lower() != got_tag.lower():
         problems.append(f"From tag: sent {_shown(sent_tag)}, got {_shown(got_tag)}")
     return problems
@@ -407,7 +472,7 @@ def _check_ids(branch: str, call_id: str, from_tag: str, transport: str, local_p
     if not 0 < local_port < 65536 or not 0 <= cseq < 2**31 or not 0 <= max_forwards <= 255:
         raise WireError(f"out of range: local_port={local_port}, cseq={cseq}, max_forwards={max_forwards}")
     for what, text in (("branch", branch), ("Call-ID", call_id), ("tag", from_tag)):
-        if not text or any(c.isspace() for c in text):
+        if not text or _WHITESPACE.search(text):
             raise WireError(f"{what} must be non-empty without whitespace: {text!r}")
 
 
