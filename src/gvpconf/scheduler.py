@@ -102,8 +102,9 @@ def run_job(job: Job, sleep: Callable[[float], None] = time.sleep) -> ProbeResul
     return ProbeResult(final.probe, final.evidence, final.duration, final.failure, final.error, attempts)
 
 
-#: file descriptors a running probe may hold at once (the gRPC probe: TCP, relay listener and its connection,
-#: grpcio's end, a wake-up pair) and what the process holds besides (pytest, reports, the DNS pool)
+#: file descriptors a running probe may hold at once (the padded OPTIONS over TCP: one connection per size, up to
+#: 6, once the natural size was answered; a client library's socket and wake-up pair) and what the process holds
+#: besides (pytest, reports, the DNS pool)
 FDS_PER_PROBE = 8
 FDS_BASE = 128
 
