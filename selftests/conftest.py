@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 
 import pytest
 
 from gvpconf_lab import Lab
 from gvpconf_lab.base import pid_alive, processes_using
+
+# A run started in the background by a non-interactive shell (`cmd &`, nohup) inherits SIGINT ignored, and so do
+# the processes it starts: Python then installs no KeyboardInterrupt handler and the interrupt tests' Ctrl-C is
+# lost (every one of them failed that way). They play a terminal's foreground job, which gets SIGINT: a handler of
+# our own here is reset to the default in every child at exec, where Python turns it into KeyboardInterrupt.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 #: the plugin's tests (selftests/plugin) run pytest in pytest (pytest_plugins is read from a top-level conftest only)
 pytest_plugins = ["pytester"]
