@@ -25,6 +25,7 @@ from gvpconf.wire.sip import (
     new_branch,
     new_call_id,
     new_tag,
+    of_another_transaction_of_the_call,
     parse_cseq,
     parse_datagram,
     parse_via,
@@ -496,3 +497,23 @@ def test_remote_target_is_the_contact_uri(contact: str | None, target: str) -> N
     invite, ok = _dialog()
     headers = tuple(h for h in ok.headers if h[0] != "Contact") + ((("Contact", contact),) if contact else ())
     assert build_bye(invite, SipResponse(200, "OK", headers), branch="z9hG4bKb", cseq=5).uri == target
+
+
+
+def _reply(raw: bytes) -> SipResponse:
+    msg = parse_datagram(raw)
+    assert isinstance(msg, SipResponse)
+    return msg
+
+
+def test_a_response_to_another_request_of_the_same_call_is_told_apart() -> None:
+    """§17.1.3/§18.1.2: our Call-ID and From tag with another CSeq (a 2xx to the INVITE again while the BYE waits)
+    answers another transaction of the call; a response of another call or another caller does not."""
+    invite_again = SIPP_200_OK.replace(b"CSeq: 1 OPTIONS", b"CSeq: 1 INVITE")
+    assert not of_another_transaction_of_the_call(OPTIONS, sipp_reply())  # this transaction's own answer
+    assert of_another_transaction_of_the_call(OPTIONS, _reply(invite_again))
+    assert of_another_transaction_of_the_call(OPTIONS, sipp_reply(b"CSeq: 1 OPTIONS", b"CSeq: 2 OPTIONS"))
+    assert not of_another_transaction_of_the_call(
+        OPTIONS, _reply(invite_again.replace(b"Call-ID: a84b4c76e66710", b"Call-ID: zzz")))
+    assert not of_another_transaction_of_the_call(OPTIONS, _reply(invite_again.replace(b"tag=1928301774", b"tag=9")))
+    assert not of_another_transaction_of_the_call(OPTIONS, sipp_reply(b"CSeq: 1 OPTIONS", b"CSeq: garbage"))

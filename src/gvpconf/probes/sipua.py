@@ -150,6 +150,8 @@ def transact(ch: Channel, req: sip.SipRequest, during: str, *, give_up: float | 
             continue  # e.g. a retransmitted request of the far end: not our answer
         ch.ctx.evidence.received(f"SIP/2.0 {msg.status} {msg.reason}")
         problems = sip.response_mismatches(req, msg)
+        if problems and sip.of_another_transaction_of_the_call(req, msg):
+            continue  # e.g. the INVITE's 2xx again while the BYE waits (§17.1.3): not this transaction's answer
         if problems:
             raise ProbeFailure(Cause.PROTOCOL, f"the SIP response does not belong to our {req.method} "
                                "transaction: " + "; ".join(problems), phase=during)

@@ -460,6 +460,18 @@ def response_mismatches(request: SipRequest, response: SipResponse) -> list[str]
     return problems
 
 
+def of_another_transaction_of_the_call(request: SipRequest, response: SipResponse) -> bool:
+    """Whether ``response`` answers another request of ``request``'s call: the same Call-ID and From tag, another
+    CSeq (e.g. a 2xx to the INVITE retransmitted while the BYE waits). Such a response matches no transaction
+    the UAC waits on and goes to the UA core (RFC 3261 §17.1.3, §18.1.2; a 2xx is ACKed again, §13.2.2.4): it is
+    not the waited transaction's answer, nor a sign of another protocol."""
+    _b1, sent_call_id, _c1, sent_number_method, sent_tag = _transaction(request)
+    _b2, got_call_id, _c2, got_number_method, got_tag = _transaction(response)
+    return (sent_call_id is not None and sent_call_id == got_call_id and sent_tag is not None
+            and got_tag is not None and sent_tag.lower() == got_tag.lower()
+            and got_number_method is not None and got_number_method != sent_number_method)
+
+
 # ---------------------------------------------------------------- dialogs: INVITE, ACK, BYE, CANCEL
 
 
