@@ -760,23 +760,22 @@ class FaultLab(NetLab):
         """Restart the broker with no transport connector (its port closed while the JVM runs)."""
         old = self.peers["activemq"]
         assert isinstance(old, NetnsActiveMQ)
-        old.stop()
-        bare = NetnsActiveMQWithoutConnector(old.name, old.workdir, old.port, host=old.host, username=old.username,
-                                             password=old.password)
-        bare.netns = old.netns
-        self.peers[old.name] = bare
-        bare.start()
-        bare.wait_ready(60)
+        bare = self._restart_broker_as(old, NetnsActiveMQWithoutConnector)
 
         def undo() -> None:
-            bare.stop()
-            again = NetnsActiveMQ(old.name, old.workdir, old.port, host=old.host, username=old.username,
-                                  password=old.password)
-            again.netns = old.netns
-            self.peers[old.name] = again
-            again.start()
-            again.wait_ready(60)
+            self._restart_broker_as(bare, NetnsActiveMQ)
         return undo
+
+    def _restart_broker_as(self, running: NetnsActiveMQ, cls: type[NetnsActiveMQ]) -> NetnsActiveMQ:
+        """Stop ``running`` and start the same broker (name, files, port, credentials, namespace) as ``cls``."""
+        running.stop()
+        broker = cls(running.name, running.workdir, running.port, host=running.host, username=running.username,
+                     password=running.password)
+        broker.netns = running.netns
+        self.peers[running.name] = broker
+        broker.start()
+        broker.wait_ready(60)
+        return broker
 
     def restart_relay(self, **impairment: float) -> None:
         """A new media relay on the same port, with ``impairment`` (delay_ms, jitter_ms, loss_pct, seed)."""
