@@ -68,6 +68,44 @@ def test_a_deselected_row_says_what_deselected_it(pytester: pytest.Pytester, fak
     assert "not implemented yet" not in verdict_of(results, 1) + verdict_of(results, 19)
 
 
+@pytest.mark.parametrize(("args", "left_out"), [(("--connection", "2"), {1: "--connection 2", 8: "--connection 2"}),
+                                                (("--source", "rm"), {8: "--source rm", 19: "--source rm"})])
+def test_a_row_left_out_by_connection_or_source_is_not_even_imported(
+        pytester: pytest.Pytester, fake_probers: list[Probed], args: tuple[str, ...], left_out: dict[int, str]) -> None:
+    """Start-up: the modules of rows ``--connection``/``--source`` leave out are not imported (one that would fail
+    to import proves it), and every output still says what left them out, never "not implemented yet"."""
+    inventory = project(pytester)
+    pytester.makepyfile(test_c08_mcp_rs="raise RuntimeError('a left-out module was imported')")
+    result, results, junit, _ = run(pytester, inventory, *args)
+    assert result.ret == 0, result.stdout.str()
+    for number, reason in left_out.items():
+        assert verdict_of(results, number) == f"not selected ({reason})"
+        assert junit.suite[f"connection.{number}.verdict"] == f"not selected ({reason})"
+    assert verdict_of(results, 2) == "verified"
+    assert verdict_of(results, 5).startswith("not implemented yet")
+
+
+def test_with_k_every_module_is_collected(pytester: pytest.Pytester, fake_probers: list[Probed]) -> None:
+    """``-k``/``-m`` select among every case collected (pytest's own selection), so nothing is left uncollected."""
+    inventory = project(pytester)
+    result, results, _, _ = run(pytester, inventory, "--connection", "2", "-k", "options")
+    assert result.ret == pytest.ExitCode.NO_TESTS_COLLECTED, result.stdout.str()
+    assert verdict_of(results, 1) == "not selected (--connection 2)"  # its case matched -k
+    assert verdict_of(results, 2) == "not selected (-k options)"
+
+
+def test_a_module_named_after_another_row_is_a_usage_error(pytester: pytest.Pytester,
+                                                           fake_probers: list[Probed]) -> None:
+    """``--connection``/``--source`` leave a module out by its name: the name must be its row's."""
+    inventory = project(pytester)
+    pytester.makepyfile(test_c05_sd_configserver=C02.replace("connection(2)", "connection(5)"),
+                        test_c07_mcp_configserver=C02.replace("connection(2)", "connection(15)"))
+    result = pytester.runpytest("--inventory", str(inventory), *QUIET)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "test_c07_mcp_configserver.py: the module is named after connection 7 but is connection 15: rename it " \
+        "test_c15_<slug>.py" in result.stderr.str()
+
+
 def test_the_headline_counts_against_the_selection(pytester: pytest.Pytester, fake_probers: list[Probed]) -> None:
     inventory = project(pytester)
     result, results, junit, _ = run(pytester, inventory, "--connection", "2", "--connection", "4")

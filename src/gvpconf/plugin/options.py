@@ -84,6 +84,7 @@ class Options:
     deny_timeout: float
     xmlpath: str | None  # --junitxml
     selection: str  # how the run was narrowed ("--source rm, --connection 1 2"), for "not selected" rows
+    pytest_selects: bool  # -k or -m: pytest's own selection, after collection
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> Options:
@@ -105,6 +106,7 @@ class Options:
             parts.append(f"-m {config.getoption('markexpr')!r}")
         if config.getoption("keyword", ""):
             parts.append(f"-k {config.getoption('keyword')!r}")
+        pytest_selects = bool(config.getoption("markexpr", "") or config.getoption("keyword", ""))
         xmlpath = config.getoption("xmlpath", None)
         return cls(
             inventory_path=config.getoption("inventory") or os.environ.get("GVP_INVENTORY") or None,
@@ -116,7 +118,7 @@ class Options:
             collect_only=bool(config.getoption("collectonly", False)),
             strict=bool(config.getoption("gvp_strict", False)),
             deny_matrix=config.getoption("deny_matrix"), deny_timeout=float(config.getoption("deny_timeout")),
-            xmlpath=str(xmlpath) if xmlpath else None, selection=", ".join(parts))
+            xmlpath=str(xmlpath) if xmlpath else None, selection=", ".join(parts), pytest_selects=pytest_selects)
 
     @property
     def reports_dir(self) -> str:

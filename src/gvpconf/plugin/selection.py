@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from gvpconf.catalog import Connection
+from gvpconf.catalog import BY_NUMBER, Connection
 from gvpconf.inventory import Target
 from gvpconf.plugin import cases, params
 from gvpconf.plugin.optin import BY_NAME, item_opt_in
@@ -78,15 +78,32 @@ def modules_on_disk(collected: set[Path], numbers: set[int]) -> set[int]:
     return {n for n in numbers if any(next(root.rglob(f"test_c{n:02d}_*.py"), None) for root in roots)}
 
 
+def row_of_module(path: Path) -> Connection | None:
+    """The row a conformance module is named after (``test_cNN_<slug>.py``), None for any other file."""
+    name = path.name
+    if not (name.startswith("test_c") and name.endswith(".py") and name[6:8].isdigit() and name[8:9] == "_"):
+        return None
+    return BY_NUMBER.get(int(name[6:8]))
+
+
 def check_layout(item: pytest.Item, row: Connection, modules: dict[int, set[str]]) -> None:
-    """One module per connection, in the directory of its class (cilium's one-test-per-file)."""
-    module = str(item.path)
+    """One module per connection, in the directory of its class (cilium's one-test-per-file), named after its
+    row (``--connection``/``--source`` leave a module out by its name: ``GvpSession.pytest_ignore_collect``)."""
+    named = row_of_module(item.path)
+    if named is not None and named.number != row.number:
+        raise pytest.UsageError(f"{item.path}: the module is named after connection {named.number} but is "
+                                f"connection {row.number}: rename it test_c{row.number:02d}_<slug>.py")
+    check_module(item.path, row, modules)
+
+
+def check_module(path: Path, row: Connection, modules: dict[int, set[str]]) -> None:
+    module = str(path)
     seen = modules.setdefault(row.number, set())
     seen.add(module)
     if len(seen) > 1:
         raise pytest.UsageError(f"connection {row.number} has more than one module: "
                                 f"{', '.join(sorted(seen))} (keep one per connection)")
-    if item.path.parent.name in ("egress", "intra", "ingress") and item.path.parent.name != row.suite_class:
+    if path.parent.name in ("egress", "intra", "ingress") and path.parent.name != row.suite_class:
         raise pytest.UsageError(f"{module}: connection {row.number} is {row.suite_class}, "
                                 f"move the module to tests/{row.suite_class}/")
 

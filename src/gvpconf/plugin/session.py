@@ -77,6 +77,7 @@ class GvpSession:
         self._sigterm: Any = None  # the SIGTERM handler this session replaced
         self.staged: Staged | None = None  # the report set, written aside until the JUnit file is amended
         self.collected_dirs: set[Path] = set()  # where conformance modules were collected from
+        self.ignored: dict[Path, Connection] = {}  # modules --connection/--source left uncollected: their rows
         self.deselected: list[list[pytest.Item]] = []  # pytest's own -k/-m deselection, one batch per call
         self.selecting = False  # between our first and last pytest_collection_modifyitems
 
@@ -111,6 +112,24 @@ class GvpSession:
     def pytest_report_header(self, config: pytest.Config) -> list[str]:
         found = self.options.detected
         return [f"gvpconf: --source auto -> {found.role} ({found.how})"] if found is not None else []
+
+    @pytest.hookimpl(trylast=True)  # pytest's own --ignore, conftest collect_ignore... decide first
+    def pytest_ignore_collect(self, collection_path: Path, config: pytest.Config) -> bool | None:
+        """The module of a row that ``--connection``/``--source`` leave out is neither imported nor collected (a
+        tenth of start-up for ``--connection 1``): its row counts as implemented and left out, as when its cases
+        were collected and deselected. Not with ``-k``/``-m``: pytest applies them first, to every case collected,
+        and a row they leave out says so ("not selected (-k options)")."""
+        row = selection.row_of_module(collection_path)
+        if row is None or self.options.pytest_selects:
+            return None
+        by = self.options.left_out_by(row.source, row.number)
+        if not by:
+            return None
+        self.ignored[collection_path] = row
+        self.rows.implemented.add(row.number)
+        self.rows.leave_out(row.number, by)
+        self.collected_dirs.add(collection_path.parent)
+        return True
 
     def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
         params.parametrize(metafunc, self.inventory, self.discovery)
@@ -158,6 +177,8 @@ class GvpSession:
             for row in (params.row_of(item) for item in batch):
                 if row is not None:
                     self.rows.leave_out(row.number, why)
+        for path, row in self.ignored.items():
+            selection.check_module(path, row, self.modules)
         self.rows.on_disk = selection.modules_on_disk(
             self.collected_dirs, {c.number for c in CONNECTIONS} - self.rows.implemented)
         chosen = selection.select(self, items)
