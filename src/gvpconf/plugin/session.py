@@ -25,8 +25,7 @@ from gvpconf.catalog import CONNECTIONS, Connection
 from gvpconf.evidence import Fact
 from gvpconf.inventory import Inventory, InventoryError, Target, load, secret_problems
 from gvpconf.inventory.policy import retry_for
-from gvpconf.plugin import cases, params, results, selection, verdicts
-from gvpconf.plugin.deny import DenyMatrix
+from gvpconf.plugin import cases, params, selection, verdicts
 from gvpconf.plugin.optin import OptIns
 from gvpconf.plugin.options import Options
 from gvpconf.probes.context import ProbeContext
@@ -34,6 +33,7 @@ from gvpconf.report import model
 from gvpconf.scheduler import Job, ProbeResult, Scheduler, run_job
 
 if TYPE_CHECKING:
+    from gvpconf.plugin.deny import DenyMatrix
     from gvpconf.report import Staged
     from gvpconf.report.waivers import Waiver, Waivers
 
@@ -164,6 +164,8 @@ class GvpSession:
                                     "role must not reach")
         if self.inventory is None:
             raise pytest.UsageError("--deny-matrix needs an inventory (--inventory FILE or $GVP_INVENTORY)")
+        from gvpconf.plugin.deny import DenyMatrix  # only with --deny-matrix
+
         self.deny = DenyMatrix(role, self.inventory, self.options.deny_timeout)
         items.extend(self.deny.items(session))
 
@@ -416,6 +418,8 @@ class GvpSession:
             self.problems += self.waivers.expired_lines()
         if self.problems and session.exitstatus == 0:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        from gvpconf.plugin import results  # the reports: at the end only (start-up, bench/)
+
         probes_of: dict[int, set[str]] = {}
         for item in session.items:
             row, probe = params.row_of(item), params.probe_of(item)
@@ -434,6 +438,8 @@ class GvpSession:
         moved in beside it: one run's set."""
         if self.run is None:
             return
+        from gvpconf.plugin import results
+
         if self.options.xmlpath is not None:
             from gvpconf.plugin import junit
 
