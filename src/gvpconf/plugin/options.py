@@ -6,12 +6,15 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from gvpconf.catalog import BY_NUMBER, ROLES
 from gvpconf.plugin import optin
-from gvpconf.pods import roles
+
+if TYPE_CHECKING:
+    from gvpconf.pods import roles
 
 DEFAULT_WORKERS = 256
 
@@ -57,6 +60,8 @@ def resolve_source(value: str | None, environ: Mapping[str, str] | None = None,
                    ) -> tuple[str | None, roles.Detected | None]:
     """``--source``: a role, ``None`` for every role (``all`` or absent), ``auto`` detected from the pod."""
     if value == "auto":
+        from gvpconf.pods import roles  # the pod's labels, name...: only for auto
+
         try:
             found = roles.detect(environ)
         except roles.RoleError as exc:
