@@ -86,7 +86,7 @@ def _targets(inventory: Inventory, destination: str) -> list[Target]:
 
 def _target(where: str, **fields: Any) -> Target:
     """A target learnt at run time, checked as the inventory's are (a host that is no name or address: one line)."""
-    from pydantic import ValidationError
+    from gvpconf.model import ValidationError
 
     try:
         return Target(**fields)

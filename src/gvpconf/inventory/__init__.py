@@ -29,8 +29,6 @@ import os
 from collections.abc import Iterable
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, field_validator
-
 from gvpconf.catalog import BY_NUMBER, DESTINATIONS
 from gvpconf.deadline import Timeouts
 from gvpconf.inventory.base import (
@@ -63,6 +61,7 @@ from gvpconf.inventory.web import (
     OrsDestination,
     WebDestination,
 )
+from gvpconf.model import Field, ValidationError, field_validator
 from gvpconf.yamlfile import Lines, first_error, line_of, one_line, read_yaml_lines
 
 __all__ = [

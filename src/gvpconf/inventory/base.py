@@ -10,10 +10,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-from pydantic_core import PydanticCustomError
-
 from gvpconf import redact
+from gvpconf.model import CustomError, Field, Model, field_validator, model_validator
 
 
 class InventoryError(Exception):
@@ -30,9 +28,7 @@ def _numeric(annotation: Any) -> bool:
     return bool not in args and any(_numeric(a) for a in args)  # ``str | int | bool``: a boolean is welcome
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class _Model(Model):
     @model_validator(mode="before")
     @classmethod
     def _no_boolean_numbers(cls, data: Any) -> Any:
@@ -43,7 +39,7 @@ class _Model(BaseModel):
                 booleans = isinstance(value, bool) or (isinstance(value, list) and any(isinstance(v, bool)
                                                                                        for v in value))
                 if booleans and info is not None and _numeric(info.annotation):
-                    raise PydanticCustomError("bool_number", "a boolean where a number belongs (write the number)",
+                    raise CustomError("bool_number", "a boolean where a number belongs (write the number)",
                                               {"field": name})
         return data
 

@@ -7,10 +7,9 @@ import re
 from collections.abc import Iterable
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import Field, model_validator
-
 from gvpconf.inventory.base import Destination, Seconds, SecretRef, _Model
 from gvpconf.inventory.tls import TlsDestination
+from gvpconf.model import Field, model_validator
 
 Port = Annotated[int, Field(ge=1, le=65535)]
 ServiceName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")]

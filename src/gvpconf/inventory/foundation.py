@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import Field, model_validator
-
 from gvpconf.inventory.base import Destination, SecretRef, Target
 from gvpconf.inventory.tls import TlsDestination
+from gvpconf.model import Field, model_validator
 from gvpconf.rules import status_accepted
 
 StatusPattern = Annotated[str, Field(pattern=r"^([1-6]xx|[1-6][0-9]{2}(-[1-6][0-9]{2})?)$")]

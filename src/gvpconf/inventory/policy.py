@@ -20,10 +20,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from pydantic import Field, field_validator, model_validator
-
 from gvpconf.catalog import BY_NUMBER
 from gvpconf.inventory.base import _Model
+from gvpconf.model import Field, field_validator, model_validator
 from gvpconf.probes import PROBES
 
 

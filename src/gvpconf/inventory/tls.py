@@ -18,9 +18,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field, model_validator
-
 from gvpconf.inventory.base import Destination, _Model
+from gvpconf.model import Field, model_validator
 
 TlsVersion = Literal["TLSv1.2", "TLSv1.3"]
 

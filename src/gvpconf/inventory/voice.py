@@ -9,10 +9,9 @@ from __future__ import annotations
 import urllib.parse
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
-
 from gvpconf.inventory.base import Destination, Target, _Model
 from gvpconf.inventory.foundation import SipDestination
+from gvpconf.model import Field, model_validator
 
 Port = Annotated[int, Field(ge=1, le=65535)]
 

@@ -13,12 +13,11 @@ from collections.abc import Iterable
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import Field, PrivateAttr, field_validator, model_validator
-
 from gvpconf import redact
 from gvpconf.inventory.base import Secret, SecretRef
 from gvpconf.inventory.foundation import StatusPattern
 from gvpconf.inventory.tls import TlsDestination, TlsSettings
+from gvpconf.model import Field, PrivateAttr, field_validator, model_validator
 
 HttpMethod = Literal["GET", "HEAD", "POST", "PUT", "OPTIONS"]
 

@@ -19,9 +19,8 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
-
 from gvpconf.catalog import BY_NUMBER, ROLES
+from gvpconf.model import Field, Model, ValidationError, model_validator, validate_list
 from gvpconf.yamlfile import one_line, read_yaml
 
 
@@ -29,9 +28,7 @@ class WaiverError(Exception):
     """The waivers file is unusable. ``str()`` is one line naming the file, the key and the fix."""
 
 
-class Waiver(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class Waiver(Model):
     connection: int = Field(ge=1, le=22)
     source: str
     target: str | None = Field(None, min_length=1)
@@ -66,9 +63,6 @@ class Waiver(BaseModel):
                 "status": "expired" if self.expired(today) else "active"}
 
 
-_LIST = TypeAdapter(list[Waiver])
-
-
 def _describe(err: dict[str, Any]) -> str:
     loc = ".".join(str(p) for p in err.get("loc", ()))
     where = f"[{loc.split('.', 1)[0]}]" + (f".{loc.split('.', 1)[1]}" if "." in loc else "") if loc else ""
@@ -90,7 +84,7 @@ def parse(data: Any, source: str = "<waivers>") -> list[Waiver]:
         raise WaiverError(f"{source}: the top level must be a list of waivers (connection, source, reason, "
                           "owner, expires)")
     try:
-        return _LIST.validate_python(data)
+        return validate_list(Waiver, data)
     except ValidationError as exc:
         raise WaiverError(f"{source}: waivers{one_line(exc, _describe)}") from None
 
