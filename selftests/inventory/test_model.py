@@ -50,7 +50,11 @@ class Sample(Model):
     ({"port": "x"}, [("int_parsing", ("port",), "Input should be a valid integer, unable to parse string as an "
                       "integer")]),
     ({"port": []}, [("int_type", ("port",), "Input should be a valid integer")]),
+    ({"port": float("inf")}, [("finite_number", ("port",), "Input should be a finite number")]),
+    ({"port": "1__0"}, [("int_parsing", ("port",), "Input should be a valid integer, unable to parse string as an "
+                         "integer")]),
     ({"hold": 31}, [("less_than_equal", ("hold",), "Input should be less than or equal to 30")]),
+    ({"hold": float("nan")}, [("less_than_equal", ("hold",), "Input should be less than or equal to 30")]),
     ({"hold": 0.01}, [("greater_than_equal", ("hold",), "Input should be greater than or equal to 0.1")]),
     ({"hold": "soon"}, [("float_parsing", ("hold",), "Input should be a valid number, unable to parse string as a "
                          "number")]),
@@ -91,6 +95,7 @@ def test_errors_are_pydantics(data: dict[str, Any], errors: list[tuple[str, tupl
 
 
 def test_lax_values_become_the_field_type() -> None:
+    assert Sample.model_validate({"port": " 1_000 "}).port == 1000 and Sample(port="5.0").port == 5
     s = Sample.model_validate({"port": "80", "hold": 2, "version": True, "flag": "yes", "user": "u",
                                "secret": {"env": "A"}, "day": "2025-07-31", "value": 5.0})
     assert (s.port, s.hold, s.version, s.flag, s.user) == (80, 2.0, 1, True, "u")

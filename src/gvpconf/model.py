@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import inspect
+import math
 import re
 import sys
 import types
@@ -166,7 +167,7 @@ Validator = Callable[[Any], Any]
 
 # -- scalar validators (pydantic's lax mode, Python input) -------------------------------------------------------
 
-_INT_TEXT = re.compile(r"[+-]?\d+")
+_INT_TEXT = re.compile(r"[+-]?[0-9]+(?:_[0-9]+)*(?:\.0+)?")
 _TRUE = {"1", "on", "t", "true", "y", "yes"}
 _FALSE = {"0", "off", "f", "false", "n", "no"}
 
@@ -175,14 +176,16 @@ def _v_int(value: Any) -> int:
     if isinstance(value, int):  # a bool is an int: pydantic takes it as 0/1 (the inventory refuses it earlier)
         return int(value)
     if isinstance(value, float):
+        if not math.isfinite(value):
+            raise _error("finite_number", "Input should be a finite number", value)
         if not value.is_integer():
             raise _error("int_from_float", "Input should be a valid integer, got a number with a fractional part",
                          value)
         return int(value)
     if isinstance(value, str | bytes):
-        text = value.decode() if isinstance(value, bytes) else value
+        text = value.decode(errors="replace") if isinstance(value, bytes) else value
         if _INT_TEXT.fullmatch(text.strip()):
-            return int(text.strip())
+            return int(text.strip().partition(".")[0])
         raise _error("int_parsing", "Input should be a valid integer, unable to parse string as an integer", value)
     raise _error("int_type", "Input should be a valid integer", value)
 
@@ -191,8 +194,10 @@ def _v_float(value: Any) -> float:
     if isinstance(value, int | float):
         return float(value)
     if isinstance(value, str | bytes):
-        text = value.decode() if isinstance(value, bytes) else value
+        text = value.decode(errors="replace") if isinstance(value, bytes) else value
         try:
+            if not text.isascii():  # Python's float() reads other scripts' digits; pydantic does not
+                raise ValueError(text)
             return float(text.strip())
         except ValueError:
             raise _error("float_parsing", "Input should be a valid number, unable to parse string as a number",
@@ -312,14 +317,14 @@ def _constrained(inner: Validator, info: FieldInfo | None, kind: Any) -> Validat
 
     def check(value: Any) -> Any:
         out = inner(value)
-        if kind in (int, float):
-            if gt is not None and not out > gt:
-                raise _error("greater_than", f"Input should be greater than {_num(gt)}", value, gt=gt)
+        if kind in (int, float):  # in pydantic-core's order (only NaN can break two)
+            if le is not None and not out <= le:
+                raise _error("less_than_equal", f"Input should be less than or equal to {_num(le)}", value, le=le)
             if ge is not None and not out >= ge:
                 raise _error("greater_than_equal", f"Input should be greater than or equal to {_num(ge)}", value,
                              ge=ge)
-            if le is not None and not out <= le:
-                raise _error("less_than_equal", f"Input should be less than or equal to {_num(le)}", value, le=le)
+            if gt is not None and not out > gt:
+                raise _error("greater_than", f"Input should be greater than {_num(gt)}", value, gt=gt)
         elif kind is str:
             if min_length is not None and len(out) < min_length:
                 s = "" if min_length == 1 else "s"
@@ -487,7 +492,9 @@ class Model:
             if isinstance(value, _Private):
                 private[name] = value
                 continue
-            if name.startswith("_") or (isinstance(annotation, str) and annotation.startswith("ClassVar")):
+            origin: Any = get_origin(annotation)
+            if name.startswith("_") or origin is typing.ClassVar or (
+                    isinstance(annotation, str) and annotation.startswith(("ClassVar", "typing.ClassVar"))):
                 continue
             info = value if isinstance(value, FieldInfo) else FieldInfo(value)
             info.name = name
