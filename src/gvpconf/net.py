@@ -8,7 +8,6 @@ import functools
 import ipaddress
 import select
 import socket
-import ssl
 import threading
 import weakref
 from collections.abc import Callable, Sequence
@@ -132,7 +131,7 @@ def call(fn: Callable[[], T], *, during: str, timeout: float) -> T:
         return fn()
     except ProbeFailure:
         raise
-    except (OSError, ssl.SSLError) as exc:
+    except OSError as exc:  # ssl.SSLError included
         raise failure_from_os_error(exc, during=during, timeout=timeout) from exc
 
 
