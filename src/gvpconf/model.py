@@ -433,8 +433,10 @@ def _tag(tp: Any) -> str:
     """A union member's name in an error location, as pydantic names it."""
     base, _info = _split(tp)
     if isinstance(base, type) and issubclass(base, Model):
-        after = [name for name, _fn in base._validators("after")]
-        return f"function-after[{after[-1]}(), {base.__name__}]" if after else base.__name__
+        tag = base.__name__
+        for name, _fn in base._validators("after"):  # each wraps the ones before it
+            tag = f"function-after[{name}(), {tag}]"
+        return tag
     if base in _SCALARS:
         return _SCALARS[base][1]
     return str(base)
@@ -533,15 +535,15 @@ class Model:
 
     @classmethod
     def _find_validators(cls, mode: str) -> list[tuple[str, Any]]:
-        found: list[tuple[str, Any]] = []
-        seen: set[str] = set()
-        for klass in cls.__mro__:
+        """In order of definition (bases first), once per name; "before" validators run in the reverse order."""
+        names: dict[str, None] = {}
+        for klass in reversed(cls.__mro__):
             for name, fn in klass.__dict__.items():
                 raw = fn.__func__ if isinstance(fn, classmethod | staticmethod) else fn
-                if getattr(raw, "_gvp_model", None) == mode and name not in seen:
-                    seen.add(name)
-                    found.append((name, getattr(cls, name)))
-        return found if mode == "before" else found[::-1]
+                if getattr(raw, "_gvp_model", None) == mode:
+                    names[name] = None
+        found = [(name, getattr(cls, name)) for name in names]
+        return found[::-1] if mode == "before" else found
 
     @classmethod
     def _field_validators(cls) -> dict[str, list[Any]]:
