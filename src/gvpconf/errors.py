@@ -17,7 +17,6 @@ from __future__ import annotations
 import enum
 import errno
 import socket
-import sys
 
 
 class Cause(enum.StrEnum):
@@ -55,13 +54,16 @@ def failure_from_os_error(exc: BaseException, *, during: str, timeout: float | N
     if isinstance(exc, TimeoutError | socket.timeout):
         limit = f" ({timeout:.1f} s)" if timeout is not None else ""
         return ProbeFailure(Cause.TIMEOUT, f"timeout during {during}{limit}", phase=during)
-    # an ssl error exists only once a probe that speaks TLS has imported ssl (a plain TCP run does without)
-    tls = sys.modules.get("ssl")
-    if tls is not None and isinstance(exc, tls.SSLCertVerificationError):
-        return ProbeFailure(Cause.TLS, f"certificate verification failed during {during}: "
-                            f"{exc.verify_message}", phase=during)
-    if tls is not None and isinstance(exc, tls.SSLError):
-        return ProbeFailure(Cause.TLS, f"TLS error during {during}: {exc.reason or exc}", phase=during)
+    # ssl is imported by the probes that speak TLS (a plain TCP run does without it): an error of one of its classes
+    # means it is, or is being imported by another thread (``import`` waits for that one to finish)
+    if any(klass.__module__ == "ssl" for klass in type(exc).__mro__):
+        import ssl
+
+        if isinstance(exc, ssl.SSLCertVerificationError):
+            return ProbeFailure(Cause.TLS, f"certificate verification failed during {during}: "
+                                f"{exc.verify_message}", phase=during)
+        if isinstance(exc, ssl.SSLError):
+            return ProbeFailure(Cause.TLS, f"TLS error during {during}: {exc.reason or exc}", phase=during)
     if isinstance(exc, ConnectionRefusedError):
         return ProbeFailure(Cause.REFUSED, f"connection refused during {during} (nothing listening, or a "
                             "reject rule)", phase=during)
