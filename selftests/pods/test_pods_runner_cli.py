@@ -142,11 +142,16 @@ def test_suite_options_reach_every_pod(served: tuple[Cluster, StandInServer], tm
     expires = (dt.date.today() + dt.timedelta(days=30)).isoformat()
     waivers.write_text(f"- {{connection: 7, source: mcp, reason: r, owner: o, expires: {expires}}}\n")
     code, _out = run(tmp_path, server.url, "--gvp-calls", "--deny-matrix", "--gvp-waivers", str(waivers))
-    assert code == 0 and len(seen) == 4
+    # with the calls on, each MCP pod also runs 19 (--source nuance: its probe listens in that pod), without the
+    # deny matrix (that pod's own is the mcp run's)
+    assert code == 0 and len(seen) == 6
+    nuance = [s for s in seen if s["container"]["args"][s["container"]["args"].index("--source") + 1] == "nuance"]
+    assert sorted(s["pod"] for s in nuance) == ["gvp-mcp-0", "gvp-mcp-1"]
     for s in seen:
         container = s["container"]
         env = {e["name"]: e.get("value") for e in container["env"]}
-        assert "--gvp-calls" in container["args"] and "--deny-matrix" in container["args"]
+        assert "--gvp-calls" in container["args"]
+        assert ("--deny-matrix" in container["args"]) is (s not in nuance)
         assert env["GVP_WAIVERS_YAML"] == waivers.read_text()
     # the baseline is the merged results.json of an earlier run: the drift is the merged report's, per pod
     earlier = tmp_path / "earlier.json"

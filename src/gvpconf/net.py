@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import errno
 import functools
 import ipaddress
 import select
@@ -229,3 +230,17 @@ def read_message(sock: socket.socket, decoder: Decoder[T], deadline: Deadline, d
             head += chunk
             check_start(bytes(head))
         decoder.feed(chunk)
+
+
+def is_local_address(host: str) -> bool | None:
+    """Whether ``host`` (an IP literal) is an address of this host, by binding a UDP socket to it: nothing is
+    sent. None when that cannot be told without a lookup (a DNS name) or the bind failed otherwise."""
+    family = _ip_literal(host)
+    if family is None:
+        return None
+    with socket.socket(family, socket.SOCK_DGRAM) as sock:
+        try:
+            sock.bind((host.split("%")[0] if family == socket.AF_INET6 else host, 0))
+        except OSError as exc:
+            return False if exc.errno == errno.EADDRNOTAVAIL else None
+    return True

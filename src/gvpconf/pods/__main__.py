@@ -102,7 +102,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         backend = kube.KubernetesBackend(api, args.image, yaml.safe_dump(inventory, sort_keys=False),
                                          allow_job=not args.no_job_fallback, inline_files=options.files,
                                          inventory_name=f"{args.inventory} (sent by the runner)")
-        plan = runner.pick_per_zone(pods, list(selectors))
+        plan = runner.with_ingress_runs(runner.pick_per_zone(pods, list(selectors)),
+                                        calls=runner.calls_opted_in(inventory, options.args))
         missing_roles = [r for r in selectors if not any(p.role == r for p in pods)]
 
         absent = [RunOutcome(SourcePod(role=r, pod=f"<no {r} pod>", location=args.namespace),
