@@ -207,6 +207,25 @@ def test_sigint_stops_the_runner_keeps_finished_runs_and_exits_interrupted(
                      "gvp-rm-1": {"interrupted"}}, cases
 
 
+def test_job_resources_are_checked_first_and_reach_the_job(served: tuple[Cluster, StandInServer], tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    c, server = served
+    c.kubelet = fake_kubelet([])
+    for bad, said in ((["--job-limits", "memory=lots"], "--job-limits: memory: 'lots' is not a Kubernetes quantity"),
+                      (["--job-limits", "gpu=1"], "--job-limits: 'gpu=1': want NAME=QUANTITY"),
+                      (["--job-requests", "memory=512Mi"], "--job-requests: memory 512Mi is over its limit 256Mi")):
+        assert run(tmp_path, server.url, *bad)[0] == 2
+        err = capsys.readouterr().err
+        assert said in err and len(err.strip().splitlines()) == 1, err
+    assert c.requests == []  # nothing was asked of the API server
+    c.forbid_ephemeral |= {"gvp-rm-0", "gvp-rm-1", "gvp-mcp-0", "gvp-mcp-1", "gvp-mcp-2"}
+    code, _out = run(tmp_path, server.url, "--job-requests", "cpu=100m,memory=200Mi", "--job-limits", "memory=1Gi")
+    assert code == 0
+    jobs = [p for (_ns, name), p in c.pods.items() if name.startswith("gvpconf-")]
+    assert jobs and all(p["spec"]["containers"][0]["resources"] == {
+        "requests": {"cpu": "100m", "memory": "200Mi"}, "limits": {"memory": "1Gi"}} for p in jobs)
+
+
 def test_a_selector_may_name_the_roles_namespace() -> None:
     import argparse
 
