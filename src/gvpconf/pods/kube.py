@@ -180,8 +180,8 @@ class KubernetesBackend:
     #: set by the runner on SIGINT/SIGTERM: every wait ends, Jobs are deleted, the runs are "interrupted"
     stop: threading.Event = field(default_factory=threading.Event)
     #: the probe container's ``resources`` in a Job (an ephemeral container may have none: it is charged to its
-    #: pod); the same as the runner's own Job (deploy/k8s/job.yaml), so that a namespace whose ResourceQuota or
-    #: LimitRange asks for them admits it, and a limit stops a runaway probe
+    #: pod); the same as the runner's own Job (deploy/k8s/job.yaml), so that a namespace whose ResourceQuota
+    #: covers cpu or memory (it refuses a pod without them) admits it, and a limit stops a runaway probe
     job_resources: dict[str, dict[str, str]] = field(default_factory=lambda: copy.deepcopy(JOB_RESOURCES))
 
     def secret_mapping(self, source: SourcePod, pod_spec: Mapping[str, Any]) -> secretmap.SecretMapping:
