@@ -141,13 +141,14 @@ def _frame(type_: int, flags: int, stream_id: int, payload: bytes = b"") -> byte
 
 
 class FrameDecoder(BufferedDecoder[Frame]):
-    """Frames from a byte stream. A frame longer than ``max_frame_size`` (our SETTINGS_MAX_FRAME_SIZE) is a
-    FRAME_SIZE_ERROR, raised as soon as its header arrives; the reserved bit of the stream identifier is ignored
-    (4.1)."""
+    """Frames from a byte stream. ``max_message_size``: the largest frame, its 9-octet header included (default:
+    SETTINGS_MAX_FRAME_SIZE's initial value, 16,384 octets of payload, which we never raise); a frame that
+    announces a longer payload is a FRAME_SIZE_ERROR as soon as its header arrives. The reserved bit of the stream
+    identifier is ignored (4.1)."""
 
-    def __init__(self, *, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE) -> None:
-        super().__init__(max_message_size=max_frame_size + 9)
-        self.max_frame_size = max_frame_size
+    def __init__(self, *, max_message_size: int = DEFAULT_MAX_FRAME_SIZE + 9) -> None:
+        super().__init__(max_message_size=max_message_size)
+        self.max_frame_size = max_message_size - 9
 
     def _next(self) -> Frame | None:
         buf = self._buffer
