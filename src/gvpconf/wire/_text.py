@@ -214,6 +214,8 @@ class TextGrammar(Generic[M]):
     max_headers: int
     length_required: bool  # every message states its Content-Length, even 0
     version_any_case: bool = False
+    #: the lower-cased field names whose ``header_key`` is "content-length" (SIP's compact ``l`` too, §7.3.3)
+    length_names: frozenset[str] = frozenset({"content-length"})
 
     def _is_version(self, text: str) -> bool:
         return text.upper() == self.version if self.version_any_case else text == self.version
@@ -243,8 +245,26 @@ class TextGrammar(Generic[M]):
         limit = self.max_headers if max_headers is None else max_headers
         if len(lines) - 1 > limit:
             raise WireError(f"{name} message has more than {limit} header lines")
+        rest = lines[1:]
+        split = [line.partition(":") for line in rest]
+        names = [field.rstrip(" \t") for field, _colon, _value in split]
+        if rest and not [colon for _field, colon, _value in split if not colon] and _TOKEN_LINES.fullmatch(
+                "\n".join(names)):  # every line a field of its own with a token name: checked at once, in C
+            headers = [(field, value.strip(" \t")) for field, (_f, _c, value) in zip(names, split)]
+        else:
+            headers = self._fields(rest)
+        length_names = self.length_names
+        lengths = {_content_length(v) for n, v in headers if n.lower() in length_names}
+        if len(lengths) > 1:
+            raise WireError(f"conflicting Content-Length values: {sorted(lengths)}")
+        fields = tuple(headers)
+        return Head(self.message(lines[0], fields), lines[0], fields, lengths.pop() if lengths else None)
+
+    def _fields(self, lines: list[str]) -> list[tuple[str, str]]:
+        """The header fields of ``lines`` one by one: folded lines joined, the first bad line named."""
+        name = self.name
         headers: list[tuple[str, str]] = []
-        for line in lines[1:]:
+        for line in lines:
             if line[:1] in (" ", "\t"):  # a folded continuation line
                 if not headers:
                     raise WireError(f"{name} header section starts with a continuation line: {line!r}")
@@ -258,11 +278,7 @@ class TextGrammar(Generic[M]):
             if not TOKEN.fullmatch(field):
                 raise WireError(f"{name} header name is not a token: {field!r}")
             headers.append((field, value.strip(" \t")))
-        lengths = {_content_length(v) for n, v in headers if self.header_key(n) == "content-length"}
-        if len(lengths) > 1:
-            raise WireError(f"conflicting Content-Length values: {sorted(lengths)}")
-        fields = tuple(headers)
-        return Head(self.message(lines[0], fields), lines[0], fields, lengths.pop() if lengths else None)
+        return headers
 
     def complete(self, head: Head[M], body: bytes) -> M:
         """The message of ``head`` with its body."""
