@@ -208,7 +208,7 @@ def fetch(ctx: ProbeContext, dest: _HttpBase, client: Client, method: str, path:
     """One request, bounded by the deadline; the body is read up to ``max_body_bytes``."""
     url = _url(ctx, dest, path)
     headers = _headers(ctx, dest, token_field) | (extra_headers or {})
-    if _plain(dest, url):
+    if _plain(ctx, dest, url):
         return _fetch_plain(ctx, dest, method, url, headers, content, during)
     extensions: dict[str, Any] = {}
     if dest.tls.server_name and url.startswith("https://"):
@@ -255,9 +255,21 @@ def fetch(ctx: ProbeContext, dest: _HttpBase, client: Client, method: str, path:
     return got
 
 
-def _plain(dest: _HttpBase, url: str) -> bool:
+def _plain(ctx: ProbeContext, dest: _HttpBase, url: str) -> bool:
     """Whether ``url`` takes the h11 road: plain http, no proxy, no userinfo in the URL."""
-    return url.startswith("http://") and _proxy_url(dest) is None and "@" not in urllib.parse.urlsplit(url).netloc
+    return (url.startswith("http://") and _proxy_of(ctx, dest)[0] is None
+            and "@" not in urllib.parse.urlsplit(url).netloc)
+
+
+def _proxy_of(ctx: ProbeContext, dest: _HttpBase) -> tuple[str | None, str | None]:
+    """``(_proxy_url(dest), proxy_name(dest))``, worked out once per run for each destination (``ctx.memo``)."""
+    slot = f"http.proxy.{id(dest)}"
+    kept = ctx.memo.get(slot)
+    if kept is None or kept[0] is not dest:  # a slot left by a destination since collected: not ours
+        kept = (dest, (_proxy_url(dest), proxy_name(dest)))
+        ctx.memo[slot] = kept
+    found: tuple[str | None, str | None] = kept[1]
+    return found
 
 
 #: what httpx's client sends besides the request's own headers, but ``Connection: close`` (each probe opens its
@@ -269,27 +281,18 @@ def _fetch_plain(ctx: ProbeContext, dest: _HttpBase, method: str, url: str, head
                  content: bytes | None, during: str) -> Fetched:
     """One plain-http request on h11 over a connection of our own: ``fetch``'s request, checks and facts."""
     dl = ctx.deadline
-    parts = urllib.parse.urlsplit(url)
-    try:
-        port = parts.port or 80
-    except ValueError as exc:
-        raise ProbeFailure(Cause.CONFIG, f"bad port in {url}", phase=during) from exc
-    fields = {"Host": parts.netloc} | _PLAIN_DEFAULTS
-    lower = {k.lower() for k in headers}
-    fields = {k: v for k, v in fields.items() if k.lower() not in lower} | headers
-    if content is not None:
-        fields["Content-Length"] = str(len(content))
-    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    host, port, request = _plain_request(ctx, dest, method, url, headers, content, during)
     ctx.evidence.sent(f"{method} {url}")
     started = time.monotonic()
     conn = h11.Connection(h11.CLIENT, max_incomplete_event_size=100 * 1024)  # httpcore's own limit
     try:
-        data = conn.send(h11.Request(method=method, target=target, headers=list(fields.items())))
-    except h11.LocalProtocolError as exc:  # a header the inventory let through that HTTP/1.1 cannot carry
-        raise ProbeFailure(Cause.CONFIG, f"cannot send {method} {target}: {exc}", phase=during) from exc
+        data = conn.send(request)
+    except h11.LocalProtocolError as exc:  # a request HTTP/1.1 cannot carry
+        raise ProbeFailure(Cause.CONFIG, f"cannot send {method} {request.target.decode('ascii', 'replace')}: "
+                           f"{exc}", phase=during) from exc
     data = (data or b"") + (conn.send(h11.Data(data=content)) or b"" if content else b"") + (
         conn.send(h11.EndOfMessage()) or b"")
-    with net.connect_tcp(parts.hostname or ctx.target.host, port, dl) as sock:
+    with net.connect_tcp(host, port, dl) as sock:
         net.send_all(sock, data, dl, during)
         response: h11.Response | None = None
         body, head = bytearray(), b""
@@ -331,6 +334,37 @@ def _fetch_plain(ctx: ProbeContext, dest: _HttpBase, method: str, url: str, head
     reason = response.reason.decode("ascii", errors="ignore")
     ctx.evidence.received(f"{version} {response.status_code} {reason}")
     return Fetched(response.status_code, reason, got_headers, payload, latency, version)
+
+
+def _plain_request(ctx: ProbeContext, dest: _HttpBase, method: str, url: str, headers: dict[str, str],
+                   content: bytes | None, during: str) -> tuple[str, int, h11.Request]:
+    """Where ``_fetch_plain``'s request goes (host, port) and the request itself, built once per run for each
+    destination and request (``ctx.memo``): h11 checks every header field when its event is built (a tenth of a
+    loopback probe's time, in a profile). An h11 event is immutable and a connection does not change the events it sends."""
+    plans: dict[tuple[Any, ...], tuple[_HttpBase, tuple[str, int, h11.Request]]] = ctx.memo.setdefault(
+        "http.plain", {})
+    key = (id(dest), method, url, tuple(headers.items()), content)
+    kept = plans.get(key)
+    if kept is not None and kept[0] is dest:  # not a slot left by a destination since collected
+        return kept[1]
+    parts = urllib.parse.urlsplit(url)
+    try:
+        port = parts.port or 80
+    except ValueError as exc:
+        raise ProbeFailure(Cause.CONFIG, f"bad port in {url}", phase=during) from exc
+    fields = {"Host": parts.netloc} | _PLAIN_DEFAULTS
+    lower = {k.lower() for k in headers}
+    fields = {k: v for k, v in fields.items() if k.lower() not in lower} | headers
+    if content is not None:
+        fields["Content-Length"] = str(len(content))
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    try:
+        request = h11.Request(method=method, target=target, headers=list(fields.items()))
+    except h11.LocalProtocolError as exc:  # a header the inventory let through that HTTP/1.1 cannot carry
+        raise ProbeFailure(Cause.CONFIG, f"cannot send {method} {target}: {exc}", phase=during) from exc
+    plan = (parts.hostname or ctx.target.host, port, request)
+    plans[key] = (dest, plan)
+    return plan
 
 
 def _decoded(body: bytes, coding: str, limit: int, during: str) -> bytes:
@@ -427,7 +461,7 @@ def _common_facts(ctx: ProbeContext, dest: _HttpBase, got: Fetched) -> None:
     ev.fact("http.latency_ms", round(got.latency_s * 1000, 2))
     ev.fact("http.version", got.http_version)
     ev.fact("http.bytes", len(got.body))
-    ev.fact("http.proxy", proxy_name(dest) or "none")
+    ev.fact("http.proxy", _proxy_of(ctx, dest)[1] or "none")
     if got.headers.get("server"):
         ev.fact("http.server", got.headers["server"])
 
