@@ -340,7 +340,8 @@ def _plain_request(ctx: ProbeContext, dest: _HttpBase, method: str, url: str, he
                    content: bytes | None, during: str) -> tuple[str, int, h11.Request]:
     """Where ``_fetch_plain``'s request goes (host, port) and the request itself, built once per run for each
     destination and request (``ctx.memo``): h11 checks every header field when its event is built (a tenth of a
-    loopback probe's time, in a profile). An h11 event is immutable and a connection does not change the events it sends."""
+    loopback probe's time, in a profile). An h11 event is immutable and a connection does not change the events it
+    sends."""
     plans: dict[tuple[Any, ...], tuple[_HttpBase, tuple[str, int, h11.Request]]] = ctx.memo.setdefault(
         "http.plain", {})
     key = (id(dest), method, url, tuple(headers.items()), content)

@@ -250,7 +250,7 @@ class TextGrammar(Generic[M]):
         names = [field.rstrip(" \t") for field, _colon, _value in split]
         if rest and not [colon for _field, colon, _value in split if not colon] and _TOKEN_LINES.fullmatch(
                 "\n".join(names)):  # every line a field of its own with a token name: checked at once, in C
-            headers = [(field, value.strip(" \t")) for field, (_f, _c, value) in zip(names, split)]
+            headers = [(field, value.strip(" \t")) for field, (_f, _c, value) in zip(names, split, strict=True)]
         else:
             headers = self._fields(rest)
         length_names = self.length_names

@@ -426,8 +426,8 @@ class OptionsTemplate:
     _CALL_ID = "\x00c\x00"
     _TAG = "\x00t\x00"
     _PORT = 65535
-    _SLOTS = {_URI.encode(): "uri", _BRANCH.encode(): "branch", _CALL_ID.encode(): "call_id",
-              _TAG.encode(): "from_tag", b":65535": "port"}
+    _SLOTS: ClassVar[dict[bytes, str]] = {_URI.encode(): "uri", _BRANCH.encode(): "branch",
+                                          _CALL_ID.encode(): "call_id", _TAG.encode(): "from_tag", b":65535": "port"}
     _SPLIT = re.compile(b"(" + b"|".join(re.escape(m) for m in _SLOTS) + b")")
     #: where build_options puts each: Request-Line (URI), Via (port, branch), To (URI), From (tag), Call-ID,
     #: Contact (port)
