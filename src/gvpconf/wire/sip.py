@@ -102,7 +102,7 @@ def _canonical(name: str) -> str:
 def _split_commas(value: str) -> list[str]:
     """Split a list-valued header on commas outside quoted strings and <...> (§7.3.1)."""
     if '"' not in value and "<" not in value:  # nothing to stay inside of: the common case, in C
-        return [part for part in (p.strip() for p in value.split(",")) if part]
+        return [part for part in map(str.strip, value.split(",")) if part]
     return _split_commas_slowly(value)
 
 
