@@ -191,7 +191,10 @@ def expect_prefix(prefixes: tuple[bytes, ...], *, expected: str, protocol: str, 
 
     def check(head: bytes) -> None:
         start = head.lstrip(skip) if skip else head
-        if start and not any(p.startswith(start[: len(p)]) for p in prefixes):
+        if start:
+            for p in prefixes:  # a loop, not any() over a generator: once or twice a probe, on its first bytes
+                if p.startswith(start[: len(p)]):
+                    return
             raise other_protocol(start, expected, protocol, phase)
 
     return check

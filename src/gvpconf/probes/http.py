@@ -277,6 +277,10 @@ def _proxy_of(ctx: ProbeContext, dest: _HttpBase) -> tuple[str | None, str | Non
 _PLAIN_DEFAULTS = {"User-Agent": USER_AGENT, "Accept": "*/*", "Accept-Encoding": "identity", "Connection": "close"}
 
 
+#: the end of every request body (an h11 event is immutable: one serves every request)
+_END = h11.EndOfMessage()
+
+
 def _fetch_plain(ctx: ProbeContext, dest: _HttpBase, method: str, url: str, headers: dict[str, str],
                  content: bytes | None, during: str) -> Fetched:
     """One plain-http request on h11 over a connection of our own: ``fetch``'s request, checks and facts."""
@@ -291,7 +295,7 @@ def _fetch_plain(ctx: ProbeContext, dest: _HttpBase, method: str, url: str, head
         raise ProbeFailure(Cause.CONFIG, f"cannot send {method} {request.target.decode('ascii', 'replace')}: "
                            f"{exc}", phase=during) from exc
     data = (data or b"") + (conn.send(h11.Data(data=content)) or b"" if content else b"") + (
-        conn.send(h11.EndOfMessage()) or b"")
+        conn.send(_END) or b"")
     with net.connect_tcp(host, port, dl) as sock:
         net.send_all(sock, data, dl, during)
         response: h11.Response | None = None

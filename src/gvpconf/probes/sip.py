@@ -24,6 +24,8 @@ T2 = 4.0
 STATUS_PREFIX = b"SIP/2.0 "
 _EXPECTED = "a SIP/2.0 response to OPTIONS"
 _PHASE = "OPTIONS response"
+#: a peer whose first bytes (after CRLF keep-alives) cannot start a SIP status line speaks another protocol
+_CHECK_START = net.expect_prefix((STATUS_PREFIX,), expected=_EXPECTED, protocol="SIP", phase=_PHASE, skip=b"\r\n")
 #: ``sip.transaction`` when the response echoed our Via branch, Call-ID, CSeq and From tag (RFC 3261 §17.1.3)
 OURS = "ours"
 
@@ -109,8 +111,7 @@ def _options_tcp(ctx: ProbeContext) -> None:
         finally:  # recorded while the peer answers (on a failed send too)
             ctx.evidence.sent(data.decode("utf-8", "replace"))
         decoder = sip.SipStreamDecoder()
-        check: Callable[[bytes], None] | None = net.expect_prefix(
-            (STATUS_PREFIX,), expected=_EXPECTED, protocol="SIP", phase=_PHASE, skip=b"\r\n")  # CRLF keep-alives
+        check: Callable[[bytes], None] | None = _CHECK_START
         while True:
             msg = net.read_message(sock, decoder, dl, _PHASE, protocol="SIP", malformed="malformed SIP response",
                                    check_start=check, start_size=len(STATUS_PREFIX))

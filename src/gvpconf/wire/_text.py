@@ -30,6 +30,8 @@ message on a stream must carry Content-Length (SIP §18.3, §20.14) or has an em
 
 from __future__ import annotations
 
+import itertools
+import operator
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -92,14 +94,21 @@ def _utf8(text: str) -> bool:
     return True
 
 
+_NAME, _VALUE = operator.itemgetter(0), operator.itemgetter(1)
+
+
 def check_headers(headers: Headers, protocol: str) -> Headers:
     """``headers`` as a tuple of string pairs; names must be tokens, values one line of UTF-8."""
-    checked = tuple([(str(name), str(value)) for name, value in headers])
+    if type(headers) is tuple and set(map(type, headers)) == {tuple} and set(map(len, headers)) == {2} and set(
+            map(type, itertools.chain.from_iterable(headers))) == {str}:
+        checked = headers  # string pairs already (a parsed message's): looked at in C, not rebuilt
+    else:
+        checked = tuple([(str(name), str(value)) for name, value in headers])
     if not checked:
         return checked
     # every field at once, in C (two messages per probe); the loop below names the first bad field
-    names = "\n".join([name for name, _value in checked])
-    values = "\x00".join([value for _name, value in checked])
+    names = "\n".join(map(_NAME, checked))
+    values = "\x00".join(map(_VALUE, checked))
     if (_TOKEN_LINES.fullmatch(names) and names.count("\n") == len(checked) - 1 and "\r" not in values
             and "\n" not in values and (values.isascii() or _utf8(values))):
         return checked
@@ -223,7 +232,7 @@ class TextGrammar(Generic[M]):
     def message(self, start_line: str, headers: Headers, body: bytes = b"") -> M:
         """The request or response that ``start_line`` opens."""
         first, _, rest = start_line.partition(" ")
-        if self._is_version(first):
+        if first == self.version or self._is_version(first):  # the exact form first: no call, no upper()
             code, _, reason = rest.partition(" ")
             if len(code) != 3 or not code.isascii() or not code.isdigit():
                 raise WireError(f"bad {self.name} status line: {describe(start_line.encode('utf-8'))}")

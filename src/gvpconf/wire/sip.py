@@ -258,7 +258,11 @@ def _parse_params(text: str) -> dict[str, str | None]:
         name = name.strip().lower()
         if not _TOKEN.fullmatch(name):
             raise WireError(f"bad SIP header parameter {part!r}")
-        params.setdefault(name, _unquote(value.strip()) if equals else None)
+        if equals:
+            value = value.strip()
+            params.setdefault(name, _unquote(value) if value[:1] == '"' else value)  # _unquote's test, first
+        else:
+            params.setdefault(name, None)
     return params
 
 
