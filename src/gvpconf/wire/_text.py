@@ -30,8 +30,6 @@ message on a stream must carry Content-Length (SIP §18.3, §20.14) or has an em
 
 from __future__ import annotations
 
-import itertools
-import operator
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -94,21 +92,14 @@ def _utf8(text: str) -> bool:
     return True
 
 
-_NAME, _VALUE = operator.itemgetter(0), operator.itemgetter(1)
-
-
 def check_headers(headers: Headers, protocol: str) -> Headers:
     """``headers`` as a tuple of string pairs; names must be tokens, values one line of UTF-8."""
-    if type(headers) is tuple and set(map(type, headers)) == {tuple} and set(map(len, headers)) == {2} and set(
-            map(type, itertools.chain.from_iterable(headers))) == {str}:
-        checked = headers  # string pairs already (a parsed message's): looked at in C, not rebuilt
-    else:
-        checked = tuple([(str(name), str(value)) for name, value in headers])
+    checked = tuple([(str(name), str(value)) for name, value in headers])
     if not checked:
         return checked
     # every field at once, in C (two messages per probe); the loop below names the first bad field
-    names = "\n".join(map(_NAME, checked))
-    values = "\x00".join(map(_VALUE, checked))
+    names = "\n".join([name for name, _value in checked])
+    values = "\x00".join([value for _name, value in checked])
     if (_TOKEN_LINES.fullmatch(names) and names.count("\n") == len(checked) - 1 and "\r" not in values
             and "\n" not in values and (values.isascii() or _utf8(values))):
         return checked
