@@ -245,26 +245,8 @@ class TextGrammar(Generic[M]):
         limit = self.max_headers if max_headers is None else max_headers
         if len(lines) - 1 > limit:
             raise WireError(f"{name} message has more than {limit} header lines")
-        rest = lines[1:]
-        split = [line.partition(":") for line in rest]
-        names = [field.rstrip(" \t") for field, _colon, _value in split]
-        if rest and not [colon for _field, colon, _value in split if not colon] and _TOKEN_LINES.fullmatch(
-                "\n".join(names)):  # every line a field of its own with a token name: checked at once, in C
-            headers = [(field, value.strip(" \t")) for field, (_f, _c, value) in zip(names, split, strict=True)]
-        else:
-            headers = self._fields(rest)
-        length_names = self.length_names
-        lengths = {_content_length(v) for n, v in headers if n.lower() in length_names}
-        if len(lengths) > 1:
-            raise WireError(f"conflicting Content-Length values: {sorted(lengths)}")
-        fields = tuple(headers)
-        return Head(self.message(lines[0], fields), lines[0], fields, lengths.pop() if lengths else None)
-
-    def _fields(self, lines: list[str]) -> list[tuple[str, str]]:
-        """The header fields of ``lines`` one by one: folded lines joined, the first bad line named."""
-        name = self.name
         headers: list[tuple[str, str]] = []
-        for line in lines:
+        for line in lines[1:]:
             if line[:1] in (" ", "\t"):  # a folded continuation line
                 if not headers:
                     raise WireError(f"{name} header section starts with a continuation line: {line!r}")
@@ -278,7 +260,12 @@ class TextGrammar(Generic[M]):
             if not TOKEN.fullmatch(field):
                 raise WireError(f"{name} header name is not a token: {field!r}")
             headers.append((field, value.strip(" \t")))
-        return headers
+        length_names = self.length_names
+        lengths = {_content_length(v) for n, v in headers if n.lower() in length_names}
+        if len(lengths) > 1:
+            raise WireError(f"conflicting Content-Length values: {sorted(lengths)}")
+        fields = tuple(headers)
+        return Head(self.message(lines[0], fields), lines[0], fields, lengths.pop() if lengths else None)
 
     def complete(self, head: Head[M], body: bytes) -> M:
         """The message of ``head`` with its body."""
