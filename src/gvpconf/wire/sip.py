@@ -449,14 +449,15 @@ class OptionsTemplate:
         for what ``build_options`` rejects."""
         args: dict[str, Any] = {"local_host": local_host, "transport": transport, "cseq": cseq,
                                 "from_uri": from_uri, "user_agent": user_agent, "max_forwards": max_forwards}
-        data = encode(build_options(cls._URI, local_port=cls._PORT, branch=cls._BRANCH, call_id=cls._CALL_ID,
-                                    from_tag=cls._TAG, **args))
-        pieces = cls._SPLIT.split(data)
+        request = build_options(cls._URI, local_port=cls._PORT, branch=cls._BRANCH, call_id=cls._CALL_ID,
+                                from_tag=cls._TAG, **args)
+        pieces = cls._SPLIT.split(encode(request))
         if tuple(cls._SLOTS[m] for m in pieces[1::2]) != cls._ORDER:
             return None
-        # and the ids read back from where they were put (a From URI with a ``>`` of its own would move the tag)
-        if Transaction.of(_request_of(data)) != Transaction(cls._BRANCH, cls._CALL_ID, f"{cseq} OPTIONS",
-                                                            (cseq, "OPTIONS"), cls._TAG):
+        # and the ids read back from where they were put (a From URI with a ``>`` of its own would move the tag).
+        # Making one costs about 1.6 requests built the slow way (32 against 20 us), rendering one a sixth of one
+        if Transaction.of(request) != Transaction(cls._BRANCH, cls._CALL_ID, f"{cseq} OPTIONS", (cseq, "OPTIONS"),
+                                                  cls._TAG):
             return None
         return cls(pieces[0::2], args)
 
@@ -483,12 +484,6 @@ class OptionsTemplate:
 #: branch and tag made of token characters (§25.1), one per line: header parameters read back as written (a Call-ID
 #: is read verbatim whatever it holds)
 _TOKEN_PAIR = re.compile(r"[A-Za-z0-9.!%*_+`'~-]+\n[A-Za-z0-9.!%*_+`'~-]+")
-
-
-def _request_of(data: bytes) -> SipRequest:
-    msg = parse_datagram(data)
-    assert isinstance(msg, SipRequest)
-    return msg
 
 
 def _safe(parse: Callable[[str], _T], value: str | None) -> _T | None:
