@@ -168,3 +168,53 @@ def test_via_branch_examples() -> None:
                   "SIP/3.0/TCP h;branch=z9hG4bKx", "SIP/2.0/TCP h:70000;branch=z9hG4bKx", "SIP/2.0/TCP h;b@d=1",
                   "SIP/2.0/TCP h", "garbage"):
         assert sipmod._via_branch(value) == branch_of(value), value
+
+
+# ---------------------------------------------------------------- Transaction.mismatches: an unchanged echo not parsed
+
+
+def echoed(value: str) -> st.SearchStrategy[str | None]:
+    """What a peer may send back for a value we sent: the same, changed a little, broken, or nothing."""
+    return st.sampled_from([value, value.upper(), value + ";x=1", " " + value, value.replace(";", " ; "),
+                            value + ", SIP/2.0/UDP p;branch=z9hG4bKp", "garbage", "", None])
+
+
+def parsed_mismatches(request: SipRequest, response: sipmod.SipResponse) -> list[str]:
+    """response_mismatches as it was before the shortcut (616419d): every field of both messages parsed."""
+    def shown(value: object) -> str:
+        return "nothing" if value is None else repr(value)
+
+    problems: list[str] = []
+    sent_branch, sent_call_id, sent_cseq, sent_number_method, sent_tag = sipmod._transaction(request)
+    got_branch, got_call_id, got_cseq, got_number_method, got_tag = sipmod._transaction(response)
+    if sent_branch is None or got_branch is None or sent_branch.lower() != got_branch.lower():
+        problems.append(f"Via branch: sent {shown(sent_branch)}, got {shown(got_branch)}")
+    if sent_call_id is None or sent_call_id != got_call_id:
+        problems.append(f"Call-ID: sent {shown(sent_call_id)}, got {shown(got_call_id)}")
+    if sent_number_method is None or sent_number_method != got_number_method:
+        problems.append(f"CSeq: sent {shown(sent_cseq)}, got {shown(got_cseq)}")
+    if sent_tag is None or got_tag is None or sent_tag.lower() != got_tag.lower():
+        problems.append(f"From tag: sent {shown(sent_tag)}, got {shown(got_tag)}")
+    return problems
+
+
+@WIRE_SETTINGS
+@given(st.data())
+def test_an_unchanged_echo_reads_as_a_parsed_one(data: st.DataObject) -> None:
+    """``mismatches`` takes an echoed top Via, From or CSeq written as we sent it for what it read as in the request;
+    the answer equals the one that parses every field of both messages."""
+    template = OptionsTemplate.make(local_host="192.0.2.5", transport="TCP")
+    assert template is not None
+    branch, call_id, tag = new_ids("192.0.2.5")
+    raw, sent = template.render("sip:192.0.2.10", local_port=40312, branch=branch, call_id=call_id, from_tag=tag)
+    assert sent.via is not None and sent.from_value is not None and sent.cseq is not None
+    headers = [("Via", data.draw(echoed(sent.via))), ("From", data.draw(echoed(sent.from_value))),
+               ("To", "<sip:192.0.2.10>;tag=x"), ("Call-ID", data.draw(st.sampled_from([call_id, "other"]))),
+               ("CSeq", data.draw(echoed(sent.cseq)))]
+    response = sipmod.SipResponse(200, "OK", tuple((n, v) for n, v in headers if v is not None))
+    request = parse_datagram(raw)
+    assert isinstance(request, SipRequest)
+    expected = parsed_mismatches(request, response)
+    assert sent.mismatches(response) == expected
+    assert response_mismatches(request, response) == expected
+    assert Transaction.of(request).mismatches(response) == expected

@@ -437,10 +437,11 @@ class OptionsTemplate:
     #: Contact (port)
     _ORDER = ("uri", "port", "branch", "uri", "from_tag", "call_id", "port")
 
-    __slots__ = ("_args", "_parts")
+    __slots__ = ("_args", "_from", "_parts", "_via")
 
-    def __init__(self, parts: list[bytes], args: dict[str, Any]) -> None:
+    def __init__(self, parts: list[bytes], args: dict[str, Any], via: list[str], from_: list[str]) -> None:
         self._parts, self._args = parts, args
+        self._via, self._from = via, from_  # the top Via and From values, cut where the port, branch and tag go
 
     @classmethod
     def make(cls, *, local_host: str, transport: str, cseq: int = 1, from_uri: str | None = None,
@@ -456,10 +457,15 @@ class OptionsTemplate:
             return None
         # and the ids read back from where they were put (a From URI with a ``>`` of its own would move the tag).
         # Making one costs about 1.6 requests built the slow way (32 against 20 us), rendering one a sixth of one
-        if Transaction.of(request) != Transaction(cls._BRANCH, cls._CALL_ID, f"{cseq} OPTIONS", (cseq, "OPTIONS"),
-                                                  cls._TAG):
+        sent = Transaction.of(request)
+        if (sent.branch, sent.call_id, sent.cseq, sent.number_method, sent.from_tag) != (
+                cls._BRANCH, cls._CALL_ID, f"{cseq} OPTIONS", (cseq, "OPTIONS"), cls._TAG):
             return None
-        return cls(pieces[0::2], args)
+        via = re.split(f"(:{cls._PORT}|{re.escape(cls._BRANCH)})", sent.via or "")
+        from_ = (sent.from_value or "").split(cls._TAG)
+        if via[1::2] != [f":{cls._PORT}", cls._BRANCH] or len(from_) != 2:
+            return None
+        return cls(pieces[0::2], args, via[0::2], from_)
 
     def render(self, request_uri: str, *, local_port: int, branch: str, call_id: str,
                from_tag: str) -> tuple[bytes, Transaction]:
@@ -474,8 +480,9 @@ class OptionsTemplate:
             port, uri = b":%d" % local_port, request_uri.encode()
             data = b"".join((p[0], uri, p[1], port, p[2], branch.encode(), p[3], uri, p[4], from_tag.encode(), p[5],
                              call_id.encode(), p[6], port, p[7]))
-            cseq = self._args["cseq"]
-            return data, Transaction(branch, call_id, f"{cseq} OPTIONS", (cseq, "OPTIONS"), from_tag)
+            cseq, v, f = self._args["cseq"], self._via, self._from
+            return data, Transaction(branch, call_id, f"{cseq} OPTIONS", (cseq, "OPTIONS"), from_tag,
+                                     f"{v[0]}:{local_port}{v[1]}{branch}{v[2]}", f"{f[0]}{from_tag}{f[1]}")
         request = build_options(request_uri, local_port=local_port, branch=branch, call_id=call_id,
                                 from_tag=from_tag, **self._args)
         return encode(request), Transaction.of(request)
@@ -512,8 +519,15 @@ def _shown(value: str | None) -> str:
 
 def _transaction(msg: SipMessage) -> tuple[str | None, str | None, str | None, tuple[int, str] | None, str | None]:
     """What matches a response to its request: top Via branch, Call-ID, CSeq (as written and parsed), From tag;
-    each None if absent or malformed. The header fields are gathered in one pass (a look-up per field would
-    compare every field name of the message each time)."""
+    each None if absent or malformed."""
+    top_via, call_id, cseq, from_ = _written(msg)
+    return (None if top_via is None else _via_branch(top_via), call_id, cseq, _safe(parse_cseq, cseq),
+            _safe(_tag, from_))
+
+
+def _written(msg: SipMessage) -> tuple[str | None, str | None, str | None, str | None]:
+    """The top via-parm, Call-ID, CSeq and From of ``msg`` as written, each None if absent. The header fields are
+    gathered in one pass (a look-up per field would compare every field name of the message each time)."""
     fields: dict[str, str] = {}
     top_via: str | None = None
     known = _CANONICAL.get  # _canonical(name) without a call for a name seen before
@@ -525,10 +539,7 @@ def _transaction(msg: SipMessage) -> tuple[str | None, str | None, str | None, t
                 top_via = parts[0] if parts else None
         elif key not in fields:
             fields[key] = value
-    cseq = fields.get("cseq")
-    from_ = fields.get("from")
-    return (None if top_via is None else _via_branch(top_via), fields.get("call-id"), cseq,
-            _safe(parse_cseq, cseq), _safe(_tag, from_))
+    return top_via, fields.get("call-id"), fields.get("cseq"), fields.get("from")
 
 
 def _tag(value: str) -> str | None:
@@ -561,22 +572,36 @@ def response_mismatches(request: SipRequest, response: SipResponse) -> list[str]
 @dataclass(frozen=True, slots=True)
 class Transaction:
     """A request's side of matching a response to it (§8.1.3.3, §17.1.3): what ``response_mismatches`` compares,
-    taken from the request once. Each field is None if absent or malformed in the request."""
+    taken from the request once. Each field is None if absent or malformed in the request.
+
+    ``via`` and ``from_value`` are the request's top via-parm and From as written, and ``branch``, ``from_tag``
+    and ``number_method`` what they and ``cseq`` read as (``Transaction.of`` makes it so): a response that echoes
+    them unchanged, as §8.2.6.2 requires of a UAS, reads the same without being parsed again."""
 
     branch: str | None
     call_id: str | None
     cseq: str | None  # as written
     number_method: tuple[int, str] | None
     from_tag: str | None
+    via: str | None = None
+    from_value: str | None = None
 
     @classmethod
     def of(cls, request: SipRequest) -> Transaction:
-        return cls(*_transaction(request))
+        top_via, call_id, cseq, from_ = _written(request)
+        return cls(None if top_via is None else _via_branch(top_via), call_id, cseq, _safe(parse_cseq, cseq),
+                   _safe(_tag, from_), top_via, from_)
 
     def mismatches(self, response: SipResponse) -> list[str]:
         """``response_mismatches(request, response)`` for the request this was taken from."""
         problems: list[str] = []
-        got_branch, got_call_id, got_cseq, got_number_method, got_tag = _transaction(response)
+        top_via, got_call_id, got_cseq, from_ = _written(response)
+        # what the response echoes unchanged reads as it did in the request (the class's invariant): not parsed again
+        got_branch = self.branch if top_via == self.via and top_via is not None else (
+            None if top_via is None else _via_branch(top_via))
+        got_tag = self.from_tag if from_ == self.from_value and from_ is not None else _safe(_tag, from_)
+        got_number_method = self.number_method if got_cseq == self.cseq and got_cseq is not None else _safe(
+            parse_cseq, got_cseq)
         sent_branch, sent_tag = self.branch, self.from_tag
         if sent_branch is None or got_branch is None or sent_branch.lower() != got_branch.lower():
             problems.append(f"Via branch: sent {_shown(sent_branch)}, got {_shown(got_branch)}")
