@@ -312,12 +312,17 @@ def _fetch_plain(ctx: ProbeContext, dest: _HttpBase, method: str, url: str, head
         # a whole status line)
         check = net.expect_prefix((b"HTTP/",), expected=f"an HTTP response to {method}", protocol="HTTP",
                                   phase=during, skip=b"\r\n")
+        asked = False
+        event: h11.Event | type[h11.NEED_DATA] | type[h11.PAUSED]
         while True:
-            try:
-                event = conn.next_event()
-            except h11.RemoteProtocolError as exc:
-                raise ProbeFailure(Cause.PROTOCOL, f"expected an HTTP response during {during}, got: "
-                                   f"{exc or type(exc).__name__}", phase=during) from exc
+            if not asked:  # nothing received yet: h11 would say NEED_DATA, no need to ask it
+                asked, event = True, h11.NEED_DATA
+            else:
+                try:
+                    event = conn.next_event()
+                except h11.RemoteProtocolError as exc:
+                    raise ProbeFailure(Cause.PROTOCOL, f"expected an HTTP response during {during}, got: "
+                                       f"{exc or type(exc).__name__}", phase=during) from exc
             if event is h11.NEED_DATA:
                 chunk = net.recv_some(sock, dl, during)
                 if chunk and len(head) < 8:
