@@ -7,13 +7,14 @@ generators.
 
 from __future__ import annotations
 
+import itertools
 import re
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gvpconf.wire import WireError
+from gvpconf.wire import WireError, _text
 from gvpconf.wire import sip as sipmod
 from gvpconf.wire.sip import (
     COMPACT_FORMS,
@@ -218,3 +219,18 @@ def test_an_unchanged_echo_reads_as_a_parsed_one(data: st.DataObject) -> None:
     assert sent.mismatches(response) == expected
     assert response_mismatches(request, response) == expected
     assert Transaction.of(request).mismatches(response) == expected
+
+
+# ---------------------------------------------------------------- the end of a header section, found without a regex
+
+
+def test_blank_line_is_where_the_regex_finds_it() -> None:
+    """``_text.blank_line`` against ``BLANK_LINE.search``: every text of up to 8 of a, CR, LF, from every start."""
+    for n in range(9):
+        for chars in itertools.product(b"a\r\n", repeat=n):
+            data = bytes(chars)
+            for pos in range(n + 1):
+                match = _text.BLANK_LINE.search(data, pos)
+                expected = None if match is None else (match.start(), match.end())
+                assert _text.blank_line(data, pos) == expected, (data, pos)
+                assert _text.blank_line(bytearray(data), pos) == expected, (data, pos)

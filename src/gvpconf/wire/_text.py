@@ -48,6 +48,7 @@ __all__ = [
     "TextRequest",
     "TextResponse",
     "TextStreamDecoder",
+    "blank_line",
     "check_headers",
     "check_text",
     "skip_line_ends",
@@ -108,6 +109,19 @@ def check_headers(headers: Headers, protocol: str) -> Headers:
             raise WireError(f"{protocol} header name is not a token: {name!r}")
         check_text(f"value of {protocol} header {name}", value)
     return checked
+
+
+def blank_line(data: bytes | bytearray, pos: int = 0) -> tuple[int, int] | None:
+    """Where ``BLANK_LINE.search(data, pos)`` matches, as (start, end), or None: found with two ``find`` calls in
+    C (the regex, whose first character is optional, is tried at every CR and LF of a header section: 4.4-8 us
+    against 1.2-1.6 us, thread time, for a 400-byte SIP response). The first LF followed by LF or CRLF ends the
+    last header line; the match starts at the CR before it, if there is one at or after ``pos``."""
+    lf_lf, lf_crlf = data.find(b"\n\n", pos), data.find(b"\n\r\n", pos)
+    if lf_lf == -1 and lf_crlf == -1:
+        return None
+    at = lf_crlf if lf_lf == -1 or (lf_crlf != -1 and lf_crlf < lf_lf) else lf_lf
+    start = at - 1 if at > pos and data[at - 1] == 0x0D else at
+    return start, at + (3 if at == lf_crlf else 2)
 
 
 def skip_line_ends(data: bytes | bytearray) -> int:
@@ -337,7 +351,7 @@ class TextStreamDecoder(BufferedDecoder[M]):
         if self._head is None:
             self._drop_line_ends()
             # resume the search where the last one stopped (an empty line is at most 4 bytes)
-            blank = BLANK_LINE.search(buf, max(0, self._scanned - 3))
+            blank = blank_line(buf, max(0, self._scanned - 3))
             if blank is None:
                 self._scanned = len(buf)
                 if len(buf) > self.max_message_size:
@@ -345,11 +359,11 @@ class TextStreamDecoder(BufferedDecoder[M]):
                                     f"{describe(bytes(buf))}")
                 self._incomplete(buf)
                 return None
-            head = self._grammar.parse_head(bytes(buf[: blank.start()]), self._max_headers)
-            end = blank.end() + self._body_length(head)
+            head = self._grammar.parse_head(bytes(buf[: blank[0]]), self._max_headers)
+            end = blank[1] + self._body_length(head)
             if end > self.max_message_size:
                 raise WireError(f"{name} message of {end} bytes exceeds the {self.max_message_size}-byte limit")
-            self._head = (head, blank.end(), end)
+            self._head = (head, blank[1], end)
         head, body_start, end = self._head
         if len(buf) < end:
             return None

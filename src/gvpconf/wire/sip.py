@@ -16,7 +16,6 @@ from typing import Any, ClassVar, TypeVar
 from gvpconf.wire import WireError
 from gvpconf.wire._text import (
     _NOT_IN_URI,
-    BLANK_LINE,
     TOKEN,
     HeaderAccess,
     Headers,
@@ -24,6 +23,7 @@ from gvpconf.wire._text import (
     TextRequest,
     TextResponse,
     TextStreamDecoder,
+    blank_line,
     skip_line_ends,
 )
 from gvpconf.wire.banner import describe
@@ -195,11 +195,11 @@ def parse_datagram(data: bytes) -> SipMessage:
     start = skip_line_ends(data)  # CRLF keep-alives (§7.5, RFC 5626 §4.4.1)
     if start == len(data):
         raise WireError("the datagram holds no SIP message (empty or only CRLF keep-alives)")
-    blank = BLANK_LINE.search(data, start)
+    blank = blank_line(data, start)
     if blank is None:
         raise WireError(f"no empty line ending the SIP header section: {describe(data[start:])}")
-    head = _GRAMMAR.parse_head(data[start : blank.start()])
-    rest = data[blank.end() :]
+    head = _GRAMMAR.parse_head(data[start : blank[0]])
+    rest = data[blank[1] :]
     if head.length is not None and head.length > len(rest):
         raise WireError(f"Content-Length {head.length} exceeds the {len(rest)} bytes left in the datagram")
     return _GRAMMAR.complete(head, rest if head.length is None else rest[: head.length])
