@@ -139,16 +139,22 @@ def call(fn: Callable[[], T], *, during: str, timeout: float) -> T:
 
 def send_all(sock: socket.socket, data: bytes, deadline: Deadline, during: str) -> None:
     budget = deadline.read_budget(during)
-    sock.settimeout(budget)
-    call(lambda: sock.sendall(data), during=during, timeout=budget)
+    try:  # ``call``, inline (once or twice a probe)
+        sock.settimeout(budget)
+        sock.sendall(data)
+    except (OSError, ssl.SSLError) as exc:
+        raise failure_from_os_error(exc, during=during, timeout=budget) from exc
 
 
 def recv_some(sock: socket.socket, deadline: Deadline, during: str, size: int = 65536,
               cap: float | None = None) -> bytes:
     """One recv() within the deadline. Returns b"" when the peer closed."""
     budget = deadline.budget(deadline.timeouts.read if cap is None else cap, during)
-    sock.settimeout(budget)
-    return call(lambda: sock.recv(size), during=during, timeout=budget)
+    try:  # ``call``, inline
+        sock.settimeout(budget)
+        return sock.recv(size)
+    except (OSError, ssl.SSLError) as exc:
+        raise failure_from_os_error(exc, during=during, timeout=budget) from exc
 
 
 def wait_datagram(socks: Sequence[socket.socket], wait: float, during: str) -> tuple[socket.socket, bytes] | None:
@@ -186,7 +192,10 @@ def expect_prefix(prefixes: tuple[bytes, ...], *, expected: str, protocol: str, 
 
     def check(head: bytes) -> None:
         start = head.lstrip(skip) if skip else head
-        if start and not any(p.startswith(start[: len(p)]) for p in prefixes):
+        if start:
+            for p in prefixes:  # a loop, not any() over a generator: once or twice a probe, on its first bytes
+                if p.startswith(start[: len(p)]):
+                    return
             raise other_protocol(start, expected, protocol, phase)
 
     return check
