@@ -64,6 +64,7 @@ class GvpSession:
         self.secret_problems: dict[str, list[str]] = {}
         self.waiver_of: dict[str, Waiver] = {}  # node id -> the waiver of its xfail mark
         self.scheduler: Scheduler | None = None
+        self.item: pytest.Item | None = None  # the case being set up, run or torn down (``case``)
         self.deny: DenyMatrix | None = None
         self.results: dict[str, ProbeResult] = {}  # node id -> its probe's result
         self.warnings: dict[str, list[str]] = {}  # node id -> its probe's warnings (cases.warnings_of), said once
@@ -272,8 +273,15 @@ class GvpSession:
         facts: dict[str, Fact] = result.evidence.facts
         return facts
 
+    def case(self) -> pytest.Item:
+        """The case whose fixtures are being set up (``gvpconf.plugin.fixtures.CaseFixtures``)."""
+        if self.item is None:
+            raise RuntimeError("evidence and expect are fixtures of a conformance case: no case is being set up")
+        return self.item
+
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        self.item = item  # before any fixture of its is set up (pytest's own setup hook runs after this one)
         row = params.row_of(item)
         if row is None:
             return
