@@ -52,6 +52,12 @@ def known() -> bool:
     return bool(_ordered)
 
 
+def generation() -> int:
+    """Grows with every secret registered: a text scrubbed at one generation is scrubbed for every later one of
+    the same generation (secrets are only ever added)."""
+    return len(_ordered)
+
+
 def _secrets_now() -> tuple[str, ...]:
     with _lock:
         return _ordered
