@@ -141,8 +141,8 @@ def amend(path: str | Path, cases: Sequence[model.CaseRecord], properties: Seque
     """Add the extras to the JUnit file at ``path``; False when there is no such file to amend.
 
     When no case has an extra (every case passed at its first attempt, or was skipped: a healthy run), only the
-    testsuite properties are added, into the text as pytest wrote it: parsing and writing back a 1000-case file
-    cost a second of a 1000-target run's end. It says what the full rewrite says (a selftest compares them)."""
+    testsuite properties are added, into the text as pytest wrote it: parsing and writing back the 1 MB file of a
+    1000-target run cost 140-150 ms of CPU (5 ms now). It says what the full rewrite says (a selftest compares)."""
     p = Path(os.path.expanduser(os.path.expandvars(str(path))))
     if not any(_has_extras(c) for c in cases):
         try:
