@@ -182,15 +182,16 @@ class Scheduler:
                 self._eager.release()
 
     def submit_all(self, jobs: list[tuple[str, Job]]) -> None:
-        """Submit ``jobs``, once every prober they need is imported. The imports happen here, on the main thread
-        (``submit``), all before the first probe starts: interleaved with probes already running, as when each
-        module was imported as its first job came up, the main thread got the GIL only in turn with the eager
-        probes, so the imports took twice as long and the last module's probes started that much later (an
-        all-blackholed run: the probes' starts spread over 0.4-0.6 s, its end one connect timeout after the
-        last). Every probe's deadline still starts in its own worker, when it starts (``_attempt``)."""
-        for name in dict.fromkeys(job.probe for _, job in jobs):
-            probes.get(name)
-        for key, job in jobs:
+        """Submit ``jobs``: those whose prober's module is imported already first, then the others module by module,
+        each module's jobs as soon as it is imported. The imports happen here, on the main thread, and some take
+        seconds (grpc); in the run's order they delayed every probe after them, so that an all-blackholed run
+        waited out its connect timeouts after the imports instead of during them."""
+        import sys
+
+        def loaded(job: Job) -> bool:
+            return probes.location(job.probe)[0] in sys.modules
+
+        for key, job in sorted(jobs, key=lambda kj: not loaded(kj[1])):  # stable: the run's order otherwise
             self.submit(key, job)
 
     def result(self, key: str) -> ProbeResult:

@@ -210,8 +210,8 @@ class GvpSession:
         if jobs:
             self.scheduler = Scheduler(min(self.options.workers, len(jobs)))
         try:
-            # inside the try: a signal while the probes are being submitted (the main thread imports the probers
-            # first, then submits; the first probes send while it submits the others) stops them like one in the loop
+            # inside the try: a signal while the probes are being submitted (the main thread imports each prober
+            # as its first job is submitted, and the first probes already send) stops them like one in the loop
             if self.scheduler is not None:
                 self.scheduler.submit_all(jobs)
             if self.deny is not None and not idle:
