@@ -52,6 +52,12 @@ def known() -> bool:
     return bool(_ordered)
 
 
+def generation() -> int:
+    """Grows with every secret registered: a text scrubbed at one generation is scrubbed for every later one of
+    the same generation (secrets are only ever added)."""
+    return len(_ordered)
+
+
 def _secrets_now() -> tuple[str, ...]:
     """The secrets, longest first. No lock: ``register`` replaces the tuple whole (under its lock), and reading a
     module global is atomic, so a reader sees the old tuple or the new one (a SIP probe scrubs seven texts: seven
