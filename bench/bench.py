@@ -534,15 +534,18 @@ def ours(lab: Lab, probe: str, number: int, *, credentials: bool = True) -> Call
 
 def ours_sip(host: str, port: int) -> Callable[[], float]:
     """Our sip.options prober against the bench responder (the same peer blackbox_exporter probes), as the plugin
-    runs it: the destination built once (the plugin's comes from the parsed inventory), outside the clock."""
+    runs it: the destination built once (the plugin's comes from the parsed inventory), outside the clock, and one
+    memo for the run (the plugin's session memo)."""
     from gvpconf.inventory import SipDestination, Target
 
     row_ = catalog.connection(1)
     target = Target(host=host, port=port, name="bench")
     dest = SipDestination()
+    memo: dict[str, Any] = {}
 
     def make(deadline: Any) -> ProbeContext:
-        return ProbeContext(connection=row_, target=target, destination=dest, secrets={}, deadline=deadline)
+        return ProbeContext(connection=row_, target=target, destination=dest, secrets={}, deadline=deadline,
+                            memo=memo)
 
     def once() -> float:
         result = run_job(Job("sip.options", Timeouts(connect=5, read=5, probe=10), make))

@@ -33,7 +33,8 @@ from urllib.parse import parse_qs, urlsplit
 
 from gvpconf_lab.http_standin import InThread, RoutingHandler
 
-Kubelet = Callable[[dict[str, Any], dict[str, Any]], tuple[int, str]]
+#: runs a container of a pod: (exit code, log) or (exit code, log, the terminated state's reason)
+Kubelet = Callable[[dict[str, Any], dict[str, Any]], tuple[int, str] | tuple[int, str, str]]
 
 
 def pod(name: str, namespace: str, labels: dict[str, str], *, ip: str, node: str, ready: bool = True,
@@ -117,12 +118,13 @@ class Cluster:
         obj = self.pods[(ns, pod_name)]
         if pod_name in self.hang or self.kubelet is None:
             return
-        code, log = self.kubelet(copy.deepcopy(obj), copy.deepcopy(container))
+        code, log, *told = self.kubelet(copy.deepcopy(obj), copy.deepcopy(container))
+        reason = told[0] if told else "Completed" if code == 0 else "Error"
         with self.lock:
             self.logs[(ns, pod_name, container["name"])] = log
             for st in obj["status"].get(status_key, []):
                 if st["name"] == container["name"]:
-                    st["state"] = {"terminated": {"exitCode": code, "reason": "Completed" if code == 0 else "Error"}}
+                    st["state"] = {"terminated": {"exitCode": code, "reason": reason}}
             if status_key == "containerStatuses":
                 obj["status"]["phase"] = "Succeeded" if code == 0 else "Failed"
 

@@ -73,20 +73,29 @@ location = /forbidden { return 403; }
 location = /xxe-canary { return 200 'FETCHED'; }
 """
 
-_NGINX_CONF = """
-worker_processes 1;
+def nginx_conf(workdir: Path, servers: str, *, connections: int, types: str) -> str:
+    """An nginx.conf for a peer that runs in its own directory ``workdir`` (its pid, logs and temporary files
+    there, in the foreground), serving the ``server`` blocks ``servers``: the lab's and the fault lab's nginx."""
+    wd = workdir
+    return f"""worker_processes 1;
 user root;
+daemon off;
 error_log {wd}/error.log warn;
 pid {wd}/nginx.pid;
-events {{ worker_connections 128; }}
+events {{ worker_connections {connections}; }}
 http {{
   access_log {wd}/access.log;
   client_body_temp_path {wd}/tmp/body; proxy_temp_path {wd}/tmp/proxy; fastcgi_temp_path {wd}/tmp/fastcgi;
   uwsgi_temp_path {wd}/tmp/uwsgi; scgi_temp_path {wd}/tmp/scgi;
-  types {{ application/voicexml+xml vxml; text/html html; application/xml xml; application/json json; }}
+  types {{ {types} }}
   default_type application/octet-stream;
   server_tokens off;
-  server {{ listen {host}:{http}; root {root}; {routes} }}
+{servers}
+}}
+"""
+
+
+_NGINX_SERVERS = """  server {{ listen {host}:{http}; root {root}; {routes} }}
   server {{ listen {host}:{https} ssl http2; ssl_certificate {cert}; ssl_certificate_key {key}; root {root};
             {routes} }}
   server {{ listen {host}:{expired} ssl; ssl_certificate {expired_cert}; ssl_certificate_key {expired_key};
@@ -94,9 +103,7 @@ http {{
   server {{ listen {host}:{wronghost} ssl; ssl_certificate {wrong_cert}; ssl_certificate_key {wrong_key};
             root {root}; {routes} }}
   server {{ listen {host}:{untrusted} ssl; ssl_certificate {untrusted_cert}; ssl_certificate_key {untrusted_key};
-            root {root}; {routes} }}
-}}
-"""
+            root {root}; {routes} }}"""
 
 
 def _have(binary: str) -> Callable[[], bool]:
@@ -132,16 +139,17 @@ class NginxPeer(Peer):
         (self.root / "bad" / "plain.xml").write_text('<?xml version="1.0"?><config><a/></config>\n')
         routes = " ".join(_ROUTES.split())
         c = self.certs
-        conf = _NGINX_CONF.format(
-            wd=self.workdir, host=self.host, http=self.port, https=self.tls_port, expired=self.expired_port,
+        servers = _NGINX_SERVERS.format(
+            host=self.host, http=self.port, https=self.tls_port, expired=self.expired_port,
             wronghost=self.wronghost_port, untrusted=self.untrusted_port, root=self.root, routes=routes,
             cert=c["ok"][0], key=c["ok"][1], expired_cert=c["expired"][0], expired_key=c["expired"][1],
             wrong_cert=c["wronghost"][0], wrong_key=c["wronghost"][1], untrusted_cert=c["untrusted"][0],
             untrusted_key=c["untrusted"][1])
-        (self.workdir / "nginx.conf").write_text(conf)
+        types = "application/voicexml+xml vxml; text/html html; application/xml xml; application/json json;"
+        (self.workdir / "nginx.conf").write_text(nginx_conf(self.workdir, servers, connections=128, types=types))
 
     def command(self) -> Sequence[str]:
-        return ["nginx", "-p", str(self.workdir), "-c", str(self.workdir / "nginx.conf"), "-g", "daemon off;"]
+        return ["nginx", "-p", str(self.workdir), "-c", str(self.workdir / "nginx.conf")]
 
     def probe(self, timeout: float) -> None:
         conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout)

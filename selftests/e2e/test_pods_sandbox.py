@@ -6,6 +6,7 @@ namespace. Needs root, bubblewrap and the namespace lab (iproute2, iptables)."""
 from __future__ import annotations
 
 import json
+import sys
 import tempfile
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -109,6 +110,9 @@ def test_secrets_reach_the_job_fallback(lab: LabCluster) -> None:
     assert {"name": AMQ_SECRET, "secret": {"secretName": AMQ_SECRET}} in spec["volumes"]
     container = spec["containers"][0]
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    # the probe Job carries the runner's own resources, and the run above held within them in the sandbox
+    assert container["resources"] == {"requests": {"cpu": "50m", "memory": "128Mi"},
+                                      "limits": {"cpu": "500m", "memory": "256Mi"}}
     assert any(m["mountPath"] == f"/var/run/secrets/{AMQ_SECRET}" for m in container["volumeMounts"])
 
 
@@ -134,7 +138,7 @@ def test_the_sandbox_gives_what_the_spec_declares_and_nothing_else() -> None:
     container["command"][2] = container["command"][2].replace("/scratch/y", "/run/scratch/y")
     with tempfile.TemporaryDirectory() as tmp:
         sandbox = PodSandbox(Path(tmp), lambda ns, name: secrets.get((ns, name)), lambda node: None)
-        code, log = sandbox.run(obj, container)
+        code, log, _ = sandbox.run(obj, container)
         assert code == 0, log
         lines = log.splitlines()
         assert lines[:6] == ["10002", "10003", "gvp-x-0", "pw-1", "u-1", "CapEff:\t0000000000000000"], log
@@ -145,23 +149,24 @@ def test_the_sandbox_gives_what_the_spec_declares_and_nothing_else() -> None:
         assert sorted(env) == sorted(["GVP_SUITE_DIR", "HOSTNAME", "LANG", "PATH", "PIP_NO_CACHE_DIR", "PWD",
                                       "PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED", "U"]), env
         # a Secret that is not there is the kubelet's refusal, not an empty variable
-        code, log = sandbox.run(obj, {**container, "env": [
+        code, log, _ = sandbox.run(obj, {**container, "env": [
             {"name": "U", "valueFrom": {"secretKeyRef": {"name": "missing", "key": "k"}}}]})
         assert code == 128 and 'CreateContainerConfigError: secret "missing" not found' in log
-        code, log = sandbox.run(obj, {**container, "securityContext": {"runAsUser": 0, "runAsNonRoot": True}})
+        code, log, _ = sandbox.run(obj, {**container, "securityContext": {"runAsUser": 0, "runAsNonRoot": True}})
         assert code == 128 and "runAsNonRoot" in log
         # an optional secretKeyRef whose key is missing is skipped; the last one found wins
-        code, log = sandbox.run(obj, {**container, "command": ["sh", "-c", "echo U=$U"], "env": [
+        code, log, _ = sandbox.run(obj, {**container, "command": ["sh", "-c", "echo U=$U"], "env": [
             {"name": "U", "valueFrom": {"secretKeyRef": {"name": "s", "key": "username", "optional": True}}},
             {"name": "U", "valueFrom": {"secretKeyRef": {"name": "s", "key": "nope", "optional": True}}}]})
         assert code == 0 and "U=u-1" in log, log
         # subPath: one file of the volume at the mount path
-        code, log = sandbox.run(obj, {**container, "command": ["sh", "-c", "cat /run/gvp/pw"], "volumeMounts": [
+        code, log, _ = sandbox.run(obj, {**container, "command": ["sh", "-c", "cat /run/gvp/pw"], "volumeMounts": [
             {"name": "s", "mountPath": "/run/gvp/pw", "subPath": "password", "readOnly": True}]})
         assert code == 0 and log.strip() == "pw-1", log
         # an added capability widens the bounding set only: a non-root process has none in effect or ambient
-        code, log = sandbox.run(obj, {**container, "command": ["sh", "-c", "grep -E '^Cap(Eff|Amb)' /proc/self/status"],
-                                      "securityContext": {**container["securityContext"],  # type: ignore[dict-item]
+        code, log, _ = sandbox.run(obj, {**container,
+                                         "command": ["sh", "-c", "grep -E '^Cap(Eff|Amb)' /proc/self/status"],
+                                         "securityContext": {**container["securityContext"],  # type: ignore[dict-item]
                                                           "capabilities": {"drop": ["ALL"], "add": ["NET_RAW"]}}})
         assert code == 0 and log.split() == ["CapEff:", "0000000000000000", "CapAmb:", "0000000000000000"], log
         # a restrictive defaultMode (0440) is readable through the pod's fsGroup, and only through it
@@ -169,8 +174,35 @@ def test_the_sandbox_gives_what_the_spec_declares_and_nothing_else() -> None:
         strict["spec"]["volumes"] = [{"name": "s", "secret": {"secretName": "s", "defaultMode": 0o440}}]
         reader = {**container, "command": ["sh", "-c", "cat /var/run/secrets/s/password"],
                   "volumeMounts": [{"name": "s", "mountPath": "/var/run/secrets/s", "readOnly": True}]}
-        code, log = sandbox.run(strict, reader)
+        code, log, _ = sandbox.run(strict, reader)
         assert code != 0 and "Permission denied" in log, log
         strict["spec"]["securityContext"] = {"fsGroup": 2000}
-        code, log = sandbox.run(strict, reader)
+        code, log, _ = sandbox.run(strict, reader)
         assert code == 0 and log.strip() == "pw-1", log
+
+
+def test_resources_limits_hold_in_the_sandbox() -> None:
+    """``limits.memory`` is the container's own cgroup limit: outgrowing it is the kernel's OOM kill, reported as a
+    kubelet reports it (exit 137, ``OOMKilled``); ``limits.cpu`` is a CFS quota: a busy loop gets its share only."""
+    obj = pod("gvp-z-0", "gvp", {"app": "z"}, ip="10.0.0.3", node="n")
+    base = {"name": "c", "image": "i", "securityContext": {"runAsUser": 10002, "runAsNonRoot": True,
+                                                           "allowPrivilegeEscalation": False,
+                                                           "readOnlyRootFilesystem": True,
+                                                           "capabilities": {"drop": ["ALL"]}}}
+
+    def python(code: str, **limits: str) -> dict[str, Any]:
+        return {**base, "command": [sys.executable, "-c", code], "resources": {"limits": limits}}
+
+    with tempfile.TemporaryDirectory() as tmp:
+        sandbox = PodSandbox(Path(tmp), lambda ns, name: None, lambda node: None)
+        grow = "x = bytearray(200 * 2**20); print('grew', len(x))"
+        code, log, reason = sandbox.run(obj, python(grow, memory="64Mi"))
+        assert (code, reason) == (137, "OOMKilled") and "grew" not in log, log
+        code, log, reason = sandbox.run(obj, python(grow, memory="512Mi"))
+        assert (code, reason) == (0, "Completed") and "grew" in log, log
+        busy = ("import os, time\nt = time.monotonic()\nwhile time.monotonic() - t < 1.5: pass\n"
+                "print(sum(os.times()[:2]))")
+        code, log, reason = sandbox.run(obj, python(busy, cpu="200m"))
+        assert (code, reason) == (0, "Completed"), log
+        assert float(log.split()[-1]) <= 0.4, log  # 1.5 s at 200m: 0.3 s of CPU, a period's slack
+        assert not list(Path("/sys/fs/cgroup").glob("**/gvpconf-sandbox-*")), "a cgroup was left behind"

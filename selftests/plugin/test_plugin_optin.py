@@ -43,7 +43,9 @@ def run_opted_in(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, nam
     return pytester.runpytest(*args)
 
 
-MCP = {"targets": [{"name": "mcp-0", "host": "127.0.0.1", "port": 1}]}
+# 19 has a Nuance source to stream from (without one, its case is "not configured")
+MCP = {"targets": [{"name": "mcp-0", "host": "127.0.0.1", "port": 1}],
+       "ingress": {"rtsp_url": "rtsp://127.0.0.1:1/media/speechsynthesizer"}}
 CONSUL = {"targets": [{"name": "consul-0", "host": "127.0.0.1", "port": 1}]}
 
 

@@ -71,3 +71,41 @@ def test_log_records_are_scrubbed_when_made() -> None:
     assert failed.exc_text is not None and SECRET not in failed.exc_text and "bad token ***" in failed.exc_text
     broken = make("x", logging.INFO, __file__, 1, "%d %s", (SECRET,), None)  # unformattable: neither is kept
     assert SECRET not in broken.getMessage()
+
+
+def _report(item: pytest.Item | object, when: str) -> pytest.TestReport:
+    return pytest.TestReport("x::t", ("x", 0, "t"), {}, "passed", None, when,
+                             user_properties=list(getattr(item, "user_properties", [])))
+
+
+def test_item_properties_are_scrubbed_phase_by_phase_whatever_changed_between() -> None:
+    """Each report's properties are scrubbed, and the item's: a value added, replaced, or holding a secret
+    registered after it was first scrubbed (a probe's token) is masked in the next report."""
+    from types import SimpleNamespace
+
+    from gvpconf.plugin.scrub import Scrubber
+
+    first, later = "Xq-first-secret-7f3", "Xq-later-secret-9c1"
+    redact.register(first)
+    item = SimpleNamespace(user_properties=[("a", f"1 {first}"), ("b", f"2 {later}")], stash=pytest.Stash())
+    scrubber = Scrubber(None, None)  # type: ignore[arg-type]
+
+    def phase(when: str) -> pytest.TestReport:
+        wrapper = scrubber.pytest_runtest_makereport(item, None)  # type: ignore[arg-type]
+        next(wrapper)
+        report = _report(item, when)
+        with pytest.raises(StopIteration) as done:
+            wrapper.send(report)
+        assert done.value.value is report
+        assert report.user_properties == item.user_properties
+        return report
+
+    phase("setup")
+    assert item.user_properties == [("a", "1 ***"), ("b", f"2 {later}")]
+    item.user_properties.append(("c", f"3 {first}"))
+    item.user_properties[0] = ("a", f"1 again {first}")
+    phase("call")
+    assert item.user_properties == [("a", "1 again ***"), ("b", f"2 {later}"), ("c", "3 ***")]
+    redact.register(later)
+    report = phase("teardown")
+    assert report.user_properties == [("a", "1 again ***"), ("b", "2 ***"), ("c", "3 ***")]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from gvpconf.plugin import junit, verdicts
@@ -75,3 +77,48 @@ def test_conformance_modules_import_only_the_suite() -> None:
             else:
                 continue
             assert all(not n.startswith("gvpconf") or n == "gvpconf.suite" for n in names), (path, names)
+
+
+_PYTESTS_JUNIT = ('<?xml version="1.0" encoding="utf-8"?><testsuites name="pytest tests"><testsuite name="pytest" '
+                  'errors="0" failures="0" skipped="1" tests="3" time="0.5" timestamp="2026-12-02T06:00:00" '
+                  'hostname="a&gt;b &quot;c&quot;">{own}<testcase classname="tests.intra.test_c04" '
+                  'name="test_options[mcp-0]" time="0.001"><properties><property name="connection" value="4" />'
+                  '<property name="note" value="a&#10;b &lt;c&gt; &amp;" /></properties>'
+                  '<system-out>out &lt;x&gt; &amp; y</system-out></testcase><testcase classname="tests.intra.test_c04" '
+                  'name="test_options[mcp-1]" time="0.002" /><testcase classname="tests.intra.test_c04" '
+                  'name="test_call[mcp-0]" time="0.000"><skipped type="pytest.skip" message="opt-in">opt-in'
+                  '</skipped></testcase></testsuite></testsuites>')
+
+
+@pytest.mark.parametrize("own", ["", '<properties><property name="theirs" value="1" /></properties>'])
+def test_junit_properties_alone_are_added_as_the_whole_rewrite_adds_them(tmp_path: Path, own: str,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run with no per-case extra (every case passed at once, or was skipped) gets its testsuite properties
+    without the file being parsed and written back: the result is the XML the full rewrite writes."""
+    import xml.etree.ElementTree as ET
+
+    cases = [CaseRecord(nodeid=f"tests/intra/test_c04.py::test_options[mcp-{i}]", connection=4,
+                        test="test_options", target=f"mcp-{i}") for i in range(2)]
+    cases.append(CaseRecord(nodeid="tests/intra/test_c04.py::test_call[mcp-0]", connection=4, test="test_call",
+                            target="mcp-0", outcome="skipped", reason="opt-in"))
+    props = [("connection.4.verdict", "verified"), ("run.error", 'a <b> & "c"\nd\x00')]
+    fast, slow = tmp_path / "fast.xml", tmp_path / "slow.xml"
+    for p in (fast, slow):
+        p.write_text(_PYTESTS_JUNIT.format(own=own), encoding="utf-8")
+    with monkeypatch.context() as m:
+        m.setattr(junit, "rewrite", lambda *a, **k: pytest.fail("the file was parsed"))
+        assert junit.amend(fast, cases, props)
+    assert junit.rewrite(slow, cases, props)
+    assert ET.canonicalize(fast.read_text(encoding="utf-8")) == ET.canonicalize(slow.read_text(encoding="utf-8"))
+    suite = ET.parse(fast).getroot()[0]
+    assert [(p.get("name"), p.get("value")) for p in suite[0]] == ([("theirs", "1")] if own else []) + [
+        ("connection.4.verdict", "verified"), ("run.error", 'a <b> & "c"\nd#x00')]
+
+
+def test_junit_extras_of_a_failed_case_still_go_through_the_rewrite(tmp_path: Path) -> None:
+    failed = CaseRecord(nodeid="tests/intra/test_c04.py::test_options[mcp-1]", connection=4, test="test_options",
+                        target="mcp-1", outcome="failed", cause="timeout", transcript=[["->", "OPTIONS"]])
+    path = tmp_path / "junit.xml"
+    path.write_text(_PYTESTS_JUNIT.format(own=""), encoding="utf-8")
+    assert junit.amend(path, [failed], [("connection.4.verdict", "FAILED")])
+    assert "last protocol exchange" in path.read_text(encoding="utf-8")

@@ -148,6 +148,28 @@ def test_refused_ephemeral_container_falls_back_to_a_job_on_the_same_node(
     assert ("DELETE" in {r[0] for r in c.requests})
 
 
+@pytest.mark.parametrize("attach", ["ephemeral", "job"])
+def test_an_oom_killed_run_says_whose_memory_limit_ended_it(cluster: tuple[Cluster, StandInServer],
+                                                            attach: str) -> None:
+    """The kubelet's ``OOMKilled`` (exit 137, no report in the log) is cause ``oom``, naming the limit: the Job's own
+    (``--job-limits``), or the pod's for an ephemeral container (it has none of its own: it is charged to the pod)."""
+    c, server = cluster
+    c.kubelet = lambda pod_obj, container: (137, "=== collecting ===\n", "OOMKilled")
+    if attach == "job":
+        c.forbid_ephemeral.add("gvp-rm-0")
+    api = kube.make_api_client(host=server.url)
+    src = next(p for p in kube.discover(api, NS, SELECTORS) if p.pod == "gvp-rm-0")
+    backend = kube.KubernetesBackend(api, "img:1", "version: 1\n", poll_s=0.05,
+                                     job_resources={"limits": {"memory": "96Mi"}})
+    outcome = backend.run(src, ["--source", "rm"], timeout=20)
+    assert (outcome.backend == "job") is (attach == "job")
+    assert outcome.junit is None and outcome.cause == "oom" and outcome.exit_code == 137
+    if attach == "job":
+        assert "its Job's memory limit (96Mi: --job-limits)" in (outcome.error or ""), outcome.error
+    else:
+        assert "its pod's memory limit" in (outcome.error or ""), outcome.error
+
+
 def test_job_manifest_validates_against_the_kubernetes_schema() -> None:
     backend = kube.KubernetesBackend(None, "img:1", "version: 1\n")  # type: ignore[arg-type]
     src = SourcePod("mcp", "gvp-mcp-0", "a", "gvp", "node-a", labels=(("app.kubernetes.io/name", "gvp-mcp"),))

@@ -142,11 +142,16 @@ def test_suite_options_reach_every_pod(served: tuple[Cluster, StandInServer], tm
     expires = (dt.date.today() + dt.timedelta(days=30)).isoformat()
     waivers.write_text(f"- {{connection: 7, source: mcp, reason: r, owner: o, expires: {expires}}}\n")
     code, _out = run(tmp_path, server.url, "--gvp-calls", "--deny-matrix", "--gvp-waivers", str(waivers))
-    assert code == 0 and len(seen) == 4
+    # with the calls on, each MCP pod also runs 19 (--source nuance: its probe listens in that pod), without the
+    # deny matrix (that pod's own is the mcp run's)
+    assert code == 0 and len(seen) == 6
+    nuance = [s for s in seen if s["container"]["args"][s["container"]["args"].index("--source") + 1] == "nuance"]
+    assert sorted(s["pod"] for s in nuance) == ["gvp-mcp-0", "gvp-mcp-1"]
     for s in seen:
         container = s["container"]
         env = {e["name"]: e.get("value") for e in container["env"]}
-        assert "--gvp-calls" in container["args"] and "--deny-matrix" in container["args"]
+        assert "--gvp-calls" in container["args"]
+        assert ("--deny-matrix" in container["args"]) is (s not in nuance)
         assert env["GVP_WAIVERS_YAML"] == waivers.read_text()
     # the baseline is the merged results.json of an earlier run: the drift is the merged report's, per pod
     earlier = tmp_path / "earlier.json"
@@ -200,6 +205,25 @@ def test_sigint_stops_the_runner_keeps_finished_runs_and_exits_interrupted(
         cases.setdefault(props["source.pod"], set()).add(props.get("cause", "passed"))
     assert cases == {"gvp-mcp-0": {"passed"}, "gvp-rm-0": {"passed"}, "gvp-mcp-1": {"interrupted"},
                      "gvp-rm-1": {"interrupted"}}, cases
+
+
+def test_job_resources_are_checked_first_and_reach_the_job(served: tuple[Cluster, StandInServer], tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    c, server = served
+    c.kubelet = fake_kubelet([])
+    for bad, said in ((["--job-limits", "memory=lots"], "--job-limits: memory: 'lots' is not a Kubernetes quantity"),
+                      (["--job-limits", "gpu=1"], "--job-limits: 'gpu=1': want NAME=QUANTITY"),
+                      (["--job-requests", "memory=512Mi"], "--job-requests: memory 512Mi is over its limit 256Mi")):
+        assert run(tmp_path, server.url, *bad)[0] == 2
+        err = capsys.readouterr().err
+        assert said in err and len(err.strip().splitlines()) == 1, err
+    assert c.requests == []  # nothing was asked of the API server
+    c.forbid_ephemeral |= {"gvp-rm-0", "gvp-rm-1", "gvp-mcp-0", "gvp-mcp-1", "gvp-mcp-2"}
+    code, _out = run(tmp_path, server.url, "--job-requests", "cpu=100m,memory=200Mi", "--job-limits", "memory=1Gi")
+    assert code == 0
+    jobs = [p for (_ns, name), p in c.pods.items() if name.startswith("gvpconf-")]
+    assert jobs and all(p["spec"]["containers"][0]["resources"] == {
+        "requests": {"cpu": "100m", "memory": "200Mi"}, "limits": {"memory": "1Gi"}} for p in jobs)
 
 
 def test_a_selector_may_name_the_roles_namespace() -> None:

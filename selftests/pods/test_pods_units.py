@@ -90,6 +90,24 @@ def test_pick_per_zone_one_ready_pod_per_zone_and_unready_zone_fails() -> None:
     assert [(m.source.pod, m.cause) for m in plan.missing] == [("rm-1", "not-running")]
 
 
+def test_connection_19_runs_in_each_planned_mcp_pod_when_calls_are_opted_into() -> None:
+    """19's source (Nuance) is no pod; its probe listens in the MCP pod: each MCP pod the plan runs from also runs
+    ``--source nuance`` (without the deny matrix: that pod's own is the mcp run's), only when calls are on."""
+    pods = [SourcePod("mcp", "mcp-0", "a"), SourcePod("mcp", "mcp-1", "b"), SourcePod("rm", "rm-0", "a")]
+    plan = runner.pick_per_zone(pods)
+    assert runner.with_ingress_runs(plan, calls=False).runs == plan.runs
+    runs = runner.with_ingress_runs(plan, calls=True).runs
+    assert [(p.role, p.pod, p.zone) for p in runs] == [("mcp", "mcp-0", "a"), ("mcp", "mcp-1", "b"),
+                                                       ("rm", "rm-0", "a"), ("nuance", "mcp-0", "a"),
+                                                       ("nuance", "mcp-1", "b")]
+    assert runner.suite_args("nuance", deny_matrix=True) == ["--source", "nuance"]
+    assert runner.suite_args("mcp", deny_matrix=True) == ["--source", "mcp", "--deny-matrix"]
+    assert runner.calls_opted_in({"destinations": {"mcp": {"calls": True}}}, [])
+    assert runner.calls_opted_in({"destinations": {"mcp": {}}}, ["--gvp-calls"])
+    assert not runner.calls_opted_in({"destinations": {"mcp": {"calls": "yes"}, "sbc": {"calls": True}}}, [])
+    assert not runner.calls_opted_in({}, [])
+
+
 def test_report_travels_through_a_container_log() -> None:
     xml = '<testsuites><testsuite name="x" tests="1"><testcase name="t"/></testsuite></testsuites>'
     log = "collected 1 item\n" + encode_junit(xml.encode()) + "\n"

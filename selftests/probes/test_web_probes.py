@@ -41,13 +41,13 @@ TIMEOUTS = Timeouts(connect=1.0, read=1.0, probe=3.0)
 
 
 def run(probe: str, number: int, dest: Destination, host: str, port: int, secrets: dict[str, Any] | None = None,
-        name: str = "t", timeouts: Timeouts = TIMEOUTS) -> ProbeResult:
+        name: str = "t", timeouts: Timeouts = TIMEOUTS, memo: dict[str, Any] | None = None) -> ProbeResult:
     row = catalog.connection(number)
     target = Target(host=host, port=port, name=name)
 
     def make(deadline: Any) -> ProbeContext:
         return ProbeContext(connection=row, target=target, destination=dest, secrets=secrets or {},
-                            deadline=deadline)
+                            deadline=deadline, memo={} if memo is None else memo)
 
     probes.get(probe)  # the import happens before the clock starts, as in the scheduler
     started = time.monotonic()
@@ -400,6 +400,29 @@ def test_plain_http_sends_what_httpx_sent() -> None:
         assert f"\r\n{line}\r\n" in head, head
     assert "*/*" not in head, head  # the inventory's Accept replaced the default
     assert r.evidence.facts["http.version"] == "HTTP/1.1"
+
+
+def test_plain_http_with_the_runs_memo_sends_the_same_and_checks_the_same() -> None:
+    """The h11 request is built once per run (``ctx.memo``): every later probe of the run sends the very bytes the
+    first one sent, and judges its own response (a pass, then a 500 from the same destination, is a failure)."""
+    memo: dict[str, Any] = {}
+    dest = CustomerDestination(path="/api?x=1", headers={"Accept": "application/json"})
+    seen: list[bytes] = []
+    with impostors.http_reflector(b"200 OK", seen) as (host, port):
+        first = run("http.customer", 21, dest, host, port, memo=memo)
+        again = run("http.customer", 21, dest, host, port, memo=memo)
+        alone = run("http.customer", 21, dest, host, port)  # a run of its own (an empty memo)
+    assert first.ok and again.ok and alone.ok, (first.failure, again.failure, alone.failure)
+    assert len(seen) == 3 and seen[0] == seen[1] == seen[2], seen
+    timings = ("http.latency_ms", "tcp.connect_ms")
+    assert {k: v for k, v in first.evidence.facts.items() if k not in timings} == {
+        k: v for k, v in again.evidence.facts.items() if k not in timings}
+    with impostors.http_reflector(b"500 Internal Server Error", []) as (host2, port2):
+        failed(run("http.customer", 21, dest, host2, port2, memo=memo), Cause.SEMANTIC, "500")
+    # a request HTTP/1.1 cannot carry is a config failure on every probe of the run, not only the first
+    bad = CustomerDestination(path="/", headers={"X-Bad": "a\x00b"})
+    for _ in range(2):
+        failed(run("http.customer", 21, bad, "127.0.0.1", 9, memo=memo), Cause.CONFIG, "cannot send")
 
 
 def test_plain_http_body_codings() -> None:

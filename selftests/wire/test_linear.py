@@ -24,7 +24,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gvpconf import wire
-from gvpconf.wire import BufferedDecoder, WireError, grpc, openwire, rtsp, sip, stomp, tds
+from gvpconf.wire import BufferedDecoder, WireError, grpc, http2, openwire, rtsp, sip, stomp, tds
 from selftests.wire.wirehelp import WIRE_SETTINGS
 
 SIZE = 64 * 1024
@@ -88,6 +88,7 @@ ROWS = {
     "tds-message": Row(tds.MessageDecoder, tds.encode_message(tds.PacketType.RESPONSE, b"t" * (SIZE - 1024), 512), 1),
     "tds-endless-empty-packets": Row(tds.MessageDecoder, _tds_empty_packets(SIZE), 0, "TDS message"),
     "grpc-message": Row(grpc.MessageDecoder, grpc.encode_message(b"g" * (SIZE - 5)), 1),
+    "http2-frames": Row(http2.FrameDecoder, http2.Frame(http2.FrameType.DATA, 0, 1, b"h" * 16384).encode() * 4, 4),
 }
 
 
@@ -124,7 +125,7 @@ def feed_bytewise(decoder: wire.Decoder[object], data: bytes) -> tuple[int, Wire
 def test_every_decoder_has_rows() -> None:
     found = decoders()
     assert found == {sip.SipStreamDecoder, rtsp.RtspStreamDecoder, stomp.StompDecoder, openwire.OpenWireDecoder,
-                     tds.MessageDecoder, grpc.MessageDecoder}
+                     tds.MessageDecoder, grpc.MessageDecoder, http2.FrameDecoder}
     assert {type(r.decoder()) for r in ROWS.values()} == found
 
 
@@ -156,6 +157,7 @@ def test_maximum_message_size_is_documented_and_held(cls: type) -> None:
         openwire.OpenWireDecoder: struct.pack(">i", 4097),
         tds.MessageDecoder: tds.encode_message(tds.PacketType.RESPONSE, b"t" * 8192, 512)[:-1],
         grpc.MessageDecoder: struct.pack(">BI", 0, 4092),
+        http2.FrameDecoder: struct.pack(">I", 4088)[1:] + b"\x00\x00\x00\x00\x00\x01",
     }[cls]
     small.feed(over)
     with pytest.raises(WireError):
@@ -166,7 +168,7 @@ def test_maximum_message_size_is_documented_and_held(cls: type) -> None:
 DECODERS = sorted(decoders(), key=lambda c: c.__name__)
 PREFIXES = [b"", b"SIP/2.0 200 OK\r\n", b"RTSP/1.0 200 OK\r\n", b"MESSAGE\n", b"$\x00\xff\xff",
             tds.encode_packet(tds.Packet(tds.PacketType.RESPONSE, b"x" * 8, 0)), struct.pack(">i", 60000),
-            grpc.encode_message(b"")]
+            grpc.encode_message(b""), http2.Frame(http2.FrameType.SETTINGS, 0, 0).encode()]
 
 
 # The CPU-time bound below is this test's check: hypothesis's deadline is wall-clock time, which a loaded

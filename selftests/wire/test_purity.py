@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import gvpconf.wire
-from gvpconf.wire import BufferedDecoder, WireError, grpc, openwire, rtsp, sip, stomp, tds
+from gvpconf.wire import BufferedDecoder, WireError, grpc, http2, openwire, rtsp, sip, stomp, tds
 from selftests.wire.wirehelp import check_frozen_slotted, message_classes
 
 FORBIDDEN = {"socket", "ssl", "time", "logging", "asyncio", "select", "selectors", "importlib"}
@@ -72,7 +72,7 @@ def test_single_base_error() -> None:
 
 
 DECODERS = [sip.SipStreamDecoder, rtsp.RtspStreamDecoder, stomp.StompDecoder, openwire.OpenWireDecoder,
-            tds.MessageDecoder, grpc.MessageDecoder]
+            tds.MessageDecoder, grpc.MessageDecoder, http2.FrameDecoder]
 
 
 @pytest.mark.parametrize("cls", DECODERS, ids=lambda c: c.__name__)
@@ -85,6 +85,6 @@ def test_one_decoder_interface(cls: type[BufferedDecoder[object]]) -> None:
 
 
 def test_every_decoder_is_listed() -> None:
-    found = {obj for module in (sip, rtsp, stomp, openwire, tds, grpc) for obj in vars(module).values()
+    found = {obj for module in (sip, rtsp, stomp, openwire, tds, grpc, http2) for obj in vars(module).values()
              if isinstance(obj, type) and issubclass(obj, BufferedDecoder) and obj.__module__ == module.__name__}
     assert found == set(DECODERS)

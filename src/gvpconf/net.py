@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import errno
 import functools
 import ipaddress
 import select
@@ -137,16 +138,22 @@ def call(fn: Callable[[], T], *, during: str, timeout: float) -> T:
 
 def send_all(sock: socket.socket, data: bytes, deadline: Deadline, during: str) -> None:
     budget = deadline.read_budget(during)
-    sock.settimeout(budget)
-    call(lambda: sock.sendall(data), during=during, timeout=budget)
+    try:  # ``call``, inline (once or twice a probe)
+        sock.settimeout(budget)
+        sock.sendall(data)
+    except (OSError, ssl.SSLError) as exc:
+        raise failure_from_os_error(exc, during=during, timeout=budget) from exc
 
 
 def recv_some(sock: socket.socket, deadline: Deadline, during: str, size: int = 65536,
               cap: float | None = None) -> bytes:
     """One recv() within the deadline. Returns b"" when the peer closed."""
     budget = deadline.budget(deadline.timeouts.read if cap is None else cap, during)
-    sock.settimeout(budget)
-    return call(lambda: sock.recv(size), during=during, timeout=budget)
+    try:  # ``call``, inline
+        sock.settimeout(budget)
+        return sock.recv(size)
+    except (OSError, ssl.SSLError) as exc:
+        raise failure_from_os_error(exc, during=during, timeout=budget) from exc
 
 
 def wait_datagram(socks: Sequence[socket.socket], wait: float, during: str) -> tuple[socket.socket, bytes] | None:
@@ -184,7 +191,10 @@ def expect_prefix(prefixes: tuple[bytes, ...], *, expected: str, protocol: str, 
 
     def check(head: bytes) -> None:
         start = head.lstrip(skip) if skip else head
-        if start and not any(p.startswith(start[: len(p)]) for p in prefixes):
+        if start:
+            for p in prefixes:  # a loop, not any() over a generator: once or twice a probe, on its first bytes
+                if p.startswith(start[: len(p)]):
+                    return
             raise other_protocol(start, expected, protocol, phase)
 
     return check
@@ -228,3 +238,17 @@ def read_message(sock: socket.socket, decoder: Decoder[T], deadline: Deadline, d
             head += chunk
             check_start(bytes(head))
         decoder.feed(chunk)
+
+
+def is_local_address(host: str) -> bool | None:
+    """Whether ``host`` (an IP literal) is an address of this host, by binding a UDP socket to it: nothing is
+    sent. None when that cannot be told without a lookup (a DNS name) or the bind failed otherwise."""
+    family = _ip_literal(host)
+    if family is None:
+        return None
+    with socket.socket(family, socket.SOCK_DGRAM) as sock:
+        try:
+            sock.bind((host.split("%")[0] if family == socket.AF_INET6 else host, 0))
+        except OSError as exc:
+            return False if exc.errno == errno.EADDRNOTAVAIL else None
+    return True

@@ -52,9 +52,17 @@ def known() -> bool:
     return bool(_ordered)
 
 
+def generation() -> int:
+    """Grows with every secret registered: a text scrubbed at one generation is scrubbed for every later one of
+    the same generation (secrets are only ever added)."""
+    return len(_ordered)
+
+
 def _secrets_now() -> tuple[str, ...]:
-    with _lock:
-        return _ordered
+    """The secrets, longest first. No lock: ``register`` replaces the tuple whole (under its lock), and reading a
+    module global is atomic, so a reader sees the old tuple or the new one (a SIP probe scrubs seven texts: seven
+    lock round trips saved)."""
+    return _ordered
 
 
 def _prefix_before(text: str, end: int, secret: str) -> int | None:
@@ -89,7 +97,7 @@ def _mask_partial(text: str, secrets: tuple[str, ...], *, cut_at_end: bool = Fal
 
 def scrub(text: str) -> str:
     """``text`` with every known secret masked, and what is left of one at a cut."""
-    secrets = _secrets_now()
+    secrets = _ordered  # _secrets_now(), without the call
     if not secrets:
         return text
     for s in secrets:

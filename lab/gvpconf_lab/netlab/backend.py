@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from gvpconf.pods.model import RunOutcome, SourcePod
+from gvpconf.pods.runner import POD_ROLES
 from gvpconf_lab.netlab.netns import exec_prefix
 
 
@@ -23,6 +24,12 @@ def project_root() -> Path:
     """The directory holding ``tests/`` and ``pyproject.toml`` (src layout: two levels above the package)."""
     here = Path(__file__).resolve().parents[3]
     return here if (here / "tests").is_dir() and (here / "pyproject.toml").exists() else Path.cwd()
+
+
+def run_name(source: SourcePod) -> str:
+    """A run's name in its files: its pod's, or, for a run of another role in that pod (19's ``nuance`` run in an
+    MCP pod), the pod's and the role's."""
+    return source.pod if source.role in POD_ROLES else f"{source.pod}-as-{source.role}"
 
 
 class LocalBackend:
@@ -42,23 +49,23 @@ class LocalBackend:
             self.name = "local"
 
     def reports_dir(self, source: SourcePod) -> Path:
-        """Each pod's own reports directory (report.html... and the results.json the merged report is built from)."""
-        return self.workdir / f"reports-{source.pod}"
+        """Each run's own reports directory (report.html... and the results.json the merged report is built from)."""
+        return self.workdir / f"reports-{run_name(source)}"
 
     def command(self, source: SourcePod, suite_args: Sequence[str], junit: Path) -> list[str]:
         prefix = exec_prefix(source.location) if self.use_netns else []
         return [*prefix, self.python, "-m", "pytest", str(self.root / "tests"), "-p", "no:cacheprovider",
                 "--inventory", str(self.inventory), "--junitxml", str(junit),
                 "--gvp-reports", str(self.reports_dir(source)),
-                "-o", f"junit_suite_name=gvp-conformance-{source.pod}", *suite_args]
+                "-o", f"junit_suite_name=gvp-conformance-{run_name(source)}", *suite_args]
 
     def run(self, source: SourcePod, suite_args: Sequence[str], timeout: float) -> RunOutcome:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        junit = self.workdir / f"junit-{source.pod}.xml"
+        junit = self.workdir / f"junit-{run_name(source)}.xml"
         junit.unlink(missing_ok=True)
         results = self.reports_dir(source) / "results.json"
         results.unlink(missing_ok=True)
-        log_path = self.workdir / f"run-{source.pod}.log"
+        log_path = self.workdir / f"run-{run_name(source)}.log"
         env = {k: v for k, v in os.environ.items() if not k.startswith("GVP_")}
         env.update(self.env)
         env.update({"GVP_SOURCE_ROLE": source.role, "GVP_POD_NAME": source.pod, "GVP_POD_ZONE": source.zone,

@@ -20,6 +20,7 @@ from typing import ClassVar
 from gvpconf.vxml import VXML_NS
 from gvpconf_lab.base import Peer
 from gvpconf_lab.netlab.peers import NetnsPeer
+from gvpconf_lab.web import nginx_conf
 
 DAS_APP = "/gvp/app.vxml"
 
@@ -35,22 +36,6 @@ HTML_ERROR = """<!DOCTYPE html>
 <body><h1>We are sorry</h1><p>The application is temporarily unavailable.</p></body></html>
 """
 
-_NGINX = """worker_processes 1;
-user root;
-daemon off;
-error_log {wd}/error.log warn;
-pid {wd}/nginx.pid;
-events {{ worker_connections 64; }}
-http {{
-  access_log {wd}/access.log;
-  client_body_temp_path {wd}/tmp/body; proxy_temp_path {wd}/tmp/proxy; fastcgi_temp_path {wd}/tmp/fastcgi;
-  uwsgi_temp_path {wd}/tmp/uwsgi; scgi_temp_path {wd}/tmp/scgi;
-  types {{ application/voicexml+xml vxml; text/html html; }}
-  default_type application/octet-stream;
-  server_tokens off;
-  server {{ listen {host}:{port}; root {root}; }}
-}}
-"""
 
 # no User: it keeps the lab's user, as the lab's other peers do (its files may live under a 0700 directory)
 _TINYPROXY = """Port {port}
@@ -81,8 +66,9 @@ class _DasNginx(Peer):
         self.app.parent.mkdir(parents=True, exist_ok=True)
         (self.workdir / "tmp").mkdir(parents=True, exist_ok=True)
         self.serve(VXML.format(ns=VXML_NS))
-        (self.workdir / "nginx.conf").write_text(_NGINX.format(wd=self.workdir, host=self.host, port=self.port,
-                                                               root=self.root))
+        server = f"  server {{ listen {self.host}:{self.port}; root {self.root}; }}"
+        (self.workdir / "nginx.conf").write_text(nginx_conf(self.workdir, server, connections=64,
+                                                            types="application/voicexml+xml vxml; text/html html;"))
 
     def serve(self, text: str) -> None:
         """Replace the application's content (nginx serves the file as it is on disk: no reload)."""

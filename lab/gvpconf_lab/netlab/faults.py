@@ -6,8 +6,8 @@ healthy run verifies every connection from every pod, then for each fault of ``C
 runs the whole suite from every pod (each inside its namespace, as ``make pods-lab`` does), undoes it.
 The call tests are opted into in the fault lab's inventory (4's ``sip.call``, 9's ``sbc.call``, 14's
 ``rtsp.setup``, 19's ``rtp.ingress``), so media faults show and a healthy run verifies call media too;
-19, whose source (Nuance) is no pod the runner runs from, is run from inside each MCP pod
-(``ingress_runs``).
+19, whose source (Nuance) is no pod, is run from inside each MCP pod, as the runner plans it
+(``gvpconf.pods.runner.with_ingress_runs``).
 
 The catalog: 38 rows. 37 faults of the kinds that break GVP deployments (NetworkPolicy allow rules
 missing, a zone unreachable, DNS, TLS, credentials, brokers and databases, Consul, the fetch proxy and
@@ -36,8 +36,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import copy
-import dataclasses
 import json
 import os
 import re
@@ -51,8 +49,10 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
+
 from gvpconf.pods import runner
-from gvpconf.pods.model import RunOutcome, SourcePod
+from gvpconf.pods.model import RunOutcome
 from gvpconf_lab.base import LabError
 from gvpconf_lab.lifecycle import DEFAULT_TIMEOUTS, run_command
 from gvpconf_lab.netlab.backend import LocalBackend
@@ -432,50 +432,14 @@ def judge(fault: Fault, cases: list[Case], budget_s: float) -> Verdict:
     return v
 
 
-class _IngressBackend:
-    """The runner's local backend, except that connection 19's runs (role ``nuance``) each have their own."""
-
-    name = "netns"
-
-    def __init__(self, main: LocalBackend, ingress: dict[str, LocalBackend]) -> None:
-        self.main, self.ingress = main, ingress
-
-    def run(self, source: SourcePod, suite_args: Sequence[str], timeout: float) -> RunOutcome:
-        backend = self.ingress.get(source.pod, self.main) if source.role == "nuance" else self.main
-        return backend.run(source, suite_args, timeout)
-
-
-def ingress_runs(lab: FaultLab, inventory: Path, workdir: Path) -> dict[SourcePod, LocalBackend]:
-    """Connection 19 from inside each MCP pod. Its source is Nuance, which is no pod of the GVP namespace, so
-    the runner has nothing to run it from; but its probe listens in the MCP pod (the media's destination), on
-    the address of the MCP target it checks. So each MCP pod runs ``--source nuance`` with the inventory's MCP
-    targets narrowed to its own (its cases are reported under that pod's name)."""
-    import yaml
-
-    inv = yaml.safe_load(inventory.read_text())
-    runs: dict[SourcePod, LocalBackend] = {}
-    for pod in lab.source_pods():
-        if pod.role != "mcp":
-            continue
-        own = copy.deepcopy(inv)
-        mcp = own["destinations"]["mcp"]
-        mcp["targets"] = [t for t in mcp["targets"] if t["host"] == pod.ip]
-        path = workdir / f"inventory-19-{pod.pod}.yaml"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(yaml.safe_dump(own, sort_keys=False))
-        runs[dataclasses.replace(pod, role="nuance")] = LocalBackend(path, workdir / f"ingress-{pod.pod}")
-    return runs
-
-
 def run_suite(lab: FaultLab, workdir: Path, *, run_timeout: float = 120.0, parallel: int = 3,
               inventory: Path | None = None) -> list[RunOutcome]:
     """The whole suite from every pod (one per role and zone), each inside its namespace; and connection 19 from
-    each MCP pod (``ingress_runs``)."""
-    plan = runner.pick_per_zone(lab.source_pods(), runner.roles_with_connections())
+    each MCP pod, as the runner plans it (``runner.with_ingress_runs``)."""
     inventory = inventory or lab.inventory_path
-    extra = ingress_runs(lab, inventory, workdir)
-    plan = runner.Plan([*plan.runs, *extra], plan.missing)
-    backend = _IngressBackend(LocalBackend(inventory, workdir), {src.pod: b for src, b in extra.items()})
+    plan = runner.with_ingress_runs(runner.pick_per_zone(lab.source_pods(), runner.roles_with_connections()),
+                                    calls=runner.calls_opted_in(yaml.safe_load(inventory.read_text()), []))
+    backend = LocalBackend(inventory, workdir)
     return runner.run_all(backend, plan, run_timeout=run_timeout, total_timeout=run_timeout * 3, parallel=parallel)
 
 

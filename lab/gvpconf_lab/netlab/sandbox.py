@@ -23,6 +23,10 @@ spec gives and nothing else:
   less ``capabilities.drop`` (``ALL``: everything) plus ``add``; ``allowPrivilegeEscalation: false`` is
   ``no_new_privs``.
 
+* **the spec's ``resources.limits``**: the container runs in a cgroup of its own (``cgroups.Limits``): memory
+  without swap, reaching it is the kernel's OOM kill (exit 137, reason ``OOMKilled``); cpu a CFS quota. Where
+  they cannot be enforced the container is refused (``CreateContainerError``), never run without them.
+
 The user switch and the capability sets are applied by ``setpriv`` (util-linux) as the last step
 before the container's command, after bubblewrap (run as root) has built the mounts.
 """
@@ -41,6 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gvpconf_lab.netlab.cgroups import CgroupError, Limits
 from gvpconf_lab.netlab.netns import exec_prefix
 
 #: the capabilities a container runtime (containerd, CRI-O) grants by default
@@ -320,28 +325,40 @@ class PodSandbox:
         return str(inside)
 
     # -- running ----------------------------------------------------------------------------------
-    def run(self, pod: Mapping[str, Any], container: Mapping[str, Any]) -> tuple[int, str]:
-        """Run ``container`` of ``pod`` to its end: (exit code, log). A spec the kubelet would refuse gives
-        exit 128 and the refusal as its log (the stand-in's container status then says terminated)."""
+    def run(self, pod: Mapping[str, Any], container: Mapping[str, Any]) -> tuple[int, str, str]:
+        """Run ``container`` of ``pod`` to its end: (exit code, log, the terminated state's reason). A spec the
+        kubelet would refuse gives exit 128 and the refusal as its log (the stand-in's container status then
+        says terminated). ``resources.limits`` hold in a cgroup of the container's own (``cgroups.Limits``):
+        reaching the memory limit is the kernel's OOM kill, reason ``OOMKilled``."""
         try:
             argv, env = self.command(pod, container)
         except SandboxError as exc:
-            return 128, f"kubelet: {exc}\n"
-        proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, start_new_session=True)
-        with self._lock:
-            self._procs[proc.pid] = proc
+            return 128, f"kubelet: {exc}\n", exc.reason
+        limits = Limits(dict((container.get("resources") or {}).get("limits") or {}))
         try:
-            out, _ = proc.communicate(timeout=self.timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            out, _ = proc.communicate()
-        finally:
+            limits.create()
+        except CgroupError as exc:
+            return 128, f"kubelet: CreateContainerError: {exc}\n", "CreateContainerError"
+        try:
+            proc = subprocess.Popen(limits.enter(argv), env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                    stderr=subprocess.STDOUT, start_new_session=True)
             with self._lock:
-                self._procs.pop(proc.pid, None)
-        return proc.returncode, out.decode("utf-8", errors="replace")
+                self._procs[proc.pid] = proc
+            try:
+                out, _ = proc.communicate(timeout=self.timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                out, _ = proc.communicate()
+            finally:
+                with self._lock:
+                    self._procs.pop(proc.pid, None)
+            code = proc.returncode
+            reason = "OOMKilled" if limits.oom_killed() else "Completed" if code == 0 else "Error"
+            return (137 if reason == "OOMKilled" else code), out.decode("utf-8", errors="replace"), reason
+        finally:
+            limits.remove()
 
-    def __call__(self, pod: dict[str, Any], container: dict[str, Any]) -> tuple[int, str]:
+    def __call__(self, pod: dict[str, Any], container: dict[str, Any]) -> tuple[int, str, str]:
         """The stand-in API server's kubelet."""
         return self.run(pod, container)
 

@@ -79,6 +79,25 @@ class McpDestination(SipDestination):
     rtp_range: PortRange = Field(default_factory=PortRange)
     ingress: IngressSettings | None = None
 
+    def probe_targets(self, probe: str, targets: list[Target]) -> list[Target] | str:
+        """19's probe listens where Nuance's media arrives, on the MCP target's own address: it runs against the
+        targets that are addresses of this host (inside an MCP pod, that pod's own), unless the inventory names
+        the address to listen on (``ingress.listen_host``). A DNS name stays: the probe says if it is not here."""
+        if probe != "rtp.ingress":
+            return super().probe_targets(probe, targets)
+        if self.ingress is None:
+            return "no ingress source configured (destinations.mcp.ingress.rtsp_url)"
+        if self.ingress.listen_host is not None or not targets:
+            return targets
+        from gvpconf.net import is_local_address
+
+        here = [t for t in targets if is_local_address(t.host) is not False]
+        if not here:
+            return ("none of the MCP targets is an address of this host: 19 listens where Nuance's media arrives, "
+                    "inside the MCP pod (run it from an MCP pod, as `python -m gvpconf.pods run` does, or set "
+                    "destinations.mcp.ingress.listen_host)")
+        return here
+
 
 class SbcDestination(Destination):
     """Connection 9: MCP -> SBC media. Targets are the SBC's SIP addresses (for the test call)."""

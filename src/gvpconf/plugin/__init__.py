@@ -93,6 +93,9 @@ def pytest_configure(config: pytest.Config) -> None:
     session = GvpSession.from_config(config)
     config.stash[SESSION] = session
     config.pluginmanager.register(session, NAME)
+    from gvpconf.plugin import fixtures  # loaded already (pytest_plugins)
+
+    config.pluginmanager.register(fixtures.CaseFixtures(session), fixtures.NAME)
     scrubber = Scrubber(config, session.options.reports_dir)
     scrubber.install()
     config.pluginmanager.register(scrubber, scrub.NAME)
@@ -114,6 +117,9 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         config.pluginmanager.unregister(scrubber, scrub.NAME)
     session = config.stash.get(SESSION, None)
     if session is not None:
+        from gvpconf.plugin import fixtures
+
+        config.pluginmanager.unregister(name=fixtures.NAME)
         config.pluginmanager.unregister(session, NAME)
         del config.stash[SESSION]
         if session.interrupted:

@@ -37,8 +37,10 @@ def warnings_of(facts: Mapping[str, Fact]) -> list[str]:
 
 
 def record(item: pytest.Item, row: Connection, report: pytest.TestReport, result: ProbeResult | None,
-           waiver: Waiver | None, today: dt.date) -> model.CaseRecord:
-    """The case's record. ``waiver``: the one its collection-time xfail mark came from, if any."""
+           waiver: Waiver | None, today: dt.date | None, warnings: list[str] | None = None) -> model.CaseRecord:
+    """The case's record. ``waiver``: the one its collection-time xfail mark came from, if any; ``today``: the
+    date its waiver is judged on (today's when None); ``warnings``: ``warnings_of`` the result's facts, when the
+    caller has them already."""
     target = params.param_of(item)
     if isinstance(target, Target):
         address, zone = target.address, target.zone or ""
@@ -50,7 +52,7 @@ def record(item: pytest.Item, row: Connection, report: pytest.TestReport, result
     if result is not None:
         case.duration_ms = round(result.duration * 1000, 1)
         case.facts = dict(result.evidence.facts)
-        case.warnings = warnings_of(case.facts)
+        case.warnings = list(warnings) if warnings is not None else warnings_of(case.facts)
         case.attempts = [model.Attempt(
             outcome="passed" if a.ok else ("error" if a.error is not None else "failed"),
             duration_ms=round(a.duration * 1000, 1),
@@ -73,7 +75,7 @@ def record(item: pytest.Item, row: Connection, report: pytest.TestReport, result
             case.transcript = [[d, t] for d, t in result.evidence.transcript]
         if report.skipped and waiver is not None:  # its xfail mark turned the failure into a skip
             case.outcome = model.WAIVED
-            case.waiver = waiver.as_dict(today)
+            case.waiver = waiver.as_dict(today or dt.date.today())
     else:
         case.outcome = model.SKIPPED
         param = params.param_of(item)

@@ -93,9 +93,21 @@ def row_of(node: pytest.Item | pytest.Function | Any) -> Connection | None:
     return row
 
 
+_PROBE = pytest.StashKey[str | None]()
+
+
 def probe_of(item: pytest.Item | pytest.Function | Any) -> str | None:
+    """The prober a conformance item's test asserts on (``@probe(NAME)``); kept in the node's stash as ``row_of``
+    keeps the row (asked by the job, the case record and the end of the run)."""
+    stash = getattr(item, "stash", None)
+    if stash is not None and _PROBE in stash:
+        cached: str | None = stash[_PROBE]
+        return cached
     mark = item.get_closest_marker("gvp_probe")
-    return str(mark.args[0]) if mark is not None else None
+    probe = str(mark.args[0]) if mark is not None else None
+    if stash is not None:
+        stash[_PROBE] = probe
+    return probe
 
 
 def param_of(item: pytest.Item) -> Param | None:

@@ -34,6 +34,8 @@ import pytest
 from gvpconf import redact
 
 NAME = "gvpconf-scrub"
+#: (``redact.generation()``, the item's properties as scrubbed at it)
+_SCRUBBED = pytest.StashKey[tuple[int, list[tuple[str, object]]]]()
 
 
 class _ScrubbedStream:
@@ -73,8 +75,10 @@ def _scrub_value(value: object) -> object:
     return redact.scrub(value) if isinstance(value, str) else value
 
 
-def scrub_report(report: pytest.TestReport | pytest.CollectReport) -> None:
-    """A report's failure text, captured sections and properties, scrubbed in place."""
+def scrub_report(report: pytest.TestReport | pytest.CollectReport,
+                 properties: list[tuple[str, object]] | None = None) -> None:
+    """A report's failure text, captured sections and properties, scrubbed in place. ``properties``: its
+    properties scrubbed already (the item's, when the report's are a copy of them)."""
     longrepr = report.longrepr
     if isinstance(longrepr, tuple) and len(longrepr) == 3:  # a skip: (path, line, reason)
         report.longrepr = (longrepr[0], longrepr[1], redact.scrub(str(longrepr[2])))
@@ -85,7 +89,8 @@ def scrub_report(report: pytest.TestReport | pytest.CollectReport) -> None:
             report.longrepr = scrubbed
     report.sections = [(title, redact.scrub(content)) for title, content in report.sections]
     if isinstance(report, pytest.TestReport):
-        report.user_properties = [(name, _scrub_value(value)) for name, value in report.user_properties]
+        report.user_properties = properties if properties is not None else [
+            (name, _scrub_value(value)) for name, value in report.user_properties]
 
 
 def scrub_xml(path: Path) -> None:
@@ -157,8 +162,16 @@ class Scrubber:
                                   ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
         report = yield
         if redact.known():  # else scrubbing is the identity: a pool of 1000 targets scrubbed 200000 values for nothing
-            item.user_properties[:] = [(name, _scrub_value(value)) for name, value in item.user_properties]
-            scrub_report(report)
+            # the item's properties grow phase by phase and each report copies them: each value is scrubbed once
+            # (again only when a secret was registered since), and the report's copy takes the scrubbed list
+            props = item.user_properties
+            generation = redact.generation()
+            seen, clean = item.stash.get(_SCRUBBED, (-1, []))
+            done = len(clean) if seen == generation and props[:len(clean)] == clean else 0
+            before = list(props)
+            props[done:] = [(name, _scrub_value(value)) for name, value in props[done:]]
+            item.stash[_SCRUBBED] = (generation, list(props))
+            scrub_report(report, list(props) if report.user_properties == before else None)
         return report
 
     @pytest.hookimpl(wrapper=True)

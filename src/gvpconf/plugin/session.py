@@ -64,8 +64,10 @@ class GvpSession:
         self.secret_problems: dict[str, list[str]] = {}
         self.waiver_of: dict[str, Waiver] = {}  # node id -> the waiver of its xfail mark
         self.scheduler: Scheduler | None = None
+        self.item: pytest.Item | None = None  # the case being set up, run or torn down (``case``)
         self.deny: DenyMatrix | None = None
         self.results: dict[str, ProbeResult] = {}  # node id -> its probe's result
+        self.warnings: dict[str, list[str]] = {}  # node id -> its probe's warnings (cases.warnings_of), said once
         self.cases: dict[str, model.CaseRecord] = {}  # node id -> its record, in run order
         self.statuses: dict[tuple[str, str], Status] = {}  # (node id, phase) -> how the terminal shows it
         self.problems: list[str] = []  # run-level errors: expired waivers, unwritable reports
@@ -285,16 +287,24 @@ class GvpSession:
         props.append(("duration_ms", round(result.duration * 1000, 1)))
         if len(result.attempts) > 1:
             props.append(("attempts", len(result.attempts)))
-        props += list(result.evidence.facts.items())
-        props += [("warning", w) for w in cases.warnings_of(result.evidence.facts)]
+        props.extend(result.evidence.facts.items())
+        warnings = self.warnings[item.nodeid] = cases.warnings_of(result.evidence.facts)
+        props.extend(("warning", w) for w in warnings)
         # the verdict is given in the call phase (pytest_pyfunc_call), so that a probe failure is a JUnit
         # <failure>, not a setup <error>
         self.results[item.nodeid] = result
         facts: dict[str, Fact] = result.evidence.facts
         return facts
 
+    def case(self) -> pytest.Item:
+        """The case whose fixtures are being set up (``gvpconf.plugin.fixtures.CaseFixtures``)."""
+        if self.item is None:
+            raise RuntimeError("evidence and expect are fixtures of a conformance case: no case is being set up")
+        return self.item
+
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        self.item = item  # before any fixture of its is set up (pytest's own setup hook runs after this one)
         row = params.row_of(item)
         if row is None:
             return
@@ -335,7 +345,7 @@ class GvpSession:
                 props.append(("phase", result.failure.phase))
             msg = f"#{row.number} {row.source} -> {target.id} ({target.address}): {result.failure}"
             pytest.fail(redact.scrub(msg), pytrace=False)
-        warnings = cases.warnings_of(result.evidence.facts) if self.options.strict else []
+        warnings = self.warnings.get(pyfuncitem.nodeid, []) if self.options.strict else []
         if warnings and row is not None and isinstance(target, Target):
             pyfuncitem.user_properties.append(("cause", "warning"))
             msg = (f"#{row.number} {row.source} -> {target.id} ({target.address}): warning (--gvp-strict): "
@@ -360,9 +370,10 @@ class GvpSession:
         return report
 
     def _record(self, item: pytest.Item, row: Connection, report: pytest.TestReport) -> None:
-        waiver = self.waiver_of.get(item.nodeid)
-        today = self.waivers.today if self.waivers is not None else dt.date.today()
-        case = cases.record(item, row, report, self.results.get(item.nodeid), waiver, today)
+        nodeid = item.nodeid
+        waiver = self.waiver_of.get(nodeid)  # only ever set when the run has waivers
+        today = self.waivers.today if self.waivers is not None else None
+        case = cases.record(item, row, report, self.results.get(nodeid), waiver, today, self.warnings.get(nodeid))
         extra: list[tuple[str, object]] = []
         failed = case.outcome in (model.FAILED, model.ERROR, model.WAIVED)
         if failed and case.cause and "cause" not in dict(item.user_properties):

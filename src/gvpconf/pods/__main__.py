@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from gvpconf.pods import roles, runner
+from gvpconf.pods import quantity, roles, runner
 from gvpconf.pods.model import RunOutcome, SourcePod
 
 PROG = "python -m gvpconf.pods"
@@ -31,6 +31,12 @@ def _selector(text: str) -> tuple[str, str, str | None, str | None]:
                                          f"{', '.join(runner.POD_ROLES)}")
     sel, _, svc = rest.partition("@")
     return role, sel, svc or None, namespace or None
+
+
+def kube_defaults() -> tuple[str, str]:
+    """The default ``--job-requests`` and ``--job-limits`` (``quantity.JOB_RESOURCES``) as option text."""
+    req, lim = (",".join(f"{k}={v}" for k, v in quantity.JOB_RESOURCES[key].items()) for key in ("requests", "limits"))
+    return req, lim
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,6 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
                           "selectors, e.g. prometheus:monitoring=app.kubernetes.io/name=prometheus")
     run.add_argument("--no-job-fallback", action="store_true",
                      help="fail instead of running a Job where ephemeral containers are refused")
+    req, lim = kube_defaults()
+    run.add_argument("--job-requests", default=req, metavar="NAME=QTY,...",
+                     help=f"the probe container's requests in a Job (default {req}); none in an ephemeral container, "
+                          "which is charged to the pod it joins")
+    run.add_argument("--job-limits", default=lim, metavar="NAME=QTY,...",
+                     help=f"the probe container's limits in a Job (default {lim}; '' for none)")
     where = run.add_mutually_exclusive_group()
     where.add_argument("--in-cluster", action="store_true", help="use the pod's service account")
     where.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
@@ -83,6 +95,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         inventory = read_inventory(args.inventory)
         options = runner.suite_options(args)
+        job_resources = quantity.resources(args.job_requests, args.job_limits)
     except (InventoryError, ValueError, OSError) as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 2
@@ -101,8 +114,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         inventory = kube.with_discovered_targets(inventory, pods)
         backend = kube.KubernetesBackend(api, args.image, yaml.safe_dump(inventory, sort_keys=False),
                                          allow_job=not args.no_job_fallback, inline_files=options.files,
-                                         inventory_name=f"{args.inventory} (sent by the runner)")
-        plan = runner.pick_per_zone(pods, list(selectors))
+                                         inventory_name=f"{args.inventory} (sent by the runner)",
+                                         job_resources=job_resources)
+        plan = runner.with_ingress_runs(runner.pick_per_zone(pods, list(selectors)),
+                                        calls=runner.calls_opted_in(inventory, options.args))
         missing_roles = [r for r in selectors if not any(p.role == r for p in pods)]
 
         absent = [RunOutcome(SourcePod(role=r, pod=f"<no {r} pod>", location=args.namespace),

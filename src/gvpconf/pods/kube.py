@@ -22,6 +22,7 @@ mapped is a note of the run (printed by the runner), never a guess.
 
 from __future__ import annotations
 
+import copy
 import secrets
 import threading
 import time
@@ -37,6 +38,7 @@ from urllib3.exceptions import HTTPError
 from gvpconf.pods import secretmap
 from gvpconf.pods.entry import GRACE, extract_junit, extract_results
 from gvpconf.pods.model import RunOutcome, SourcePod
+from gvpconf.pods.quantity import JOB_RESOURCES
 
 ZONE_LABEL = "topology.kubernetes.io/zone"
 RUN_LABEL = "gvpconf.io/run"
@@ -177,6 +179,10 @@ class KubernetesBackend:
     left_behind: list[str] = field(default_factory=list)
     #: set by the runner on SIGINT/SIGTERM: every wait ends, Jobs are deleted, the runs are "interrupted"
     stop: threading.Event = field(default_factory=threading.Event)
+    #: the probe container's ``resources`` in a Job (an ephemeral container may have none: it is charged to its
+    #: pod); the same as the runner's own Job (deploy/k8s/job.yaml), so that a namespace whose ResourceQuota
+    #: covers cpu or memory (it refuses a pod without them) admits it, and a limit stops a runaway probe
+    job_resources: dict[str, dict[str, str]] = field(default_factory=lambda: copy.deepcopy(JOB_RESOURCES))
 
     def secret_mapping(self, source: SourcePod, pod_spec: Mapping[str, Any]) -> secretmap.SecretMapping:
         data = yaml.safe_load(self.inventory_yaml) or {}
@@ -274,6 +280,7 @@ class KubernetesBackend:
             state = mine.state if mine is not None else None
             if state is not None and state.terminated is not None:
                 outcome.exit_code = state.terminated.exit_code
+                outcome.terminated_reason = state.terminated.reason or ""
                 break
             running = running or (state is not None and state.running is not None)
             if state is not None and state.waiting is not None and state.waiting.reason in IMAGE_FAILURES:
@@ -299,7 +306,13 @@ class KubernetesBackend:
     def _take_report(self, outcome: RunOutcome) -> None:
         outcome.junit = extract_junit(outcome.log)
         outcome.results = extract_results(outcome.log)
-        if outcome.junit is None:
+        if outcome.junit is None and outcome.terminated_reason == "OOMKilled":
+            limit = self.job_resources.get("limits", {}).get("memory") if outcome.backend == "job" else None
+            where = (f"its Job's memory limit ({limit}: --job-limits)" if limit else
+                     "its pod's memory limit (an ephemeral container is charged to the pod it joins)")
+            outcome.error = f"the run was OOM-killed (exit {outcome.exit_code}) by {where}, before its report"
+            outcome.cause = "oom"
+        elif outcome.junit is None:
             outcome.error = f"the run exited {outcome.exit_code} without a JUnit report in its log"
             outcome.cause = "no-report"
 
@@ -316,6 +329,7 @@ class KubernetesBackend:
                                                              for c in CONTROLLER_LABELS)}
         name = str(container["name"])
         labels[RUN_LABEL] = name
+        container = {**container, "resources": copy.deepcopy(self.job_resources)}
         spec: dict[str, Any] = {
             "restartPolicy": "Never", "automountServiceAccountToken": False,
             "readinessGates": [{"conditionType": NEVER_READY}],
@@ -385,6 +399,7 @@ class KubernetesBackend:
             for st in (pod.status.container_statuses or []) if pod.status is not None else []:
                 if st.state is not None and st.state.terminated is not None:
                     outcome.exit_code = st.state.terminated.exit_code
+                    outcome.terminated_reason = st.state.terminated.reason or ""
             outcome.log = core.read_namespaced_pod_log(pod.metadata.name, source.location, _request_timeout=_t())
             self._take_report(outcome)
             return outcome

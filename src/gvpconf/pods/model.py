@@ -31,8 +31,9 @@ class RunOutcome:
     junit: str | None = None
     results: str | None = None  # the run's results.json text (for the merged acceptance report)
     error: str | None = None  # the run could not happen or produced no report
-    cause: str = ""  # attach | timeout | no-report | not-running | backend
+    cause: str = ""  # attach | timeout | no-report | oom | not-running | backend
     exit_code: int | None = None
+    terminated_reason: str = ""  # the container's terminated state's reason (Completed, Error, OOMKilled...)
     log: str = ""
     duration: float = 0.0
     backend: str = ""

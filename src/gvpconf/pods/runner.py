@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import contextlib
+import dataclasses
 import os
 import signal
 import threading
@@ -69,6 +70,23 @@ def pick_per_zone(pods: Iterable[SourcePod], roles: Sequence[str] = POD_ROLES) -
     return Plan(runs, missing)
 
 
+def with_ingress_runs(plan: Plan, *, calls: bool) -> Plan:
+    """Connection 19 (Nuance -> MCP media) from each MCP pod the plan runs from, when the call tests are opted
+    into (``calls``: 19 has Nuance stream to us, so it is one). Its source, Nuance, is no pod of the GVP
+    namespace; but its probe listens where the media arrives, in the MCP pod, on that pod's own address
+    (``McpDestination.probe_targets``). So each of those pods also runs ``--source nuance``."""
+    ingress = [dataclasses.replace(p, role="nuance") for p in plan.runs if p.role == "mcp"] if calls else []
+    return Plan([*plan.runs, *ingress], plan.missing)
+
+
+def calls_opted_in(inventory: dict[str, object], suite_flags: Sequence[str]) -> bool:
+    """Whether a run from the pods places test calls: ``--gvp-calls``, or ``calls: true`` in the inventory's MCP
+    section (what opts 19 in, as in the suite)."""
+    dests = inventory.get("destinations")
+    mcp = dests.get("mcp") if isinstance(dests, dict) else None
+    return "--gvp-calls" in suite_flags or (isinstance(mcp, dict) and mcp.get("calls") is True)
+
+
 def roles_with_connections() -> list[str]:
     return [r for r in POD_ROLES if any(c.source == r for c in CONNECTIONS)]
 
@@ -76,7 +94,8 @@ def roles_with_connections() -> list[str]:
 def suite_args(role: str, *, deny_matrix: bool, extra: Sequence[str] = ()) -> list[str]:
     """The pytest arguments of one run (the inventory and report paths are the backend's)."""
     args = ["--source", role]
-    if deny_matrix:
+    # not in a nuance run (19, from an MCP pod): what that pod may not reach is the mcp run's matrix
+    if deny_matrix and role in POD_ROLES:
         args.append("--deny-matrix")
     return [*args, *extra]
 

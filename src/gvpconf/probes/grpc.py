@@ -1,5 +1,6 @@
 """gRPC prober (22: MCP -> Google API 443): ``google.cloud.texttospeech.v1.TextToSpeech/ListVoices``, spoken over
-HTTP/2 by ``h2`` (sans-I/O) on the TLS connection ``tlscheck`` opened and checked.
+HTTP/2 by our own sans-I/O client codec (``gvpconf.wire.http2``) on the TLS connection ``tlscheck`` opened and
+checked.
 
 One TCP connection, one TLS handshake, ours, offering ALPN ``h2`` (``tlscheck``: chain, hostname, version, expiry,
 interception; gRPC needs HTTP/2, so ``h2`` must be selected), then on that very socket the HTTP/2 preface and one
@@ -31,31 +32,19 @@ from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
-# h2 is imported with the module, which the scheduler loads before the probe's clock starts (its imports are
-# CPU time, not the network's: inside the probe they once ran on its deadline and a busy node saw a false
-# "timeout before ListVoices")
-import h2.config
-import h2.connection
-import h2.errors
-import h2.events
-import h2.exceptions
-import h2.settings
-import hpack
-import hyperframe.exceptions
-
 from gvpconf import net
 from gvpconf.errors import Cause, ProbeFailure
 from gvpconf.inventory.web import GoogleTtsDestination
 from gvpconf.probes import tlscheck
 from gvpconf.probes.context import ProbeContext
-from gvpconf.wire import WireError
+from gvpconf.wire import WireError, http2
 from gvpconf.wire import grpc as wire
 
 SERVICE = "google.cloud.texttospeech.v1.TextToSpeech"
 METHOD = f"/{SERVICE}/ListVoices"
 AUDIENCE = "https://texttospeech.googleapis.com/"
 PHASE = "ListVoices"
-USER_AGENT = "gvpconf-probe grpc-python-h2"
+USER_AGENT = "gvpconf-probe grpc-python"
 #: the lifetime of the self-signed JWT (Google accepts at most one hour)
 JWT_LIFETIME_S = 3600
 #: a kept token is signed again this long before it expires (google-auth refreshes 3 min 45 s before)
@@ -198,14 +187,6 @@ def authority(ctx: ProbeContext, dest: GoogleTtsDestination) -> str:
     return f"[{t.host}]:{t.port}" if ":" in t.host else f"{t.host}:{t.port}"
 
 
-class _PlainEncoder(hpack.Encoder):
-    """HPACK without Huffman coding (RFC 7541 5.2 leaves it to the encoder): hpack's Huffman coder is pure Python,
-    and on the bearer JWT (~800 characters) it was the largest single cost of building the request."""
-
-    def encode(self, headers: Any, huffman: bool = True) -> bytes:
-        return super().encode(headers, huffman=False)
-
-
 @dataclass
 class _Answer:
     """What came back on our stream."""
@@ -218,11 +199,10 @@ class _Answer:
     ended: bool = False
 
 
-def _headers(pairs: Any) -> dict[str, str]:
+def _headers(pairs: http2.Headers) -> dict[str, str]:
+    """Fields by name; repeated ones joined with commas (RFC 9110 5.3)."""
     out: dict[str, str] = {}
-    for name, value in pairs:
-        key = name.decode("ascii", "replace") if isinstance(name, bytes) else str(name)
-        val = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+    for key, val in pairs:
         out[key] = f"{out[key]},{val}" if key in out else val
     return out
 
@@ -231,38 +211,27 @@ def _call(ctx: ProbeContext, dest: GoogleTtsDestination, tls: ssl.SSLSocket, tok
     ev, dl = ctx.evidence, ctx.deadline
     budget = dl.read_budget(PHASE)
     until = dl.remaining() - budget  # the call ends when the deadline has this much left
-    config = h2.config.H2Configuration(client_side=True, header_encoding=None, validate_outbound_headers=False,
-                                       normalize_outbound_headers=False)
-    conn = h2.connection.H2Connection(config=config)
-    conn.local_settings = h2.settings.Settings(client=True, initial_values={
-        h2.settings.SettingCodes.ENABLE_PUSH: 0,
-        h2.settings.SettingCodes.MAX_HEADER_LIST_SIZE: 64 * 1024})
-    conn.encoder = _PlainEncoder()
-    conn.initiate_connection()
-    stream = conn.get_next_available_stream_id()
     headers = [(":method", "POST"), (":scheme", "https"), (":path", METHOD), (":authority", authority(ctx, dest)),
                ("grpc-timeout", wire.encode_timeout(budget)), ("te", "trailers"),
                ("content-type", wire.CONTENT_TYPE), ("user-agent", USER_AGENT)]
     if token is not None:
         headers.append(("authorization", f"Bearer {token}"))
-    conn.send_headers(stream, headers)
-    conn.send_data(stream, wire.encode_message(wire.ListVoicesRequest(dest.language_code).encode()),
-                   end_stream=True)
+    conn = http2.ClientConnection()
+    stream = conn.send_request(headers, wire.encode_message(wire.ListVoicesRequest(dest.language_code).encode()))
     ev.sent(f"{METHOD} language_code={dest.language_code} auth={'bearer' if token else 'none'}")
     net.send_all(tls, conn.data_to_send(), dl, PHASE)
     answer = _read(conn, tls, stream, dl, budget, until)
-    conn.close_connection()  # GOAWAY: a polite end of the HTTP/2 connection, best effort
+    conn.close()  # GOAWAY: a polite end of the HTTP/2 connection, best effort
     with contextlib.suppress(OSError):
         tls.settimeout(0)
         tls.send(conn.data_to_send())
     _conclude(ctx, dest, answer, budget, token is not None)
 
 
-def _read(conn: h2.connection.H2Connection, tls: ssl.SSLSocket, stream: int, dl: Any, budget: float,
+def _read(conn: http2.ClientConnection, tls: ssl.SSLSocket, stream: int, dl: Any, budget: float,
           until: float) -> _Answer:
     """Our stream's answer, reading until it ends, within the call's budget."""
     answer = _Answer()
-    decoder = answer.decoder
     head = bytearray()  # the server's first 9 bytes: the header of its first frame
     while not answer.ended:
         left = dl.remaining() - until
@@ -278,12 +247,12 @@ def _read(conn: h2.connection.H2Connection, tls: ssl.SSLSocket, stream: int, dl:
             head += data[: 9 - len(head)]
             _check_preface(bytes(head))
         try:
-            events = conn.receive_data(data)
-        except (h2.exceptions.H2Error, hyperframe.exceptions.HyperframeError, hpack.HPACKError) as exc:
+            events = conn.receive(data)
+        except WireError as exc:
             raise ProbeFailure(Cause.PROTOCOL, f"expected HTTP/2 from the server (ALPN h2), got bytes that break "
-                               f"it: {type(exc).__name__}: {str(exc)[:160]}", phase=PHASE) from exc
+                               f"it: {str(exc)[:200]}", phase=PHASE) from exc
         for event in events:
-            _on(event, answer, decoder, conn, stream)
+            _on(event, answer, stream)
         pending = conn.data_to_send()
         if pending and not answer.ended:  # SETTINGS and PING acknowledgements, window updates
             net.send_all(tls, pending, dl, PHASE)
@@ -293,7 +262,7 @@ def _read(conn: h2.connection.H2Connection, tls: ssl.SSLSocket, stream: int, dl:
 def _check_preface(head: bytes) -> None:
     """The server's connection preface is a SETTINGS frame, its first frame (RFC 9113 3.4): type 4 on stream 0.
     A peer that said ``h2`` in ALPN and sends anything else is not speaking HTTP/2 (an HTTP/1.1 answer, say),
-    and h2 would wait for the rest of a "frame" of megabytes."""
+    and its first bytes would announce a "frame" of megabytes."""
     if (len(head) >= 4 and head[3] != 4) or (len(head) >= 9 and int.from_bytes(head[5:9], "big") & 0x7FFFFFFF):
         raise net.other_protocol(head, "an HTTP/2 SETTINGS frame (the server's connection preface, ALPN h2)",
                                  "HTTP/2", PHASE)
@@ -313,45 +282,32 @@ def _messages(decoder: wire.MessageDecoder) -> list[wire.Message]:
     return messages
 
 
-def _on(event: h2.events.Event, answer: _Answer, decoder: wire.MessageDecoder, conn: h2.connection.H2Connection,
-        stream: int) -> None:
-    if isinstance(event, h2.events.ResponseReceived) and event.stream_id == stream:
+def _on(event: http2.Event, answer: _Answer, stream: int) -> None:
+    if isinstance(event, http2.Response):
         answer.headers = _headers(event.headers)
         status = answer.headers.get(":status", "")
         answer.http_status = int(status) if status.isdigit() else 0
         answer.content_type = answer.headers.get("content-type", "")
-        if event.stream_ended is not None:  # Trailers-Only: the status is in these headers
+        if event.end_stream:  # Trailers-Only: the status is in these headers
             answer.trailers = answer.headers
             answer.ended = True
-    elif isinstance(event, h2.events.DataReceived) and event.stream_id == stream:
-        decoder.feed(event.data)
-        if event.flow_controlled_length:
-            conn.acknowledge_received_data(event.flow_controlled_length, stream)
-        if event.stream_ended is not None:
+    elif isinstance(event, http2.Data):
+        answer.decoder.feed(event.data)
+        if event.end_stream:
             answer.ended = True  # END_STREAM on DATA: no trailers
-    elif isinstance(event, h2.events.TrailersReceived) and event.stream_id == stream:
+    elif isinstance(event, http2.Trailers):
         answer.trailers = _headers(event.headers)
         answer.ended = True
-    elif isinstance(event, h2.events.StreamEnded) and event.stream_id == stream:
-        answer.ended = True
-    elif isinstance(event, h2.events.StreamReset) and event.stream_id == stream:
-        code = _h2_error(event.error_code)
+    elif isinstance(event, http2.StreamReset):
+        code = http2.error_name(event.error_code)
         mapped = "UNAVAILABLE: not processed" if code == "REFUSED_STREAM" else "INTERNAL"
         raise ProbeFailure(Cause.PROTOCOL, f"expected a gRPC answer, the server reset the stream (RST_STREAM "
                            f"{code}: {mapped})", phase=PHASE)
-    elif isinstance(event, h2.events.ConnectionTerminated) and (
-            event.last_stream_id is None or event.last_stream_id < stream
-            or event.error_code != h2.errors.ErrorCodes.NO_ERROR):
+    elif isinstance(event, http2.GoAway) and (event.last_stream_id < stream
+                                              or event.error_code != http2.ErrorCode.NO_ERROR):
         raise ProbeFailure(Cause.PROTOCOL, f"expected a gRPC answer, the server ended the HTTP/2 connection "
-                               f"(GOAWAY {_h2_error(event.error_code)}, last stream {event.last_stream_id}: "
-                               f"UNAVAILABLE)", phase=PHASE)
-
-
-def _h2_error(code: Any) -> str:
-    try:
-        return h2.errors.ErrorCodes(code).name
-    except ValueError:
-        return f"error code {code}"
+                           f"(GOAWAY {http2.error_name(event.error_code)}, last stream {event.last_stream_id}: "
+                           f"UNAVAILABLE)", phase=PHASE)
 
 
 def _conclude(ctx: ProbeContext, dest: GoogleTtsDestination, answer: _Answer, budget: float,

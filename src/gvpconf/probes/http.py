@@ -164,8 +164,7 @@ class Client:
             return self._client
 
 
-@contextlib.contextmanager
-def _client(ctx: ProbeContext, dest: _HttpBase) -> Iterator[Client]:
+def _client_for(ctx: ProbeContext, dest: _HttpBase) -> Client:
     """The run's one client for this destination, kept in ``ctx.memo`` (building one costs an SSL context and a
     transport: about a fifth of a loopback probe). It keeps no connection alive between requests, so every request
     opens its own connection: each probe proves connect and TLS afresh, and ``tlscheck.check`` sees that request's
@@ -176,7 +175,15 @@ def _client(ctx: ProbeContext, dest: _HttpBase) -> Iterator[Client]:
         if kept is None or kept[0] is not dest:  # a slot left by a destination since collected: not ours
             kept = (dest, Client(dest))
             ctx.memo[slot] = kept
-    yield kept[1]
+    client: Client = kept[1]
+    return client
+
+
+@contextlib.contextmanager
+def _client(ctx: ProbeContext, dest: _HttpBase) -> Iterator[Client]:
+    """``_client_for`` as a context manager (the Prometheus probe's form; this module's probes call
+    ``_client_for``: a generator-based context manager per probe was a few microseconds of nothing)."""
+    yield _client_for(ctx, dest)
 
 
 def _new_client(dest: _HttpBase) -> httpx.Client:
@@ -208,7 +215,7 @@ def fetch(ctx: ProbeContext, dest: _HttpBase, client: Client, method: str, path:
     """One request, bounded by the deadline; the body is read up to ``max_body_bytes``."""
     url = _url(ctx, dest, path)
     headers = _headers(ctx, dest, token_field) | (extra_headers or {})
-    if _plain(dest, url):
+    if _plain(ctx, dest, url):
         return _fetch_plain(ctx, dest, method, url, headers, content, during)
     extensions: dict[str, Any] = {}
     if dest.tls.server_name and url.startswith("https://"):
@@ -255,9 +262,21 @@ def fetch(ctx: ProbeContext, dest: _HttpBase, client: Client, method: str, path:
     return got
 
 
-def _plain(dest: _HttpBase, url: str) -> bool:
+def _plain(ctx: ProbeContext, dest: _HttpBase, url: str) -> bool:
     """Whether ``url`` takes the h11 road: plain http, no proxy, no userinfo in the URL."""
-    return url.startswith("http://") and _proxy_url(dest) is None and "@" not in urllib.parse.urlsplit(url).netloc
+    return (url.startswith("http://") and _proxy_of(ctx, dest)[0] is None
+            and "@" not in urllib.parse.urlsplit(url).netloc)
+
+
+def _proxy_of(ctx: ProbeContext, dest: _HttpBase) -> tuple[str | None, str | None]:
+    """``(_proxy_url(dest), proxy_name(dest))``, worked out once per run for each destination (``ctx.memo``)."""
+    slot = f"http.proxy.{id(dest)}"
+    kept = ctx.memo.get(slot)
+    if kept is None or kept[0] is not dest:  # a slot left by a destination since collected: not ours
+        kept = (dest, (_proxy_url(dest), proxy_name(dest)))
+        ctx.memo[slot] = kept
+    found: tuple[str | None, str | None] = kept[1]
+    return found
 
 
 #: what httpx's client sends besides the request's own headers, but ``Connection: close`` (each probe opens its
@@ -265,31 +284,26 @@ def _plain(dest: _HttpBase, url: str) -> bool:
 _PLAIN_DEFAULTS = {"User-Agent": USER_AGENT, "Accept": "*/*", "Accept-Encoding": "identity", "Connection": "close"}
 
 
+#: the end of every request body (an h11 event is immutable: one serves every request)
+_END = h11.EndOfMessage()
+
+
 def _fetch_plain(ctx: ProbeContext, dest: _HttpBase, method: str, url: str, headers: dict[str, str],
                  content: bytes | None, during: str) -> Fetched:
     """One plain-http request on h11 over a connection of our own: ``fetch``'s request, checks and facts."""
     dl = ctx.deadline
-    parts = urllib.parse.urlsplit(url)
-    try:
-        port = parts.port or 80
-    except ValueError as exc:
-        raise ProbeFailure(Cause.CONFIG, f"bad port in {url}", phase=during) from exc
-    fields = {"Host": parts.netloc} | _PLAIN_DEFAULTS
-    lower = {k.lower() for k in headers}
-    fields = {k: v for k, v in fields.items() if k.lower() not in lower} | headers
-    if content is not None:
-        fields["Content-Length"] = str(len(content))
-    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    host, port, request = _plain_request(ctx, dest, method, url, headers, content, during)
     ctx.evidence.sent(f"{method} {url}")
     started = time.monotonic()
     conn = h11.Connection(h11.CLIENT, max_incomplete_event_size=100 * 1024)  # httpcore's own limit
     try:
-        data = conn.send(h11.Request(method=method, target=target, headers=list(fields.items())))
-    except h11.LocalProtocolError as exc:  # a header the inventory let through that HTTP/1.1 cannot carry
-        raise ProbeFailure(Cause.CONFIG, f"cannot send {method} {target}: {exc}", phase=during) from exc
+        data = conn.send(request)
+    except h11.LocalProtocolError as exc:  # a request HTTP/1.1 cannot carry
+        raise ProbeFailure(Cause.CONFIG, f"cannot send {method} {request.target.decode('ascii', 'replace')}: "
+                           f"{exc}", phase=during) from exc
     data = (data or b"") + (conn.send(h11.Data(data=content)) or b"" if content else b"") + (
-        conn.send(h11.EndOfMessage()) or b"")
-    with net.connect_tcp(parts.hostname or ctx.target.host, port, dl) as sock:
+        conn.send(_END) or b"")
+    with net.connect_tcp(host, port, dl) as sock:
         net.send_all(sock, data, dl, during)
         response: h11.Response | None = None
         body, head = bytearray(), b""
@@ -298,12 +312,17 @@ def _fetch_plain(ctx: ProbeContext, dest: _HttpBase, method: str, url: str, head
         # a whole status line)
         check = net.expect_prefix((b"HTTP/",), expected=f"an HTTP response to {method}", protocol="HTTP",
                                   phase=during, skip=b"\r\n")
+        asked = False
+        event: h11.Event | type[h11.NEED_DATA] | type[h11.PAUSED]
         while True:
-            try:
-                event = conn.next_event()
-            except h11.RemoteProtocolError as exc:
-                raise ProbeFailure(Cause.PROTOCOL, f"expected an HTTP response during {during}, got: "
-                                   f"{exc or type(exc).__name__}", phase=during) from exc
+            if not asked:  # nothing received yet: h11 would say NEED_DATA, no need to ask it
+                asked, event = True, h11.NEED_DATA
+            else:
+                try:
+                    event = conn.next_event()
+                except h11.RemoteProtocolError as exc:
+                    raise ProbeFailure(Cause.PROTOCOL, f"expected an HTTP response during {during}, got: "
+                                       f"{exc or type(exc).__name__}", phase=during) from exc
             if event is h11.NEED_DATA:
                 chunk = net.recv_some(sock, dl, during)
                 if chunk and len(head) < 8:
@@ -323,14 +342,46 @@ def _fetch_plain(ctx: ProbeContext, dest: _HttpBase, method: str, url: str, head
             # an InformationalResponse (1xx) is skipped, as httpx does
     assert response is not None  # h11 gives EndOfMessage only after a Response
     got_headers: dict[str, str] = {}
-    for name, value in response.headers:
-        key, text = name.decode("latin-1"), value.decode("latin-1")
+    for raw, value in response.headers.raw_items():  # h11 lower-cases names with bytes.lower(): the same here
+        key, text = raw.lower().decode("latin-1"), value.decode("latin-1")
         got_headers[key] = f"{got_headers[key]}, {text}" if key in got_headers else text
     payload = _decoded(bytes(body), got_headers.get("content-encoding", ""), dest.max_body_bytes, during)
     version = f"HTTP/{response.http_version.decode('ascii')}"
     reason = response.reason.decode("ascii", errors="ignore")
     ctx.evidence.received(f"{version} {response.status_code} {reason}")
     return Fetched(response.status_code, reason, got_headers, payload, latency, version)
+
+
+def _plain_request(ctx: ProbeContext, dest: _HttpBase, method: str, url: str, headers: dict[str, str],
+                   content: bytes | None, during: str) -> tuple[str, int, h11.Request]:
+    """Where ``_fetch_plain``'s request goes (host, port) and the request itself, built once per run for each
+    destination and request (``ctx.memo``): h11 checks every header field when its event is built (a tenth of a
+    loopback probe's time, in a profile). An h11 event is immutable and a connection does not change the events it
+    sends."""
+    plans: dict[tuple[Any, ...], tuple[_HttpBase, tuple[str, int, h11.Request]]] = ctx.memo.setdefault(
+        "http.plain", {})
+    key = (id(dest), method, url, tuple(headers.items()), content)
+    kept = plans.get(key)
+    if kept is not None and kept[0] is dest:  # not a slot left by a destination since collected
+        return kept[1]
+    parts = urllib.parse.urlsplit(url)
+    try:
+        port = parts.port or 80
+    except ValueError as exc:
+        raise ProbeFailure(Cause.CONFIG, f"bad port in {url}", phase=during) from exc
+    fields = {"Host": parts.netloc} | _PLAIN_DEFAULTS
+    lower = {k.lower() for k in headers}
+    fields = {k: v for k, v in fields.items() if k.lower() not in lower} | headers
+    if content is not None:
+        fields["Content-Length"] = str(len(content))
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    try:
+        request = h11.Request(method=method, target=target, headers=list(fields.items()))
+    except h11.LocalProtocolError as exc:  # a header the inventory let through that HTTP/1.1 cannot carry
+        raise ProbeFailure(Cause.CONFIG, f"cannot send {method} {target}: {exc}", phase=during) from exc
+    plan = (parts.hostname or ctx.target.host, port, request)
+    plans[key] = (dest, plan)
+    return plan
 
 
 def _decoded(body: bytes, coding: str, limit: int, during: str) -> bytes:
@@ -427,7 +478,7 @@ def _common_facts(ctx: ProbeContext, dest: _HttpBase, got: Fetched) -> None:
     ev.fact("http.latency_ms", round(got.latency_s * 1000, 2))
     ev.fact("http.version", got.http_version)
     ev.fact("http.bytes", len(got.body))
-    ev.fact("http.proxy", proxy_name(dest) or "none")
+    ev.fact("http.proxy", _proxy_of(ctx, dest)[1] or "none")
     if got.headers.get("server"):
         ev.fact("http.server", got.headers["server"])
 
@@ -440,8 +491,8 @@ def _status_failure(status: int, reason: str, expected: str, during: str) -> Pro
 def probe_ors(ctx: ProbeContext) -> None:
     dest = ctx.destination
     assert isinstance(dest, OrsDestination)
-    with _client(ctx, dest) as client:
-        got = fetch(ctx, dest, client, dest.method, dest.path, during=f"{dest.method} {dest.path}")
+    client = _client_for(ctx, dest)
+    got = fetch(ctx, dest, client, dest.method, dest.path, during=f"{dest.method} {dest.path}")
     _common_facts(ctx, dest, got)
     if not status_accepted(got.status, dest.accept_status):
         raise _status_failure(got.status, got.reason, " or ".join(dest.accept_status), f"{dest.method} {dest.path}")
@@ -457,26 +508,26 @@ def probe_vxml(ctx: ProbeContext) -> None:
     total = parsed = 0
     slowest = 0.0
     versions: set[str] = set()
-    with _client(ctx, dest) as client:
-        for path in dest.applications:
-            during = f"GET {path}"
-            got = fetch(ctx, dest, client, "GET", path, during=during,
-                        extra_headers={"Accept": "application/voicexml+xml, application/xml;q=0.9, text/xml;q=0.8"})
-            _common_facts(ctx, dest, got)
-            if got.status != 200:
-                raise _status_failure(got.status, got.reason, "200", during)
-            try:
-                doc = vxml.parse(got.body)
-            except vxml.VxmlError as exc:
-                ctype = got.headers.get("content-type", "no content-type")
-                raise ProbeFailure(Cause.SEMANTIC, f"expected a VoiceXML document at {path}, got {exc} "
-                                   f"({len(got.body)} bytes, {ctype})", phase=during) from exc
-            total += len(got.body)
-            slowest = max(slowest, got.latency_s)
-            versions.add(doc.version)
-            parsed += 1
-            ev.fact(f"vxml.app.{path}", f"VoiceXML {doc.version}, {len(got.body)} bytes, "
-                    f"{got.latency_s * 1000:.1f} ms, {doc.forms} form(s)")
+    client = _client_for(ctx, dest)
+    for path in dest.applications:
+        during = f"GET {path}"
+        got = fetch(ctx, dest, client, "GET", path, during=during,
+                    extra_headers={"Accept": "application/voicexml+xml, application/xml;q=0.9, text/xml;q=0.8"})
+        _common_facts(ctx, dest, got)
+        if got.status != 200:
+            raise _status_failure(got.status, got.reason, "200", during)
+        try:
+            doc = vxml.parse(got.body)
+        except vxml.VxmlError as exc:
+            ctype = got.headers.get("content-type", "no content-type")
+            raise ProbeFailure(Cause.SEMANTIC, f"expected a VoiceXML document at {path}, got {exc} "
+                               f"({len(got.body)} bytes, {ctype})", phase=during) from exc
+        total += len(got.body)
+        slowest = max(slowest, got.latency_s)
+        versions.add(doc.version)
+        parsed += 1
+        ev.fact(f"vxml.app.{path}", f"VoiceXML {doc.version}, {len(got.body)} bytes, "
+                f"{got.latency_s * 1000:.1f} ms, {doc.forms} form(s)")
     ev.fact("vxml.applications", len(dest.applications))
     ev.fact("vxml.parsed", parsed)  # documents fetched with 200 and parsed as VoiceXML
     ev.fact("vxml.version", ", ".join(sorted(versions)))
@@ -502,8 +553,8 @@ def probe_customer(ctx: ProbeContext) -> None:
     during = f"{dest.method} {dest.path}"
     content = dest.body.encode() if dest.body is not None else None
     extra = {"Content-Type": dest.content_type} if content is not None else {}
-    with _client(ctx, dest) as client:
-        got = fetch(ctx, dest, client, dest.method, dest.path, content=content, extra_headers=extra, during=during)
+    client = _client_for(ctx, dest)
+    got = fetch(ctx, dest, client, dest.method, dest.path, content=content, extra_headers=extra, during=during)
     _common_facts(ctx, dest, got)
     if not status_accepted(got.status, dest.accept_status):
         raise _status_failure(got.status, got.reason, " or ".join(dest.accept_status), during)

@@ -24,24 +24,50 @@ T2 = 4.0
 STATUS_PREFIX = b"SIP/2.0 "
 _EXPECTED = "a SIP/2.0 response to OPTIONS"
 _PHASE = "OPTIONS response"
+#: a peer whose first bytes (after CRLF keep-alives) cannot start a SIP status line speaks another protocol
+_CHECK_START = net.expect_prefix((STATUS_PREFIX,), expected=_EXPECTED, protocol="SIP", phase=_PHASE, skip=b"\r\n")
 #: ``sip.transaction`` when the response echoed our Via branch, Call-ID, CSeq and From tag (RFC 3261 §17.1.3)
 OURS = "ours"
+
+
+def _uri(ctx: ProbeContext, transport: str) -> str:
+    dest = ctx.destination
+    assert isinstance(dest, SipDestination)
+    t = ctx.target
+    host = f"[{t.host}]" if ":" in t.host else t.host
+    return dest.request_uri or f"sip:{host}:{t.port}" + (";transport=tcp" if transport == "TCP" else "")
 
 
 def _request(ctx: ProbeContext, local: tuple[str, int], transport: str) -> sip.SipRequest:
     dest = ctx.destination
     assert isinstance(dest, SipDestination)
-    t = ctx.target
-    host = f"[{t.host}]" if ":" in t.host else t.host
-    uri = dest.request_uri or f"sip:{host}:{t.port}" + (";transport=tcp" if transport == "TCP" else "")
-    return sip.build_options(uri, local_host=local[0], local_port=local[1], transport=transport,
-                             branch=sip.new_branch(), call_id=sip.new_call_id(local[0]),
-                             from_tag=sip.new_tag(), user_agent=dest.user_agent)
+    branch, call_id, tag = sip.new_ids(local[0])
+    return sip.build_options(_uri(ctx, transport), local_host=local[0], local_port=local[1], transport=transport,
+                             branch=branch, call_id=call_id, from_tag=tag, user_agent=dest.user_agent)
 
 
+def _request_bytes(ctx: ProbeContext, local: tuple[str, int], transport: str) -> tuple[bytes, sip.Transaction]:
+    """``encode(_request(...))`` and its side of the match, from the run's template for this destination and local
+    address (``sip.OptionsTemplate``: the request laid out and checked once for every target of the destination,
+    each probe adds its Request-URI and fresh ids)."""
+    dest = ctx.destination
+    assert isinstance(dest, SipDestination)
+    key = f"sip.options.{id(dest)}.{transport}.{local[0]}"
+    kept = ctx.memo.get(key)
+    if kept is None or kept[0] is not dest:  # a slot left by a destination since collected: not ours
+        kept = (dest, sip.OptionsTemplate.make(local_host=local[0], transport=transport, user_agent=dest.user_agent))
+        ctx.memo[key] = kept
+    template = kept[1]
+    if template is None:  # a User-Agent the template cannot hold: built each time
+        req = _request(ctx, local, transport)
+        return sip.encode(req), sip.Transaction.of(req)
+    branch, call_id, tag = sip.new_ids(local[0])
+    return template.render(_uri(ctx, transport), local_port=local[1], branch=branch, call_id=call_id, from_tag=tag)
 
 
-def _judge(ctx: ProbeContext, req: sip.SipRequest, resp: sip.SipResponse, rtt: float) -> None:
+def _judge(ctx: ProbeContext, req: sip.SipRequest | sip.Transaction, resp: sip.SipResponse, rtt: float) -> None:
+    """The facts of ``resp`` and its checks: it answers our transaction (``req``, or its side of the match taken
+    already), with an accepted status."""
     dest = ctx.destination
     assert isinstance(dest, SipDestination)
     ev = ctx.evidence
@@ -54,7 +80,8 @@ def _judge(ctx: ProbeContext, req: sip.SipRequest, resp: sip.SipResponse, rtt: f
     allow = resp.header_values("Allow")
     if allow:
         ev.fact("sip.allow", ", ".join(allow))
-    problems = sip.response_mismatches(req, resp)
+    sent = req if isinstance(req, sip.Transaction) else sip.Transaction.of(req)
+    problems = sent.mismatches(resp)
     if problems:
         raise ProbeFailure(Cause.PROTOCOL, "the SIP response does not belong to our OPTIONS transaction: "
                            + "; ".join(problems), phase="OPTIONS response")
@@ -77,14 +104,14 @@ def probe_options(ctx: ProbeContext) -> None:
 def _options_tcp(ctx: ProbeContext) -> None:
     dl = ctx.deadline
     with ctx.connect() as sock:
-        req = _request(ctx, sock.getsockname()[:2], "TCP")
-        data = sip.encode(req)
-        ctx.evidence.sent(data.decode("utf-8", "replace"))
+        data, sent = _request_bytes(ctx, sock.getsockname()[:2], "TCP")  # sent: our side of the match, §17.1.3
         sent_at = time.monotonic()
-        net.send_all(sock, data, dl, "sending OPTIONS")
+        try:
+            net.send_all(sock, data, dl, "sending OPTIONS")
+        finally:  # recorded while the peer answers (on a failed send too)
+            ctx.evidence.sent(data.decode("utf-8", "replace"))
         decoder = sip.SipStreamDecoder()
-        check: Callable[[bytes], None] | None = net.expect_prefix(
-            (STATUS_PREFIX,), expected=_EXPECTED, protocol="SIP", phase=_PHASE, skip=b"\r\n")  # CRLF keep-alives
+        check: Callable[[bytes], None] | None = _CHECK_START
         while True:
             msg = net.read_message(sock, decoder, dl, _PHASE, protocol="SIP", malformed="malformed SIP response",
                                    check_start=check, start_size=len(STATUS_PREFIX))
@@ -96,7 +123,7 @@ def _options_tcp(ctx: ProbeContext) -> None:
             if msg.status >= 200:
                 rtt = time.monotonic() - sent_at
                 break
-    _judge(ctx, req, msg, rtt)  # the connection closed first: the peer's end of it runs while we check
+    _judge(ctx, sent, msg, rtt)  # the connection closed first: the peer's end of it runs while we check
 
 
 def _options_udp(ctx: ProbeContext) -> None:

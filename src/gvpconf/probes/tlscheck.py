@@ -20,7 +20,7 @@ Where each probe finds its handshake (one per connection unless said):
 * requests (py-consul) does not: ``observing_context`` is a client context that keeps a ``Handshake`` snapshot of
   every handshake it completes, so the check runs on requests' own handshake;
 * PostgreSQL's SSLRequest probe handshakes itself (``wrap``: TLS starts inside PostgreSQL's protocol), and so does
-  the gRPC probe (``wrap``, then HTTP/2 by ``h2`` on that checked socket: one handshake);
+  the gRPC probe (``wrap``, then HTTP/2 by ``gvpconf.wire.http2`` on that checked socket: one handshake);
 * libpq (the PostgreSQL login) applies the same settings itself (``sslmode``, ``sslrootcert``,
   ``ssl_min_protocol_version``) and hides the certificate: that connection's SSLRequest probe records it.
 """

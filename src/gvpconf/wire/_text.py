@@ -48,6 +48,7 @@ __all__ = [
     "TextRequest",
     "TextResponse",
     "TextStreamDecoder",
+    "blank_line",
     "check_headers",
     "check_text",
     "skip_line_ends",
@@ -108,6 +109,19 @@ def check_headers(headers: Headers, protocol: str) -> Headers:
             raise WireError(f"{protocol} header name is not a token: {name!r}")
         check_text(f"value of {protocol} header {name}", value)
     return checked
+
+
+def blank_line(data: bytes | bytearray, pos: int = 0) -> tuple[int, int] | None:
+    """Where ``BLANK_LINE.search(data, pos)`` matches, as (start, end), or None: found with two ``find`` calls in
+    C (the regex, whose first character is optional, is tried at every CR and LF of a header section: 4.4-8 us
+    against 1.2-1.6 us, thread time, for a 400-byte SIP response). The first LF followed by LF or CRLF ends the
+    last header line; the match starts at the CR before it, if there is one at or after ``pos``."""
+    lf_lf, lf_crlf = data.find(b"\n\n", pos), data.find(b"\n\r\n", pos)
+    if lf_lf == -1 and lf_crlf == -1:
+        return None
+    at = lf_crlf if lf_lf == -1 or (lf_crlf != -1 and lf_crlf < lf_lf) else lf_lf
+    start = at - 1 if at > pos and data[at - 1] == 0x0D else at
+    return start, at + (3 if at == lf_crlf else 2)
 
 
 def skip_line_ends(data: bytes | bytearray) -> int:
@@ -214,6 +228,8 @@ class TextGrammar(Generic[M]):
     max_headers: int
     length_required: bool  # every message states its Content-Length, even 0
     version_any_case: bool = False
+    #: the lower-cased field names whose ``header_key`` is "content-length" (SIP's compact ``l`` too, §7.3.3)
+    length_names: frozenset[str] = frozenset({"content-length"})
 
     def _is_version(self, text: str) -> bool:
         return text.upper() == self.version if self.version_any_case else text == self.version
@@ -221,7 +237,7 @@ class TextGrammar(Generic[M]):
     def message(self, start_line: str, headers: Headers, body: bytes = b"") -> M:
         """The request or response that ``start_line`` opens."""
         first, _, rest = start_line.partition(" ")
-        if self._is_version(first):
+        if first == self.version or self._is_version(first):  # the exact form first: no call, no upper()
             code, _, reason = rest.partition(" ")
             if len(code) != 3 or not code.isascii() or not code.isdigit():
                 raise WireError(f"bad {self.name} status line: {describe(start_line.encode('utf-8'))}")
@@ -258,7 +274,8 @@ class TextGrammar(Generic[M]):
             if not TOKEN.fullmatch(field):
                 raise WireError(f"{name} header name is not a token: {field!r}")
             headers.append((field, value.strip(" \t")))
-        lengths = {_content_length(v) for n, v in headers if self.header_key(n) == "content-length"}
+        length_names = self.length_names
+        lengths = {_content_length(v) for n, v in headers if n.lower() in length_names}
         if len(lengths) > 1:
             raise WireError(f"conflicting Content-Length values: {sorted(lengths)}")
         fields = tuple(headers)
@@ -334,7 +351,7 @@ class TextStreamDecoder(BufferedDecoder[M]):
         if self._head is None:
             self._drop_line_ends()
             # resume the search where the last one stopped (an empty line is at most 4 bytes)
-            blank = BLANK_LINE.search(buf, max(0, self._scanned - 3))
+            blank = blank_line(buf, max(0, self._scanned - 3))
             if blank is None:
                 self._scanned = len(buf)
                 if len(buf) > self.max_message_size:
@@ -342,11 +359,11 @@ class TextStreamDecoder(BufferedDecoder[M]):
                                     f"{describe(bytes(buf))}")
                 self._incomplete(buf)
                 return None
-            head = self._grammar.parse_head(bytes(buf[: blank.start()]), self._max_headers)
-            end = blank.end() + self._body_length(head)
+            head = self._grammar.parse_head(bytes(buf[: blank[0]]), self._max_headers)
+            end = blank[1] + self._body_length(head)
             if end > self.max_message_size:
                 raise WireError(f"{name} message of {end} bytes exceeds the {self.max_message_size}-byte limit")
-            self._head = (head, blank.end(), end)
+            self._head = (head, blank[1], end)
         head, body_start, end = self._head
         if len(buf) < end:
             return None

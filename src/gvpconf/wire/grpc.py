@@ -1,6 +1,6 @@
 """gRPC above HTTP/2, and the protobuf messages of ``google.cloud.texttospeech.v1.TextToSpeech/ListVoices``.
 
-What connection 22 needs of gRPC, after HTTP/2 (which ``h2`` speaks), from the gRPC over HTTP/2 specification
+What connection 22 needs of gRPC, after HTTP/2 (``gvpconf.wire.http2``), from the gRPC over HTTP/2 specification
 (grpc/grpc ``doc/PROTOCOL-HTTP2.md``) and the status code list (``doc/statuscodes.md``):
 
 * **Length-Prefixed-Message**: Compressed-Flag (1 byte, 0 or 1), Message-Length (4 bytes, big endian), Message.
