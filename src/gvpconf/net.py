@@ -141,7 +141,7 @@ def send_all(sock: socket.socket, data: bytes, deadline: Deadline, during: str) 
     try:  # ``call``, inline (once or twice a probe)
         sock.settimeout(budget)
         sock.sendall(data)
-    except (OSError, ssl.SSLError) as exc:
+    except OSError as exc:  # ssl.SSLError included
         raise failure_from_os_error(exc, during=during, timeout=budget) from exc
 
 
@@ -152,7 +152,7 @@ def recv_some(sock: socket.socket, deadline: Deadline, during: str, size: int = 
     try:  # ``call``, inline
         sock.settimeout(budget)
         return sock.recv(size)
-    except (OSError, ssl.SSLError) as exc:
+    except OSError as exc:  # ssl.SSLError included
         raise failure_from_os_error(exc, during=during, timeout=budget) from exc
 
 
