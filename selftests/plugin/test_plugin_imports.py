@@ -70,6 +70,28 @@ def test_grpc_connection_loads_hpack_and_nothing_of_other_areas(tmp_path: Path) 
     assert not loaded & {"kubernetes", "pymssql", "psycopg", "httpx", "websockets", "consul", "stomp"}
 
 
+def test_a_silent_or_refusing_peer_costs_no_library_its_probe_loads_after_connecting(tmp_path: Path) -> None:
+    """13's websockets (and asyncio) and 18's prometheus_client parser load once a connection is up: against a port
+    that refuses, neither is imported (in an all-blackholed run every import before the last connect delays the
+    run's end)."""
+    port = refused_port()
+    inv = {"version": 1, "defaults": {"timeouts": {"connect": 1.0, "read": 1.0, "probe": 2.0}},
+           "destinations": {
+               "nexus": {"scheme": "ws", "path": "/nexus", "targets": [{"name": "nexus", "host": "127.0.0.1",
+                                                                         "port": port}]},
+               "gvp_metrics": {"targets": [{"name": "gvp-mcp-0", "host": "127.0.0.1", "port": port}]}}}
+    path = tmp_path / "inventory.yaml"
+    path.write_text(yaml.safe_dump(inv))
+    heavy = [*HEAVY, "asyncio"]
+    proc = subprocess.run([sys.executable, "-c", _RUN, json.dumps(heavy), "tests", "-q", "-p", "no:cacheprovider",
+                           "--inventory", str(path), "--connection", "13", "--connection", "18"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert "refused" in proc.stdout, proc.stdout[-2000:]  # both probed, both refused
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("LOADED=")]
+    assert lines, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert not set(json.loads(lines[-1][len("LOADED="):])) & {"websockets", "asyncio", "prometheus_client"}
+
+
 _REWRITTEN = """
 import json, sys, pytest
 from _pytest.assertion.rewrite import AssertionRewritingHook

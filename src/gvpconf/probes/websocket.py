@@ -9,7 +9,7 @@ path), 200 (plain HTTP, no upgrade), no subprotocol, not HTTP at all, plain text
 
 from __future__ import annotations
 
-import asyncio
+import socket
 import ssl
 import time
 from typing import Any
@@ -83,29 +83,41 @@ def probe_session(ctx: ProbeContext) -> None:
     about one session in twenty-five stalled until the open timeout against a stand-in, while curl never did.
     asyncio's TLS runs reads and writes in one thread over a memory BIO.
     """
-    try:
-        asyncio.run(asyncio.wait_for(_session(ctx), timeout=max(ctx.deadline.remaining(), 0.001)))
-    except TimeoutError as exc:
-        raise ProbeFailure(Cause.TIMEOUT, f"the WebSocket session did not finish within the probe's "
-                           f"{ctx.deadline.timeouts.probe:.1f} s", phase=PHASE) from exc
-
-
-async def _session(ctx: ProbeContext) -> None:
     dest = ctx.destination
     assert isinstance(dest, NexusDestination)
-    from websockets import exceptions as wse
-    from websockets.asyncio.client import connect
-
-    t, dl, ev = ctx.target, ctx.deadline, ctx.evidence
-    host = f"[{t.host}]" if ":" in t.host else t.host
-    uri = f"{dest.scheme}://{host}:{t.port}{dest.path}"
+    t, ev = ctx.target, ctx.evidence
     headers: dict[str, str] = {}
     token = ctx.secret("token")
     if token:
         headers[dest.auth_header] = f"{dest.auth_scheme} {token}".strip()
     ev.fact("ws.auth", f"{dest.auth_header} from secret" if headers else "none")
     sslctx = tlscheck.client_context(dest.tls, ["http/1.1"]) if dest.scheme == "wss" else None
-    sock = net.connect_tcp(t.host, t.port, dl)  # DNS and connect through the suite's bounded helpers
+    # DNS and connect through the suite's bounded helpers, before asyncio and the websockets library are loaded:
+    # a silent or refusing peer costs neither import (in an all-blackholed run, CPU before the last probe's
+    # connect delays the whole run's end)
+    sock = net.connect_tcp(t.host, t.port, ctx.deadline)
+    import asyncio
+
+    try:
+        asyncio.run(asyncio.wait_for(_session(ctx, dest, sock, headers, sslctx),
+                                     timeout=max(ctx.deadline.remaining(), 0.001)))
+    except TimeoutError as exc:
+        raise ProbeFailure(Cause.TIMEOUT, f"the WebSocket session did not finish within the probe's "
+                           f"{ctx.deadline.timeouts.probe:.1f} s", phase=PHASE) from exc
+    finally:
+        sock.close()  # websockets' transport owns it once connected; closing it again is a no-op
+
+
+async def _session(ctx: ProbeContext, dest: NexusDestination, sock: socket.socket, headers: dict[str, str],
+                   sslctx: ssl.SSLContext | None) -> None:
+    import asyncio
+
+    from websockets import exceptions as wse
+    from websockets.asyncio.client import connect
+
+    t, dl, ev = ctx.target, ctx.deadline, ctx.evidence
+    host = f"[{t.host}]" if ":" in t.host else t.host
+    uri = f"{dest.scheme}://{host}:{t.port}{dest.path}"
     sock.setblocking(False)
     budget = dl.read_budget(PHASE)
     ev.sent(f"GET {dest.path} Upgrade: websocket" + (f", Sec-WebSocket-Protocol: {dest.subprotocol}"
