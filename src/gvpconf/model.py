@@ -2,10 +2,11 @@
 
 A model is a class whose annotated attributes are its fields (``Field(...)`` for constraints, a description and
 defaults), validated when built from parsed YAML (``Model.model_validate(data)``) with the rules of pydantic's
-lax mode that the inventory relied on, the same error types, locations and messages, and the same JSON Schema
-(``model_json_schema``). It replaced pydantic on the start-up path: importing pydantic and building the inventory's
-41 models took about 0.25 s of a 0.6 s start-up (bench/); this builds a model's validators the first time it
-validates, from its annotations, and only for the models a file uses.
+lax mode that the inventory relied on, the same error types, locations and messages; its JSON Schema is
+``gvpconf.modelschema.json_schema``'s (which imports this module, never the other way round). It replaced pydantic
+on the start-up path: importing pydantic and building the inventory's 41 models took about 0.25 s of a 0.6 s
+start-up (bench/); this builds a model's validators the first time it validates, from its annotations, and only
+for the models a file uses.
 
 Supported field types: ``bool``, ``int``, ``float``, ``str``, ``Path``, ``datetime.date``, ``Literal[...]``,
 models, ``list[X]``, ``dict[str, X]``, ``X | None``, unions of those, and ``Annotated[X, Field(...)]``.
@@ -683,12 +684,6 @@ class Model:
     def model_dump(self, *, exclude_unset: bool = False) -> dict[str, Any]:
         names = [n for n in type(self).model_fields if not exclude_unset or n in self.model_fields_set]
         return {n: _dump(self.__dict__.get(n), exclude_unset) for n in names}
-
-    @classmethod
-    def model_json_schema(cls) -> dict[str, Any]:
-        from gvpconf.modelschema import json_schema
-
-        return json_schema(cls)
 
 
 def _hashable(value: Any) -> Any:

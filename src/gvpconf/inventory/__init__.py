@@ -265,7 +265,9 @@ def resolve_secrets(inv: Inventory, destination_keys: Iterable[str], source: str
 
 
 def json_schema() -> dict[str, Any]:
-    schema = Inventory.model_json_schema()
+    from gvpconf.modelschema import json_schema as model_schema
+
+    schema = model_schema(Inventory)
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "GVP connectivity conformance suite inventory"
     return schema
