@@ -532,10 +532,10 @@ def ours(lab: Lab, probe: str, number: int, *, credentials: bool = True) -> Call
     return once
 
 
-def ours_sip(host: str, port: int) -> Callable[[], float]:
-    """Our sip.options prober against the bench responder (the same peer blackbox_exporter probes), as the plugin
-    runs it: the destination built once (the plugin's comes from the parsed inventory), outside the clock, and one
-    memo for the run (the plugin's session memo)."""
+def sip_contexts(host: str, port: int) -> Callable[[Any], ProbeContext]:
+    """The ProbeContext maker of a SIP OPTIONS probe of the bench responder, as the plugin's: the destination built
+    once (the plugin's comes from the parsed inventory), outside the clock, and one memo for the run (the plugin's
+    session memo). Also bench/sip_stages.py's."""
     from gvpconf.inventory import SipDestination, Target
 
     row_ = catalog.connection(1)
@@ -546,6 +546,14 @@ def ours_sip(host: str, port: int) -> Callable[[], float]:
     def make(deadline: Any) -> ProbeContext:
         return ProbeContext(connection=row_, target=target, destination=dest, secrets={}, deadline=deadline,
                             memo=memo)
+
+    return make
+
+
+def ours_sip(host: str, port: int) -> Callable[[], float]:
+    """Our sip.options prober against the bench responder (the same peer blackbox_exporter probes), as the plugin
+    runs it (``sip_contexts``)."""
+    make = sip_contexts(host, port)
 
     def once() -> float:
         result = run_job(Job("sip.options", Timeouts(connect=5, read=5, probe=10), make))

@@ -28,14 +28,12 @@ import time
 import types
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench import ResponderProcess
-from gvpconf import catalog, net, probes
+from bench import ResponderProcess, sip_contexts
+from gvpconf import net, probes
 from gvpconf.deadline import Timeouts
-from gvpconf.inventory import SipDestination, Target
 from gvpconf.probes import sip as sip_probe
 from gvpconf.probes.context import ProbeContext
 from gvpconf.scheduler import Job, run_job
@@ -107,14 +105,7 @@ def main() -> None:
             setattr(module, f"probe_{stage}", staged(stage, host, port))
             probes.PROBES[f"benchstage.{stage}"] = "bench only"
         sys.modules[module.__name__] = module
-        row = catalog.connection(1)
-        target = Target(host=host, port=port, name="bench")
-        dest = SipDestination()
-        memo: dict[str, Any] = {}
-
-        def make(deadline: Any) -> ProbeContext:
-            return ProbeContext(connection=row, target=target, destination=dest, secrets={}, deadline=deadline,
-                                memo=memo)
+        make = sip_contexts(host, port)
 
         def runner(stage: str) -> Callable[[], float]:
             if stage == "raw":
