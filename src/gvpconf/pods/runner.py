@@ -80,11 +80,16 @@ def with_ingress_runs(plan: Plan, *, calls: bool) -> Plan:
 
 
 def calls_opted_in(inventory: dict[str, object], suite_flags: Sequence[str]) -> bool:
-    """Whether a run from the pods places test calls: ``--gvp-calls``, or ``calls: true`` in the inventory's MCP
-    section (what opts 19 in, as in the suite)."""
+    """Whether 19's call test is opted into in a run from the pods, as the suite's opt-in says
+    (``gvpconf.plugin.optin``): its flag among the flags every pod gets, or its key set true in the inventory section
+    of 19's destination (the environment variable is the pods' own, not the runner's)."""
+    from gvpconf.catalog import BY_NUMBER
+    from gvpconf.plugin.optin import BY_NAME
+
+    calls = BY_NAME["calls"]
     dests = inventory.get("destinations")
-    mcp = dests.get("mcp") if isinstance(dests, dict) else None
-    return "--gvp-calls" in suite_flags or (isinstance(mcp, dict) and mcp.get("calls") is True)
+    section = dests.get(BY_NUMBER[19].destination) if isinstance(dests, dict) else None
+    return calls.flag in suite_flags or (isinstance(section, dict) and section.get(calls.inventory_key) is True)
 
 
 def roles_with_connections() -> list[str]:
