@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import signal
@@ -224,7 +225,14 @@ def interrupt(proc: subprocess.Popen[str], *signals: signal.Signals, when: Calla
         if then is not None:
             wait_for(then, "the effect awaited after the signal", within=then_within)
         then_after = None if then is None else time.monotonic() - sent
-        proc.wait(timeout=exit_within)
+        try:
+            proc.wait(timeout=exit_within)
+        except subprocess.TimeoutExpired:  # where it hangs: a child run with PYTHONFAULTHANDLER dumps its threads
+            proc.send_signal(signal.SIGABRT)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=5.0)
+            raise AssertionError(f"still running {exit_within:.0f} s after {[s.name for s in signals]}; its "
+                                 f"output: {out.text(wait_s=2.0)[-6000:]}") from None
         output = out.text(wait_s=5.0)
         return Stopped(proc.returncode, output, time.monotonic() - sent, then_after)
     finally:

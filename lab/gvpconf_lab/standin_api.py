@@ -99,6 +99,9 @@ class Cluster:
     forbid_nodes: bool = True  # the default RBAC has no "get nodes"
     forbid_pods: bool = False  # a service account without "list pods": every pod list -> 403
     hang: set[str] = field(default_factory=set)  # pod names whose containers never finish
+    #: pod names whose reads are never answered (an API server that stalls), until ``unstall`` is set
+    stall: set[str] = field(default_factory=set)
+    unstall: threading.Event = field(default_factory=threading.Event)
     requests: list[tuple[str, str, str]] = field(default_factory=list)  # (method, path, content-type)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -195,8 +198,11 @@ class _Handler(RoutingHandler):
         if obj is None:
             return self._send(404, _status(404, "NotFound", f'pods "{name}" not found'))
         if sub is None and method == "GET":
+            if name in c.stall:
+                c.unstall.wait(300)
             with c.lock:
-                return self._send(200, copy.deepcopy(obj))
+                body = copy.deepcopy(obj)
+            return self._send(200, body)
         if sub == "log" and method == "GET":
             container = q.get("container") or obj["spec"]["containers"][0]["name"]
             with c.lock:

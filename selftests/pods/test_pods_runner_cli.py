@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import socket
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -185,7 +186,8 @@ def test_sigint_stops_the_runner_keeps_finished_runs_and_exits_interrupted(
     out = tmp_path / "merged.xml"
     proc = subprocess.Popen([sys.executable, "-m", "gvpconf.pods", "run", "--api-url", server.url, "--namespace", NS,
                              "--image", "img:1", "--inventory", str(inv), "--junitxml", str(out), "--roles", "rm,mcp",
-                             "--run-timeout", "120"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                             "--run-timeout", "120"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "PYTHONFAULTHANDLER": "1"})  # a hang shows its threads
     answering = ("gvp-rm-0", "gvp-mcp-0")
 
     def answering_runs_collected() -> bool:  # all four pods patched, and the runner read both answering pods' logs
@@ -205,6 +207,60 @@ def test_sigint_stops_the_runner_keeps_finished_runs_and_exits_interrupted(
         cases.setdefault(props["source.pod"], set()).add(props.get("cause", "passed"))
     assert cases == {"gvp-mcp-0": {"passed"}, "gvp-rm-0": {"passed"}, "gvp-mcp-1": {"interrupted"},
                      "gvp-rm-1": {"interrupted"}}, cases
+
+
+def test_a_stalled_api_server_does_not_hold_the_stop(served: tuple[Cluster, StandInServer], tmp_path: Path) -> None:
+    """The API server stops answering the reads of the two unfinished runs: one SIGINT, and the runner stops
+    waiting for them after --stop-grace (not after the request timeout and its retries), keeps the finished
+    runs, and exits (the stuck requests do not hold the process)."""
+    import signal
+    import subprocess
+    import sys
+
+    from selftests.helpers import interrupt
+
+    c, server = served
+    c.kubelet = fake_kubelet([])
+    stuck = ("gvp-mcp-1", "gvp-rm-1")
+    c.hang |= set(stuck)
+    inv = tmp_path / "inv.yaml"
+    inv.write_text(INVENTORY)
+    out = tmp_path / "merged.xml"
+    proc = subprocess.Popen([sys.executable, "-m", "gvpconf.pods", "run", "--api-url", server.url, "--namespace", NS,
+                             "--image", "img:1", "--inventory", str(inv), "--junitxml", str(out), "--roles", "rm,mcp",
+                             "--run-timeout", "120", "--stop-grace", "1"], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONFAULTHANDLER": "1"})
+    since: list[int] = []
+
+    def stuck_in_a_read() -> bool:  # the finished runs collected; then both others blocked in a read of their pod
+        requests = list(c.requests)
+        if not since:
+            if all(any(r[0] == "GET" and f"/pods/{name}/log" in r[1] for r in requests)
+                   for name in ("gvp-rm-0", "gvp-mcp-0")):
+                c.stall |= set(stuck)
+                since.append(len(requests))
+            return False
+        return all(any(r[0] == "GET" and r[1].endswith(f"/pods/{name}") for r in requests[since[0]:])
+                   for name in stuck)
+
+    try:
+        stopped = interrupt(proc, signal.SIGINT, when=stuck_in_a_read, what="both runs stuck in a read", within=120)
+    finally:
+        c.unstall.set()
+    output = stopped.output
+    assert stopped.returncode == 2 and 0.9 < stopped.took < 6, (stopped.returncode, stopped.took, output)
+    assert "Traceback" not in output, output
+    cases: dict[str, set[tuple[str, str]]] = {}
+    for tc in ET.parse(out).getroot().iter("testcase"):
+        props = {p.get("name"): p.get("value") for p in tc.iter("property")}
+        error = tc.find("error")
+        said = "" if error is None else error.get("message", "")
+        waited = "stopped waiting (1 s after the stop)" if "stopped waiting for this run (1 s after the stop" in said \
+            else said
+        cases.setdefault(props["source.pod"], set()).add((props.get("cause", "passed"), waited))
+    stopped_waiting = ("interrupted", "stopped waiting (1 s after the stop)")
+    assert cases == {"gvp-mcp-0": {("passed", "")}, "gvp-rm-0": {("passed", "")}, "gvp-mcp-1": {stopped_waiting},
+                     "gvp-rm-1": {stopped_waiting}}, cases
 
 
 def test_job_resources_are_checked_first_and_reach_the_job(served: tuple[Cluster, StandInServer], tmp_path: Path,

@@ -175,3 +175,66 @@ def test_an_interrupted_pod_is_an_error_and_its_rows_not_run_with_the_runners_no
     for name in ("report.md", "report.html"):
         text = (tmp_path / name).read_text()
         assert "secret not mapped: destinations.x.password" in text and "gvpconf-abc" in text, name
+
+
+class _StuckBackend:
+    """A backend whose runs never return by themselves, whatever its ``stop`` says (a request to an API server
+    that never answers); ``release`` lets them go."""
+
+    name = "stuck"
+
+    def __init__(self) -> None:
+        import threading
+
+        self.stop = threading.Event()
+        self.release = threading.Event()
+        self.started: list[str] = []
+
+    def run(self, source: SourcePod, suite_args: object, timeout: float) -> RunOutcome:
+        self.started.append(source.pod)
+        self.release.wait(60)
+        return RunOutcome(source, error="released", cause="backend", backend=self.name)
+
+
+@pytest.mark.parametrize("how", ["grace", "second-signal", "total-deadline"])
+def test_the_runner_stops_waiting_for_a_stuck_run_within_the_grace(how: str) -> None:
+    """A run that does not return (its backend stuck in a request) holds neither the runner nor the process's
+    exit: after the stop (or the total deadline) it gets ``stop_grace``, after a second signal nothing."""
+    import threading
+    import time
+
+    pods = [SourcePod(role="mcp", pod=f"gvp-mcp-{i}", zone=f"z{i}", ready=True) for i in range(3)]
+    backend = _StuckBackend()
+    stop = runner.Stop()
+    box: list[list[RunOutcome]] = []
+    worker = threading.Thread(target=lambda: box.append(runner.run_all(
+        backend, runner.Plan(pods, []), parallel=2, stop=stop, stop_grace=1.0,
+        total_timeout=1.0 if how == "total-deadline" else 60.0)), daemon=True)
+    try:
+        worker.start()
+        while len(backend.started) < 2:
+            time.sleep(0.01)
+        sent = time.monotonic()
+        if how != "total-deadline":
+            stop.set()
+            if how == "second-signal":
+                stop.now.set()
+        worker.join(10)
+        took = time.monotonic() - sent
+        assert not worker.is_alive(), "run_all still waiting"
+        assert backend.stop.is_set()  # the backend was told to end its waits
+        outcomes = box[0]
+        assert [o.source.pod for o in outcomes] == ["gvp-mcp-0", "gvp-mcp-1", "gvp-mcp-2"]
+        if how == "total-deadline":  # 1 s deadline, then the 1 s grace for the stuck runs to clean up
+            assert 1.5 < took < 3.5, took
+            assert {o.cause for o in outcomes} == {"timeout"}, outcomes
+            return
+        assert (0.8 < took < 2.5) if how == "grace" else took < 0.6, took
+        assert {o.cause for o in outcomes} == {"interrupted"}, outcomes
+        why = "a second signal" if how == "second-signal" else "1 s after the stop"
+        assert all(f"stopped waiting for this run ({why}" in o.error for o in outcomes[:2]), outcomes
+        assert outcomes[2].error == "interrupted before this run started"
+        # the stuck runs' threads are daemons: they do not hold the process at exit
+        assert all(t.daemon for t in threading.enumerate() if t.name.startswith("gvpconf-run"))
+    finally:
+        backend.release.set()

@@ -50,7 +50,8 @@ def runner_argv(args: argparse.Namespace, api_url: str, inventory: Path) -> list
     """The cluster runner's command line for this lab (the same options, passed on)."""
     argv = ["run", "--api-url", api_url, "--namespace", NAMESPACE, "--image", "gvpconf:netlab",
             "--inventory", str(inventory), "--junitxml", args.junitxml, "--run-timeout", str(args.run_timeout),
-            "--total-timeout", str(args.total_timeout), "--parallel", str(args.parallel)]
+            "--total-timeout", str(args.total_timeout), "--parallel", str(args.parallel),
+            "--stop-grace", str(args.stop_grace)]
     argv += ["--reports", args.reports] if args.reports else []
     argv += ["--deny-matrix"] if args.deny_matrix else []
     argv += ["--gvp-calls"] if args.gvp_calls else []

@@ -126,7 +126,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                              cause="not-running", backend=backend.name) for r in missing_roles]
         outcomes = absent + runner.run_all(backend, plan, deny_matrix=args.deny_matrix,
                                            run_timeout=args.run_timeout, total_timeout=args.total_timeout,
-                                           parallel=args.parallel, extra=options.args, stop=stop)
+                                           parallel=args.parallel, extra=options.args, stop=stop,
+                                           stop_grace=args.stop_grace)
         notes = sorted({f"{o.source.where}: {n}" for o in outcomes for n in o.notes})
         left = list(backend.left_behind)
         code = runner.finish(outcomes, args.junitxml, reports=args.reports, prog=PROG, baseline=args.gvp_baseline,

@@ -20,7 +20,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -105,19 +105,35 @@ def suite_args(role: str, *, deny_matrix: bool, extra: Sequence[str] = ()) -> li
     return [*args, *extra]
 
 
+#: seconds the runs in flight get, after the first SIGINT/SIGTERM or the total deadline, to end their waits and
+#: clean up (delete their Jobs) before the runner stops waiting for them; a second signal ends it at once
+STOP_GRACE = 10.0
+
+
+class Stop(threading.Event):
+    """Set by the first SIGINT/SIGTERM; ``now`` is set too by a later one: stop waiting for the runs in flight
+    to clean up (:data:`STOP_GRACE`)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.now = threading.Event()
+
+
 @contextlib.contextmanager
-def interruptible() -> Iterator[threading.Event]:
+def interruptible() -> Iterator[Stop]:
     """While inside: the first SIGINT or SIGTERM sets the event (the runs stop, what finished is kept and
-    reported); a later one only says the runner is already stopping (the stop is bounded: the reports are
-    still written). The handler only records the signal; a thread prints (print() inside a signal handler
+    reported); a later one stops the wait for the runs in flight to clean up (the stop is bounded: the reports
+    are still written). The handler only records the signal; a thread prints (print() inside a signal handler
     can re-enter the stdout buffer)."""
-    stop = threading.Event()
+    stop = Stop()
     received: list[str] = []
     wake = threading.Event()
     done = threading.Event()
 
     def on_signal(signum: int, _frame: object) -> None:
         received.append(signal.Signals(signum).name)
+        if stop.is_set():
+            stop.now.set()
         stop.set()
         wake.set()
 
@@ -130,7 +146,8 @@ def interruptible() -> Iterator[threading.Event]:
                 if told == 0:
                     print(f"{name}: stopping the runs; finished results are kept", flush=True)
                 else:
-                    print(f"{name}: already stopping; the reports are being written", flush=True)
+                    print(f"{name}: already stopping; not waiting for runs still cleaning up; the reports are "
+                          "being written", flush=True)
                 told += 1
             if done.is_set():
                 return
@@ -148,17 +165,48 @@ def interruptible() -> Iterator[threading.Event]:
             signal.signal(sig, handler)
 
 
+def _start_runs(sources: Sequence[SourcePod], work: Callable[[SourcePod], RunOutcome],
+                parallel: int) -> list[tuple[SourcePod, concurrent.futures.Future[RunOutcome]]]:
+    """``work`` for every source, ``parallel`` at once, in daemon threads: a run stuck in a request that the
+    runner stopped waiting for never holds the process at exit (a ThreadPoolExecutor's threads are joined)."""
+    runs = [(src, concurrent.futures.Future[RunOutcome]()) for src in sources]
+    feed = iter(runs)
+    lock = threading.Lock()
+
+    def worker() -> None:
+        while True:
+            with lock:
+                item = next(feed, None)
+            if item is None:
+                return
+            src, fut = item
+            if not fut.set_running_or_notify_cancel():
+                continue
+            try:
+                fut.set_result(work(src))
+            except BaseException as exc:  # handed to the waiter, who reports it
+                fut.set_exception(exc)
+
+    for i in range(min(max(1, parallel), len(runs))):
+        threading.Thread(target=worker, name=f"gvpconf-run-{i}", daemon=True).start()
+    return runs
+
+
 def run_all(backend: Backend, plan: Plan, *, deny_matrix: bool = False, run_timeout: float = 300.0,
             total_timeout: float = 900.0, parallel: int = 4, extra: Sequence[str] = (),
-            stop: threading.Event | None = None) -> list[RunOutcome]:
+            stop: threading.Event | None = None, stop_grace: float = STOP_GRACE) -> list[RunOutcome]:
     """Run from every planned pod (``parallel`` at once); outcomes in plan order, missing ones first.
     When ``stop`` is set, runs not started are ``interrupted`` and the backend's own ``stop`` (if it has
-    one) ends the waits of those in flight."""
+    one) ends the waits of those in flight; a run that has not returned ``stop_grace`` s later (a request to
+    the cluster that does not answer), or at once if ``stop`` is a :class:`Stop` whose ``now`` is set, is
+    ``interrupted`` without it. At the total deadline, the runs still going are ``timeout``; they are stopped
+    the same way and get the same grace to clean up."""
     outcomes: list[RunOutcome] = list(plan.missing)
     started = time.monotonic()
     stop = stop or threading.Event()
+    now = stop.now if isinstance(stop, Stop) else threading.Event()
     backend_stop = getattr(backend, "stop", None)
-    pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, parallel), thread_name_prefix="gvpconf-run")
+    winding_down: float | None = None  # when the grace after the stop ends
 
     def one(src: SourcePod) -> RunOutcome:
         if stop.is_set():
@@ -166,29 +214,44 @@ def run_all(backend: Backend, plan: Plan, *, deny_matrix: bool = False, run_time
                               backend=backend.name)
         return backend.run(src, suite_args(src.role, deny_matrix=deny_matrix, extra=extra), run_timeout)
 
-    futures = {src: pool.submit(one, src) for src in plan.runs}
-    try:
-        for src, fut in futures.items():
+    def stopping() -> float:
+        nonlocal winding_down
+        if winding_down is None:
+            winding_down = time.monotonic() + stop_grace
+            if isinstance(backend_stop, threading.Event):
+                backend_stop.set()
+        return winding_down
+
+    runs = _start_runs(plan.runs, one, parallel)
+    for src, fut in runs:
+        outcome: RunOutcome | None = None
+        while outcome is None:
+            left = total_timeout - (time.monotonic() - started)
+            grace_left = stopping() - time.monotonic() if stop.is_set() else left
             try:
-                while True:
-                    left = total_timeout - (time.monotonic() - started)
-                    try:
-                        outcome = fut.result(timeout=max(0.0, min(left, 0.2)))
-                        break
-                    except concurrent.futures.TimeoutError:
-                        if stop.is_set() and isinstance(backend_stop, threading.Event):
-                            backend_stop.set()
-                        if left <= 0.2:
-                            raise
+                outcome = fut.result(timeout=max(0.0, min(left, grace_left, 0.2)))
             except concurrent.futures.TimeoutError:
-                outcome = RunOutcome(src, error=f"no result within the runner's total deadline of "
-                                     f"{total_timeout:.0f} s", cause="timeout", backend=backend.name)
+                if stop.is_set() and fut.cancel():  # still queued: it never starts
+                    outcome = RunOutcome(src, error="interrupted before this run started", cause="interrupted",
+                                         backend=backend.name)
+                elif left <= 0.2:
+                    fut.cancel()
+                    outcome = RunOutcome(src, error=f"no result within the runner's total deadline of "
+                                         f"{total_timeout:.0f} s", cause="timeout", backend=backend.name)
+                elif stop.is_set() and (now.is_set() or grace_left <= 0):
+                    why = "a second signal" if now.is_set() else f"{stop_grace:g} s after the stop"
+                    outcome = RunOutcome(src, error=f"interrupted: the runner stopped waiting for this run "
+                                         f"({why}: a request to the cluster was still in flight; what it started "
+                                         "ends on its own run timeout)", cause="interrupted", backend=backend.name)
             except Exception as exc:  # a backend bug: reported, never a silent gap
                 outcome = RunOutcome(src, error=f"backend error: {type(exc).__name__}: {exc}", cause="backend",
                                      backend=backend.name)
-            outcomes.append(outcome)
-    finally:
-        pool.shutdown(wait=False, cancel_futures=True)
+        outcomes.append(outcome)
+    going = [fut for _src, fut in runs if not fut.done()]
+    if going:  # the total deadline passed (or the grace): stop them, let them clean up within the grace
+        until = stopping()
+        while not now.is_set() and time.monotonic() < until and not all(fut.done() for fut in going):
+            concurrent.futures.wait(going, timeout=min(0.2, max(0.0, until - time.monotonic())))
     return outcomes
 
 
@@ -213,6 +276,10 @@ def add_run_options(run: argparse.ArgumentParser, *, run_timeout: float, total_t
     run.add_argument("--total-timeout", type=float, default=total_timeout,
                      help=f"seconds for all runs (default {total_timeout:.0f})")
     run.add_argument("--parallel", type=int, default=parallel, help=f"runs at once (default {parallel})")
+    run.add_argument("--stop-grace", type=float, default=STOP_GRACE, metavar="SECONDS",
+                     help="after a SIGINT/SIGTERM or the total deadline, how long the runs in flight get to end and "
+                     f"clean up (delete their Jobs) before the runner stops waiting (default {STOP_GRACE:.0f}; a "
+                     "second signal ends it at once)")
     suite = run.add_argument_group("passed to the suite in every pod")
     suite.add_argument("--gvp-calls", action="store_true", help="also place the opt-in test calls (#1, #4)")
     suite.add_argument("--gvp-waivers", metavar="FILE", help="accepted exceptions (YAML), sent to every pod")
