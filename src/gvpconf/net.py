@@ -7,9 +7,11 @@ import contextlib
 import errno
 import functools
 import ipaddress
+import os
 import select
 import socket
 import threading
+import time
 import weakref
 from collections.abc import Callable, Sequence
 from typing import TypeVar
@@ -101,7 +103,10 @@ def udp_socket(family: int = socket.AF_INET) -> socket.socket:
 
 def connect_tcp(host: str, port: int, deadline: Deadline) -> socket.socket:
     """Open a TCP connection, trying each resolved address until the deadline."""
-    addrs = resolve(host, port, deadline)
+    return _connect_addrs(resolve(host, port, deadline), deadline)
+
+
+def _connect_addrs(addrs: Sequence[tuple[int, tuple[str, int]]], deadline: Deadline) -> socket.socket:
     last: ProbeFailure | None = None
     for family, sockaddr in addrs:
         budget = deadline.connect_budget()
@@ -124,6 +129,92 @@ def connect_tcp(host: str, port: int, deadline: Deadline) -> socket.socket:
         return sock
     assert last is not None, "getaddrinfo returned no address"
     raise last
+
+
+#: what a non-blocking connect() answers while the handshake is under way
+_IN_PROGRESS = (errno.EINPROGRESS, errno.EAGAIN, errno.EALREADY, errno.EINTR)
+
+
+class EarlyConnect:
+    """A TCP connect begun without waiting for it: the SYN is on its way when the constructor returns.
+
+    A probe whose client library connects by itself (libpq, requests, httpx) starts one before it loads that
+    library, so the import's CPU time overlaps the handshake instead of coming before it, and an unreachable
+    peer fails the probe without the library ever loading. :meth:`reached` then waits for the handshake within
+    the connect budget counted from the start (so it costs no extra time), raises its failure as
+    :func:`connect_tcp` would (refused, timeout, unreachable; the other addresses of a name are tried then),
+    and closes the connection unused: the library opens its own. A server sees one extra connection, closed
+    before any byte (PostgreSQL logs nothing for that; nor do Go's or nginx's HTTP servers). Use it as a
+    context manager: the socket is closed whatever happens."""
+
+    def __init__(self, host: str, port: int, deadline: Deadline) -> None:
+        self._addrs = resolve(host, port, deadline)
+        self._deadline = deadline
+        self._budget = deadline.connect_budget()
+        self._until = time.monotonic() + self._budget
+        family, sockaddr = self._addrs[0]
+        try:
+            sock = socket.socket(family, socket.SOCK_STREAM)
+        except OSError as exc:
+            raise failure_from_os_error(exc, during="TCP connect") from exc
+        _track(sock)
+        sock.setblocking(False)
+        self._sock: socket.socket | None = sock
+        self._error = sock.connect_ex(sockaddr)
+
+    def failed_already(self) -> None:
+        """Raise the connect's ProbeFailure if it has failed already (a refusal from the local host or a near one
+        comes back at once), without waiting: called before the import, an import against a port that refuses is
+        spared. A name's other addresses are tried by :meth:`connected`, not here."""
+        sock = self._sock
+        if sock is None or len(self._addrs) > 1:
+            return
+        if self._error in _IN_PROGRESS:
+            poll = select.poll()
+            poll.register(sock, select.POLLOUT)
+            if not poll.poll(0):
+                return
+            self._error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if self._error:
+            self.connected()  # raises it
+
+    def reached(self) -> None:
+        """Wait for the handshake; raise its ProbeFailure, or return once connected (the connection closed)."""
+        self.connected().close()
+
+    def connected(self) -> socket.socket:
+        """Wait for the handshake; raise its ProbeFailure, or return the connected socket (blocking, as
+        :func:`connect_tcp` returns it): for a probe that speaks on it itself after loading what it needs."""
+        sock = self._sock
+        assert sock is not None, "the connection was taken already"
+        self._sock = None
+        try:
+            error = self._error
+            if error in _IN_PROGRESS:
+                poll = select.poll()
+                poll.register(sock, select.POLLOUT)
+                if not poll.poll(max(0.0, self._until - time.monotonic()) * 1000):
+                    raise TimeoutError
+                error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if error:
+                raise OSError(error, os.strerror(error))
+        except OSError as exc:
+            sock.close()
+            failure = failure_from_os_error(exc, during="TCP connect", timeout=self._budget)
+            if failure.cause is Cause.TIMEOUT or len(self._addrs) == 1:
+                raise failure from exc
+            return _connect_addrs(self._addrs[1:], self._deadline)  # the name's other addresses, as connect_tcp
+        sock.setblocking(True)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock
+
+    def __enter__(self) -> EarlyConnect:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
 
 
 def call(fn: Callable[[], T], *, during: str, timeout: float) -> T:

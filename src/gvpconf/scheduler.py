@@ -188,10 +188,13 @@ class Scheduler:
         waited out its connect timeouts after the imports instead of during them."""
         import sys
 
-        def loaded(job: Job) -> bool:
-            return probes.location(job.probe)[0] in sys.modules
-
-        for key, job in sorted(jobs, key=lambda kj: not loaded(kj[1])):  # stable: the run's order otherwise
+        by_module: dict[str, list[tuple[str, Job]]] = {}
+        for key, job in jobs:  # each module's jobs in the run's order, the modules in order of first use
+            by_module.setdefault(probes.location(job.probe)[0], []).append((key, job))
+        for module in by_module:
+            if module not in sys.modules:
+                probes.get(by_module[module][0][1].probe)
+        for key, job in jobs:
             self.submit(key, job)
 
     def result(self, key: str) -> ProbeResult:

@@ -270,6 +270,11 @@ def _leader_session(ctx: ProbeContext) -> Iterator[tuple[ConsulDestination, Sess
     assert isinstance(dest, ConsulDestination)
     ev = ctx.evidence
     ev.fact("consul.scheme", "https" if ctx.target.port in dest.https_ports else "http")
+    with net.EarlyConnect(ctx.target.host, ctx.target.port, ctx.deadline) as early:  # the SYN out first
+        early.failed_already()
+        import consul  # noqa: F401  (py-consul and requests load while the handshake is under way)
+
+        early.reached()  # an unreachable agent fails here
     s = Session(dest, ctx.target, ctx.secret("token"), ctx.deadline, ev.fact)
     try:
         check_leader(s, ev.fact)
@@ -292,10 +297,10 @@ def check_leader(s: Session, record: Callable[[str, Any], None]) -> str:
 
 def probe_cluster(ctx: ProbeContext) -> None:
     """Leader elected, token valid, agent version."""
-    from consul import exceptions as cx
-
     ev = ctx.evidence
     with _leader_session(ctx) as (_dest, s):
+        from consul import exceptions as cx  # loaded by the session (after its first connect)
+
         if s.client.token is None:
             ev.fact("consul.token", "none configured")
         else:

@@ -163,12 +163,15 @@ def probe_tts_list_voices(ctx: ProbeContext) -> None:
         raise ProbeFailure(Cause.CONFIG, "tls.verify: false is not supported for gRPC (Google's API is always "
                            "verified); set tls.ca_file instead", phase="TLS setup")
     key_json = ctx.secret("credentials")
-    token = bearer_from_service_account(key_json, memo=ctx.memo) if key_json else None  # CONFIG before traffic
-    if token is not None:
-        from gvpconf import redact
+    # the TCP handshake runs while the JWT is signed (cryptography's import and the RSA key take tens of ms); an
+    # unusable key is still a CONFIG failure before any byte is sent
+    with net.EarlyConnect(ctx.target.host, ctx.target.port, dl) as early:
+        token = bearer_from_service_account(key_json, memo=ctx.memo) if key_json else None
+        if token is not None:
+            from gvpconf import redact
 
-        redact.register(token)
-    sock = net.connect_tcp(ctx.target.host, ctx.target.port, dl)
+            redact.register(token)
+        sock = early.connected()
     with sock:  # closes the socket when the handshake fails; the TLS socket owns it otherwise
         tls = tlscheck.wrap(ctx, sock, dest.tls, alpn=["h2"])
     with tls:

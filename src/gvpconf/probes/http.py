@@ -35,12 +35,12 @@ import urllib.parse
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-# loads with this module, which ``gvpconf.probes.get`` imports before a probe's clock starts, and only when a
-# selected connection runs an HTTP probe (never at collection or --plan)
+# h11 loads with this module, which ``gvpconf.probes.get`` imports before a probe's clock starts, and only when a
+# selected connection runs an HTTP probe (never at collection or --plan); httpx (https, proxies) loads with the
+# first request that needs it, while that request's TCP handshake is under way (``_load_httpx``)
 import h11
-import httpx
 
 from gvpconf import net, vxml
 from gvpconf.errors import Cause, ProbeFailure, failure_from_os_error
@@ -53,6 +53,9 @@ from gvpconf.inventory.web import (
 from gvpconf.probes import tlscheck
 from gvpconf.probes.context import ProbeContext
 from gvpconf.rules import status_accepted
+
+if TYPE_CHECKING:
+    import httpx
 
 USER_AGENT = "gvpconf-probe"
 
@@ -108,12 +111,14 @@ def _root(exc: BaseException) -> BaseException | None:
 
 def translate(exc: Exception, ctx: ProbeContext, dest: _HttpBase, during: str, budget: float) -> ProbeFailure:
     """The one place httpx's exceptions become causes."""
+    import httpx
+
     proxy = proxy_name(dest)
     via = f" via the fetch proxy {proxy}" if proxy else ""
     if isinstance(exc, httpx.ConnectTimeout):
         step = "connect or TLS handshake" if dest.scheme == "https" else "connect"
-        return ProbeFailure(Cause.TIMEOUT, f"no answer within {budget:.1f} s during {step}{via} (filtered, or a "
-                            "silent peer)", phase=during)
+        return ProbeFailure(Cause.TIMEOUT, f"no answer within {ctx.deadline.timeouts.connect:.1f} s during "
+                            f"{step}{via} (filtered, or a silent peer)", phase=during)
     if isinstance(exc, httpx.TimeoutException):
         return ProbeFailure(Cause.TIMEOUT, f"no HTTP response within {budget:.1f} s during {during}{via} (a "
                             "silent peer?)", phase=during)
@@ -187,6 +192,8 @@ def _client(ctx: ProbeContext, dest: _HttpBase) -> Iterator[Client]:
 
 
 def _new_client(dest: _HttpBase) -> httpx.Client:
+    import httpx
+
     # TLS is used for https targets and for https through a proxy (CONNECT): our own verifying context.
     # A plain-http request without TLS verifies nothing; passing False there only spares httpx loading
     # certifi's bundle (tens of ms) for a context no connection would use.
@@ -217,6 +224,10 @@ def fetch(ctx: ProbeContext, dest: _HttpBase, client: Client, method: str, path:
     headers = _headers(ctx, dest, token_field) | (extra_headers or {})
     if _plain(ctx, dest, url):
         return _fetch_plain(ctx, dest, method, url, headers, content, during)
+    if not _HTTPX_LOADED:
+        _load_httpx(ctx, dest, url, during)
+    import httpx
+
     extensions: dict[str, Any] = {}
     if dest.tls.server_name and url.startswith("https://"):
         extensions["sni_hostname"] = dest.tls.server_name
@@ -260,6 +271,47 @@ def fetch(ctx: ProbeContext, dest: _HttpBase, client: Client, method: str, path:
     if proxy is not None:
         _through_proxy(ctx, proxy, url, got, during)
     return got
+
+
+#: set once httpx is imported (``sys.modules`` has it from the start of its import, while it is still loading)
+_HTTPX_LOADED = False
+
+
+def _load_httpx(ctx: ProbeContext, dest: _HttpBase, url: str, during: str) -> None:
+    """Import httpx (about 0.1 s of CPU time, with what it loads on first use) while a TCP handshake with the
+    request's first hop (the proxy, or the origin) is under way, so that the import overlaps it; an unreachable
+    hop fails here, in the words ``translate`` gives httpx's connect errors, and httpx is not loaded. Only the
+    first requests of a run get here (with those that start while httpx is still loading): later ones find
+    httpx loaded and go straight to it."""
+    global _HTTPX_LOADED
+    proxy_url, proxy = _proxy_of(ctx, dest)
+    hop = urllib.parse.urlsplit(proxy_url or url)
+    try:
+        port = hop.port or (443 if hop.scheme == "https" else 80)
+    except ValueError:
+        port = None
+    if not hop.hostname or port is None:  # httpx says what is wrong with the URL
+        import httpx
+
+        _HTTPX_LOADED = True
+        return
+    try:
+        with net.EarlyConnect(hop.hostname, port, ctx.deadline) as early:
+            early.failed_already()
+            import httpx  # noqa: F401  (loads while the handshake is under way)
+
+            early.reached()
+        _HTTPX_LOADED = True
+    except ProbeFailure as exc:
+        via = f" via the fetch proxy {proxy}" if proxy else ""
+        if exc.cause is Cause.TIMEOUT:
+            step = "connect or TLS handshake" if dest.scheme == "https" else "connect"
+            raise ProbeFailure(Cause.TIMEOUT, f"no answer within {ctx.deadline.timeouts.connect:.1f} s during "
+                               f"{step}{via} (filtered, or a silent peer)", phase=during) from exc
+        if exc.cause is Cause.DNS or not isinstance(exc.__cause__, OSError):
+            raise
+        raise failure_from_os_error(exc.__cause__, during=f"{during}{via}",
+                                    timeout=ctx.deadline.timeouts.read) from exc
 
 
 def _plain(ctx: ProbeContext, dest: _HttpBase, url: str) -> bool:

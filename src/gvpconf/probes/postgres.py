@@ -208,8 +208,11 @@ def probe_login(ctx: ProbeContext) -> None:
     dest = ctx.destination
     assert isinstance(dest, PostgresDestination)
     t, dl, ev = ctx.target, ctx.deadline, ctx.evidence
-    import psycopg  # heavy: imported only when this prober runs
+    with net.EarlyConnect(t.host, t.port, dl) as early:  # the SYN out before psycopg loads (its import is long)
+        early.failed_already()
+        import psycopg  # heavy: imported only when this prober runs
 
+        early.reached()  # an unreachable server fails here, libpq never started
     budget = dl.connect_budget("login")
     # libpq's connect_timeout is whole seconds, minimum 2 (psycopg raises smaller values to 2)
     connect_timeout = max(2, math.floor(budget))
