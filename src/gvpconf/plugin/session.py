@@ -79,7 +79,8 @@ class GvpSession:
         self._sigterm: Any = None  # the SIGTERM handler this session replaced
         self.staged: Staged | None = None  # the report set, written aside until the JUnit file is amended
         self.collected_dirs: set[Path] = set()  # where conformance modules were collected from
-        self._marked: set[pytest.Item | pytest.Module] = set()  # the nodes that got their row's markers (pytest_itemcollected)
+        #: the nodes that got their row's markers (pytest_itemcollected)
+        self._marked: set[pytest.Item | pytest.Module] = set()
         self.ignored: dict[Path, Connection] = {}  # modules --connection/--source left uncollected: their rows
         self.deselected: list[list[pytest.Item]] = []  # pytest's own -k/-m deselection, one batch per call
         self.selecting = False  # between our first and last pytest_collection_modifyitems

@@ -10,11 +10,12 @@ from the session the request really used, through the proxy tunnel when there is
   VoiceXML (:mod:`gvpconf.vxml`); an HTML page, or XML declaring entities, fails as ``semantic``.
 * ``http.customer`` (21): the configured request; status, and optionally a body pattern or a JSON field.
 
-Plain ``http://`` without a proxy takes a shorter road (``_fetch_plain``): our own connection
-(``gvpconf.net``, the same deadline) and h11, the sans-I/O HTTP/1.1 engine httpx itself runs on, without httpx's
-client, URL, cookie and pool machinery (a loopback GET cost 2.7 times blackbox_exporter's in that machinery; the
-README's Benchmark says what it costs now). Same request (method, path, headers, body, ``Connection: close``), same
-checks and facts; https (TLS facts, ALPN h2) and proxies stay on httpx.
+Plain ``http://``, directly or through a plain-http proxy, takes a shorter road (``_fetch_plain``): our own
+connection (``gvpconf.net``, the same deadline) and h11, the sans-I/O HTTP/1.1 engine httpx itself runs on,
+without httpx's client, URL, cookie and pool machinery (a loopback GET cost 2.7 times blackbox_exporter's in that
+machinery; the README's Benchmark says what it costs now). Same request (method, path, headers, body,
+``Connection: close``; to a proxy the absolute form and the proxy URL's userinfo as ``Proxy-Authorization``, as
+httpx sends them), same checks and facts; https (TLS facts, ALPN h2) and a proxy reached over TLS stay on httpx.
 
 Through a proxy (the MCP's fetch proxy, ``proxy``): the proxy's own answers (squid's ``X-Squid-Error``, a
 proxy product in ``Server`` on an error, 407) are told from the origin's and fail with the proxy's cause (a
@@ -25,6 +26,7 @@ session checked). A web server answering at the proxy's address by itself fails 
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import re
@@ -223,7 +225,11 @@ def fetch(ctx: ProbeContext, dest: _HttpBase, client: Client, method: str, path:
     url = _url(ctx, dest, path)
     headers = _headers(ctx, dest, token_field) | (extra_headers or {})
     if _plain(ctx, dest, url):
-        return _fetch_plain(ctx, dest, method, url, headers, content, during)
+        got = _fetch_plain(ctx, dest, method, url, headers, content, during)
+        proxy = _proxy_of(ctx, dest)[1]
+        if proxy is not None:
+            _through_proxy(ctx, proxy, url, got, during)
+        return got
     if not _HTTPX_LOADED:
         _load_httpx(ctx, dest, url, during)
     import httpx
@@ -279,18 +285,20 @@ _HTTPX_LOADED = False
 
 def _load_httpx(ctx: ProbeContext, dest: _HttpBase, url: str, during: str) -> None:
     """Import httpx (about 0.1 s of CPU time, with what it loads on first use) while a TCP handshake with the
-    request's first hop (the proxy, or the origin) is under way, so that the import overlaps it; an unreachable
-    hop fails here, in the words ``translate`` gives httpx's connect errors, and httpx is not loaded. Only the
-    first requests of a run get here (with those that start while httpx is still loading): later ones find
-    httpx loaded and go straight to it."""
+    origin is under way, so that the import overlaps it; an unreachable origin fails here, in the words
+    ``translate`` gives httpx's connect errors, and httpx is not loaded. Only the first requests of a run get
+    here (with those that start while httpx is still loading): later ones find httpx loaded and go straight to
+    it."""
     global _HTTPX_LOADED
-    proxy_url, proxy = _proxy_of(ctx, dest)
-    hop = urllib.parse.urlsplit(proxy_url or url)
+    proxy_url = _proxy_of(ctx, dest)[0]
+    hop = urllib.parse.urlsplit(url)
     try:
         port = hop.port or (443 if hop.scheme == "https" else 80)
     except ValueError:
         port = None
-    if not hop.hostname or port is None:  # httpx says what is wrong with the URL
+    # not through a proxy: it would log the unused connection (squid: "error:transaction-end-before-headers"),
+    # where a web server logs nothing; httpx says what is wrong with a URL
+    if proxy_url is not None or not hop.hostname or port is None:
         import httpx
 
         _HTTPX_LOADED = True
@@ -303,20 +311,21 @@ def _load_httpx(ctx: ProbeContext, dest: _HttpBase, url: str, during: str) -> No
             early.reached()
         _HTTPX_LOADED = True
     except ProbeFailure as exc:
-        via = f" via the fetch proxy {proxy}" if proxy else ""
         if exc.cause is Cause.TIMEOUT:
             step = "connect or TLS handshake" if dest.scheme == "https" else "connect"
             raise ProbeFailure(Cause.TIMEOUT, f"no answer within {ctx.deadline.timeouts.connect:.1f} s during "
-                               f"{step}{via} (filtered, or a silent peer)", phase=during) from exc
+                               f"{step} (filtered, or a silent peer)", phase=during) from exc
         if exc.cause is Cause.DNS or not isinstance(exc.__cause__, OSError):
             raise
-        raise failure_from_os_error(exc.__cause__, during=f"{during}{via}",
-                                    timeout=ctx.deadline.timeouts.read) from exc
+        raise failure_from_os_error(exc.__cause__, during=during, timeout=ctx.deadline.timeouts.read) from exc
 
 
 def _plain(ctx: ProbeContext, dest: _HttpBase, url: str) -> bool:
-    """Whether ``url`` takes the h11 road: plain http, no proxy, no userinfo in the URL."""
-    return (url.startswith("http://") and _proxy_of(ctx, dest)[0] is None
+    """Whether ``url`` takes the h11 road: plain http, directly or through a plain-http proxy (the MCP's fetch
+    proxy: the request goes to the proxy in absolute form, RFC 9112 §3.2.2, as httpx sends it), no userinfo in
+    the URL. https, and any proxy reached over TLS, stay on httpx."""
+    proxy_url = _proxy_of(ctx, dest)[0]
+    return (url.startswith("http://") and (proxy_url is None or proxy_url.startswith("http://"))
             and "@" not in urllib.parse.urlsplit(url).netloc)
 
 
@@ -343,6 +352,22 @@ _END = h11.EndOfMessage()
 def _fetch_plain(ctx: ProbeContext, dest: _HttpBase, method: str, url: str, headers: dict[str, str],
                  content: bytes | None, during: str) -> Fetched:
     """One plain-http request on h11 over a connection of our own: ``fetch``'s request, checks and facts."""
+    proxy = _proxy_of(ctx, dest)[1]
+    try:
+        return _fetch_plain_on(ctx, dest, method, url, headers, content, during)
+    except ProbeFailure as exc:
+        if proxy is None or exc.cause is Cause.CONFIG:
+            raise
+        # what broke on the way to the proxy, or while it answered, says so (as httpx's errors do: ``translate``)
+        if exc.cause is Cause.TIMEOUT and exc.phase == "TCP connect":
+            raise ProbeFailure(Cause.TIMEOUT, f"no answer within {ctx.deadline.timeouts.connect:.1f} s during "
+                               f"connect via the fetch proxy {proxy} (filtered, or a silent peer)",
+                               phase=during) from exc
+        raise ProbeFailure(exc.cause, f"{exc.message} via the fetch proxy {proxy}", phase=exc.phase) from exc
+
+
+def _fetch_plain_on(ctx: ProbeContext, dest: _HttpBase, method: str, url: str, headers: dict[str, str],
+                    content: bytes | None, during: str) -> Fetched:
     dl = ctx.deadline
     host, port, request = _plain_request(ctx, dest, method, url, headers, content, during)
     ctx.evidence.sent(f"{method} {url}")
@@ -417,21 +442,29 @@ def _plain_request(ctx: ProbeContext, dest: _HttpBase, method: str, url: str, he
     if kept is not None and kept[0] is dest:  # not a slot left by a destination since collected
         return kept[1]
     parts = urllib.parse.urlsplit(url)
+    proxy_url = _proxy_of(ctx, dest)[0]
+    hop = urllib.parse.urlsplit(proxy_url) if proxy_url is not None else parts
     try:
-        port = parts.port or 80
+        port = hop.port or 80
     except ValueError as exc:
-        raise ProbeFailure(Cause.CONFIG, f"bad port in {url}", phase=during) from exc
+        raise ProbeFailure(Cause.CONFIG, f"bad port in {proxy_name(dest) if proxy_url else url}",
+                           phase=during) from exc
     fields = {"Host": parts.netloc} | _PLAIN_DEFAULTS
+    if proxy_url is not None and hop.username is not None:  # as httpx sends the proxy URL's userinfo
+        userinfo = f"{urllib.parse.unquote(hop.username)}:{urllib.parse.unquote(hop.password or '')}"
+        fields["Proxy-Authorization"] = "Basic " + base64.b64encode(userinfo.encode("utf-8")).decode("ascii")
     lower = {k.lower() for k in headers}
     fields = {k: v for k, v in fields.items() if k.lower() not in lower} | headers
     if content is not None:
         fields["Content-Length"] = str(len(content))
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    if proxy_url is not None:  # the absolute form, to a proxy (RFC 9112 §3.2.2)
+        target = f"http://{parts.netloc}{target}"
     try:
         request = h11.Request(method=method, target=target, headers=list(fields.items()))
     except h11.LocalProtocolError as exc:  # a header the inventory let through that HTTP/1.1 cannot carry
         raise ProbeFailure(Cause.CONFIG, f"cannot send {method} {target}: {exc}", phase=during) from exc
-    plan = (parts.hostname or ctx.target.host, port, request)
+    plan = (hop.hostname or ctx.target.host, port, request)
     plans[key] = (dest, plan)
     return plan
 
