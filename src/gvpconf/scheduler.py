@@ -68,7 +68,9 @@ def _attempt(job: Job) -> ProbeResult:
     except ProbeFailure as exc:
         ev = ctx.evidence if ctx is not None else Evidence()
         return ProbeResult(job.probe, ev, deadline.elapsed(), failure=exc)
-    except Exception as exc:  # a prober bug: surfaced as a test error, never as a pass
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # a prober bug (asyncio's CancelledError too): a test error, never a pass
         ev = ctx.evidence if ctx is not None else Evidence()
         return ProbeResult(job.probe, ev, deadline.elapsed(), error=exc)
     return ProbeResult(job.probe, ctx.evidence, deadline.elapsed())
