@@ -94,10 +94,10 @@ def test_a_silent_or_refusing_peer_costs_no_library_its_probe_loads_after_connec
 
 
 def test_a_library_that_connects_by_itself_loads_during_the_probes_own_handshake(tmp_path: Path) -> None:
-    """psycopg (17), py-consul with requests (6) and httpx (11 over https) open their own connections: each probe
-    starts a TCP handshake of its own before loading its library (``net.EarlyConnect``), so against a port that
-    refuses the probe fails there, refused, and the library is never imported. 12's plain http through its fetch
-    proxy goes on h11 over our own connection: no httpx at all."""
+    """psycopg (17) and py-consul with requests (6, plain http) open their own connections: each probe starts a
+    TCP handshake of its own before loading its library (``net.EarlyConnect``), so against a port that refuses the
+    probe fails there, refused, and the library is never imported. 12's plain http through its fetch proxy goes
+    on h11 over our own connection: no httpx at all."""
     port = refused_port()
     inv = {"version": 1, "defaults": {"timeouts": {"connect": 1.0, "read": 1.0, "probe": 2.0}},
            "destinations": {
@@ -106,18 +106,15 @@ def test_a_library_that_connects_by_itself_loads_during_the_probes_own_handshake
                             "targets": [{"name": "pg", "host": "127.0.0.1", "port": port}]},
                "consul": {"targets": [{"name": "consul", "host": "127.0.0.1", "port": port}]},
                "das": {"proxy": f"http://127.0.0.1:{port}", "applications": ["/main.vxml"],
-                       "targets": [{"name": "das", "host": "127.0.0.1", "port": 8081}]},
-               "ors": {"scheme": "https", "path": "/health",
-                       "targets": [{"name": "ors", "host": "127.0.0.1", "port": port}]}}}
+                       "targets": [{"name": "das", "host": "127.0.0.1", "port": 8081}]}}}
     path = tmp_path / "inventory.yaml"
     path.write_text(yaml.safe_dump(inv))
     proc = subprocess.run([sys.executable, "-c", _RUN, json.dumps(HEAVY), "tests", "-q", "-p", "no:cacheprovider",
                            "--inventory", str(path), "--connection", "17", "--connection", "6", "--connection", "12",
-                           "--connection", "11",
                            "-rA"], cwd=ROOT, capture_output=True, text=True, timeout=120,
                           env={**os.environ, "GVP_TEST_PG_USER": "gvp"})
     out = proc.stdout
-    for row in ("#17 ", "#6 ", "#12 ", "#11 "):  # each row's probes ran and were refused
+    for row in ("#17 ", "#6 ", "#12 "):  # each row's probes ran and were refused
         assert any(line.startswith(row) and ": refused: " in line for line in out.splitlines()), (row, out[-3000:])
     lines = [ln for ln in out.splitlines() if ln.startswith("LOADED=")]
     assert lines, out[-2000:] + proc.stderr[-2000:]

@@ -138,14 +138,15 @@ _IN_PROGRESS = (errno.EINPROGRESS, errno.EAGAIN, errno.EALREADY, errno.EINTR)
 class EarlyConnect:
     """A TCP connect begun without waiting for it: the SYN is on its way when the constructor returns.
 
-    A probe whose client library connects by itself (libpq, requests, httpx) starts one before it loads that
+    A probe whose client library connects by itself (libpq; py-consul on requests) starts one before it loads that
     library, so the import's CPU time overlaps the handshake instead of coming before it, and an unreachable
     peer fails the probe without the library ever loading. :meth:`reached` then waits for the handshake within
     the connect budget counted from the start (so it costs no extra time), raises its failure as
     :func:`connect_tcp` would (refused, timeout, unreachable; the other addresses of a name are tried then),
     and closes the connection unused: the library opens its own. A server sees one extra connection, closed
-    before any byte (PostgreSQL logs nothing for that; nor do Go's or nginx's HTTP servers). Use it as a
-    context manager: the socket is closed whatever happens."""
+    before any byte: only where it logs nothing for that (PostgreSQL; Go's HTTP server over plain http), never
+    where it would (a TLS server may log a failed handshake, squid an empty transaction). Use it as a context
+    manager: the socket is closed whatever happens."""
 
     def __init__(self, host: str, port: int, deadline: Deadline) -> None:
         self._addrs = resolve(host, port, deadline)

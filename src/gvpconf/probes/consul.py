@@ -269,12 +269,14 @@ def _leader_session(ctx: ProbeContext) -> Iterator[tuple[ConsulDestination, Sess
     dest = ctx.destination
     assert isinstance(dest, ConsulDestination)
     ev = ctx.evidence
-    ev.fact("consul.scheme", "https" if ctx.target.port in dest.https_ports else "http")
-    with net.EarlyConnect(ctx.target.host, ctx.target.port, ctx.deadline) as early:  # the SYN out first
-        early.failed_already()
-        import consul  # noqa: F401  (py-consul and requests load while the handshake is under way)
+    https = ctx.target.port in dest.https_ports
+    ev.fact("consul.scheme", "https" if https else "http")
+    if not https:  # over https, Go's server would log the unused connection ("TLS handshake error ... EOF")
+        with net.EarlyConnect(ctx.target.host, ctx.target.port, ctx.deadline) as early:  # the SYN out first
+            early.failed_already()
+            import consul  # noqa: F401  (py-consul and requests load while the handshake is under way)
 
-        early.reached()  # an unreachable agent fails here
+            early.reached()  # an unreachable agent fails here
     s = Session(dest, ctx.target, ctx.secret("token"), ctx.deadline, ev.fact)
     try:
         check_leader(s, ev.fact)

@@ -40,8 +40,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 # h11 loads with this module, which ``gvpconf.probes.get`` imports before a probe's clock starts, and only when a
-# selected connection runs an HTTP probe (never at collection or --plan); httpx (https, proxies) loads with the
-# first request that needs it, while that request's TCP handshake is under way (``_load_httpx``)
+# selected connection runs an HTTP probe (never at collection or --plan); httpx (https) loads with the first
+# request that needs it, in its probe's thread: plain-http probes do not wait for it
 import h11
 
 from gvpconf import net, vxml
@@ -230,9 +230,7 @@ def fetch(ctx: ProbeContext, dest: _HttpBase, client: Client, method: str, path:
         if proxy is not None:
             _through_proxy(ctx, proxy, url, got, during)
         return got
-    if not _HTTPX_LOADED:
-        _load_httpx(ctx, dest, url, during)
-    import httpx
+    import httpx  # https (and a proxy reached over TLS) only: loaded by the first such request of a run
 
     extensions: dict[str, Any] = {}
     if dest.tls.server_name and url.startswith("https://"):
@@ -277,47 +275,6 @@ def fetch(ctx: ProbeContext, dest: _HttpBase, client: Client, method: str, path:
     if proxy is not None:
         _through_proxy(ctx, proxy, url, got, during)
     return got
-
-
-#: set once httpx is imported (``sys.modules`` has it from the start of its import, while it is still loading)
-_HTTPX_LOADED = False
-
-
-def _load_httpx(ctx: ProbeContext, dest: _HttpBase, url: str, during: str) -> None:
-    """Import httpx (about 0.1 s of CPU time, with what it loads on first use) while a TCP handshake with the
-    origin is under way, so that the import overlaps it; an unreachable origin fails here, in the words
-    ``translate`` gives httpx's connect errors, and httpx is not loaded. Only the first requests of a run get
-    here (with those that start while httpx is still loading): later ones find httpx loaded and go straight to
-    it."""
-    global _HTTPX_LOADED
-    proxy_url = _proxy_of(ctx, dest)[0]
-    hop = urllib.parse.urlsplit(url)
-    try:
-        port = hop.port or (443 if hop.scheme == "https" else 80)
-    except ValueError:
-        port = None
-    # not through a proxy: it would log the unused connection (squid: "error:transaction-end-before-headers"),
-    # where a web server logs nothing; httpx says what is wrong with a URL
-    if proxy_url is not None or not hop.hostname or port is None:
-        import httpx
-
-        _HTTPX_LOADED = True
-        return
-    try:
-        with net.EarlyConnect(hop.hostname, port, ctx.deadline) as early:
-            early.failed_already()
-            import httpx  # noqa: F401  (loads while the handshake is under way)
-
-            early.reached()
-        _HTTPX_LOADED = True
-    except ProbeFailure as exc:
-        if exc.cause is Cause.TIMEOUT:
-            step = "connect or TLS handshake" if dest.scheme == "https" else "connect"
-            raise ProbeFailure(Cause.TIMEOUT, f"no answer within {ctx.deadline.timeouts.connect:.1f} s during "
-                               f"{step} (filtered, or a silent peer)", phase=during) from exc
-        if exc.cause is Cause.DNS or not isinstance(exc.__cause__, OSError):
-            raise
-        raise failure_from_os_error(exc.__cause__, during=during, timeout=ctx.deadline.timeouts.read) from exc
 
 
 def _plain(ctx: ProbeContext, dest: _HttpBase, url: str) -> bool:
