@@ -228,7 +228,7 @@ class GvpSession:
                                 deadline=deadline, opt_ins=opt_ins, memo=self.memo)
 
         return Job(probe=probe, timeouts=inv.timeouts_for(row.number), make_context=make_context,
-                   retry=retry_for(inv, row.number, probe))
+                   retry=retry_for(inv, row.number, probe), destination=dest)
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtestloop(self, session: pytest.Session) -> Generator[None, object, object]:

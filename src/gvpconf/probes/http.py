@@ -35,13 +35,13 @@ import threading
 import time
 import urllib.parse
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 # h11 loads with this module, which ``gvpconf.probes.get`` imports before a probe's clock starts, and only when a
-# selected connection runs an HTTP probe (never at collection or --plan); httpx (https) loads with the first
-# request that needs it, in its probe's thread: plain-http probes do not wait for it
+# selected connection runs an HTTP probe (never at collection or --plan); httpx only when a selected destination
+# is https (``preload``): a plain-http run does without it
 import h11
 
 from gvpconf import net, vxml
@@ -230,7 +230,7 @@ def fetch(ctx: ProbeContext, dest: _HttpBase, client: Client, method: str, path:
         if proxy is not None:
             _through_proxy(ctx, proxy, url, got, during)
         return got
-    import httpx  # https (and a proxy reached over TLS) only: loaded by the first such request of a run
+    import httpx  # https (and a proxy reached over TLS) only: loaded by ``preload`` before the probes start
 
     extensions: dict[str, Any] = {}
     if dest.tls.server_name and url.startswith("https://"):
@@ -275,6 +275,20 @@ def fetch(ctx: ProbeContext, dest: _HttpBase, client: Client, method: str, path:
     if proxy is not None:
         _through_proxy(ctx, proxy, url, got, during)
     return got
+
+
+def preload(destinations: Sequence[object]) -> None:
+    """The scheduler's hook, on the main thread before any probe starts: httpx when one of these destinations
+    is https or has a proxy reached over TLS (its probes take httpx's road). Loaded in a probe's thread instead,
+    it came after the other probes' libraries, and the https probes connected last (all blackholed: 0.4 s after
+    the others). An early connect of our own would cost nothing, but a TLS server may log a connection closed
+    before its handshake (Go: "TLS handshake error ... EOF")."""
+    for dest in destinations:
+        proxy = getattr(dest, "proxy", None)
+        if getattr(dest, "scheme", None) == "https" or (proxy is not None and str(proxy).startswith("https://")):
+            import httpx  # noqa: F401
+
+            return
 
 
 def _plain(ctx: ProbeContext, dest: _HttpBase, url: str) -> bool:
