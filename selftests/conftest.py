@@ -20,6 +20,13 @@ if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
 #: the plugin's tests (selftests/plugin) run pytest in pytest (pytest_plugins is read from a top-level conftest only)
 pytest_plugins = ["pytester"]
 
+# pytester's in-process runs unload, after each run, every module first imported during it. asyncio unloaded
+# while something imported during that run kept the old copy made two asyncio modules in this process: the
+# WebSocket probe's ``except asyncio.CancelledError`` (the new copy) then missed the old copy's CancelledError
+# raised by its event loop, and a later test saw a "prober bug" (seen in CI and here, only after the plugin's
+# tests). Loaded before any run, it is never unloaded.
+import asyncio  # noqa: E402,F401
+
 
 @pytest.fixture(scope="session")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+import traceback
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -53,7 +54,7 @@ def run(probe: str, number: int, dest: Destination, host: str, port: int, secret
     started = time.monotonic()
     result = run_job(Job(probe, timeouts, make))
     assert time.monotonic() - started <= timeouts.probe + 1.0
-    assert result.error is None, f"prober bug: {result.error!r}"
+    assert result.error is None, "prober bug: " + "".join(traceback.format_exception(result.error))
     return result
 
 

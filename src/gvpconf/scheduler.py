@@ -202,7 +202,7 @@ class Scheduler:
         for module, its in by_module.items():
             if module not in sys.modules:
                 probes.get(its[0].probe)
-            preload = getattr(sys.modules[module], "preload", None)
+            preload = getattr(sys.modules.get(module), "preload", None)
             if callable(preload):
                 preload([job.destination for job in its])
         for key, job in jobs:

@@ -101,10 +101,7 @@ def probe_session(ctx: ProbeContext) -> None:
     try:
         asyncio.run(asyncio.wait_for(_session(ctx, dest, sock, headers, sslctx),
                                      timeout=max(ctx.deadline.remaining(), 0.001)))
-    except (TimeoutError, asyncio.CancelledError) as exc:
-        # the session's own timeouts and this deadline may end together (a silent peer, the read budget cut to
-        # what the probe has left): Python 3.11's wait_for then lets the cancellation itself out. Nothing else
-        # cancels this loop's task
+    except TimeoutError as exc:
         raise ProbeFailure(Cause.TIMEOUT, f"the WebSocket session did not finish within the probe's "
                            f"{ctx.deadline.timeouts.probe:.1f} s", phase=PHASE) from exc
     finally:
