@@ -100,15 +100,30 @@ def test_a_blackholed_peer_times_out_within_the_budget_counted_from_the_start() 
     assert 0.45 < took < 0.8, took  # the budget, not the import plus the budget
 
 
-def test_the_other_addresses_of_a_name_are_tried_after_a_refusal(
+def test_connected_tries_the_other_addresses_of_a_name_after_a_refusal(
         listener: tuple[socket.socket, list[bytes]], monkeypatch: pytest.MonkeyPatch) -> None:
     srv, got = listener
     addresses = [(socket.AF_INET, ("127.0.0.1", refused_port())), (socket.AF_INET, srv.getsockname())]
     monkeypatch.setattr(net, "resolve", lambda *_a, **_k: addresses)
-    with net.EarlyConnect("db.example", 5432, deadline()) as early:
+    with net.EarlyConnect("gvp.example", 5432, deadline()) as early:
         early.failed_already()  # not said while another address is left
-        early.reached()
+        with early.connected() as sock:
+            sock.sendall(b"second")
     until = time.monotonic() + 5
     while not got and time.monotonic() < until:
         time.sleep(0.01)
-    assert got == [b""]
+    assert got == [b"second"]
+
+
+@pytest.mark.parametrize("first", ["refused", "blackholed"])
+def test_for_a_name_with_several_addresses_the_library_decides(monkeypatch: pytest.MonkeyPatch, first: str) -> None:
+    """libpq and urllib3 try each address of a name with its own timeout (a filtered IPv6 address, then IPv4):
+    the early connect to the first one says nothing then, and the library's own verdict stands."""
+    with impostors.blackhole() as (host, port):
+        head = (socket.AF_INET, ("127.0.0.1", refused_port()) if first == "refused" else (host, port))
+        monkeypatch.setattr(net, "resolve", lambda *_a, **_k: [head, (socket.AF_INET, ("127.0.0.1", 9))])
+        started = time.monotonic()
+        with net.EarlyConnect("db.example", 5432, deadline(connect=0.3)) as early:
+            early.failed_already()
+            early.reached()  # no ProbeFailure
+        assert time.monotonic() - started < 0.8

@@ -232,3 +232,38 @@ def test_a_lab_run_marks_its_stand_ins_and_its_temporary_inventory(pytester: pyt
     assert f"inventory: {inventory} (the lab's temporary file, removed when the lab stops" in out
     assert results["stand_ins"] == {"configserver": "a silent TCP stand-in", "consul": "a Consul stand-in"}
     assert "t 127.0.0.1:1 (stand-in)" in (pytester.path / "reports" / "report.md").read_text()
+
+
+MIXED = '''from gvpconf.suite import connection, probe
+
+
+@connection(2)
+@probe("configserver.hold")
+def test_holds(evidence):
+    assert evidence["fake.opt_ins"]
+
+
+@connection(5)
+@probe("configserver.hold")
+def test_sd_holds(evidence):
+    assert evidence["fake.opt_ins"]
+'''
+
+
+def test_a_module_that_tests_two_rows_marks_each_test_with_its_own_row(
+        pytester: pytest.Pytester, fake_probers: list[Probed]) -> None:
+    """The row markers go on a module once only when the module names its row (``pytestmark``); a module whose
+    tests name their rows themselves marks each test with its own, and both rows are judged."""
+    pytester.makepyfile(test_extra_rows=MIXED, test_c01_rm_sip=C01)
+    t = [{"name": "t", "host": "127.0.0.1", "port": 1}]
+    inventory = write_inventory(pytester.path / "inventory.yaml", {"sip_server": {"targets": t},
+                                                                   "configserver": {"targets": t}})
+    for args, selected in ((("-m", "c05"), {"test_sd_holds"}), (("-m", "c02"), {"test_holds"}),
+                           (("-m", "from_sd"), {"test_sd_holds"}), (("-m", "c01"), {"test_options"})):
+        result, results, _junit, _metrics = run(pytester, inventory, *args, "-rA")
+        ran = {name for name in ("test_holds", "test_sd_holds", "test_options") if f"::{name}" in result.stdout.str()}
+        assert result.ret == 0 and ran == selected, (args, ran, result.stdout.str())
+    result, results, _junit, _metrics = run(pytester, inventory)
+    assert result.ret == 0, result.stdout.str()
+    assert verdict_of(results, 2).startswith("verified") and verdict_of(results, 5).startswith("verified"), (
+        verdict_of(results, 2), verdict_of(results, 5))

@@ -232,9 +232,27 @@ def test_the_runner_stops_waiting_for_a_stuck_run_within_the_grace(how: str) -> 
         assert (0.8 < took < 2.5) if how == "grace" else took < 0.6, took
         assert {o.cause for o in outcomes} == {"interrupted"}, outcomes
         why = "a second signal" if how == "second-signal" else "1 s after the stop"
-        assert all(f"stopped waiting for this run ({why}" in o.error for o in outcomes[:2]), outcomes
+        assert all(f"stopped waiting for this run ({why}" in (o.error or "") for o in outcomes[:2]), outcomes
         assert outcomes[2].error == "interrupted before this run started"
         # the stuck runs' threads are daemons: they do not hold the process at exit
         assert all(t.daemon for t in threading.enumerate() if t.name.startswith("gvpconf-run"))
     finally:
         backend.release.set()
+
+
+def test_a_backend_raising_timeouterror_is_a_backend_error_at_once() -> None:
+    """Since Python 3.11 ``concurrent.futures.TimeoutError`` is the built-in one: a backend that raises it must
+    not pass for the runner's own wait running out (it spun until the total deadline)."""
+    import time
+
+    class Raising:
+        name = "raising"
+
+        def run(self, source: SourcePod, suite_args: object, timeout: float) -> RunOutcome:
+            raise TimeoutError("the backend's own")
+
+    started = time.monotonic()
+    (outcome,) = runner.run_all(Raising(), runner.Plan([SourcePod(role="mcp", pod="gvp-mcp-0", zone="a")], []),
+                                total_timeout=20.0)
+    assert time.monotonic() - started < 2.0
+    assert outcome.cause == "backend" and "the backend's own" in (outcome.error or ""), outcome

@@ -131,8 +131,9 @@ def _connect_addrs(addrs: Sequence[tuple[int, tuple[str, int]]], deadline: Deadl
     raise last
 
 
-#: what a non-blocking connect() answers while the handshake is under way
-_IN_PROGRESS = (errno.EINPROGRESS, errno.EAGAIN, errno.EALREADY, errno.EINTR)
+#: what a non-blocking TCP connect() answers while the handshake is under way (EAGAIN is not one: for TCP it means
+#: no local port was free, and the socket is not connecting)
+_IN_PROGRESS = (errno.EINPROGRESS, errno.EALREADY, errno.EINTR)
 
 
 class EarlyConnect:
@@ -141,12 +142,13 @@ class EarlyConnect:
     A probe whose client library connects by itself (libpq; py-consul on requests) starts one before it loads that
     library, so the import's CPU time overlaps the handshake instead of coming before it, and an unreachable
     peer fails the probe without the library ever loading. :meth:`reached` then waits for the handshake within
-    the connect budget counted from the start (so it costs no extra time), raises its failure as
-    :func:`connect_tcp` would (refused, timeout, unreachable; the other addresses of a name are tried then),
-    and closes the connection unused: the library opens its own. A server sees one extra connection, closed
-    before any byte: only where it logs nothing for that (PostgreSQL; Go's HTTP server over plain http), never
-    where it would (a TLS server may log a failed handshake, squid an empty transaction). Use it as a context
-    manager: the socket is closed whatever happens."""
+    the connect budget counted from the start (so it costs no extra time), raises its failure (refused, timeout,
+    unreachable) and closes the connection unused: the library opens its own. For a name with several addresses
+    it raises nothing: the library tries them itself, each with its own timeout (libpq, urllib3), and its verdict
+    stands, as without the early connect. A server sees one extra connection, closed before any byte: only where
+    it logs no error for that (PostgreSQL: a "connection received" line with ``log_connections`` on; Go's HTTP
+    server over plain http), never where it would (a TLS server may log a failed handshake, squid an empty
+    transaction). Use it as a context manager: the socket is closed whatever happens."""
 
     def __init__(self, host: str, port: int, deadline: Deadline) -> None:
         self._addrs = resolve(host, port, deadline)
@@ -159,14 +161,18 @@ class EarlyConnect:
         except OSError as exc:
             raise failure_from_os_error(exc, during="TCP connect") from exc
         _track(sock)
-        sock.setblocking(False)
+        try:
+            sock.setblocking(False)
+            self._error = sock.connect_ex(sockaddr)
+        except BaseException:
+            sock.close()
+            raise
         self._sock: socket.socket | None = sock
-        self._error = sock.connect_ex(sockaddr)
 
     def failed_already(self) -> None:
         """Raise the connect's ProbeFailure if it has failed already (a refusal from the local host or a near one
         comes back at once), without waiting: called before the import, an import against a port that refuses is
-        spared. A name's other addresses are tried by :meth:`connected`, not here."""
+        spared. Not for a name with several addresses (see :meth:`reached`)."""
         sock = self._sock
         if sock is None or len(self._addrs) > 1:
             return
@@ -180,15 +186,43 @@ class EarlyConnect:
             self.connected()  # raises it
 
     def reached(self) -> None:
-        """Wait for the handshake; raise its ProbeFailure, or return once connected (the connection closed)."""
-        self.connected().close()
+        """Wait for the handshake; raise its ProbeFailure, or return once connected (the connection closed). For
+        a name with several addresses, return whatever happened: the library's own connect decides."""
+        sock = self._take()
+        with sock:
+            try:
+                self._wait(sock)
+            except ProbeFailure:
+                if len(self._addrs) == 1:
+                    raise
 
     def connected(self) -> socket.socket:
         """Wait for the handshake; raise its ProbeFailure, or return the connected socket (blocking, as
-        :func:`connect_tcp` returns it): for a probe that speaks on it itself after loading what it needs."""
+        :func:`connect_tcp` returns it; after a refusal, the name's other addresses are tried as it tries them):
+        for a probe that speaks on it itself after loading what it needs."""
+        sock = self._take()
+        try:
+            self._wait(sock)
+        except ProbeFailure as failure:
+            sock.close()
+            if failure.cause is Cause.TIMEOUT or len(self._addrs) == 1:
+                raise
+            return _connect_addrs(self._addrs[1:], self._deadline)
+        except BaseException:
+            sock.close()
+            raise
+        sock.setblocking(True)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock
+
+    def _take(self) -> socket.socket:
         sock = self._sock
         assert sock is not None, "the connection was taken already"
         self._sock = None
+        return sock
+
+    def _wait(self, sock: socket.socket) -> None:
+        """The handshake's end within the budget: raises its ProbeFailure, or returns once connected."""
         try:
             error = self._error
             if error in _IN_PROGRESS:
@@ -200,14 +234,7 @@ class EarlyConnect:
             if error:
                 raise OSError(error, os.strerror(error))
         except OSError as exc:
-            sock.close()
-            failure = failure_from_os_error(exc, during="TCP connect", timeout=self._budget)
-            if failure.cause is Cause.TIMEOUT or len(self._addrs) == 1:
-                raise failure from exc
-            return _connect_addrs(self._addrs[1:], self._deadline)  # the name's other addresses, as connect_tcp
-        sock.setblocking(True)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return sock
+            raise failure_from_os_error(exc, during="TCP connect", timeout=self._budget) from exc
 
     def __enter__(self) -> EarlyConnect:
         return self

@@ -79,8 +79,9 @@ class GvpSession:
         self._sigterm: Any = None  # the SIGTERM handler this session replaced
         self.staged: Staged | None = None  # the report set, written aside until the JUnit file is amended
         self.collected_dirs: set[Path] = set()  # where conformance modules were collected from
-        #: the nodes that got their row's markers (pytest_itemcollected)
-        self._marked: set[pytest.Item | pytest.Module] = set()
+        #: the modules that got their row's markers, and the row each module names itself (pytest_itemcollected)
+        self._marked: set[pytest.Module] = set()
+        self._module_rows: dict[pytest.Module, int | None] = {}
         self.ignored: dict[Path, Connection] = {}  # modules --connection/--source left uncollected: their rows
         self.deselected: list[list[pytest.Item]] = []  # pytest's own -k/-m deselection, one batch per call
         self.selecting = False  # between our first and last pytest_collection_modifyitems
@@ -139,19 +140,29 @@ class GvpSession:
         params.parametrize(metafunc, self.inventory, self.discovery)
 
     def pytest_itemcollected(self, item: pytest.Item) -> None:
-        """Markers per connection, class and source role, so ``-m c08``, ``-m intra``, ``-m from_mcp`` work: on the
-        item's module, once (its items inherit them, for ``-m`` and ``-k`` alike), not on each of its items (three
-        ``add_marker`` calls per item were a tenth of collecting a pool of 1000)."""
+        """Markers per connection, class and source role, so ``-m c08``, ``-m intra``, ``-m from_mcp`` work. When the
+        row is the module's own (``pytestmark = connection(N)``), on the module, once: its items inherit them, for
+        ``-m`` and ``-k`` alike (three ``add_marker`` calls per item were a tenth of collecting a pool of 1000).
+        A test that names its row itself (a module may test several) gets its own."""
         row = params.row_of(item)
-        if row is not None:
-            holder = item.parent if isinstance(item.parent, pytest.Module) else item
-            if holder not in self._marked:
-                self._marked.add(holder)
-                holder.add_marker(f"c{row.number:02d}")
-                holder.add_marker(row.suite_class)
-                holder.add_marker(f"from_{row.source}")
-                self.rows.implemented.add(row.number)
-                self.collected_dirs.add(item.path.parent)
+        if row is None:
+            return
+        self.rows.implemented.add(row.number)
+        self.collected_dirs.add(item.path.parent)
+        holder: pytest.Item | pytest.Module = item
+        module = item.parent
+        if isinstance(module, pytest.Module):
+            if module not in self._module_rows:
+                self._module_rows[module] = next((int(m.args[0]) for m in module.own_markers
+                                                  if m.name == "gvp_connection" and m.args), None)
+            if self._module_rows[module] == row.number:
+                if module in self._marked:
+                    return
+                self._marked.add(module)
+                holder = module
+        holder.add_marker(f"c{row.number:02d}")
+        holder.add_marker(row.suite_class)
+        holder.add_marker(f"from_{row.source}")
 
     @pytest.hookimpl(tryfirst=True, specname="pytest_collection_modifyitems")
     def pytest_collection_modifyitems_first(self) -> None:

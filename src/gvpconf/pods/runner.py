@@ -230,8 +230,11 @@ def run_all(backend: Backend, plan: Plan, *, deny_matrix: bool = False, run_time
             grace_left = stopping() - time.monotonic() if stop.is_set() else left
             try:
                 outcome = fut.result(timeout=max(0.0, min(left, grace_left, 0.2)))
-            except concurrent.futures.TimeoutError:
-                if stop.is_set() and fut.cancel():  # still queued: it never starts
+            except concurrent.futures.TimeoutError as exc:
+                if fut.done():  # the backend's own TimeoutError (the same class since Python 3.11): a backend bug
+                    outcome = RunOutcome(src, error=f"backend error: {type(exc).__name__}: {exc}", cause="backend",
+                                         backend=backend.name)
+                elif stop.is_set() and fut.cancel():  # still queued: it never starts
                     outcome = RunOutcome(src, error="interrupted before this run started", cause="interrupted",
                                          backend=backend.name)
                 elif left <= 0.2:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import urllib.parse
+from collections.abc import Sequence
 from typing import Any
 
 from gvpconf.errors import Cause, ProbeFailure
@@ -21,6 +22,14 @@ from gvpconf.probes.context import ProbeContext
 from gvpconf.rules import missing
 
 API_PHASE = "Prometheus API"
+
+
+def preload(destinations: Sequence[object]) -> None:
+    """The scheduler's hook (see :func:`gvpconf.probes.http.preload`): httpx when the endpoints or the
+    Prometheus API are https."""
+    shared.preload(destinations)
+    if any(str(getattr(d, "prometheus_url", None) or "").startswith("https://") for d in destinations):
+        import httpx  # noqa: F401
 
 
 def translate(exc: ValueError, during: str) -> ProbeFailure:
