@@ -176,14 +176,9 @@ class EarlyConnect:
         sock = self._sock
         if sock is None or len(self._addrs) > 1:
             return
-        if self._error in _IN_PROGRESS:
-            poll = select.poll()
-            poll.register(sock, select.POLLOUT)
-            if not poll.poll(0):
-                return
-            self._error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-        if self._error:
-            self.connected()  # raises it
+        error = self._settled(sock, 0.0)
+        if error:  # known now: raised (None: still under way)
+            self.connected()
 
     def reached(self) -> None:
         """Wait for the handshake; raise its ProbeFailure, or return once connected (the connection closed). For
@@ -224,17 +219,23 @@ class EarlyConnect:
     def _wait(self, sock: socket.socket) -> None:
         """The handshake's end within the budget: raises its ProbeFailure, or returns once connected."""
         try:
-            error = self._error
-            if error in _IN_PROGRESS:
-                poll = select.poll()
-                poll.register(sock, select.POLLOUT)
-                if not poll.poll(max(0.0, self._until - time.monotonic()) * 1000):
-                    raise TimeoutError
-                error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            error = self._settled(sock, max(0.0, self._until - time.monotonic()))
+            if error is None:
+                raise TimeoutError
             if error:
                 raise OSError(error, os.strerror(error))
         except OSError as exc:
             raise failure_from_os_error(exc, during="TCP connect", timeout=self._budget) from exc
+
+    def _settled(self, sock: socket.socket, wait_s: float) -> int | None:
+        """The connect's errno once it has ended (0: connected), waiting up to ``wait_s``; None if still under way."""
+        if self._error in _IN_PROGRESS:
+            poll = select.poll()
+            poll.register(sock, select.POLLOUT)
+            if not poll.poll(wait_s * 1000):
+                return None
+            self._error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        return self._error
 
     def __enter__(self) -> EarlyConnect:
         return self

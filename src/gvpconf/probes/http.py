@@ -118,9 +118,7 @@ def translate(exc: Exception, ctx: ProbeContext, dest: _HttpBase, during: str, b
     proxy = proxy_name(dest)
     via = f" via the fetch proxy {proxy}" if proxy else ""
     if isinstance(exc, httpx.ConnectTimeout):
-        step = "connect or TLS handshake" if dest.scheme == "https" else "connect"
-        return ProbeFailure(Cause.TIMEOUT, f"no answer within {ctx.deadline.timeouts.connect:.1f} s during "
-                            f"{step}{via} (filtered, or a silent peer)", phase=during)
+        return _connect_timeout(ctx, dest, via, during)
     if isinstance(exc, httpx.TimeoutException):
         return ProbeFailure(Cause.TIMEOUT, f"no HTTP response within {budget:.1f} s during {during}{via} (a "
                             "silent peer?)", phase=during)
@@ -151,6 +149,13 @@ def translate(exc: Exception, ctx: ProbeContext, dest: _HttpBase, during: str, b
     if isinstance(exc, httpx.HTTPError):
         return ProbeFailure(Cause.PROTOCOL, f"{type(exc).__name__} during {during}{via}: {exc}", phase=during)
     return failure_from_os_error(exc, during=during, timeout=budget)
+
+
+def _connect_timeout(ctx: ProbeContext, dest: _HttpBase, via: str, during: str) -> ProbeFailure:
+    """A connect that got no answer, on either road (httpx's ConnectTimeout, our own connect on h11's)."""
+    step = "connect or TLS handshake" if dest.scheme == "https" else "connect"
+    return ProbeFailure(Cause.TIMEOUT, f"no answer within {ctx.deadline.timeouts.connect:.1f} s during {step}{via} "
+                        "(filtered, or a silent peer)", phase=during)
 
 
 _CLIENTS = threading.Lock()
@@ -331,9 +336,7 @@ def _fetch_plain(ctx: ProbeContext, dest: _HttpBase, method: str, url: str, head
             raise
         # what broke on the way to the proxy, or while it answered, says so (as httpx's errors do: ``translate``)
         if exc.cause is Cause.TIMEOUT and exc.phase == "TCP connect":
-            raise ProbeFailure(Cause.TIMEOUT, f"no answer within {ctx.deadline.timeouts.connect:.1f} s during "
-                               f"connect via the fetch proxy {proxy} (filtered, or a silent peer)",
-                               phase=during) from exc
+            raise _connect_timeout(ctx, dest, f" via the fetch proxy {proxy}", during) from exc
         raise ProbeFailure(exc.cause, f"{exc.message} via the fetch proxy {proxy}", phase=exc.phase) from exc
 
 
