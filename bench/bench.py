@@ -421,8 +421,89 @@ def scale(work: Path, counts: list[int], repeats: int = 1) -> None:
     lo, hi = min(counts), max(counts)
     ratio = walls[hi] / walls[lo]
     row(f"scale: wall({hi}) / wall({lo})", f"{ratio:.2f}", "<= 2", ratio <= 2.0)
+    pytest_floor(work, lo, hi, repeats)
     row(f"scale: peak RSS with {hi} targets, started at ulimit -n 1024", f"{rss[hi]:.0f} MB", "<= 150 MB",
         rss[hi] <= 150)
+
+
+# the scale figure's floor: a suite of the same shape that sends nothing and checks nothing
+_FLOOR_CONFTEST = """
+import os
+import pytest
+
+PODS = int(os.environ["BENCH_FLOOR_PODS"])
+FACTS = [(f"fact{i}", f"value{i}") for i in range(19)]  # as many JUnit properties as a row-4 OPTIONS case
+
+
+def pytest_generate_tests(metafunc):
+    if "target" in metafunc.fixturenames:
+        metafunc.parametrize("target", [f"gvp-mcp-{i}" for i in range(PODS)], indirect=True)
+
+
+@pytest.fixture
+def target(request):
+    return request.param
+
+
+@pytest.fixture
+def evidence(target, request):
+    request.node.user_properties.extend(FACTS)
+    return {"sip.status": 200}
+
+
+@pytest.fixture
+def expect(target):
+    return None
+"""
+
+_FLOOR_TESTS = """
+def test_every_mcp_pod_answers_options(evidence, expect):
+    assert evidence["sip.status"] == 200
+
+
+def test_every_mcp_pod_takes_a_call(evidence, expect):
+    assert evidence["sip.status"] == 200
+
+
+def test_every_mcp_pod_takes_invite_sized_requests(evidence, expect):
+    assert evidence["sip.status"] == 200
+"""
+
+
+def pytest_floor(work: Path, lo: int, hi: int, repeats: int) -> None:
+    """What pytest alone costs per case, for the scale ratio: a suite of the same shape as row 4's (three tests per
+    pod collected, ``-k`` choosing one, three fixtures per case, 19 JUnit properties each, --junitxml) whose cases
+    send nothing and check one dict entry, without the gvpconf plugin, run like the suite (same interpreter, the
+    same hidden packages, bytecode compiled). Its own wall(hi) / wall(lo) is what one pytest case per pod allows."""
+    suite = work / "floor"
+    suite.mkdir(exist_ok=True)
+    (suite / "conftest.py").write_text(_FLOOR_CONFTEST)
+    (suite / "test_floor.py").write_text(_FLOOR_TESTS)
+    base = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:gvpconf",
+            *(a for name in _NO_PLUGINS for a in ("-p", f"no:{name}")), "-k", "answers_options",
+            "--junitxml", str(work / "floor.xml")]
+    env = run_env()
+    env.pop("PYTHONDONTWRITEBYTECODE")  # its bytecode written once, as the suite's is compiled beforehand
+    walls: dict[int, float] = {}
+    for n in (lo, hi):
+        env["BENCH_FLOOR_PODS"] = str(n)
+        times: list[float] = []
+        for i in range(repeats + 1):  # the first run writes the bytecode: not counted
+            with tempfile.NamedTemporaryFile("w+") as out:
+                started = time.perf_counter()
+                rc, _rss, _cpu = _SPAWNER_ONE[0].run(base, suite, env, out.name, None)
+                took = time.perf_counter() - started
+                if rc != 0:
+                    out.seek(0)
+                    raise SystemExit(f"the pytest floor suite failed (rc {rc}):\n{out.read()[-2000:]}")
+            if i:
+                times.append(took)
+        walls[n] = statistics.median(times)
+    per_case = (walls[hi] - walls[lo]) / (hi - lo) * 1000
+    row(f"scale floor: pytest alone, a no-op suite of row 4's shape, {lo} / {hi} pods (median of {repeats})",
+        f"{walls[lo]:.2f} / {walls[hi]:.2f} s, {per_case:.2f} ms per case", "", None)
+    row(f"scale floor: pytest alone, wall({hi}) / wall({lo})", f"{walls[hi] / walls[lo]:.2f}",
+        "(the ratio one pytest case per pod allows)", None)
 
 
 def memory(lab: Lab, work: Path) -> None:
