@@ -6,8 +6,16 @@ it. This probe sends, at once and each in its own transaction, one OPTIONS of it
 OPTIONS padded (``gvpconf.wire.sip.pad_request``: extension header fields, which a UAS must ignore,
 RFC 3261 §8.2.2) to a ladder of larger sizes up to the destination's ``mtu_size`` (default 1300 bytes:
 the size of a real INVITE with SDP, and RFC 3261 §18.1.1's largest request that may go over UDP without
-a known path MTU), over the destination's transport (UDP: each with the §17.1.2 retransmissions; TCP:
-one connection per size).
+a known path MTU), over the destination's transport (UDP: all at once, each with the §17.1.2
+retransmissions; TCP: one connection per size, see below).
+
+Over TCP the natural size goes first; once it is answered, the largest size goes alone. A path that
+carries it carries every smaller packet, so its answer, in its transaction and with an accepted status, is
+the verdict: two connections a target, not one per size (a pool of 1000 MCPs had opened 7000). The
+ladder's sizes are sent, at once and one connection each, only when the largest is not so answered within
+``LADDER_AFTER_RTTS`` of the natural size's round trips (at least ``LADDER_AFTER_MIN_S``): they name the
+largest size that passes. The largest keeps waiting meanwhile, so a blackholed size costs about one read
+timeout, as before.
 
 * Every size answered in its transaction with an accepted status: verified; ``sipmtu.largest_ok`` is the
   largest size.
@@ -43,6 +51,10 @@ DEFAULT_SIZE = 1300
 #: intermediate sizes tried between the natural size and the configured one, to name the largest that passes
 LADDER = (576, 900, 1100, 1200, 1400, 2000, 4000)
 _PHASE = "padded OPTIONS response"
+#: over TCP, how long the largest size has alone before the ladder's sizes are sent too: this many of the natural
+#: size's round trips (connect, OPTIONS, answer), and at least LADDER_AFTER_MIN_S (a loaded prober's threads wait)
+LADDER_AFTER_RTTS = 4
+LADDER_AFTER_MIN_S = 0.25
 
 
 @dataclass
@@ -220,14 +232,16 @@ def _tcp_one(ctx: ProbeContext, tr_size: int, dl: Deadline) -> _Try:
 
 
 def _tcp(ctx: ProbeContext) -> list[_Try]:
-    """The natural size first; once it was answered, the padded sizes at once, one connection each (a blackholed
-    size costs one read timeout, not one each). When the natural size fails (nothing answers at all: refused,
-    connect or read timeout, an impostor) the padded ones are not sent: that failure is the verdict
-    (``_judge``), and they could only wait out the same timeout on more connections and threads."""
+    """The natural size first; once it was answered, the largest size, and the ladder's sizes only when that one is not
+    answered with an accepted status (``_padded``). When the natural size fails (nothing answers at all: refused,
+    connect or read timeout, an impostor) the padded ones are not sent: that failure is the verdict (``_judge``),
+    and they could only wait out the same timeout on more connections and threads."""
     plan = _requests(ctx, ("0.0.0.0", 9), "TCP")  # the sizes (the real requests name each connection's address)
     natural, padded = plan[0], plan[1:]
-    ctx.evidence.sent(f"{len(plan)} OPTIONS of {', '.join(str(tr.size) for tr in plan)} bytes, one connection each: "
-                      "the natural size first, then the padded ones at once")
+    ctx.evidence.sent(f"OPTIONS of {natural.size} bytes, then of {plan[-1].size}, one connection each; of "
+                      f"{', '.join(str(tr.size) for tr in padded[:-1]) or 'no other size'} too if the "
+                      f"{plan[-1].size}-byte one is not answered")
+    started = time.monotonic()
     try:
         results = [_tcp_one(ctx, natural.size, ctx.deadline)]
     except ProbeFailure as exc:
@@ -235,34 +249,58 @@ def _tcp(ctx: ProbeContext) -> list[_Try]:
         for tr in padded:
             tr.failure = ProbeFailure(exc.cause, "not sent: the natural-size OPTIONS got no answer", phase=_PHASE)
         return plan
-    results += _all_at_once(ctx, padded)
+    if padded:
+        wait = max(LADDER_AFTER_MIN_S, LADDER_AFTER_RTTS * (time.monotonic() - started))
+        results += _padded(ctx, padded, wait)
     for tr in results:
         if tr.answered:
             ctx.evidence.received(f"SIP/2.0 {tr.status} {tr.reason} to the {tr.size}-byte OPTIONS")
     return results
 
 
-def _all_at_once(ctx: ProbeContext, tries: list[_Try]) -> list[_Try]:
-    """``_tcp_one`` for each size, each on a thread of its own, all within the probe's deadline. Plain threads, not a
+def _padded(ctx: ProbeContext, padded: list[_Try], wait: float) -> list[_Try]:
+    """The largest of ``padded`` alone; if it is not answered with an accepted status within ``wait`` seconds, the
+    others too, at once, while it keeps waiting. The tries sent, smallest first."""
+    largest, ladder = padded[-1], padded[:-1]
+    accept = list(getattr(ctx.destination, "accept_status", ["2xx"]))
+    outcome: dict[int, _Try | BaseException] = {}
+    threads = _start(ctx, [largest], outcome, first=len(ladder))
+    threads[0].join(max(0.0, min(wait, ctx.deadline.remaining())))
+    got = outcome.get(len(ladder))
+    if not ladder or (isinstance(got, _Try) and got.answered and status_accepted(got.status or 0, accept)):
+        threads[0].join()
+        return _collect([largest], outcome, first=len(ladder))
+    threads += _start(ctx, ladder, outcome)
+    for t in threads:
+        t.join()
+    return _collect(padded, outcome)
+
+
+def _start(ctx: ProbeContext, tries: list[_Try], outcome: dict[int, _Try | BaseException],
+           first: int = 0) -> list[threading.Thread]:
+    """``_tcp_one`` for each of ``tries``, each on a thread of its own, within the probe's deadline; its result (or
+    what it raised) goes to ``outcome`` under its index, counted from ``first``. Plain threads, not a
     ThreadPoolExecutor: its ``submit`` starts a thread under a lock global to the process, and with hundreds of
     probes running every start waited for the GIL behind all the others (a pool of 1000 MCPs lost seconds there,
     and probes ran out of budget before their DNS lookup)."""
-    outcome: dict[int, _Try | BaseException] = {}
 
     def one(i: int, tr: _Try) -> None:
         try:
             outcome[i] = _tcp_one(ctx, tr.size, ctx.deadline)
-        except BaseException as exc:  # handed to the probe's own thread below
+        except BaseException as exc:  # handed to the probe's own thread (``_collect``)
             outcome[i] = exc
 
-    threads = [threading.Thread(target=one, args=(i, tr), name=f"gvpconf-sipmtu-{tr.size}", daemon=True)
+    threads = [threading.Thread(target=one, args=(first + i, tr), name=f"gvpconf-sipmtu-{tr.size}", daemon=True)
                for i, tr in enumerate(tries)]
     for t in threads:
         t.start()
-    for t in threads:
-        t.join()
+    return threads
+
+
+def _collect(tries: list[_Try], outcome: dict[int, _Try | BaseException], first: int = 0) -> list[_Try]:
+    """What the threads of ``_start`` left for ``tries`` (all joined), in their order."""
     results = []
-    for i, tr in enumerate(tries):
+    for i, tr in enumerate(tries, start=first):
         got = outcome[i]
         if isinstance(got, ProbeFailure):
             tr.failure = got
