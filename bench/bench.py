@@ -15,6 +15,7 @@ import os
 import platform
 import re
 import resource
+import secrets
 import shutil
 import signal
 import socket
@@ -547,6 +548,10 @@ def blackbox_exporter(work: Path, sip_host: str, sip_port: int, ca_file: str, se
         "grpc": {"prober": "grpc", "timeout": "5s", "grpc": {
             "tls": True, "preferred_ip_protocol": "ip4",
             "tls_config": {"ca_file": ca_file, "server_name": server_name}}},
+        # a TLS handshake and its certificate facts (probe_ssl_*), as the tlscheck part of our gRPC probe
+        "tls": {"prober": "tcp", "timeout": "5s", "tcp": {
+            "tls": True, "preferred_ip_protocol": "ip4",
+            "tls_config": {"ca_file": ca_file, "server_name": server_name}}},
         "sip": {"prober": "tcp", "timeout": "5s", "tcp": {"query_response": [
             {"send": (f"OPTIONS sip:{sip_host}:{sip_port} SIP/2.0\r\n"
                       f"Via: SIP/2.0/TCP 127.0.0.1:5060;branch=z9hG4bKbb1\r\nMax-Forwards: 70\r\n"
@@ -624,6 +629,40 @@ def ours(lab: Lab, probe: str, number: int, *, credentials: bool = True) -> Call
     return once
 
 
+def ours_tls(lab: Lab) -> Callable[[], float]:
+    """Our TLS handshake with every tlscheck fact (``tlscheck.handshake``, ALPN h2) to connection 22's lab target, the
+    gRPC probe's first part, timed by its own deadline as a probe is."""
+    from gvpconf.deadline import Deadline
+    from gvpconf.probes import tlscheck
+
+    inv = parse(lab.inventory(), "lab inventory")
+    row_ = catalog.connection(22)
+    dest = inv.destination(row_.destination)
+    assert dest is not None
+    tls = dest.tls
+    memo: dict[str, Any] = {}
+
+    def once() -> float:
+        deadline = Deadline(Timeouts(connect=5, read=5, probe=10))
+        ctx = ProbeContext(connection=row_, target=dest.targets[0], destination=dest, secrets={}, deadline=deadline,
+                           memo=memo)
+        tlscheck.handshake(ctx, tls, alpn=["h2"])
+        return deadline.elapsed()
+
+    return once
+
+
+def bare_sip(host: str, port: int) -> Callable[[], float]:
+    """``bare``, timed."""
+
+    def once() -> float:
+        started = time.perf_counter()
+        bare(host, port)
+        return time.perf_counter() - started
+
+    return once
+
+
 def sip_contexts(host: str, port: int) -> Callable[[Any], ProbeContext]:
     """The ProbeContext maker of a SIP OPTIONS probe of the bench responder, as the plugin's: the destination built
     once (the plugin's comes from the parsed inventory), outside the clock, and one memo for the run (the plugin's
@@ -654,6 +693,31 @@ def ours_sip(host: str, port: int) -> Callable[[], float]:
         return result.duration
 
     return once
+
+
+def fixed_request(host: str, port: int, local: tuple[str, int]) -> bytes:
+    lh, lp = local
+    b = secrets.token_hex(16)
+    return (f"OPTIONS sip:{host}:{port};transport=tcp SIP/2.0\r\nVia: SIP/2.0/TCP {lh}:{lp};branch=z9hG4bK{b};rport\r\n"
+            f"Max-Forwards: 70\r\nTo: <sip:{host}:{port}>\r\nFrom: <sip:gvpconf@{lh}>;tag={b[:16]}\r\n"
+            f"Call-ID: {b}@{lh}\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n").encode()
+
+
+def bare(host: str, port: int) -> None:
+    """A bare Python SIP client, no frame: socket, connect, a fixed OPTIONS, one recv, close (what Python itself
+    costs, for reference; also bench/sip_stages.py's first stage)."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.settimeout(5)
+    s.connect((host, port))
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    data = fixed_request(host, port, s.getsockname()[:2])
+    s.settimeout(5)
+    s.sendall(data)
+    s.settimeout(5)
+    answer = s.recv(65536)
+    s.close()
+    if not answer.startswith(b"SIP/2.0 200"):
+        raise SystemExit(f"the responder answered {answer[:40]!r}")
 
 
 class ResponderProcess:
@@ -698,6 +762,10 @@ def versus_blackbox(lab: Lab, work: Path, repeats: int) -> None:
          lambda url: blackbox_duration(url, "tcp", f"{sip_host}:{sip_port}")),
         ("SIP OPTIONS", "<= 0.8", 0.8, ours_sip(responder_host, responder_port),
          lambda url: blackbox_duration(url, "sip", f"{responder_host}:{responder_port}")),
+        # for reference: what Python itself allows on this peer, no frame, no check but the status line's prefix
+        ("SIP OPTIONS, a bare Python client (reference, not the suite)", "", None,
+         bare_sip(responder_host, responder_port),
+         lambda url: blackbox_duration(url, "sip", f"{responder_host}:{responder_port}")),
         ("HTTP GET (status, JSON field checked)", "<= 1.0", 1.0, ours(lab, "http.customer", 21),
          lambda url: blackbox_duration(url, "http", http_url)),
         # ours: TLS with every tlscheck fact, a self-signed JWT, ListVoices listing voices; theirs: TLS and the
@@ -705,6 +773,10 @@ def versus_blackbox(lab: Lab, work: Path, repeats: int) -> None:
         ("gRPC over TLS (certificate facts, JWT, ListVoices)", "<= 1.2", 1.2,
          ours(lab, "grpc.tts_list_voices", 22),
          lambda url: blackbox_duration(url, "grpc", f"{tts_host}:{tts_port}", allow_failure=True)),
+        # the gRPC probe's TLS part alone against theirs: the same handshake and certificate facts, no RPC (the
+        # figure above adds the RPCs, which the peer answers unlike: ListVoices checking our JWT, and UNIMPLEMENTED)
+        ("TLS handshake and certificate facts (the gRPC probe's TLS part)", "", None, ours_tls(lab),
+         lambda url: blackbox_duration(url, "tls", f"{tts_host}:{tts_port}")),
         # the same without credentials: what signing the JWT and listing voices cost (a check, kept)
         ("gRPC over TLS without credentials (no JWT)", "", None,
          ours(lab, "grpc.tts_list_voices", 22, credentials=False),

@@ -20,8 +20,6 @@ process (the harness included). Figures, not assertions.
 
 from __future__ import annotations
 
-import secrets
-import socket
 import statistics
 import sys
 import time
@@ -31,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench import ResponderProcess, sip_contexts
+from bench import ResponderProcess, bare, fixed_request, sip_contexts
 from gvpconf import net, probes
 from gvpconf.deadline import Timeouts
 from gvpconf.probes import sip as sip_probe
@@ -40,29 +38,6 @@ from gvpconf.scheduler import Job, run_job
 from gvpconf.wire import sip
 
 STAGES = ("raw", "frame", "net", "request", "decode", "match", "probe")
-
-
-def fixed_request(host: str, port: int, local: tuple[str, int]) -> bytes:
-    lh, lp = local
-    b = secrets.token_hex(16)
-    return (f"OPTIONS sip:{host}:{port};transport=tcp SIP/2.0\r\nVia: SIP/2.0/TCP {lh}:{lp};branch=z9hG4bK{b};rport\r\n"
-            f"Max-Forwards: 70\r\nTo: <sip:{host}:{port}>\r\nFrom: <sip:gvpconf@{lh}>;tag={b[:16]}\r\n"
-            f"Call-ID: {b}@{lh}\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n").encode()
-
-
-def bare(host: str, port: int) -> None:
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.settimeout(5)
-    s.connect((host, port))
-    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    data = fixed_request(host, port, s.getsockname()[:2])
-    s.settimeout(5)
-    s.sendall(data)
-    s.settimeout(5)
-    answer = s.recv(65536)
-    s.close()
-    if not answer.startswith(b"SIP/2.0 200"):
-        raise SystemExit(f"the responder answered {answer[:40]!r}")
 
 
 def staged(stage: str, host: str, port: int) -> Callable[[ProbeContext], None]:
