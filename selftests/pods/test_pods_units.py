@@ -196,6 +196,34 @@ class _StuckBackend:
         return RunOutcome(source, error="released", cause="backend", backend=self.name)
 
 
+def test_a_second_signal_ends_the_wait_for_every_stuck_run_at_once() -> None:
+    """Twelve runs stuck at once: after a second signal none is waited for, not one poll (0.2 s) each (2.4 s)."""
+    import threading
+    import time
+
+    pods = [SourcePod(role="mcp", pod=f"gvp-mcp-{i}", zone="z", ready=True) for i in range(12)]
+    backend = _StuckBackend()
+    stop = runner.Stop()
+    box: list[list[RunOutcome]] = []
+    worker = threading.Thread(target=lambda: box.append(runner.run_all(
+        backend, runner.Plan(pods, []), parallel=12, stop=stop, stop_grace=30.0, total_timeout=60.0)), daemon=True)
+    try:
+        worker.start()
+        while len(backend.started) < 12:
+            time.sleep(0.01)
+        stop.set()
+        time.sleep(0.3)  # the first signal: in the grace, every run still waited for
+        assert worker.is_alive()
+        sent = time.monotonic()
+        stop.now.set()
+        worker.join(10)
+        took = time.monotonic() - sent
+        assert not worker.is_alive() and took < 0.6, took
+        assert {o.cause for o in box[0]} == {"interrupted"} and len(box[0]) == 12
+    finally:
+        backend.release.set()
+
+
 @pytest.mark.parametrize("how", ["grace", "second-signal", "total-deadline"])
 def test_the_runner_stops_waiting_for_a_stuck_run_within_the_grace(how: str) -> None:
     """A run that does not return (its backend stuck in a request) holds neither the runner nor the process's

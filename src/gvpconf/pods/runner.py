@@ -228,6 +228,8 @@ def run_all(backend: Backend, plan: Plan, *, deny_matrix: bool = False, run_time
         while outcome is None:
             left = total_timeout - (time.monotonic() - started)
             grace_left = stopping() - time.monotonic() if stop.is_set() else left
+            if now.is_set():  # a second signal: no run is waited for any more, not even one poll each
+                grace_left = 0.0
             try:
                 outcome = fut.result(timeout=max(0.0, min(left, grace_left, 0.2)))
             except concurrent.futures.TimeoutError as exc:
