@@ -74,6 +74,7 @@ def test_probe_container_runs_on_a_read_only_root(lab: LabCluster) -> None:
     (outcome,) = run_from(lab, ["mcp-0"], "--connection", "7")
     spec = probe_spec(lab, "mcp-0")
     assert spec["securityContext"]["readOnlyRootFilesystem"] is True
+    assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}  # and the run held under it
     assert cases(outcome) and all(state == "passed" for _n, state, _m in cases(outcome)), cases(outcome)
     assert outcome.exit_code == 0 and outcome.results is not None
 
@@ -206,3 +207,48 @@ def test_resources_limits_hold_in_the_sandbox() -> None:
         assert (code, reason) == (0, "Completed"), log
         assert float(log.split()[-1]) <= 0.4, log  # 1.5 s at 200m: 0.3 s of CPU, a period's slack
         assert not list(Path("/sys/fs/cgroup").glob("**/gvpconf-sandbox-*")), "a cgroup was left behind"
+
+
+def test_seccomp_runtime_default_holds_in_the_sandbox() -> None:
+    """``seccompProfile: RuntimeDefault`` (the container's, else the pod's) is a filter in the kernel: a new user
+    namespace and keyctl refused with EPERM, clone3 answered ENOSYS, while fork, posix_spawn and threads work;
+    Unconfined lets the same calls through; a Localhost profile is the kubelet's refusal, never run unfiltered."""
+    code = (
+        "import ctypes, os, subprocess, threading\n"
+        "libc = ctypes.CDLL(None, use_errno=True)\n"
+        "def call(nr, *args):\n"
+        "    return 'ok' if libc.syscall(nr, *args) >= 0 else os.strerror(ctypes.get_errno())\n"
+        "print('unshare', call(272, 0x10000000))\n"  # unshare(CLONE_NEWUSER): allowed to anyone unconfined
+        "print('keyctl', call(250, 0, -3, 0))\n"  # KEYCTL_GET_KEYRING_ID of the session keyring
+        "print('clone3', call(435, None, 0))\n"
+        "pid = os.fork() or os._exit(0)\n"
+        "print('fork', os.waitpid(pid, 0)[1], 'spawn', subprocess.run(['true']).returncode)\n"
+        "t = threading.Thread(target=print, args=('thread',)); t.start(); t.join()\n")
+    obj = pod("gvp-s-0", "gvp", {"app": "s"}, ip="10.0.0.4", node="n")
+    base = {"name": "c", "image": "i", "command": [sys.executable, "-c", code],
+            "securityContext": {"runAsUser": 10002, "runAsNonRoot": True, "allowPrivilegeEscalation": False,
+                                "readOnlyRootFilesystem": True, "capabilities": {"drop": ["ALL"]}}}
+
+    def with_profile(kind: str) -> dict[str, Any]:
+        return {**base, "securityContext": {**base["securityContext"],  # type: ignore[dict-item]
+                                            "seccompProfile": {"type": kind}}}
+
+    with tempfile.TemporaryDirectory() as tmp:
+        sandbox = PodSandbox(Path(tmp), lambda ns, name: None, lambda node: None)
+        code_, log, _ = sandbox.run(obj, with_profile("RuntimeDefault"))
+        assert code_ == 0, log
+        lines = log.splitlines()
+        assert lines[:3] == ["unshare Operation not permitted", "keyctl Operation not permitted",
+                             "clone3 Function not implemented"], log
+        assert lines[3:] == ["fork 0 spawn 0", "thread"], log
+        code_, log, _ = sandbox.run(obj, base)  # no profile: Unconfined, as a kubelet without --seccomp-default
+        assert code_ == 0 and log.splitlines()[:2] == ["unshare ok", "keyctl ok"], log
+        assert "clone3 Function not implemented" not in log, log
+        # the pod's profile holds for a container that names none; the container's wins over the pod's
+        obj["spec"]["securityContext"] = {"seccompProfile": {"type": "RuntimeDefault"}}
+        code_, log, _ = sandbox.run(obj, base)
+        assert code_ == 0 and log.startswith("unshare Operation not permitted"), log
+        code_, log, _ = sandbox.run(obj, with_profile("Unconfined"))
+        assert code_ == 0 and log.startswith("unshare ok"), log
+        code_, log, reason = sandbox.run(obj, with_profile("Localhost"))
+        assert (code_, reason) == (128, "CreateContainerError") and "Localhost" in log, log

@@ -23,6 +23,10 @@ spec gives and nothing else:
   less ``capabilities.drop`` (``ALL``: everything) plus ``add``; ``allowPrivilegeEscalation: false`` is
   ``no_new_privs``.
 
+* **the spec's ``seccompProfile``** (the container's, else the pod's): ``RuntimeDefault`` is a seccomp filter
+  bubblewrap installs before the container's command (``seccomp.runtime_default``: what the runtimes' default
+  profile refuses a container without capabilities); ``Unconfined`` (and no profile) none; a ``Localhost``
+  profile is refused (``CreateContainerError``), never run without it.
 * **the spec's ``resources.limits``**: the container runs in a cgroup of its own (``cgroups.Limits``): memory
   without swap, reaching it is the kernel's OOM kill (exit 137, reason ``OOMKilled``); cpu a CFS quota. Where
   they cannot be enforced the container is refused (``CreateContainerError``), never run without them.
@@ -45,6 +49,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gvpconf_lab.netlab import seccomp
 from gvpconf_lab.netlab.cgroups import CgroupError, Limits
 from gvpconf_lab.netlab.netns import exec_prefix
 
@@ -124,6 +129,20 @@ class PodSandbox:
         add = [c.upper().removeprefix("CAP_") for c in caps.get("add") or []]
         kept = [] if "ALL" in drop else [c for c in DEFAULT_CAPS if c not in drop]
         return sorted({*kept, *add})
+
+    @staticmethod
+    def seccomp_program(pod: Mapping[str, Any], container: Mapping[str, Any]) -> bytes | None:
+        """The seccomp filter the spec asks for (``RuntimeDefault``), None for ``Unconfined`` or no profile."""
+        kind = seccomp.profile_type(dict(pod), dict(container))
+        if kind == "Unconfined":
+            return None
+        if kind != "RuntimeDefault":
+            raise SandboxError("CreateContainerError", f"seccompProfile type {kind}: the lab's sandbox has "
+                               "RuntimeDefault and Unconfined only")
+        try:
+            return seccomp.runtime_default()
+        except seccomp.Unsupported as exc:
+            raise SandboxError("CreateContainerError", str(exc)) from exc
 
     def environment(self, pod: Mapping[str, Any], container: Mapping[str, Any]) -> dict[str, str]:
         meta = pod.get("metadata", {})
@@ -252,8 +271,10 @@ class PodSandbox:
         return out
 
     # -- the command ------------------------------------------------------------------------------
-    def command(self, pod: Mapping[str, Any], container: Mapping[str, Any]) -> tuple[list[str], dict[str, str]]:
-        """The argv (``ip netns exec``, ``bwrap``, ``setpriv``, the container's command) and its environment."""
+    def command(self, pod: Mapping[str, Any], container: Mapping[str, Any],
+                seccomp_fd: int | None = None) -> tuple[list[str], dict[str, str]]:
+        """The argv (``ip netns exec``, ``bwrap``, ``setpriv``, the container's command) and its environment.
+        ``seccomp_fd``: a descriptor bubblewrap reads the container's seccomp program from (``seccomp_program``)."""
         meta = pod.get("metadata", {})
         uid, gid = self.user(pod, container)
         env = self.environment(pod, container)
@@ -277,6 +298,8 @@ class PodSandbox:
             argv += [a for hidden in HIDDEN if hidden != "/tmp" for a in ("--remount-ro", hidden)]
             argv += ["--chmod", "1777", "/tmp"]
         argv += ["--chdir", container.get("workingDir") or self.image.workdir]
+        if seccomp_fd is not None:  # installed last, right before the command: setpriv runs under it too
+            argv += ["--seccomp", str(seccomp_fd)]
         caps = self.capabilities(container)
         bounding = "-all" + "".join(f",+{c.lower()}" for c in caps)
         psc = pod.get("spec", {}).get("securityContext") or {}
@@ -331,7 +354,24 @@ class PodSandbox:
         says terminated). ``resources.limits`` hold in a cgroup of the container's own (``cgroups.Limits``):
         reaching the memory limit is the kernel's OOM kill, reason ``OOMKilled``."""
         try:
-            argv, env = self.command(pod, container)
+            program = self.seccomp_program(pod, container)
+        except SandboxError as exc:
+            return 128, f"kubelet: {exc}\n", exc.reason
+        fds: tuple[int, ...] = ()
+        if program is not None:  # a pipe holds it (a few hundred bytes: within the pipe's buffer)
+            read_end, write_end = os.pipe()
+            os.write(write_end, program)
+            os.close(write_end)
+            fds = (read_end,)
+        try:
+            return self._run(pod, container, fds)
+        finally:
+            for fd in fds:
+                os.close(fd)
+
+    def _run(self, pod: Mapping[str, Any], container: Mapping[str, Any], fds: tuple[int, ...]) -> tuple[int, str, str]:
+        try:
+            argv, env = self.command(pod, container, fds[0] if fds else None)
         except SandboxError as exc:
             return 128, f"kubelet: {exc}\n", exc.reason
         limits = Limits(dict((container.get("resources") or {}).get("limits") or {}))
@@ -341,7 +381,7 @@ class PodSandbox:
             return 128, f"kubelet: CreateContainerError: {exc}\n", "CreateContainerError"
         try:
             proc = subprocess.Popen(limits.enter(argv), env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                    stderr=subprocess.STDOUT, start_new_session=True)
+                                    stderr=subprocess.STDOUT, start_new_session=True, pass_fds=fds)
             with self._lock:
                 self._procs[proc.pid] = proc
             try:

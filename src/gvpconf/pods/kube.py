@@ -199,10 +199,12 @@ class KubernetesBackend:
             "name": name, "image": self.image, "imagePullPolicy": self.image_pull_policy,
             "command": ["python", "-m", "gvpconf.pods.entry"], "args": list(suite_args),
             "env": [{"name": k, "value": v} for k, v in env.items()],
-            # uid 10001 as the image's USER, read-only root, no writable volume: the entrypoint needs none
+            # uid 10001 as the image's USER, read-only root, no writable volume: the entrypoint needs none; the
+            # runtime's default seccomp profile whatever the target pod's (Pod Security "restricted" asks for it, and
+            # the ephemeral container gets it even in a pod that runs Unconfined)
             "securityContext": {"runAsNonRoot": True, "runAsUser": 10001, "runAsGroup": 10001,
                                 "allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]},
-                                "readOnlyRootFilesystem": True},
+                                "readOnlyRootFilesystem": True, "seccompProfile": {"type": "RuntimeDefault"}},
         }
         if mapping is not None:
             container["env"] += [dict(e) for e in mapping.env]
