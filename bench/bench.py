@@ -417,7 +417,8 @@ def scale(work: Path, counts: list[int], repeats: int = 1) -> None:
         run = pool_run(n, "-k", "answers_options", label="OPTIONS", times=repeats)
         walls[n], rss[n] = run.wall, run.rss_mb
     # the whole row as a run makes it, for the record: since the path-MTU probe (issue 15) each pod also gets
-    # the padded OPTIONS, one TCP connection per size (six transactions more per pod)
+    # the padded OPTIONS over TCP: the natural size and the largest, one connection each (the ladder of sizes
+    # between only when the largest is not answered), two transactions more per pod
     pool_run(max(counts), label="the whole row: OPTIONS and the padded OPTIONS")
     lo, hi = min(counts), max(counts)
     ratio = walls[hi] / walls[lo]

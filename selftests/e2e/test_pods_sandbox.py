@@ -241,14 +241,16 @@ def test_seccomp_runtime_default_holds_in_the_sandbox() -> None:
         assert lines[:3] == ["unshare Operation not permitted", "keyctl Operation not permitted",
                              "clone3 Function not implemented"], log
         assert lines[3:] == ["fork 0 spawn 0", "thread"], log
-        code_, log, _ = sandbox.run(obj, base)  # no profile: Unconfined, as a kubelet without --seccomp-default
-        assert code_ == 0 and log.splitlines()[:2] == ["unshare ok", "keyctl ok"], log
+        # no profile: Unconfined, as a kubelet without --seccomp-default (whether unshare then succeeds is the host's
+        # user-namespace policy, not seccomp's: keyctl and clone3 tell)
+        code_, log, _ = sandbox.run(obj, base)
+        assert code_ == 0 and log.splitlines()[1] == "keyctl ok", log
         assert "clone3 Function not implemented" not in log, log
         # the pod's profile holds for a container that names none; the container's wins over the pod's
         obj["spec"]["securityContext"] = {"seccompProfile": {"type": "RuntimeDefault"}}
         code_, log, _ = sandbox.run(obj, base)
-        assert code_ == 0 and log.startswith("unshare Operation not permitted"), log
+        assert code_ == 0 and log.splitlines()[1] == "keyctl Operation not permitted", log
         code_, log, _ = sandbox.run(obj, with_profile("Unconfined"))
-        assert code_ == 0 and log.startswith("unshare ok"), log
+        assert code_ == 0 and log.splitlines()[1] == "keyctl ok", log
         code_, log, reason = sandbox.run(obj, with_profile("Localhost"))
         assert (code_, reason) == (128, "CreateContainerError") and "Localhost" in log, log

@@ -51,8 +51,8 @@ class SizedUas:
     larger one with ``above`` (None: stays silent, the connection open, as behind a path-MTU blackhole). Records
     the size of every OPTIONS it read."""
 
-    def __init__(self, largest: int = 1 << 20, above: int | None = None) -> None:
-        self.largest, self.above = largest, above
+    def __init__(self, largest: int = 1 << 20, above: int | None = None, delay: float = 0.0) -> None:
+        self.largest, self.above, self.delay = largest, above, delay
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.port = int(self.sock.getsockname()[1])
         self.sizes: list[int] = []
@@ -87,6 +87,7 @@ class SizedUas:
             status = 200 if len(raw) <= self.largest else self.above
             if status is None:
                 continue  # silent: the connection stays open until the probe gives up
+            time.sleep(self.delay)
             headers = tuple((name, msg.header(name) or "") for name in ("Via", "From", "To", "Call-ID", "CSeq"))
             conn.sendall(sip.encode(sip.SipResponse(status, "Sized", headers)))
             raw = b""
@@ -158,8 +159,22 @@ def test_an_unanswered_largest_size_sends_the_ladder_and_names_the_largest_that_
     assert facts["sipmtu.failed_size"] == 1100 and facts["sipmtu.largest_ok"] == 900
     assert [int(n) for n in str(facts["sipmtu.sizes"]).split(",")][1:] == [576, 900, 1100, 1200, 1300]
     assert sorted(uas.sizes) == [int(n) for n in str(facts["sipmtu.sizes"]).split(",")]
-    # the ladder went out while the largest waited: about one read timeout in all, not two
-    assert took < sipmtu.LADDER_AFTER_MIN_S + TIMEOUTS.read + 0.5, took
+    # the ladder went out while the largest waited: one read timeout and a share of one in all, not two
+    assert took < TIMEOUTS.read * (1 + sipmtu.LADDER_AFTER_READ_SHARE) + 0.5, took
+
+
+def test_a_slow_peer_and_a_tight_budget_still_name_the_largest_size_that_passes() -> None:
+    """Answers take 0.4 s, the read timeout is 2 s and the probe has 2.3 s: the ladder must go out early enough for
+    its passing sizes to be answered before the deadline (sent after four of the natural size's round trips, at
+    2.0 s, they were not, and the probe named 576 bytes, which passes, as the blackhole)."""
+    uas = SizedUas(largest=1000, delay=0.4)
+    try:
+        result = probe("127.0.0.1", uas.port, Timeouts(connect=1.0, read=2.0, probe=2.3))
+    finally:
+        uas.close()
+    assert result.failure is not None and result.failure.cause is Cause.TIMEOUT, result.failure
+    facts = result.evidence.facts
+    assert (facts["sipmtu.failed_size"], facts["sipmtu.largest_ok"]) == (1100, 900), (facts, str(result.failure))
 
 
 def test_a_refused_largest_size_sends_the_ladder_too() -> None:

@@ -357,17 +357,17 @@ class PodSandbox:
             program = self.seccomp_program(pod, container)
         except SandboxError as exc:
             return 128, f"kubelet: {exc}\n", exc.reason
-        fds: tuple[int, ...] = ()
-        if program is not None:  # a pipe holds it (a few hundred bytes: within the pipe's buffer)
-            read_end, write_end = os.pipe()
-            os.write(write_end, program)
-            os.close(write_end)
-            fds = (read_end,)
+        if program is None:
+            return self._run(pod, container, ())
+        read_end, write_end = os.pipe()  # the program in a pipe (a few hundred bytes: within the pipe's buffer)
         try:
-            return self._run(pod, container, fds)
+            try:
+                os.write(write_end, program)
+            finally:
+                os.close(write_end)
+            return self._run(pod, container, (read_end,))
         finally:
-            for fd in fds:
-                os.close(fd)
+            os.close(read_end)
 
     def _run(self, pod: Mapping[str, Any], container: Mapping[str, Any], fds: tuple[int, ...]) -> tuple[int, str, str]:
         try:

@@ -11,11 +11,13 @@ retransmissions; TCP: one connection per size, see below).
 
 Over TCP the natural size goes first; once it is answered, the largest size goes alone. A path that
 carries it carries every smaller packet, so its answer, in its transaction and with an accepted status, is
-the verdict: two connections a target, not one per size (a pool of 1000 MCPs had opened 7000). The
-ladder's sizes are sent, at once and one connection each, only when the largest is not so answered within
-``LADDER_AFTER_RTTS`` of the natural size's round trips (at least ``LADDER_AFTER_MIN_S``): they name the
-largest size that passes. The largest keeps waiting meanwhile, so a blackholed size costs about one read
-timeout, as before.
+the verdict: two connections a target, not one per size (six; a pool of 1000 MCPs had 6000). The ladder's
+sizes are sent, at once and one connection each, only when the largest is not so answered within
+``LADDER_AFTER_RTTS`` of the natural size's round trips (at least ``LADDER_AFTER_MIN_S``, at most
+``LADDER_AFTER_READ_SHARE`` of the read timeout, and early enough that the sizes that pass can still be
+answered, as fast as the natural one was, before the probe's deadline): they name the largest size that
+passes. The largest keeps waiting meanwhile, so a blackholed size costs one read timeout and at most a
+quarter of one more than when every size went at once.
 
 * Every size answered in its transaction with an accepted status: verified; ``sipmtu.largest_ok`` is the
   largest size.
@@ -55,6 +57,8 @@ _PHASE = "padded OPTIONS response"
 #: size's round trips (connect, OPTIONS, answer), and at least LADDER_AFTER_MIN_S (a loaded prober's threads wait)
 LADDER_AFTER_RTTS = 4
 LADDER_AFTER_MIN_S = 0.25
+#: ... and at most this share of the read timeout (what a blackholed size costs more than with every size at once)
+LADDER_AFTER_READ_SHARE = 0.25
 
 
 @dataclass
@@ -250,12 +254,21 @@ def _tcp(ctx: ProbeContext) -> list[_Try]:
             tr.failure = ProbeFailure(exc.cause, "not sent: the natural-size OPTIONS got no answer", phase=_PHASE)
         return plan
     if padded:
-        wait = max(LADDER_AFTER_MIN_S, LADDER_AFTER_RTTS * (time.monotonic() - started))
-        results += _padded(ctx, padded, wait)
+        results += _padded(ctx, padded, _ladder_after(ctx.deadline, time.monotonic() - started))
     for tr in results:
         if tr.answered:
             ctx.evidence.received(f"SIP/2.0 {tr.status} {tr.reason} to the {tr.size}-byte OPTIONS")
     return results
+
+
+def _ladder_after(dl: Deadline, natural: float) -> float:
+    """How long the largest size has alone, the natural size having taken ``natural`` seconds: a few of its round
+    trips, capped by a share of the read timeout, and by the room the ladder's passing sizes need before the
+    deadline (each takes about what the natural size took; a ladder sent too late would name a size that
+    passes as the first that does not)."""
+    wait = max(LADDER_AFTER_MIN_S, LADDER_AFTER_RTTS * natural)
+    room = dl.remaining() - 2 * natural - LADDER_AFTER_MIN_S
+    return max(0.0, min(wait, LADDER_AFTER_READ_SHARE * dl.timeouts.read, room))
 
 
 def _padded(ctx: ProbeContext, padded: list[_Try], wait: float) -> list[_Try]:
