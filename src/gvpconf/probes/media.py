@@ -302,8 +302,9 @@ def _send_rtcp(rtcp: socket.socket, ssrc: int, result: EchoResult, rtp_ts: int, 
         rtcp.send(wire.encode_rtcp([sr, wire.RtcpBye((ssrc,))]))
 
 
-def judge_media(ctx: ProbeContext, result: EchoResult, media: MediaSettings, what: str) -> None:
-    """Record the echo burst's facts and decide: nothing back / garbage / loss / jitter / RTT."""
+def judge_media(ctx: ProbeContext, result: EchoResult, media: MediaSettings, what: str, silent: str = "") -> None:
+    """Record the echo burst's facts and decide: nothing back / garbage / loss / jitter / RTT. ``silent``: what the
+    message adds when nothing came back (a path the call's media needs that the table does not have)."""
     ev = ctx.evidence
     ev.fact("rtp.sent", result.sent)
     result.stats.record(ev)
@@ -316,7 +317,7 @@ def judge_media(ctx: ProbeContext, result: EchoResult, media: MediaSettings, wha
             raise ProbeFailure(Cause.PROTOCOL, f"expected our RTP echoed by {what}, got {result.garbage} non-RTP "
                                f"datagrams and {result.foreign} RTP packets of another SSRC", phase="RTP burst")
         raise ProbeFailure(Cause.TIMEOUT, f"expected our RTP echoed by {what}, got nothing back for "
-                           f"{result.sent} packets sent", phase="RTP burst")
+                           f"{result.sent} packets sent{silent}", phase="RTP burst")
     lost = 100.0 * (result.sent - result.stats.unique) / result.sent
     ev.fact("rtp.loss_pct", round(lost, 2))
     if not within(lost, media.max_loss_pct):

@@ -183,8 +183,9 @@ def _answer_media(resp: sip.SipResponse, offered: tuple[int, ...]) -> tuple[str,
 
 
 def place_call(ctx: ProbeContext, host: str, port: int, transport: str, route: CallRoute, user_agent: str,
-               what: str, media_host: str | None = None) -> None:
-    """INVITE -> 200 -> ACK -> RTP burst (echoed) -> BYE; facts as it goes; raises ProbeFailure."""
+               what: str, media_host: str | None = None, silent: str = "") -> None:
+    """INVITE -> 200 -> ACK -> RTP burst (echoed) -> BYE; facts as it goes; raises ProbeFailure. ``silent``: what
+    the failure adds when no RTP comes back (``media.judge_media``)."""
 
     ev = ctx.evidence
     settings = route.media
@@ -231,7 +232,7 @@ def place_call(ctx: ProbeContext, host: str, port: int, transport: str, route: C
             result = media.echo_burst(ctx, rtp_sock, settings.model_copy(update={"payload_type": pt}), rtcp=rtcp_sock)
         finally:
             _bye(ch, invite, resp)
-        media.judge_media(ctx, result, settings, what)
+        media.judge_media(ctx, result, settings, what, silent)
     finally:
         rtp_sock.close()
         rtcp_sock.close()
