@@ -26,9 +26,11 @@ demo: install
 
 # the cluster runner against the namespace lab: every pod's generated container spec executed in the pod
 # sandbox (bubblewrap) inside the pod's namespace, NetworkPolicies as iptables rules; merged JUnit + reports
+# LAB=fault: the fault catalog's lab instead (every peer but SQL Server, the calls opted into: 19 from each MCP pod)
+LAB ?= netns
 pods-lab: install
 	mkdir -p reports/pods
-	$(PY) -m gvpconf_lab.netlab run --deny-matrix --junitxml reports/pods/junit.xml
+	$(PY) -m gvpconf_lab.netlab run --lab $(LAB) --deny-matrix --junitxml reports/pods/junit.xml
 
 # the image's and CI's pinned dependency versions (deploy/Containerfile, ci/*), resolved from pyproject.toml
 constraints: $(STAMP)

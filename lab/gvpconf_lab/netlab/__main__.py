@@ -6,6 +6,10 @@
   spec the runner generates inside the pod's namespace; the reports are merged into one JUnit file
   (every case names its pod and zone) and the merged report.html/report.md; everything is torn down.
   Exit 0 only when every run ran and every case passed or was skipped; 2 when interrupted.
+* ``--lab fault`` (``run`` and ``up``): the fault catalog's lab instead (``faultlab.FaultLab``): a resolver, the SBC
+  (rtpengine), Nuance (sipp and GStreamer's RTSP server, 14 and 19), Nexus, Google TTS and Consul stand-ins, the
+  DAS behind its fetch proxy, Prometheus, and the call tests opted into in its inventory: every row but 16 through
+  the runner, 19 from each MCP pod (``--source nuance``).
 * ``up``: bring the lab up, print the namespaces and the inventory, wait for Ctrl-C / SIGTERM.
 * ``clean TAG``: delete the namespaces of a lab that was killed before it could clean up.
 """
@@ -39,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--default-action", choices=["DROP", "REJECT"], default="DROP",
                        help="what the generated policies do with traffic the table does not allow")
         p.add_argument("--workdir", help="keep the lab's files here (default: a temporary directory)")
+        p.add_argument("--lab", choices=["netns", "fault"], default="netns",
+                       help="netns: the pods and the peers of 1-5, 7, 8, 15, 17 (default); fault: the fault "
+                            "catalog's lab, with every peer but SQL Server")
     run = sub.choices["run"]
     runner.add_run_options(run, run_timeout=180.0, total_timeout=600.0, parallel=3)
     clean = sub.add_parser("clean")
@@ -60,6 +67,14 @@ def runner_argv(args: argparse.Namespace, api_url: str, inventory: Path) -> list
     return argv
 
 
+def make_lab(args: argparse.Namespace, workdir: Path) -> netlab.NetLab:
+    if args.lab == "fault":
+        from gvpconf_lab.netlab.faultlab import FaultLab
+
+        return FaultLab(workdir, mcp_pods=args.mcp_pods, default_action=args.default_action)
+    return netlab.NetLab(workdir, mcp_pods=args.mcp_pods, default_action=args.default_action)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from gvpconf.pods.__main__ import main as run_from_pods
 
@@ -67,7 +82,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"{PROG}: needs bubblewrap and setpriv (python -m gvpconf_lab install)", file=sys.stderr)
         return 2
     workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="gvpc-netlab-"))
-    with netlab.NetLab(workdir, mcp_pods=args.mcp_pods, default_action=args.default_action) as lab, \
+    with make_lab(args, workdir) as lab, \
             LabCluster(lab, workdir / "cluster") as cluster:
         print(lab.describe(), flush=True)
         print(f"stand-in API server {cluster.url}; every pod's container runs in the pod sandbox", flush=True)
@@ -77,7 +92,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_up(args: argparse.Namespace) -> int:
     workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="gvpc-netlab-"))
     try:
-        with netlab.NetLab(workdir, mcp_pods=args.mcp_pods, default_action=args.default_action) as lab:
+        with make_lab(args, workdir) as lab:
             print(lab.describe())
             print(f"inventory: {lab.inventory_path}")
             print("run from a pod: ip netns exec " + lab.ns("mcp-0") + f" {sys.executable} -m pytest tests "

@@ -9,7 +9,10 @@ Job pinned to the pod's node runs in the pod's namespace too. The pods that reac
 credentials carry them as a real deployment does: the Secrets ``gvp-rs-activemq`` (RM and MCP pods)
 and ``gvp-pg`` (the Config Server pod) mounted at ``/var/run/secrets/<secret>``, and the user names in
 env from ``secretKeyRef``. The runner's inventory (:func:`pod_inventory`) names them by reference only:
-``{env: GVP_RS_AMQ_USER}``, ``{file: /var/run/secrets/gvp-rs-activemq/password}``...
+``{env: GVP_RS_AMQ_USER}``, ``{file: /var/run/secrets/gvp-rs-activemq/password}``... Any other file the lab's
+inventory names (the fault lab's Nexus and Consul tokens, Google's key, its CA; a secret by ``{file: ...}`` or a
+``ca_file``) lives in the lab's work directory, which no pod sees: each is a key of the Secret ``gvp-lab-files``,
+mounted in every pod at ``/var/run/secrets/gvp-lab-files``, and the inventory names it there.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ from gvpconf_lab.standin_api import Cluster, StandInServer, pod
 NAMESPACE = "gvp"
 SECRETS_ROOT = "/var/run/secrets"
 AMQ_SECRET, PG_SECRET = "gvp-rs-activemq", "gvp-pg"
+#: the lab's other files an inventory names (tokens, keys, CA files), for every pod
+FILES_SECRET = "gvp-lab-files"
 AMQ_USER_ENV, PG_USER_ENV = "GVP_RS_AMQ_USER", "GVP_PG_USER"
 #: which pods carry which Secret (the roles whose connections need it)
 SECRET_OF_ROLE = {"rm": AMQ_SECRET, "mcp": AMQ_SECRET, "configserver": PG_SECRET}
@@ -38,9 +43,7 @@ def app_label(role: str) -> str:
     return "prometheus" if role == "prometheus" else f"gvp-{role}"
 
 
-def pod_inventory(lab: NetLab) -> dict[str, Any]:
-    """The lab's inventory as a deployment writes it for the runner: secrets by reference to the pods' own."""
-    inv = copy.deepcopy(lab.inventory())
+def _role_secrets(inv: dict[str, Any]) -> dict[str, Any]:
     dests = inv["destinations"]
     dests["activemq"]["username"] = {"env": AMQ_USER_ENV}
     dests["activemq"]["password"] = {"file": f"{SECRETS_ROOT}/{AMQ_SECRET}/password"}
@@ -50,25 +53,72 @@ def pod_inventory(lab: NetLab) -> dict[str, Any]:
     return inv
 
 
+def lab_files(inv: dict[str, Any]) -> dict[str, str]:
+    """The files the inventory names outside the pods' view (``{file: PATH}`` secrets and ``ca_file``s, but for
+    those of the role Secrets): path -> its key in ``FILES_SECRET``, in the inventory's order."""
+    found: dict[str, str] = {}
+
+    def walk(node: Any, key: str = "") -> None:
+        if isinstance(node, dict):
+            for k, v in node.items():
+                if (k == "file" or k == "ca_file") and isinstance(v, str) and not v.startswith(SECRETS_ROOT):
+                    found.setdefault(v, f"{len(found):02d}-{Path(v).name}")
+                else:
+                    walk(v, k)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v, key)
+
+    walk(inv.get("destinations", {}))
+    return found
+
+
+def _relocated(node: Any, files: dict[str, str]) -> Any:
+    if isinstance(node, dict):
+        return {k: (f"{SECRETS_ROOT}/{FILES_SECRET}/{files[v]}" if k in ("file", "ca_file") and v in files
+                    else _relocated(v, files)) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_relocated(v, files) for v in node]
+    return node
+
+
+def pod_inventory(lab: NetLab) -> dict[str, Any]:
+    """The lab's inventory as a deployment writes it for the runner: secrets by reference to the pods' own."""
+    inv = _role_secrets(copy.deepcopy(lab.inventory()))
+    files = lab_files(inv)
+    inv["destinations"] = _relocated(inv["destinations"], files)
+    return inv
+
+
 def secrets_of(lab: NetLab) -> dict[str, dict[str, str | bytes]]:
     amq, pg = lab.peers["activemq"], lab.peers["postgres"]
     assert isinstance(amq, NetnsActiveMQ) and isinstance(pg, NetnsPostgres)
-    return {AMQ_SECRET: {"username": amq.username, "password": amq.password},
-            PG_SECRET: {"username": pg.username, "password": pg.password, "ca.crt": pg.ca_file.read_bytes()}}
+    out: dict[str, dict[str, str | bytes]] = {
+        AMQ_SECRET: {"username": amq.username, "password": amq.password},
+        PG_SECRET: {"username": pg.username, "password": pg.password, "ca.crt": pg.ca_file.read_bytes()}}
+    files = lab_files(_role_secrets(copy.deepcopy(lab.inventory())))
+    if files:
+        out[FILES_SECRET] = {key: Path(path).read_bytes() for path, key in files.items()}
+    return out
 
 
 def lab_pods(lab: NetLab) -> list[dict[str, Any]]:
-    """Every lab pod as a stand-in Pod, with the Secret volume and env of the roles that need one."""
+    """Every lab pod as a stand-in Pod, with the Secret volume and env of the roles that need one, and the lab's
+    files (``FILES_SECRET``) where its inventory names any."""
     pods = []
+    shared = bool(lab_files(_role_secrets(copy.deepcopy(lab.inventory()))))
     for node in lab.pods():
         assert node.role is not None
         obj = pod(node.name, NAMESPACE, {"app.kubernetes.io/name": app_label(node.role),
                                          kube.ZONE_LABEL: node.zone}, ip=node.address, node=lab.ns(node.name))
+        main = obj["spec"]["containers"][0]
+        volumes = [s for s in (SECRET_OF_ROLE.get(node.role), FILES_SECRET if shared else None) if s is not None]
+        if volumes:
+            obj["spec"]["volumes"] = [{"name": s, "secret": {"secretName": s}} for s in volumes]
+            main["volumeMounts"] = [{"name": s, "mountPath": f"{SECRETS_ROOT}/{s}", "readOnly": True}
+                                    for s in volumes]
         secret = SECRET_OF_ROLE.get(node.role)
         if secret is not None:
-            main = obj["spec"]["containers"][0]
-            obj["spec"]["volumes"] = [{"name": secret, "secret": {"secretName": secret}}]
-            main["volumeMounts"] = [{"name": secret, "mountPath": f"{SECRETS_ROOT}/{secret}", "readOnly": True}]
             main["env"] = [{"name": USER_ENV[secret],
                             "valueFrom": {"secretKeyRef": {"name": secret, "key": "username"}}}]
         pods.append(obj)
