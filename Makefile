@@ -26,7 +26,7 @@ demo: install
 
 # the cluster runner against the namespace lab: every pod's generated container spec executed in the pod
 # sandbox (bubblewrap) inside the pod's namespace, NetworkPolicies as iptables rules; merged JUnit + reports
-# LAB=fault: the fault catalog's lab instead (every peer but SQL Server, the calls opted into: 19 from each MCP pod)
+# LAB=fault: the fault catalog's lab instead (a peer for every row, the calls opted into: 19 from each MCP pod)
 LAB ?= netns
 pods-lab: install
 	mkdir -p reports/pods

@@ -44,8 +44,8 @@ class TdsStandIn(Peer):
     poll_interval_s: ClassVar[float] = 0.05
 
     def __init__(self, name: str, workdir: Path, port: int, *, username: str = "gvp_reader",
-                 database: str = "gvp_rs", encryption: str = "NOT_SUP") -> None:
-        super().__init__(name, workdir, port)
+                 database: str = "gvp_rs", encryption: str = "NOT_SUP", host: str = LOOPBACK) -> None:
+        super().__init__(name, workdir, port, host)
         self.username = username
         self.database = database
         self.password = secrets.token_urlsafe(18)

@@ -251,9 +251,10 @@ def test_up_stops_and_deletes_everything_on_sigterm(tmp_path: Path) -> None:
 
 def test_the_fault_lab_through_the_runner_proves_19s_media_from_each_mcp_pod(tmp_path: Path) -> None:
     """``run --lab fault``: the fault catalog's lab (Nuance's RTSP server, the SBC, Nexus, Google TTS, Consul, the
-    DAS, Prometheus, the calls opted into) driven by the runner through the stand-in API, every container in the
-    pod sandbox under the spec's seccomp profile. 19 runs from each MCP pod (``--source nuance``) and the media
-    GStreamer streams arrives in the pod; the lab's tokens, keys and CA reach the pods as a Secret."""
+    DAS, the ORS, web server and customer system, SQL Server's stand-in, Prometheus, the calls opted into) driven
+    by the runner through the stand-in API, every container in the pod sandbox under the spec's seccomp profile:
+    all 22 rows verified. 19 runs from each MCP pod (``--source nuance``) and the media GStreamer streams
+    arrives in the pod; the lab's tokens, keys and CA reach the pods as a Secret."""
     out = tmp_path / "junit-pods.xml"
     proc = subprocess.run([sys.executable, "-m", "gvpconf_lab.netlab", "run", "--lab", "fault", "--junitxml", str(out),
                            "--workdir", str(tmp_path / "lab")], cwd=ROOT, capture_output=True, text=True,
@@ -266,10 +267,12 @@ def test_the_fault_lab_through_the_runner_proves_19s_media_from_each_mcp_pod(tmp
     assert {(c["props"]["source.role"], c["props"]["source.pod"]) for c in media} == {
         ("nuance", "mcp-0"), ("nuance", "mcp-1")}, media
     assert all(c["state"] == "passed" and int(c["props"]["rtp.received"]) > 0 for c in media), media
-    # the rows whose secrets and CA are the lab's files (a Secret mounted in every pod), and the SBC's call
-    for n in (6, 9, 10, 13, 14, 18, 22):
+    # the rows whose secrets and CA are the lab's files (a Secret mounted in every pod), the SBC's call, the http
+    # sites and SQL Server's stand-in
+    for n in (6, 9, 10, 11, 13, 14, 16, 18, 20, 21, 22):
         ran = by_connection(cs, n)
         assert ran and all(c["state"] == "passed" for c in ran), (n, ran)
     results = json.loads((tmp_path / "results.json").read_text())
     rows = {r["number"]: r for r in results["connections"]}
-    assert rows[19]["verdict"] in VERIFIED, rows[19]
+    assert sorted(n for n, r in rows.items() if r["verdict"] in VERIFIED) == list(range(1, 23)), {
+        n: r["verdict"] for n, r in rows.items()}

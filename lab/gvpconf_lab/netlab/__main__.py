@@ -7,9 +7,9 @@
   (every case names its pod and zone) and the merged report.html/report.md; everything is torn down.
   Exit 0 only when every run ran and every case passed or was skipped; 2 when interrupted.
 * ``--lab fault`` (``run`` and ``up``): the fault catalog's lab instead (``faultlab.FaultLab``): a resolver, the SBC
-  (rtpengine), Nuance (sipp and GStreamer's RTSP server, 14 and 19), Nexus, Google TTS and Consul stand-ins, the
-  DAS behind its fetch proxy, Prometheus, and the call tests opted into in its inventory: every row but 16 through
-  the runner, 19 from each MCP pod (``--source nuance``).
+  (rtpengine), Nuance (sipp and GStreamer's RTSP server, 14 and 19), Nexus, Google TTS, Consul and SQL Server
+  stand-ins, the DAS behind its fetch proxy, the ORS, web server and customer system, Prometheus, and the call
+  tests opted into in its inventory: all 22 rows through the runner, 19 from each MCP pod (``--source nuance``).
 * ``up``: bring the lab up, print the namespaces and the inventory, wait for Ctrl-C / SIGTERM.
 * ``clean TAG``: delete the namespaces of a lab that was killed before it could clean up.
 """
@@ -45,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--workdir", help="keep the lab's files here (default: a temporary directory)")
         p.add_argument("--lab", choices=["netns", "fault"], default="netns",
                        help="netns: the pods and the peers of 1-5, 7, 8, 15, 17 (default); fault: the fault "
-                            "catalog's lab, with every peer but SQL Server")
+                            "catalog's lab, a peer for every row")
     run = sub.choices["run"]
     runner.add_run_options(run, run_timeout=180.0, total_timeout=600.0, parallel=3)
     clean = sub.add_parser("clean")

@@ -18,6 +18,9 @@
   loss or jitter); Nuance (14, 19) in a node of its own: sipp as its SIP side and GStreamer's RTSP server
   on 14000, whose PLAY streams real RTP into the MCP pod (19's ``rtp.ingress``, run from each MCP pod by
   the catalog: the runner has no Nuance pod to run 19 from);
+* the ORS (11), the web server (20) and the customer system (21): nginx from Debian in a node each, on the
+  table's ports, over plain http (a health document, two VoiceXML applications, a JSON status); SQL Server
+  (16): the loopback lab's TDS STAND-IN in the sqlserver node;
 * levers: a rule in a pod's egress chain or in a node's INPUT chain (each returns its undo), signals to a
   peer's process, the resolver's records and state, the media relay's loss and jitter.
 
@@ -45,9 +48,9 @@ from typing import Any, ClassVar
 
 from gvpconf.vxml import VXML_NS
 from gvpconf_lab.base import LabError, Peer, gvpconf_env, stop_process
-from gvpconf_lab.data import CONSUL_SERVICE, WRITE_PREFIX, ConsulStandIn
+from gvpconf_lab.data import CONSUL_SERVICE, WRITE_PREFIX, ConsulStandIn, TdsStandIn
 from gvpconf_lab.netlab import netns, policy
-from gvpconf_lab.netlab.faultpeers import DAS_APP, VXML, NetnsDasNginx, NetnsTinyproxy
+from gvpconf_lab.netlab.faultpeers import DAS_APP, VXML, NetnsDasNginx, NetnsNginxSite, NetnsTinyproxy
 from gvpconf_lab.netlab.lab import SUBNET, NetLab, Node
 from gvpconf_lab.netlab.peers import NetnsActiveMQ, NetnsPeer, NetnsPostgres, NetnsSipp
 from gvpconf_lab.netlab.policy import Endpoint
@@ -185,6 +188,10 @@ def serve_servfail(host: str, port: int) -> None:
                             peer)
 
 
+class NetnsTds(NetnsPeer, TdsStandIn):
+    """The SQL Server STAND-IN (TDS) in the sqlserver node."""
+
+
 class NetnsConsul(NetnsPeer, ConsulStandIn):
     """The Consul STAND-IN (``gvpconf_lab.data_consul``: HTTP API subset, ACLs on; NOT Consul) in the consul node;
     the lab's own API calls (registrations, checks) are made from inside that node."""
@@ -282,6 +289,11 @@ class NetnsPrometheus(NetnsPeer, PrometheusPeer):
     """Prometheus from Debian in the prometheus pod's namespace."""
 
 
+#: the ORS's health path and port (11), the web server's applications (20), the customer system's status (21)
+ORS_PORT, ORS_HEALTH = 11200, "/ors/health"
+WEB_APPS = ("/web/main.vxml", "/web/sub.vxml")
+CUSTOMER_STATUS = "/customer/api/status"
+
 #: GVP pods that expose metrics in the fault lab, and their families (the sample dashboards' names)
 METRICS_PODS = {"rm-0": ["rmPRStatus", "rmPRActiveCalls", "rmPRTotalCalls"],
                 "mcp-0": ["mcpSipCurrentInboundSessions"], "rs": ["rsQueueSize"]}
@@ -296,8 +308,9 @@ class FaultLab(NetLab):
         super().__init__(workdir, **kwargs)
         hosts = list(SUBNET.hosts())
         # the cluster resolver; the SBC's SIP address and media range (9); Nexus (13); Google's TTS API (22);
-        # the DAS (12) and the MCP's fetch proxy; Nuance (14, 19)
-        for name in ("dns", "sbc", "nexus", "google", "das", "proxy", "nuance"):
+        # the DAS (12) and the MCP's fetch proxy; Nuance (14, 19); the ORS (11), the web server (20), the customer
+        # system (21)
+        for name in ("dns", "sbc", "nexus", "google", "das", "proxy", "nuance", "ors", "web", "customer"):
             node = Node(name, None, "external", str(hosts[9 + len(self.nodes)]), len(self.nodes))
             self.nodes.append(node)
             self.by_name[node.name] = node
@@ -340,6 +353,13 @@ class FaultLab(NetLab):
         self.proxy = NetnsTinyproxy("proxy", self.workdir / "peers" / "proxy", 3128, proxy.address, str(SUBNET))
         self.das.netns, self.proxy.netns = self.ns("das"), self.ns("proxy")
         made += [self.das, self.proxy]
+        made += self._http_sites()
+        # SQL Server (16): the TDS stand-in replaces the netns lab's listener-only deny-matrix target
+        made = [p for p in made if p.name != "sqlserver"]
+        node = self.by_name["sqlserver"]
+        self.sqlserver = NetnsTds("sqlserver", self.workdir / "peers" / "sqlserver", 1433, host=node.address)
+        self.sqlserver.netns = self.ns("sqlserver")
+        made.append(self.sqlserver)
         # Consul (6, 10): the stand-in replaces the netns lab's listener-only deny-matrix target
         made = [p for p in made if p.name != "consul"]
         node = self.by_name["consul"]
@@ -372,6 +392,24 @@ class FaultLab(NetLab):
         self.endpoints["nuance"] = [Endpoint("nuance", nuance.address, NUANCE_SIP_PORT),
                                     Endpoint("nuance", nuance.address, NUANCE_RTSP_PORT)]
         return [self.sbc_echo, self.rtpengine, self.relay, front, self.nuance_sip, self.nuance_rtsp]
+
+    def _http_sites(self) -> list[Peer]:
+        """The ORS (11), the web server (20) and the customer system (21): nginx in a node each, on the table's
+        ports, over plain http (the loopback lab proves their https)."""
+        wd = self.workdir / "peers"
+        vxml = VXML.format(ns=VXML_NS)
+        sites = {"ors": (ORS_PORT, {ORS_HEALTH: '{"status": "ok"}\n'}, "the ORS health document", [ORS_HEALTH]),
+                 "web": (80, dict.fromkeys(WEB_APPS, vxml), "the web server's VoiceXML applications", []),
+                 "customer": (80, {CUSTOMER_STATUS: '{"status": "up"}\n'}, "the customer system's status",
+                              [CUSTOMER_STATUS])}
+        made: list[Peer] = []
+        for key, (port, files, what, json_paths) in sites.items():
+            node = self.by_name[key]
+            peer = NetnsNginxSite(key, wd / key, port, node.address, files, what, json_paths)
+            peer.netns = self.ns(key)
+            self.endpoints[key] = [Endpoint(key, node.address, port)]
+            made.append(peer)
+        return made
 
     def _web_standins(self) -> list[Peer]:
         """Nexus (13) and Google TTS (22): the loopback lab's STAND-INS, each on 443 of its node."""
@@ -597,7 +635,20 @@ class FaultLab(NetLab):
                            "media": {"packets": 25, "ptime_ms": 20},
                            "targets": [{"name": "nuance-sip", "host": self.nuance_sip.host, "port": NUANCE_SIP_PORT,
                                         "zone": "external"}]}
-        for row in ("6", "10"):
+        def site(key: str, name: str) -> list[dict[str, Any]]:
+            e = self.endpoints[key][0]
+            return [{"name": name, "host": e.address, "port": e.port, "zone": "external"}]
+
+        dests["ors"] = {"scheme": "http", "method": "GET", "path": ORS_HEALTH, "accept_status": ["200"],
+                        "targets": site("ors", "ors")}
+        dests["web"] = {"scheme": "http", "applications": list(WEB_APPS), "targets": site("web", "web-server")}
+        dests["customer"] = {"scheme": "http", "path": CUSTOMER_STATUS, "json_field": "status", "json_value": "up",
+                             "targets": site("customer", "customer-crm")}
+        tds = self.sqlserver
+        dests["sqlserver"] = {"database": tds.database, "username": tds.username,
+                              "password": {"file": str(self.write_secret("sqlserver-password", tds.password))},
+                              "min_version": "13.0", "targets": site("sqlserver", "mssql")}
+        for row in ("6", "10", "16"):
             inv["connections"].pop(row, None)
         dests["consul"] = {
             "token": {"file": str(self.write_secret("consul-token", self.consul.token))},

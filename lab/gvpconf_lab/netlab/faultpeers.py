@@ -1,5 +1,6 @@
 """The fault lab's web peers, each in its node's namespace: the DAS (nginx from Debian serving a VoiceXML
-application) and the MCP's fetch proxy (tinyproxy from Debian, its filter list naming denied hosts).
+application), the ORS, the web server and the customer system (nginx serving fixed files: a health document,
+VoiceXML, a JSON status), and the MCP's fetch proxy (tinyproxy from Debian, its filter list naming denied hosts).
 
 Both are real servers configured as shipped plus what a deployment changes: nginx serves a document root,
 tinyproxy admits the cluster's subnet and filters by host (a filter file re-read on SIGUSR1, as its manual
@@ -13,7 +14,7 @@ import http.client
 import os
 import shutil
 import signal
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import ClassVar
 
@@ -53,26 +54,29 @@ FilterDefaultDeny No
 """
 
 
-class _DasNginx(Peer):
+class _NginxSite(Peer):
+    """nginx from Debian serving ``files`` (URL path -> content) on one address, as shipped but for its document
+    root; the paths in ``json_paths`` are served as ``application/json``."""
+
     kind: ClassVar[str] = "nginx"
     default_ready_deadline_s: ClassVar[float] = 15.0
 
-    def __init__(self, name: str, workdir: Path, port: int, host: str) -> None:
+    def __init__(self, name: str, workdir: Path, port: int, host: str, files: Mapping[str, str], what: str,
+                 json_paths: Sequence[str] = ()) -> None:
         super().__init__(name, workdir, port, host)
         self.root = self.workdir / "www"
-        self.app = self.root / DAS_APP.lstrip("/")
+        self.files, self.what, self.json_paths = dict(files), what, list(json_paths)
 
     def prepare(self) -> None:
-        self.app.parent.mkdir(parents=True, exist_ok=True)
         (self.workdir / "tmp").mkdir(parents=True, exist_ok=True)
-        self.serve(VXML.format(ns=VXML_NS))
-        server = f"  server {{ listen {self.host}:{self.port}; root {self.root}; }}"
-        (self.workdir / "nginx.conf").write_text(nginx_conf(self.workdir, server, connections=64,
-                                                            types="application/voicexml+xml vxml; text/html html;"))
-
-    def serve(self, text: str) -> None:
-        """Replace the application's content (nginx serves the file as it is on disk: no reload)."""
-        self.app.write_text(text)
+        for path, text in self.files.items():
+            target = self.root / path.lstrip("/")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text)
+        routes = "".join(f"location = {p} {{ default_type application/json; }} " for p in self.json_paths)
+        server = f"  server {{ listen {self.host}:{self.port}; root {self.root}; {routes}}}"
+        (self.workdir / "nginx.conf").write_text(nginx_conf(
+            self.workdir, server, connections=64, types="application/voicexml+xml vxml; text/html html;"))
 
     def command(self) -> Sequence[str]:
         return [shutil.which("nginx") or "/usr/sbin/nginx", "-c", str(self.workdir / "nginx.conf"),
@@ -81,14 +85,25 @@ class _DasNginx(Peer):
     def probe(self, timeout: float) -> None:
         conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
         try:
-            conn.request("GET", DAS_APP)
+            conn.request("GET", next(iter(self.files)))
             if conn.getresponse().status != 200:
-                raise ConnectionError("nginx does not serve the application yet")
+                raise ConnectionError(f"nginx does not serve {self.what} yet")
         finally:
             conn.close()
 
     def summary(self) -> str:
-        return f"nginx serving the DAS application {DAS_APP}"
+        return f"nginx serving {self.what}"
+
+
+class _DasNginx(_NginxSite):
+    def __init__(self, name: str, workdir: Path, port: int, host: str) -> None:
+        super().__init__(name, workdir, port, host, {DAS_APP: VXML.format(ns=VXML_NS)},
+                         f"the DAS application {DAS_APP}")
+        self.app = self.root / DAS_APP.lstrip("/")
+
+    def serve(self, text: str) -> None:
+        """Replace the application's content (nginx serves the file as it is on disk: no reload)."""
+        self.app.write_text(text)
 
 
 class _Tinyproxy(Peer):
@@ -134,3 +149,7 @@ class NetnsDasNginx(NetnsPeer, _DasNginx):
 
 class NetnsTinyproxy(NetnsPeer, _Tinyproxy):
     """The fetch proxy in its node."""
+
+
+class NetnsNginxSite(NetnsPeer, _NginxSite):
+    """The ORS, the web server or the customer system in its node."""
