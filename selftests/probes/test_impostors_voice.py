@@ -209,7 +209,17 @@ def test_call_with_silent_media_is_timeout() -> None:
     message = expect(result, elapsed, Cause.TIMEOUT)
     assert "got nothing back" in message and result.evidence.facts["sip.bye_status"] == 200
     # row 4 is SIP only in the table: the message names the path the call's media needs and how to allow it
-    assert "no RTP from the RM to the MCP pool" in message and "allow UDP from this pod" in message, message
+    assert "no RTP from the RM to the MCP pool" in message, message
+    assert "if yours do, allow UDP from this pod" in message, message
+
+
+def test_sbc_call_with_silent_media_names_no_gap_of_the_table() -> None:
+    """9's call: its RTP is in the table (MCP -> SBC, RTP/RTCP 20000-45000), so the row-4 note is not given."""
+    sbc = SbcDestination(transport="tcp", call=CallRoute(ring_timeout=1.5, media=FAST_MEDIA))
+    with impostors.udp_silent() as (_h, media_port), sip_stack(200, media_port=media_port) as address:
+        result, elapsed = run("sbc.call", 9, sbc, address)
+    message = expect(result, elapsed, Cause.TIMEOUT)
+    assert "got nothing back" in message and "GVP table" not in message, message
 
 
 def test_call_with_lossy_media_is_semantic() -> None:

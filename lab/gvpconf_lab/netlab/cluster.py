@@ -10,9 +10,10 @@ credentials carry them as a real deployment does: the Secrets ``gvp-rs-activemq`
 and ``gvp-pg`` (the Config Server pod) mounted at ``/var/run/secrets/<secret>``, and the user names in
 env from ``secretKeyRef``. The runner's inventory (:func:`pod_inventory`) names them by reference only:
 ``{env: GVP_RS_AMQ_USER}``, ``{file: /var/run/secrets/gvp-rs-activemq/password}``... Any other file the lab's
-inventory names (the fault lab's Nexus and Consul tokens, Google's key, its CA; a secret by ``{file: ...}`` or a
-``ca_file``) lives in the lab's work directory, which no pod sees: each is a key of the Secret ``gvp-lab-files``,
-mounted in every pod at ``/var/run/secrets/gvp-lab-files``, and the inventory names it there.
+inventory names (the fault lab's Nexus and Consul tokens, Google's key, SQL Server's password, its CA; a secret
+by ``{file: ...}`` or a ``ca_file``) lives in the lab's work directory, which no pod sees: each is a key of the
+Secret ``gvp-lab-files``, mounted in every pod at ``/var/run/secrets/gvp-lab-files``, and the inventory names it
+there.
 """
 
 from __future__ import annotations

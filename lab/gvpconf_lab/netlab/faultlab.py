@@ -395,7 +395,8 @@ class FaultLab(NetLab):
 
     def _http_sites(self) -> list[Peer]:
         """The ORS (11), the web server (20) and the customer system (21): nginx in a node each, on the table's
-        ports, over plain http (the loopback lab proves their https)."""
+        ports, over plain http (the loopback lab proves the ORS's and the web server's https; the customer system
+        is http there too)."""
         wd = self.workdir / "peers"
         vxml = VXML.format(ns=VXML_NS)
         sites = {"ors": (ORS_PORT, {ORS_HEALTH: '{"status": "ok"}\n'}, "the ORS health document", [ORS_HEALTH]),

@@ -197,7 +197,8 @@ def dns_record(records: dict[str, str] | None) -> Callable[[FaultLab], Undo]:
 
 
 def dns_wrong_address(lab: FaultLab) -> Undo:
-    """A stale record: the SIP Server's name points at another node (the listener-only SQL Server)."""
+    """A stale record: the SIP Server's name points at another node (SQL Server's: its stand-in listens on 1433
+    only, and the RM's egress chain drops anything else to it)."""
     return dns_record({SIP_SERVER_NAME: lab.address("sqlserver")})(lab)
 
 

@@ -169,14 +169,15 @@ def _options_udp(ctx: ProbeContext) -> None:
 
 
 #: row 4 is SIP/TCP 5070 only: the call test's RTP from the RM pod to the MCP is a path the table does not have
-_NOT_IN_TABLE = ("; the GVP table has no RTP from the RM to the MCP pool (4 is SIP/TCP 5070 only), so NetworkPolicies "
-                 "that follow it drop this burst: allow UDP from this pod to the MCP's media ports for the call "
-                 "test, or leave the call test off")
+_NOT_IN_TABLE = ("; note that the GVP table has no RTP from the RM to the MCP pool (4 is SIP/TCP 5070 only): "
+                 "NetworkPolicies that follow it drop this burst; if yours do, allow UDP from this pod to the MCP's "
+                 "media ports for the call test, or leave the call test off")
 
 
 def probe_call(ctx: ProbeContext) -> None:
     """Connection 4 (opt-in): a full call to one MCP pod, its RTP echoed (sipp -rtp_echo, or the MCP's echo). The
-    table's row 4 is signalling only: when the call is answered and no RTP comes back, the failure says so."""
+    table's row 4 is signalling only: when the call is answered and no RTP comes back, the failure says that policies
+    following the table drop it (one possible cause among others: an MCP that does not echo)."""
     dest = ctx.destination
     assert isinstance(dest, McpDestination)
     from gvpconf.probes.sipua import place_call
