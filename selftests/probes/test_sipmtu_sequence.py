@@ -4,6 +4,7 @@ ladder's sizes only when it is not answered. Real sockets on loopback."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -22,8 +23,8 @@ from gvpconf_lab import impostors
 TIMEOUTS = Timeouts(connect=1.0, read=1.0, probe=5.0)
 
 
-class Closer:
-    """Accepts every connection and closes it at once, counting them."""
+class Listener:
+    """A TCP listener on loopback whose thread hands every connection it accepts to ``on_connection``."""
 
     def __init__(self) -> None:
         self.sock = socket.create_server(("127.0.0.1", 0))
@@ -39,34 +40,39 @@ class Closer:
             except OSError:
                 return
             self.accepted += 1
-            conn.close()
+            self.on_connection(conn)
+
+    def on_connection(self, conn: socket.socket) -> None:
+        raise NotImplementedError
 
     def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept() (a close alone does not, on Linux)
         self.sock.close()
         self._thread.join(5)
 
 
-class SizedUas:
+class Closer(Listener):
+    """Accepts every connection and closes it at once, counting them."""
+
+    def on_connection(self, conn: socket.socket) -> None:
+        conn.close()
+
+
+class SizedUas(Listener):
     """A SIP UAS over TCP, one thread per connection: answers an OPTIONS of at most ``largest`` bytes with 200, a
     larger one with ``above`` (None: stays silent, the connection open, as behind a path-MTU blackhole). Records
     the size of every OPTIONS it read."""
 
     def __init__(self, largest: int = 1 << 20, above: int | None = None, delay: float = 0.0) -> None:
         self.largest, self.above, self.delay = largest, above, delay
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.port = int(self.sock.getsockname()[1])
         self.sizes: list[int] = []
         self.conns: list[socket.socket] = []
-        threading.Thread(target=self._accept, daemon=True).start()
+        super().__init__()
 
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.conns.append(conn)
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+    def on_connection(self, conn: socket.socket) -> None:
+        self.conns.append(conn)
+        threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
     def _serve(self, conn: socket.socket) -> None:
         decoder, raw = sip.SipStreamDecoder(), b""
@@ -93,7 +99,7 @@ class SizedUas:
             raw = b""
 
     def close(self) -> None:
-        self.sock.close()
+        super().close()
         for conn in self.conns:
             conn.close()
 
