@@ -61,6 +61,9 @@ def _add(protocol: str, probe: str, implementation: str, *rows: tuple[str, str])
 for _impl in ("sipp", "Kamailio"):
     _add("SIP", "sip.options", _impl, ("OPTIONS over TCP", PASS), ("OPTIONS over UDP", PASS))
 _add("SIP", "sip.options", "sipp", ("OPTIONS answered 404", fail("semantic")))
+# the path-MTU probe (1, 4, 9, 14): padded OPTIONS; Kamailio adds received and rport's value to the Via it echoes
+for _impl in ("sipp", "Kamailio"):
+    _add("SIP", "sipmtu.options", _impl, ("padded OPTIONS over TCP", PASS), ("padded OPTIONS over UDP", PASS))
 # ActiveMQ (3, 8): one broker, the three connectors a deployment may enable, right and wrong password
 _add("ActiveMQ", "activemq.openwire", "ActiveMQ tcp://",
      ("OpenWire round trip", PASS), ("OpenWire, wrong password", fail("auth")))

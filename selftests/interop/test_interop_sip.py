@@ -1,4 +1,5 @@
-"""SIP OPTIONS (connections 1, 4) against sipp and Kamailio (Debian's stock kamailio.cfg), over TCP and UDP.
+"""SIP OPTIONS and the path-MTU probe's padded OPTIONS (connections 1, 4) against sipp and Kamailio (Debian's
+stock kamailio.cfg), over TCP and UDP.
 
 Kamailio answers a UDP request at the Via's port only when ``rport`` is there (RFC 3581); the probe always
 sends it, and the UDP cells check that the request carried it.
@@ -41,7 +42,13 @@ def test_sip_options(cell: matrix.Cell, peers: dict[str, Any]) -> None:
     transport = "udp" if "UDP" in cell.scenario else "tcp"
     key = f"{cell.implementation}/{'404' if '404' in cell.scenario else transport}"
     peer = peers[key]
-    r = matrix.run("sip.options", 1, SipDestination(transport=transport), peer.host, peer.port)
+    r = matrix.run(cell.probe, 1, SipDestination(transport=transport), peer.host, peer.port)
+    if cell.probe == "sipmtu.options":
+        got = matrix.record(cell, matrix.verdict(r), r.evidence.facts, keep=("sipmtu.sizes", "sipmtu.largest_ok"))
+        assert got == cell.expected, r.failure
+        assert r.evidence.facts["sipmtu.answered"] == r.evidence.facts["sipmtu.sizes"]
+        assert r.evidence.facts["sipmtu.largest_ok"] >= 1300
+        return
     got = matrix.record(cell, matrix.verdict(r), r.evidence.facts, keep=("sip.status", "sip.server"))
     assert got == cell.expected, r.failure
     if got == matrix.PASS:

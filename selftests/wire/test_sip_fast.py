@@ -1,6 +1,6 @@
 """The SIP probe's fast paths, each held equal to the slow path it stands for.
 
-``OptionsTemplate.render`` to ``encode(build_options(...))`` and ``Transaction.of`` that request; ``_via_branch`` to
+``OptionsTemplate.render`` to ``encode(build_options(...))`` and ``Transaction.of`` that request; ``via_branch`` to
 ``parse_via(...).branch``; the grammar's ``length_names`` to its ``header_key``; ``new_ids`` to the three
 generators.
 """
@@ -161,14 +161,14 @@ def branch_of(value: str) -> str | None:
                                         st.sampled_from(["h", "[::1]", "h:5060", "h:99999"]),
                                         st.text(st.sampled_from(';=branch"z9hG4bK, \\'), max_size=20)))
 def test_via_branch_is_parse_via_branch(value: str) -> None:
-    assert sipmod._via_branch(value) == branch_of(value)
+    assert sipmod.via_branch(value) == branch_of(value)
 
 
 def test_via_branch_examples() -> None:
     for value in ("SIP/2.0/TCP 192.0.2.5:40312;branch=z9hG4bK7f;rport", "SIP/2.0/UDP h;BRANCH=\"q\\\"t\"",
                   "SIP/3.0/TCP h;branch=z9hG4bKx", "SIP/2.0/TCP h:70000;branch=z9hG4bKx", "SIP/2.0/TCP h;b@d=1",
                   "SIP/2.0/TCP h", "garbage"):
-        assert sipmod._via_branch(value) == branch_of(value), value
+        assert sipmod.via_branch(value) == branch_of(value), value
 
 
 # ---------------------------------------------------------------- Transaction.mismatches: an unchanged echo not parsed

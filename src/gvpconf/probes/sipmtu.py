@@ -167,7 +167,8 @@ def _udp(ctx: ProbeContext) -> list[_Try]:
     with net.udp_socket(family) as sock:  # shut down by an interrupt, like every probe socket
         net.call(lambda: sock.connect(addr), during="UDP connect", timeout=0)  # ICMP unreachable -> refused
         tries = _requests(ctx, sock.getsockname()[:2], "UDP")
-        by_branch = {tr.request.header_values("Via")[0]: tr for tr in tries}
+        # by the top Via's branch: a UAS adds received and rport's value to it (RFC 3581; Kamailio does)
+        by_branch = {sip.via_branch(tr.request.header_values("Via")[0]): tr for tr in tries}
         ctx.evidence.sent(f"{len(tries)} OPTIONS of {', '.join(str(tr.size) for tr in tries)} bytes")
         start = time.monotonic()
         interval, next_send, sends = T1, start, 0
@@ -205,7 +206,7 @@ def _udp(ctx: ProbeContext) -> list[_Try]:
             if isinstance(msg, sip.SipRequest) or msg.status < 200:
                 continue
             vias = msg.header_values("Via")
-            tr_found = by_branch.get(vias[0]) if vias else None
+            tr_found = by_branch.get(sip.via_branch(vias[0])) if vias else None
             if tr_found is None or tr_found not in pending:
                 continue  # not ours, or a retransmitted answer
             _check(tr_found, msg)

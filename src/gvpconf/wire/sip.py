@@ -57,6 +57,7 @@ __all__ = [
     "parse_via",
     "response_mismatches",
     "to_tag",
+    "via_branch",
 ]
 
 _T = TypeVar("_T")
@@ -521,7 +522,7 @@ def _transaction(msg: SipMessage) -> tuple[str | None, str | None, str | None, t
     """What matches a response to its request: top Via branch, Call-ID, CSeq (as written and parsed), From tag;
     each None if absent or malformed."""
     top_via, call_id, cseq, from_ = _written(msg)
-    return (None if top_via is None else _via_branch(top_via), call_id, cseq, _safe(parse_cseq, cseq),
+    return (None if top_via is None else via_branch(top_via), call_id, cseq, _safe(parse_cseq, cseq),
             _safe(_tag, from_))
 
 
@@ -546,7 +547,7 @@ def _tag(value: str) -> str | None:
     return header_param(value, "tag")
 
 
-def _via_branch(value: str) -> str | None:
+def via_branch(value: str) -> str | None:
     """``parse_via(value).branch``, None where that raises, without building the Via."""
     match = _VIA.fullmatch(value)
     if (match is None or match["proto"].upper() != "SIP" or match["version"] != "2.0"
@@ -589,7 +590,7 @@ class Transaction:
     @classmethod
     def of(cls, request: SipRequest) -> Transaction:
         top_via, call_id, cseq, from_ = _written(request)
-        return cls(None if top_via is None else _via_branch(top_via), call_id, cseq, _safe(parse_cseq, cseq),
+        return cls(None if top_via is None else via_branch(top_via), call_id, cseq, _safe(parse_cseq, cseq),
                    _safe(_tag, from_), top_via, from_)
 
     def mismatches(self, response: SipResponse) -> list[str]:
@@ -598,7 +599,7 @@ class Transaction:
         top_via, got_call_id, got_cseq, from_ = _written(response)
         # what the response echoes unchanged reads as it did in the request (the class's invariant): not parsed again
         got_branch = self.branch if top_via == self.via and top_via is not None else (
-            None if top_via is None else _via_branch(top_via))
+            None if top_via is None else via_branch(top_via))
         got_tag = self.from_tag if from_ == self.from_value and from_ is not None else _safe(_tag, from_)
         got_number_method = self.number_method if got_cseq == self.cseq and got_cseq is not None else _safe(
             parse_cseq, got_cseq)
