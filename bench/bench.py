@@ -604,9 +604,9 @@ def blackbox_duration(url: str, module: str, target: str, allow_failure: bool = 
     return values["probe_duration_seconds"]
 
 
-def ours(lab: Lab, probe: str, number: int, *, credentials: bool = True) -> Callable[[], float]:
-    """Our prober against the lab target of connection ``number``, as the plugin runs it: the inventory parsed
-    and its secrets resolved once, one memo for the run; each call returns the probe's own duration."""
+def lab_contexts(lab: Lab, number: int, *, credentials: bool = True) -> Callable[[Any], ProbeContext]:
+    """The ProbeContext maker of connection ``number``'s lab target, as the plugin's: the inventory parsed and its
+    secrets resolved once (``credentials=False``: without the credentials), one memo for the run."""
     inv = parse(lab.inventory(), "lab inventory")
     row_ = catalog.connection(number)
     dest = inv.destination(row_.destination)
@@ -621,6 +621,12 @@ def ours(lab: Lab, probe: str, number: int, *, credentials: bool = True) -> Call
         return ProbeContext(connection=row_, target=target, destination=dest, secrets=secrets, deadline=deadline,
                             memo=memo)
 
+    return make
+
+
+def timed_probe(probe: str, make: Callable[[Any], ProbeContext]) -> Callable[[], float]:
+    """``probe`` run as the plugin runs it (``run_job``); each call returns the probe's own duration."""
+
     def once() -> float:
         result = run_job(Job(probe, Timeouts(connect=5, read=5, probe=10), make))
         if not result.ok:
@@ -630,25 +636,25 @@ def ours(lab: Lab, probe: str, number: int, *, credentials: bool = True) -> Call
     return once
 
 
+def ours(lab: Lab, probe: str, number: int, *, credentials: bool = True) -> Callable[[], float]:
+    """Our prober against the lab target of connection ``number`` (``lab_contexts``, ``timed_probe``)."""
+    return timed_probe(probe, lab_contexts(lab, number, credentials=credentials))
+
+
 def ours_tls(lab: Lab) -> Callable[[], float]:
     """Our TLS handshake with every tlscheck fact (``tlscheck.handshake``, ALPN h2) to connection 22's lab target, the
     gRPC probe's first part, timed by its own deadline as a probe is."""
     from gvpconf.deadline import Deadline
+    from gvpconf.inventory.web import GoogleTtsDestination
     from gvpconf.probes import tlscheck
 
-    inv = parse(lab.inventory(), "lab inventory")
-    row_ = catalog.connection(22)
-    dest = inv.destination(row_.destination)
-    assert dest is not None
-    tls = dest.tls
-    memo: dict[str, Any] = {}
+    make = lab_contexts(lab, 22, credentials=False)
 
     def once() -> float:
-        deadline = Deadline(Timeouts(connect=5, read=5, probe=10))
-        ctx = ProbeContext(connection=row_, target=dest.targets[0], destination=dest, secrets={}, deadline=deadline,
-                           memo=memo)
-        tlscheck.handshake(ctx, tls, alpn=["h2"])
-        return deadline.elapsed()
+        ctx = make(Deadline(Timeouts(connect=5, read=5, probe=10)))
+        assert isinstance(ctx.destination, GoogleTtsDestination)
+        tlscheck.handshake(ctx, ctx.destination.tls, alpn=["h2"])
+        return ctx.deadline.elapsed()
 
     return once
 
@@ -685,15 +691,7 @@ def sip_contexts(host: str, port: int) -> Callable[[Any], ProbeContext]:
 def ours_sip(host: str, port: int) -> Callable[[], float]:
     """Our sip.options prober against the bench responder (the same peer blackbox_exporter probes), as the plugin
     runs it (``sip_contexts``)."""
-    make = sip_contexts(host, port)
-
-    def once() -> float:
-        result = run_job(Job("sip.options", Timeouts(connect=5, read=5, probe=10), make))
-        if not result.ok:
-            raise SystemExit(f"our sip.options probe failed: {result.failure or result.error}")
-        return result.duration
-
-    return once
+    return timed_probe("sip.options", sip_contexts(host, port))
 
 
 def fixed_request(host: str, port: int, local: tuple[str, int]) -> bytes:

@@ -29,12 +29,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench import ResponderProcess, bare, fixed_request, sip_contexts
+from bench import ResponderProcess, bare, bare_sip, fixed_request, sip_contexts, timed_probe
 from gvpconf import net, probes
-from gvpconf.deadline import Timeouts
 from gvpconf.probes import sip as sip_probe
 from gvpconf.probes.context import ProbeContext
-from gvpconf.scheduler import Job, run_job
 from gvpconf.wire import sip
 
 STAGES = ("raw", "frame", "net", "request", "decode", "match", "probe")
@@ -84,20 +82,8 @@ def main() -> None:
 
         def runner(stage: str) -> Callable[[], float]:
             if stage == "raw":
-                def once_raw() -> float:
-                    started = time.monotonic()
-                    bare(host, port)
-                    return time.monotonic() - started
-                return once_raw
-            name = "sip.options" if stage == "probe" else f"benchstage.{stage}"
-
-            def once() -> float:
-                result = run_job(Job(name, Timeouts(connect=5, read=5, probe=10), make))
-                if not result.ok:
-                    raise SystemExit(f"stage {stage} failed: {result.failure or result.error}")
-                return result.duration
-
-            return once
+                return bare_sip(host, port)
+            return timed_probe("sip.options" if stage == "probe" else f"benchstage.{stage}", make)
 
         runs = {stage: runner(stage) for stage in STAGES}
         durations: dict[str, list[float]] = {stage: [] for stage in STAGES}

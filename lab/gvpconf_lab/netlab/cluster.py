@@ -74,6 +74,11 @@ def lab_files(inv: dict[str, Any]) -> dict[str, str]:
     return found
 
 
+def _files_of(lab: NetLab) -> dict[str, str]:
+    """``lab_files`` of the lab's inventory as the pods get it (the role Secrets' paths already theirs)."""
+    return lab_files(_role_secrets(copy.deepcopy(lab.inventory())))
+
+
 def _relocated(node: Any, files: dict[str, str]) -> Any:
     if isinstance(node, dict):
         return {k: (f"{SECRETS_ROOT}/{FILES_SECRET}/{files[v]}" if k in ("file", "ca_file") and v in files
@@ -97,7 +102,7 @@ def secrets_of(lab: NetLab) -> dict[str, dict[str, str | bytes]]:
     out: dict[str, dict[str, str | bytes]] = {
         AMQ_SECRET: {"username": amq.username, "password": amq.password},
         PG_SECRET: {"username": pg.username, "password": pg.password, "ca.crt": pg.ca_file.read_bytes()}}
-    files = lab_files(_role_secrets(copy.deepcopy(lab.inventory())))
+    files = _files_of(lab)
     if files:
         out[FILES_SECRET] = {key: Path(path).read_bytes() for path, key in files.items()}
     return out
@@ -107,7 +112,7 @@ def lab_pods(lab: NetLab) -> list[dict[str, Any]]:
     """Every lab pod as a stand-in Pod, with the Secret volume and env of the roles that need one, and the lab's
     files (``FILES_SECRET``) where its inventory names any."""
     pods = []
-    shared = bool(lab_files(_role_secrets(copy.deepcopy(lab.inventory()))))
+    shared = bool(_files_of(lab))
     for node in lab.pods():
         assert node.role is not None
         obj = pod(node.name, NAMESPACE, {"app.kubernetes.io/name": app_label(node.role),

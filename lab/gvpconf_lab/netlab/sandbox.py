@@ -133,7 +133,7 @@ class PodSandbox:
     @staticmethod
     def seccomp_program(pod: Mapping[str, Any], container: Mapping[str, Any]) -> bytes | None:
         """The seccomp filter the spec asks for (``RuntimeDefault``), None for ``Unconfined`` or no profile."""
-        kind = seccomp.profile_type(dict(pod), dict(container))
+        kind = seccomp.profile_type(pod, container)
         if kind == "Unconfined":
             return None
         if kind != "RuntimeDefault":

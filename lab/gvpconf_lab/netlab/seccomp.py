@@ -23,6 +23,8 @@ from __future__ import annotations
 import errno
 import platform
 import struct
+from collections.abc import Mapping
+from typing import Any
 
 #: ``struct seccomp_data`` offsets: the call's number, its ABI, its first argument's low 32 bits (little-endian)
 _NR, _ARCH, _ARG0 = 0, 4, 16
@@ -88,12 +90,11 @@ def runtime_default() -> bytes:
     return bytes(out)
 
 
-def profile_type(pod: dict[str, object] | object, container: dict[str, object] | object) -> str:
+def profile_type(pod: Mapping[str, Any], container: Mapping[str, Any]) -> str:
     """The ``seccompProfile.type`` in force for ``container`` of ``pod``: the container's, else the pod's, else
     ``Unconfined`` (a kubelet without ``--seccomp-default``, the default)."""
-    for holder in (container, (pod.get("spec") or {}) if isinstance(pod, dict) else {}):
-        sc = holder.get("securityContext") if isinstance(holder, dict) else None
-        profile = sc.get("seccompProfile") if isinstance(sc, dict) else None
-        if isinstance(profile, dict) and profile.get("type"):
+    for holder in (container, pod.get("spec") or {}):
+        profile = (holder.get("securityContext") or {}).get("seccompProfile") or {}
+        if profile.get("type"):
             return str(profile["type"])
     return "Unconfined"

@@ -124,9 +124,14 @@ def probe_options(ctx: ProbeContext) -> None:
     _judge(ctx, tries, transport)
 
 
+def _accept(ctx: ProbeContext) -> list[str]:
+    """The statuses the destination accepts (``accept_status``, 2xx by default)."""
+    return list(getattr(ctx.destination, "accept_status", ["2xx"]))
+
+
 def _judge(ctx: ProbeContext, tries: list[_Try], transport: str) -> None:
-    ev, dest = ctx.evidence, ctx.destination
-    accept = list(getattr(dest, "accept_status", ["2xx"]))
+    ev = ctx.evidence
+    accept = _accept(ctx)
     ev.fact("sipmtu.sizes", ",".join(str(t.size) for t in tries))
     ev.fact("sipmtu.answered", ",".join(str(t.size) for t in tries if t.answered))
     smallest = tries[0]
@@ -276,46 +281,44 @@ def _padded(ctx: ProbeContext, padded: list[_Try], wait: float) -> list[_Try]:
     """The largest of ``padded`` alone; if it is not answered with an accepted status within ``wait`` seconds, the
     others too, at once, while it keeps waiting. The tries sent, smallest first."""
     largest, ladder = padded[-1], padded[:-1]
-    accept = list(getattr(ctx.destination, "accept_status", ["2xx"]))
     outcome: dict[int, _Try | BaseException] = {}
-    threads = _start(ctx, [largest], outcome, first=len(ladder))
+    threads = _start(ctx, [largest], outcome)
     threads[0].join(max(0.0, min(wait, ctx.deadline.remaining())))
-    got = outcome.get(len(ladder))
-    if not ladder or (isinstance(got, _Try) and got.answered and status_accepted(got.status or 0, accept)):
+    got = outcome.get(id(largest))
+    if not ladder or (isinstance(got, _Try) and got.answered and status_accepted(got.status or 0, _accept(ctx))):
         threads[0].join()
-        return _collect([largest], outcome, first=len(ladder))
+        return _collect([largest], outcome)
     threads += _start(ctx, ladder, outcome)
     for t in threads:
         t.join()
     return _collect(padded, outcome)
 
 
-def _start(ctx: ProbeContext, tries: list[_Try], outcome: dict[int, _Try | BaseException],
-           first: int = 0) -> list[threading.Thread]:
+def _start(ctx: ProbeContext, tries: list[_Try], outcome: dict[int, _Try | BaseException]) -> list[threading.Thread]:
     """``_tcp_one`` for each of ``tries``, each on a thread of its own, within the probe's deadline; its result (or
-    what it raised) goes to ``outcome`` under its index, counted from ``first``. Plain threads, not a
+    what it raised) goes to ``outcome`` under the try's ``id``. Plain threads, not a
     ThreadPoolExecutor: its ``submit`` starts a thread under a lock global to the process, and with hundreds of
     probes running every start waited for the GIL behind all the others (a pool of 1000 MCPs lost seconds there,
     and probes ran out of budget before their DNS lookup)."""
 
-    def one(i: int, tr: _Try) -> None:
+    def one(tr: _Try) -> None:
         try:
-            outcome[i] = _tcp_one(ctx, tr.size, ctx.deadline)
+            outcome[id(tr)] = _tcp_one(ctx, tr.size, ctx.deadline)
         except BaseException as exc:  # handed to the probe's own thread (``_collect``)
-            outcome[i] = exc
+            outcome[id(tr)] = exc
 
-    threads = [threading.Thread(target=one, args=(first + i, tr), name=f"gvpconf-sipmtu-{tr.size}", daemon=True)
-               for i, tr in enumerate(tries)]
+    threads = [threading.Thread(target=one, args=(tr,), name=f"gvpconf-sipmtu-{tr.size}", daemon=True)
+               for tr in tries]
     for t in threads:
         t.start()
     return threads
 
 
-def _collect(tries: list[_Try], outcome: dict[int, _Try | BaseException], first: int = 0) -> list[_Try]:
+def _collect(tries: list[_Try], outcome: dict[int, _Try | BaseException]) -> list[_Try]:
     """What the threads of ``_start`` left for ``tries`` (all joined), in their order."""
     results = []
-    for i, tr in enumerate(tries, start=first):
-        got = outcome[i]
+    for tr in tries:
+        got = outcome[id(tr)]
         if isinstance(got, ProbeFailure):
             tr.failure = got
             results.append(tr)
