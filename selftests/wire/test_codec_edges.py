@@ -6,6 +6,8 @@ from __future__ import annotations
 import struct
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from gvpconf.wire import WireError, rtp, rtsp, sdp, tds
 from gvpconf.wire.sip import SipRequest, SipResponse, build_ack, build_bye, build_invite, encode
@@ -208,3 +210,49 @@ def test_fast_paths_agree_with_the_grammar_they_replace() -> None:
             except WireError:
                 fast = None
             assert fast == slow, repr(text)
+
+
+def _line_by_line(text: str, limit: int) -> object:
+    from gvpconf.wire import _text
+
+    try:
+        return _text.fields_line_by_line(text, limit, "SIP")
+    except WireError:
+        return WireError
+
+
+def test_header_section_at_once_agrees_with_line_by_line() -> None:
+    """``fields_at_once`` (one findall) gives what ``fields_line_by_line`` gives wherever it answers, on every short
+    section of the characters that matter (a token character, the colon, SP, HT, CR, LF, a separator) after a start
+    line, with limits around the line count; and it answers (None otherwise) for the usual sections."""
+    import itertools
+
+    from gvpconf.wire import _text
+
+    answered = 0
+    for n in range(7):
+        for chars in itertools.product("a: \t\r\n@", repeat=n):
+            for text in ("S\r\n" + "".join(chars), "S\n" + "".join(chars)):
+                for limit in (1, 2, 100):
+                    fast = _text.fields_at_once(text, limit)
+                    if fast is not None:
+                        answered += 1
+                        assert fast == _line_by_line(text, limit), (text, limit)
+    assert answered > 1000  # not a fast path that never answers
+    usual = "SIP/2.0 200 OK\r\nVia: SIP/2.0/TCP h:5060;branch=z9hG4bKx\r\nCall-ID:  a@b \r\nContent-Length:\t0"
+    assert _text.fields_at_once(usual, 3) == ("SIP/2.0 200 OK", (
+        ("Via", "SIP/2.0/TCP h:5060;branch=z9hG4bKx"), ("Call-ID", "a@b"), ("Content-Length", "0")))
+    assert _text.fields_at_once(usual, 2) is None  # over the limit: the line-by-line parse raises
+    assert _text.fields_at_once(usual.replace("\r\nCall-ID", "\r\n Call-ID"), 3) is None  # folded
+
+
+@given(st.text(alphabet="ab:; \t\r\n\x0b\x0c\x1c\x85\u2028é", max_size=60), st.integers(0, 6))
+def test_header_section_at_once_agrees_on_any_text(body: str, limit: int) -> None:
+    """The same on longer random sections, with the characters ``str.splitlines`` or ``\\s`` would take for line
+    ends or spaces (VT, FF, FS, NEL, LINE SEPARATOR), which neither form does."""
+    from gvpconf.wire import _text
+
+    text = "SIP/2.0 200 OK\r\n" + body
+    fast = _text.fields_at_once(text, limit)
+    if fast is not None:
+        assert fast == _line_by_line(text, limit), (text, limit)
