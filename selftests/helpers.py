@@ -20,8 +20,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 
-#: the verdicts of a row whose every case passed: plain, or with a warning beside it (the lab's leaf certificates
-#: are valid for 30 days, inside the default 30-day expiry warning threshold)
+#: the verdicts of a row whose every case passed: plain, or with a warning beside it (an inventory without
+#: credentials for a row, verification switched off; the lab's leaf certificates, valid for 90 days, warn no more)
 VERIFIED = ("verified", "verified with warnings")
 
 

@@ -95,11 +95,12 @@ class CA:
         name: str,
         dns: Sequence[str] = ("localhost",),
         ips: Sequence[str] = ("127.0.0.1",),
-        days: int = 30,
+        days: int = 90,
         expired: bool = False,
         key_type: KeyType | None = None,
     ) -> tuple[Path, Path]:
-        """Issue a server certificate; returns ``(cert_path, key_path)`` (PEM; key mode 0600)."""
+        """Issue a server certificate; returns ``(cert_path, key_path)`` (PEM; key mode 0600). ``days``: 90 by default,
+        an ACME certificate's lifetime, so that a fresh one is well beyond the suite's 30-day expiry warning."""
         if not name or "/" in name or name.startswith("."):
             raise ValueError(f"bad certificate name {name!r}")
         cert = self.dir / f"{name}.pem"
