@@ -131,7 +131,7 @@ def test_facts_and_expiry_warning_are_the_same_for_every_peer(lab: Lab, family: 
         assert str(f["tls.version"]).startswith("TLSv1."), probe
         if probe in family.sees_certificate:
             assert f["tls.issuer"] == "CN=gvpconf lab CA" and str(f["tls.subject"]).startswith("CN="), probe
-            assert isinstance(f["tls.days_left"], int) and 80 < f["tls.days_left"] <= 90, probe  # the lab issues 90 days
+            assert isinstance(f["tls.days_left"], int) and 80 < f["tls.days_left"] <= 90, probe  # issued for 90 days
             assert str(f["tls.not_after"]).endswith("Z"), probe
             assert "threshold 400" in str(f["tls.expiry_warning"]), probe
         else:  # libpq hides the certificate: no fact pretends otherwise
