@@ -776,7 +776,8 @@ def versus_blackbox(lab: Lab, work: Path, repeats: int) -> None:
         # the gRPC probe's TLS part alone against theirs: the same handshake and certificate facts, no RPC
         ("TLS handshake and certificate facts (the gRPC probe's TLS part)", "", None, ours_tls(lab),
          lambda url: blackbox_duration(url, "tls", f"{tts_host}:{tts_port}")),
-        # the same without credentials (UNAUTHENTICATED proves the path): what the JWT costs us (a check, kept)
+        # the same without credentials (UNAUTHENTICATED proves the path): the row above less the token's cost,
+        # ours and the peer's (the same within noise since the stand-in keeps its verdict on a token)
         ("gRPC over TLS without credentials (no JWT)", "", None,
          ours(lab, "grpc.tts_list_voices", 22, credentials=False),
          lambda url: blackbox_duration(url, "grpc", f"{tts_host}:{tts_port}")),

@@ -10,8 +10,10 @@
   that enforces the auth header (401 missing, 403 wrong), the path (404) and the subprotocol, and echoes.
 * ``tts``: STAND-IN for texttospeech.googleapis.com: a grpcio TLS server with the real
   ``google.cloud.texttospeech.v1.TextToSpeech`` service definition (ListVoices), which requires a bearer JWT
-  signed by the lab's service-account key (UNAUTHENTICATED otherwise). ``--no-service``: same server without the
-  service (every call UNIMPLEMENTED).
+  signed by the lab's service-account key (UNAUTHENTICATED otherwise; each token checked in full by google-auth
+  the first time, its verdict kept until its exp), and the standard ``grpc.health.v1.Health`` service (SERVING;
+  blackbox_exporter's grpc prober calls it in the bench). ``--no-service``: same server without either service
+  (every call UNIMPLEMENTED).
 * ``proxy``: a forward HTTP proxy (absolute-form requests and CONNECT tunnels) that logs every request line,
   so tests can prove the probes really went through it.
 
@@ -131,12 +133,13 @@ def tts_server(host: str, port: int, *, cert: Path, key: Path, public_key_pem: s
                 from google.auth import jwt
 
                 claims = jwt.decode(token, certs=public_key_pem, audience=TTS_AUDIENCE)  # type: ignore[no-untyped-call]
+                until = float(claims["exp"])  # an exp float() cannot hold is refused, not kept
             except Exception as exc:  # any invalid token
                 context.abort(grpc.StatusCode.UNAUTHENTICATED, f"Request had invalid authentication credentials: "
                               f"{type(exc).__name__}")
             if len(verified) >= 64:
                 verified.clear()
-            verified[token] = float(claims["exp"])
+            verified[token] = until
         return answers(request.language_code)
 
     @functools.lru_cache(maxsize=64)
@@ -152,7 +155,10 @@ def tts_server(host: str, port: int, *, cert: Path, key: Path, public_key_pem: s
     def health_check(request: bytes, context: Any) -> bytes:
         # grpc.health.v1.Health/Check (grpc/grpc doc/health-checking.md): HealthCheckRequest {string service = 1}
         # raw (no generated module); "" (the server) or the TTS service: SERVING, another service: NOT_FOUND
-        service = _health_service(request)
+        try:
+            service = _health_service(request)
+        except ValueError as exc:  # what protobuf's parser refuses: INVALID_ARGUMENT, never SERVING
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"malformed HealthCheckRequest: {exc}")
         if service not in ("", TTS_SERVICE):
             context.abort(grpc.StatusCode.NOT_FOUND, f"unknown service {service}")
         return HEALTH_SERVING
@@ -174,32 +180,42 @@ def tts_server(host: str, port: int, *, cert: Path, key: Path, public_key_pem: s
 
 
 def _health_service(request: bytes) -> str:
-    """The ``service`` of a serialized HealthCheckRequest (field 1, length-delimited; absent: "")."""
+    """The ``service`` of a serialized HealthCheckRequest (field 1, a string; absent: ""), read as protobuf's parser
+    reads it: unknown fields of wire types 0, 1, 2 and 5 skipped; a field number 0, a group, a length or a varint
+    past the end, a varint over 10 bytes or a service that is not UTF-8 raise ValueError."""
     pos, service = 0, ""
     while pos < len(request):
         tag, pos = _varint(request, pos)
-        if tag & 7 == 2:
-            size, pos = _varint(request, pos)
-            if tag >> 3 == 1:
-                service = request[pos:pos + size].decode("utf-8", "replace")
-            pos += size
-        elif tag & 7 == 0:
+        number, kind = tag >> 3, tag & 7
+        if number == 0:
+            raise ValueError("field number 0")
+        if kind == 0:
             _value, pos = _varint(request, pos)
+        elif kind == 1 or kind == 5:
+            pos += 8 if kind == 1 else 4
+        elif kind == 2:
+            size, pos = _varint(request, pos)
+            if number == 1:
+                service = request[pos:pos + size].decode("utf-8")  # UnicodeDecodeError is a ValueError
+            pos += size
         else:
-            raise ValueError(f"unexpected wire type {tag & 7} in a HealthCheckRequest")
+            raise ValueError(f"wire type {kind}")
+        if pos > len(request):
+            raise ValueError("truncated field")
     return service
 
 
 def _varint(data: bytes, pos: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
+    value = 0
+    for shift in range(0, 70, 7):  # at most 10 bytes (a 64-bit value)
         if pos >= len(data):
             raise ValueError("truncated varint")
         byte = data[pos]
         value |= (byte & 0x7F) << shift
-        pos, shift = pos + 1, shift + 7
+        pos += 1
         if byte < 0x80:
             return value, pos
+    raise ValueError("varint over 10 bytes")
 
 
 # -- forward proxy -----------------------------------------------------------------------------------------------
