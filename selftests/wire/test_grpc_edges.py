@@ -5,18 +5,8 @@ of a varint, the wire type each field must have, and the whole message of each r
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-import pytest
-
-from gvpconf.wire import WireError
 from gvpconf.wire import grpc as g
-
-
-def refused(make: Callable[[], object], message: str) -> None:
-    with pytest.raises(WireError) as caught:
-        make()
-    assert str(caught.value) == message
+from selftests.wire.wirehelp import refused
 
 
 def test_varints_at_their_limits() -> None:

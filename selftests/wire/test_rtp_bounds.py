@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-from gvpconf.wire import WireError
 from gvpconf.wire.banner import describe
 from gvpconf.wire.rtp import (
     ReceiverReport,
@@ -24,12 +23,7 @@ from gvpconf.wire.rtp import (
     is_rtcp,
     parse_rtp,
 )
-
-
-def refused(make: Callable[[], object], message: str) -> None:
-    with pytest.raises(WireError) as caught:
-        make()
-    assert str(caught.value) == message
+from selftests.wire.wirehelp import refused
 
 
 def holds_unsigned(make: Callable[[Any], object], what: str, bits: int) -> None:

@@ -4,21 +4,11 @@ for each refusal."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-import pytest
-
-from gvpconf.wire import WireError, rtsp, sdp
+from gvpconf.wire import rtsp, sdp
 from gvpconf.wire.banner import describe
 from gvpconf.wire.rtsp import Interleaved, RtspStreamDecoder, Transport, encode_transport, parse_session
 from gvpconf.wire.sdp import Media, SessionDescription
-
-
-def refused(make: Callable[[], object], message: str) -> None:
-    with pytest.raises(WireError) as caught:
-        make()
-    assert str(caught.value) == message
-
+from selftests.wire.wirehelp import refused
 
 # ---------------------------------------------------------------- SDP: what a probe offers
 

@@ -5,21 +5,15 @@ end, the known options' sizes, and the whole message of each refusal."""
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable
 
 import pytest
 
 from gvpconf.wire import WireError, tds
 from gvpconf.wire.banner import describe
 from gvpconf.wire.tds import Packet, Prelogin, encode_prelogin, parse_prelogin
+from selftests.wire.wirehelp import refused
 
 PRELOGIN = tds.PacketType.PRELOGIN
-
-
-def refused(make: Callable[[], object], message: str) -> None:
-    with pytest.raises(WireError) as caught:
-        make()
-    assert str(caught.value) == message
 
 
 def test_packet_header_fields_at_their_limits() -> None:

@@ -78,6 +78,13 @@ def check_table(make: Callable[[], Decoder[T]], data: bytes, expected: T, follow
     check_trailing(make(), data, expected, follower, follower_expected, cut)
 
 
+def refused(make: Callable[[], object], message: str) -> None:
+    """``make()`` raises a WireError whose whole text is ``message`` (what a user reads, compared exactly)."""
+    with pytest.raises(WireError) as caught:
+        make()
+    assert str(caught.value) == message
+
+
 def check_broken(decoder: Decoder[object], data: bytes, message: str) -> None:
     """``data`` is a WireError matching ``message``, and the decoder stays broken."""
     decoder.feed(data)
