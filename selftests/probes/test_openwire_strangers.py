@@ -27,14 +27,16 @@ BROKER_WFI = openwire.WireFormatInfo(12, {"ProviderName": "ActiveMQ", "ProviderV
                                           "StackTraceEnabled": False, "TightEncodingEnabled": False,
                                           "CacheEnabled": False})
 
-Script = Callable[[Structure], list[Structure]]
+Script = Callable[[Structure], list[Structure] | None]  # None: close the connection
 
 
 def broker(behaviour: str) -> Script:
     """What the scripted peer answers to each command it receives."""
     state: dict[str, Any] = {}
 
-    def answer(cmd: Structure) -> list[Structure]:
+    def answer(cmd: Structure) -> list[Structure] | None:
+        if behaviour == f"closes-on-{cmd.name}":
+            return None
         out: list[Structure] = []
         if cmd.name == "ActiveMQBytesMessage":
             state["message"] = cmd
@@ -70,7 +72,10 @@ def serve(script: Script) -> impostors._TcpImpostor:
         while (frame := decoder.next_message()) is not None:
             if frame.data_type == openwire.WIREFORMAT_INFO:
                 continue
-            for reply in script(openwire.decode_command(frame)):
+            replies = script(openwire.decode_command(frame))
+            if replies is None:
+                return "close"
+            for reply in replies:
                 conn.sendall(openwire.encode_command(reply))
         return "keep"
 
@@ -102,6 +107,10 @@ def test_a_faithful_scripted_broker_passes() -> None:
     ("off-by-one", Cause.PROTOCOL, "not our request"),
     ("stranger-message", Cause.SEMANTIC, "another producer"),
     ("never-dispatches", Cause.TIMEOUT, "waiting for our message"),
+    # ActiveMQ refusing a login may close before its ExceptionResponse is written (Debian's stock broker, now and
+    # then, with a wrong password): a close on our ConnectionInfo is the login refused; on a later step, not
+    ("closes-on-ConnectionInfo", Cause.AUTH, "instead of answering our ConnectionInfo (login as gvp-rs)"),
+    ("closes-on-SessionInfo", Cause.PROTOCOL, "peer closed the connection during SessionInfo response"),
 ])
 def test_strangers_never_pass(behaviour: str, cause: Cause, words: str) -> None:
     with serve(broker(behaviour)) as address:

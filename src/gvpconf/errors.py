@@ -45,6 +45,11 @@ class ProbeFailure(Exception):
         return f"{self.cause.value}: {self.message}"
 
 
+class PeerClosed(ProbeFailure):
+    """The peer closed the connection before a whole message (PROTOCOL): a probe that knows what such a close means
+    at its step (a broker refusing a login) can say so."""
+
+
 def failure_from_os_error(exc: BaseException, *, during: str, timeout: float | None = None) -> ProbeFailure:
     """Map an OS/ssl/socket error raised while doing ``during`` to a ProbeFailure."""
     if isinstance(exc, ProbeFailure):

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from gvpconf.deadline import Deadline
-from gvpconf.errors import Cause, ProbeFailure, failure_from_os_error
+from gvpconf.errors import Cause, PeerClosed, ProbeFailure, failure_from_os_error
 from gvpconf.wire import Decoder, WireError, banner
 
 T = TypeVar("T")
@@ -351,8 +351,8 @@ def read_message(sock: socket.socket, decoder: Decoder[T], deadline: Deadline, d
         chunk = recv_some(sock, deadline, during)
         if not chunk:
             what = "before sending anything" if total == 0 else f"after {total} bytes, mid-message"
-            raise ProbeFailure(Cause.PROTOCOL, f"peer closed the connection during {during} {what}; "
-                               f"expected {banner.article(protocol)} message", phase=during)
+            raise PeerClosed(Cause.PROTOCOL, f"peer closed the connection during {during} {what}; "
+                             f"expected {banner.article(protocol)} message", phase=during)
         total += len(chunk)
         if check_start is not None and len(head) < start_size:
             head += chunk

@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable
 
 from gvpconf import net
-from gvpconf.errors import Cause, ProbeFailure
+from gvpconf.errors import Cause, PeerClosed, ProbeFailure
 from gvpconf.inventory import ActiveMQDestination
 from gvpconf.probes.context import ProbeContext
 from gvpconf.wire import WireError, banner, openwire, stomp
@@ -185,9 +185,19 @@ class _OpenWireSession:
         ctx, ev = self.ctx, self.ctx.evidence
         S = openwire.Structure.of
         connection = S("ConnectionId", value=self.connection_id)
-        self.request("ConnectionInfo", f"ConnectionInfo {self.connection_id} user {ctx.secret('username') or '-'}",
-                     connection_id=connection, client_id=f"gvpconf-{self.run_id}",
-                     user_name=ctx.secret("username"), password=ctx.secret("password"))
+        user = ctx.secret("username") or "-"
+        try:
+            self.request("ConnectionInfo", f"ConnectionInfo {self.connection_id} user {user}",
+                         connection_id=connection, client_id=f"gvpconf-{self.run_id}",
+                         user_name=ctx.secret("username"), password=ctx.secret("password"))
+        except PeerClosed as exc:
+            # a broker that completed the WireFormatInfo exchange and closes on our login: ActiveMQ closes a
+            # connection whose login it refused, and may close it before its ExceptionResponse is written (seen
+            # against Debian's stock broker with a wrong password: now and then no response at all)
+            raise ProbeFailure(Cause.AUTH, f"the broker closed the connection instead of answering our "
+                               f"ConnectionInfo (login as {user}): how ActiveMQ ends a login it refuses; check the "
+                               "username and password (and the broker's connection limits)",
+                               phase="ConnectionInfo response") from exc
         ev.fact("openwire.login", "accepted")
         session = S("SessionId", connection_id=self.connection_id, value=1)
         self.request("SessionInfo", "SessionInfo 1", session_id=session)
