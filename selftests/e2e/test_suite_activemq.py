@@ -90,5 +90,8 @@ def test_stock_broker_with_a_wrong_password_fails_with_auth(broker: ActiveMQPeer
         [case] = [c for c in run.by_connection(number) if c.properties.get("probe") == "activemq.openwire"]
         assert case.outcome == "failed"
         assert case.properties["cause"] == "auth", case.message
-        assert "SecurityException" in case.message and "ConnectionInfo" in case.message, case.message
+        # the broker's SecurityException when its ExceptionResponse arrives; Debian's stock broker sometimes closes
+        # the connection before writing it, and the probe then says so, at the same step
+        assert "ConnectionInfo" in case.message and ("SecurityException" in case.message or "instead of answering "
+                                                     "our ConnectionInfo (login as" in case.message), case.message
         assert "not-the-password" not in run.stdout + run.junit_text
